@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Builds or installs the pinned tool binaries of the local stack into a cache
+# outside the repository, keyed by version, and links them into
+# $MEDIAFLOW_CACHE/bin. A second run only checks that each binary exists.
+#
+#   scripts/tools.sh            build everything missing
+#   MEDIAFLOW_CACHE=...         cache root (default ~/.cache/mediaflow)
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+# shellcheck source=versions.env
+source "$here/versions.env"
+
+cache="${MEDIAFLOW_CACHE:-$HOME/.cache/mediaflow}"
+bin="$cache/bin"
+mkdir -p "$bin" "$cache/logs"
+export GOTOOLCHAIN=local CGO_ENABLED=0
+export GOFLAGS="${GOFLAGS:-} -trimpath"
+
+step() { printf '[tools] %-26s %s\n' "$1" "$2"; }
+
+# build_go NAME VERSION LOG COMMAND...: runs COMMAND with GOBIN set to the
+# versioned directory unless the binary is already there.
+build_go() {
+  local name="$1" version="$2" target="$cache/$1-$2"; shift 2
+  if [[ -x "$target/$name" ]]; then
+    step "$name $version" "cached ($target/$name)"
+  else
+    step "$name $version" "building (first time only; log: $cache/logs/$name-$version.log)"
+    local start=$SECONDS
+    mkdir -p "$target.tmp"
+    if ! GOBIN="$target.tmp" "$@" >"$cache/logs/$name-$version.log" 2>&1; then
+      tail -30 "$cache/logs/$name-$version.log" >&2
+      echo "[tools] building $name $version failed; full log above" >&2
+      exit 1
+    fi
+    rm -rf "$target" && mv "$target.tmp" "$target"
+    step "$name $version" "built in $((SECONDS - start))s"
+  fi
+  ln -sfn "$target/$name" "$bin/$name"
+}
+
+build_kubestack() {
+  local out="$GOBIN/kubestack" major minor
+  major="${KUBERNETES_VERSION#v}"; major="${major%%.*}"
+  minor="$(echo "$KUBERNETES_VERSION" | cut -d. -f2)"
+  (cd "$repo/tools/kubestack" && go build -o "$out" \
+    -ldflags "-s -w -X k8s.io/component-base/version.gitVersion=$KUBERNETES_VERSION \
+      -X k8s.io/component-base/version.gitMajor=$major -X k8s.io/component-base/version.gitMinor=$minor \
+      -X k8s.io/client-go/pkg/version.gitVersion=$KUBERNETES_VERSION \
+      -X k8s.io/client-go/pkg/version.gitMajor=$major -X k8s.io/client-go/pkg/version.gitMinor=$minor \
+      -X k8s.io/component-base/version.gitTreeState=clean" .)
+}
+
+build_go kubestack "$KUBERNETES_VERSION" build_kubestack
+for cmd in kube-apiserver kube-controller-manager kubectl etcd; do
+  ln -sfn "$cache/kubestack-$KUBERNETES_VERSION/kubestack" "$bin/$cmd"
+done
+build_go nats-server "$NATS_SERVER_VERSION" go install "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
+build_go helm "$HELM_VERSION" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+build_go minio "$MINIO_VERSION" go install "github.com/minio/minio@$MINIO_VERSION"
+
+# FFmpeg comes from the distribution, as in the worker image.
+if command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; then
+  step "ffmpeg" "present ($(ffmpeg -version | head -1 | cut -d' ' -f3))"
+else
+  step "ffmpeg" "installing from Debian (apt-get install ffmpeg)"
+  sudo_cmd=""; [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
+  $sudo_cmd apt-get install -y --no-install-recommends ffmpeg >"$cache/logs/apt-ffmpeg.log" 2>&1 \
+    || { $sudo_cmd apt-get update >/dev/null 2>&1 && $sudo_cmd apt-get install -y --no-install-recommends ffmpeg >"$cache/logs/apt-ffmpeg.log" 2>&1; } \
+    || { tail -20 "$cache/logs/apt-ffmpeg.log" >&2; echo "[tools] apt-get install ffmpeg failed" >&2; exit 1; }
+fi
+step "done" "binaries in $bin"

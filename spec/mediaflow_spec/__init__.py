@@ -1,0 +1,11 @@
+"""The contract between the mediaflow operator and the mediaflow worker.
+
+Everything both sides must agree on is defined here, once:
+
+- ``tasks``: the task spec models (``transcode``, ``snapshot``, ...), also the
+  source of the ``spec.tasks`` schema of the Workflow CRD;
+- ``workflow``: the Workflow spec/status models (source of ``crds/``);
+- ``job``: what the operator hands a worker Job (``WorkerJob``) and the exit
+  codes the worker reports back;
+- ``metadata``: the S3 user-metadata keys that mark objects as mediaflow output.
+"""

@@ -1,0 +1,104 @@
+"""What the operator hands a worker Job, and what the worker reports back.
+
+The operator renders one ``WorkerJob`` per input object as JSON into the
+``MEDIAFLOW_JOB`` environment variable of the Job's container: a snapshot of
+the Workflow's tasks at dispatch time, so editing a Workflow never changes work
+in flight. Storage credentials are *not* part of it: they reach the container
+through ``secretKeyRef`` env vars (``STORAGE_ENV``), so no secret ever appears
+in a Job spec.
+
+Exit codes are a contract with the Job's ``podFailurePolicy``:
+
+- ``EXIT_OK`` (0): every task succeeded;
+- ``EXIT_FAILED`` (1): something transient or unexpected failed; the Job retries;
+- ``EXIT_BAD_INPUT`` (2): the input is unusable (corrupt, unsupported, rejected
+  by the safety rules); retrying cannot help, so the Job fails at once.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from mediaflow_spec.tasks import TaskSpec
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_BAD_INPUT = 2
+
+JOB_ENV = "MEDIAFLOW_JOB"
+# Env var name -> key in the storage Secret. The Secret holds the endpoint
+# too, so one reference fully describes where the objects live.
+STORAGE_ENV: dict[str, str] = {
+    "MEDIAFLOW_S3_ENDPOINT": "endpoint",
+    "MEDIAFLOW_S3_ACCESS_KEY": "accessKey",
+    "MEDIAFLOW_S3_SECRET_KEY": "secretKey",
+}
+# Optional Secret keys (secretKeyRef with optional: true).
+STORAGE_ENV_OPTIONAL: dict[str, str] = {
+    "MEDIAFLOW_S3_REGION": "region",
+    "MEDIAFLOW_S3_SECURE": "secure",
+}
+TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+TERMINATION_MESSAGE_LIMIT = 4096
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class ObjectRef(_Strict):
+    """One object version in a bucket."""
+
+    bucket: str
+    key: str
+    etag: str = ""
+    version_id: str = Field(default="", alias="versionId")
+    size: int | None = None
+
+
+class OutputLocation(_Strict):
+    """Where the outputs of one input go: every key starts with ``dir``."""
+
+    bucket: str
+    dir: str = Field(description="Key prefix ending in '/', see metadata.output_dir_for")
+
+
+class WorkflowRef(_Strict):
+    namespace: str
+    name: str
+    uid: str = ""
+    generation: int = 0
+
+
+class Limits(_Strict):
+    """Safety limits applied by the worker to hostile input."""
+
+    max_input_bytes: int = Field(default=20 * 1024**3, alias="maxInputBytes")
+    max_output_bytes: int = Field(default=50 * 1024**3, alias="maxOutputBytes")
+    max_duration_seconds: float = Field(default=6 * 3600, alias="maxDurationSeconds")
+    max_pixels: int = Field(default=8192 * 8192, alias="maxPixels")
+    timeout_seconds: int = Field(default=3600, alias="timeoutSeconds")
+
+
+class WorkerJob(_Strict):
+    """Everything one worker run needs besides storage credentials."""
+
+    workflow: WorkflowRef
+    input: ObjectRef
+    output: OutputLocation
+    tasks: list[TaskSpec] = Field(min_length=1)
+    limits: Limits = Limits()
+    force: bool = False
+
+
+class TerminationSummary(_Strict):
+    """The short JSON the worker writes to the termination message file
+    (must stay under TERMINATION_MESSAGE_LIMIT bytes)."""
+
+    ok: bool
+    exit_code: int = Field(alias="exitCode")
+    reason: str = ""
+    message: str = ""
+    manifest: str = ""
+    outputs: int = 0
+    skipped: bool = False

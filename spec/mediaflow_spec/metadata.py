@@ -1,0 +1,51 @@
+"""S3 user metadata that marks an object as mediaflow output.
+
+The dispatcher skips any object carrying ``OUTPUT_MARKER``: this is what stops
+output written into the trigger directory (the default) from triggering new
+work. MinIO reports user metadata in events as ``X-Amz-Meta-<Name>``; S3 clients
+send it as ``x-amz-meta-<name>``; header names are case-insensitive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+# Keys without the x-amz-meta- prefix, as given to minio-py's ``metadata=``.
+OUTPUT_MARKER = "mediaflow-output"
+WORKFLOW = "mediaflow-workflow"
+TASK = "mediaflow-task"
+SOURCE_BUCKET = "mediaflow-source-bucket"
+SOURCE_KEY = "mediaflow-source-key"
+SOURCE_ETAG = "mediaflow-source-etag"
+
+# Directory suffix of an input's outputs: <output prefix><relative key>.mediaflow/
+# MinIO cannot hold an object and a "directory" of the same name, so outputs
+# live next to the input key, never below it.
+OUTPUT_DIR_SUFFIX = ".mediaflow"
+MANIFEST_NAME = "manifest.json"
+
+
+def is_mediaflow_output(user_metadata: Mapping[str, str] | None) -> bool:
+    """Tell whether S3 user metadata (in any of the spellings MinIO and
+    clients use) marks the object as written by mediaflow."""
+    if not user_metadata:
+        return False
+    for name in user_metadata:
+        lowered = name.lower()
+        if lowered.startswith("x-amz-meta-"):
+            lowered = lowered[len("x-amz-meta-") :]
+        if lowered == OUTPUT_MARKER:
+            return True
+    return False
+
+
+def output_dir_for(input_key: str, trigger_prefix: str, output_prefix: str) -> str:
+    """The key prefix (ending in ``/``) under which all outputs of one input live.
+
+    The input key is taken relative to the trigger prefix, so
+    ``incoming/a/b.mp4`` with trigger ``incoming/`` and output ``processed/``
+    gives ``processed/a/b.mp4.mediaflow/``. Distinct input keys give distinct
+    directories, and none is a prefix of another input's directory.
+    """
+    relative = input_key[len(trigger_prefix) :] if input_key.startswith(trigger_prefix) else input_key
+    return f"{output_prefix}{relative}{OUTPUT_DIR_SUFFIX}/"
