@@ -1,0 +1,119 @@
+"""Session fixtures for the real local stack and the media corpus.
+
+Every integration and e2e test talks to real servers started here on
+loopback: NATS JetStream, MinIO (with a JetStream notification target), etcd +
+kube-apiserver + kube-controller-manager, and the test pod runner standing in
+for the kubelet. Each component starts once per session, only when a test asks
+for it; when a test fails, the tail of every component's log is attached to its
+report.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.kube import KubeControlPlane, start_control_plane
+from tests.support.minio import MinioServer, start_minio
+from tests.support.nats import NatsServer, start_nats
+from tests.support.pod_runner import PodRunner
+from tests.support.processes import tail
+from tests.support.stack import _runner_path
+
+STACK_FIXTURES = {"nats_server", "minio_server", "kube_cluster", "stack_workdir"}
+
+
+class KubeCluster:
+    """The control plane plus the pod runner that executes its pods."""
+
+    def __init__(self, control_plane: KubeControlPlane, runner: PodRunner) -> None:
+        self.control_plane = control_plane
+        self.pod_runner = runner
+        self.kubeconfig = control_plane.kubeconfig
+        self.server = control_plane.server
+
+    def api_client(self):  # type: ignore[no-untyped-def]
+        """A fresh ``kubernetes.client.ApiClient`` authenticated as cluster admin."""
+        return self.control_plane.api_client()
+
+    def pod_log(self, namespace: str, pod: str, container: str) -> str:
+        """What a pod's container printed (the runner's stand-in for `kubectl logs`)."""
+        path = self.pod_runner.log_path(namespace, pod, container)
+        return path.read_text(errors="replace") if path.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def stack_workdir() -> Iterator[Path]:
+    """One temporary directory for every component's data and logs."""
+    keep = os.environ.get("MEDIAFLOW_KEEP_STACK_DIR")
+    directory = Path(tempfile.mkdtemp(prefix="mediaflow-stack-"))
+    yield directory
+    if not keep:
+        import shutil
+
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def nats_server(stack_workdir: Path) -> Iterator[NatsServer]:
+    server = start_nats(stack_workdir)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def minio_server(stack_workdir: Path, nats_server: NatsServer) -> Iterator[MinioServer]:
+    server = start_minio(stack_workdir, nats_server.port)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(stack_workdir: Path) -> Iterator[KubeCluster]:
+    control_plane = start_control_plane(stack_workdir)
+    runner = PodRunner(control_plane.api_client(), stack_workdir / "pods", path=_runner_path())
+    runner.start()
+    try:
+        yield KubeCluster(control_plane, runner)
+    finally:
+        runner.stop()
+        control_plane.stop()
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    """The real-world media corpus (see shared/media/SOURCES.md).
+
+    Read from ``MEDIAFLOW_MEDIA_CORPUS``. Without it the test is skipped with
+    that reason (a skip is never counted as a pass); CI sets
+    ``MEDIAFLOW_REQUIRE_CORPUS=1`` so a missing corpus fails instead.
+    """
+    value = os.environ.get("MEDIAFLOW_MEDIA_CORPUS", "")
+    path = Path(value) if value else None
+    if path is None or not path.is_dir() or not any(path.iterdir()):
+        reason = (
+            f"media corpus not available (MEDIAFLOW_MEDIA_CORPUS={value!r}); "
+            "point it at the shared media directory to run corpus tests"
+        )
+        if os.environ.get("MEDIAFLOW_REQUIRE_CORPUS") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
+    outcome = yield
+    report = outcome.get_result()
+    if not report.failed or not STACK_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return
+    workdir = getattr(item, "funcargs", {}).get("stack_workdir")
+    if workdir is None:
+        return
+    parts = [f"--- {log.name} ---\n{tail(log, 25)}" for log in sorted((workdir / "logs").glob("*.log"))]
+    if parts:
+        report.sections.append(("local stack logs (tails)", "\n".join(parts)))

@@ -1,0 +1,93 @@
+"""A MinIO server with a NATS JetStream notification target on loopback.
+
+A notification target can only be configured when MinIO starts (environment
+variables, suffix = target id); bucket rules that point at it are set live by
+the operator. ``queue_dir`` makes MinIO persist events it could not deliver.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from minio import Minio
+
+from .binaries import binary
+from .processes import ManagedProcess, free_port
+
+NOTIFY_TARGET_ID = "mediaflow"
+NOTIFY_SUBJECT = "mediaflow.events"
+
+
+@dataclass
+class MinioServer:
+    """A running MinIO; credentials are random per stack."""
+
+    endpoint: str
+    access_key: str
+    secret_key: str
+    console_port: int
+    process: ManagedProcess
+    notify_target_id: str = NOTIFY_TARGET_ID
+    notify_subject: str = NOTIFY_SUBJECT
+
+    @property
+    def notify_arn(self) -> str:
+        return f"arn:minio:sqs::{self.notify_target_id}:nats"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.endpoint}"
+
+    def client(self) -> Minio:
+        """A minio-py client with the root credentials."""
+        return Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False)
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def start_minio(workdir: Path, nats_port: int) -> MinioServer:
+    port, console = free_port(), free_port()
+    data, queue = workdir / "minio" / "data", workdir / "minio" / "queue"
+    data.mkdir(parents=True, exist_ok=True)
+    queue.mkdir(parents=True, exist_ok=True)
+    access_key = "mediaflow-" + secrets.token_hex(4)
+    secret_key = secrets.token_urlsafe(24)
+    tid = NOTIFY_TARGET_ID.upper()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(workdir / "minio"),
+        "MINIO_ROOT_USER": access_key,
+        "MINIO_ROOT_PASSWORD": secret_key,
+        "MINIO_BROWSER": "off",
+        "MINIO_UPDATE": "off",
+        "MINIO_CI_CD": "on",
+        f"MINIO_NOTIFY_NATS_ENABLE_{tid}": "on",
+        f"MINIO_NOTIFY_NATS_ADDRESS_{tid}": f"127.0.0.1:{nats_port}",
+        f"MINIO_NOTIFY_NATS_SUBJECT_{tid}": NOTIFY_SUBJECT,
+        f"MINIO_NOTIFY_NATS_JETSTREAM_{tid}": "on",
+        f"MINIO_NOTIFY_NATS_QUEUE_DIR_{tid}": str(queue),
+        f"MINIO_NOTIFY_NATS_QUEUE_LIMIT_{tid}": "100000",
+    }
+    process = ManagedProcess(
+        "minio",
+        [binary("minio"), "server", "--quiet", "--address", f"127.0.0.1:{port}",
+         "--console-address", f"127.0.0.1:{console}", str(data)],
+        workdir / "logs" / "minio.log",
+        env=env,
+    )
+    process.start()
+
+    def ready() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/minio/health/ready", timeout=1) as r:  # noqa: S310
+            return r.status == 200
+
+    process.wait_ready(ready, 60, "ready")
+    return MinioServer(
+        endpoint=f"127.0.0.1:{port}", access_key=access_key, secret_key=secret_key,
+        console_port=console, process=process,
+    )

@@ -1,0 +1,45 @@
+"""A NATS server with JetStream on a free loopback port."""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+from .binaries import binary
+from .processes import ManagedProcess, free_port
+
+
+@dataclass
+class NatsServer:
+    """A running nats-server; ``url`` is what clients connect to."""
+
+    url: str
+    port: int
+    monitor_port: int
+    process: ManagedProcess
+
+    def stop(self) -> None:
+        self.process.stop()
+
+
+def start_nats(workdir: Path) -> NatsServer:
+    port, monitor = free_port(), free_port()
+    store = workdir / "nats"
+    store.mkdir(parents=True, exist_ok=True)
+    process = ManagedProcess(
+        "nats-server",
+        [binary("nats-server"), "-js", "-a", "127.0.0.1", "-p", str(port),
+         "-m", str(monitor), "-sd", str(store)],
+        workdir / "logs" / "nats.log",
+    )
+    process.start()
+
+    def ready() -> bool:
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true", timeout=1) as r:  # noqa: S310
+            return r.status == 200 and socket.create_connection(("127.0.0.1", port), 1) is not None
+
+    process.wait_ready(ready, 30, "healthy")
+    return NatsServer(url=f"nats://127.0.0.1:{port}", port=port, monitor_port=monitor, process=process)
