@@ -1,0 +1,392 @@
+"""The per-Workflow dispatcher: events in, Jobs out, results into the status.
+
+One ``Dispatcher`` runs per Workflow (a kopf daemon) and is the only writer of
+its counters, so counting needs no cross-process coordination. Each step:
+
+1. record the results of finished Jobs (``status`` explains why it is exact)
+   and delete counted Jobs whose retention has passed;
+2. if the Workflow is active, pull at most ``maxConcurrentJobs - active Jobs``
+   events from its durable consumer: backpressure stays in JetStream;
+3. per event: poison -> ``term()``; not ours -> ack; skip -> count, write, ack;
+   process -> create the Job (``AlreadyExists`` is fine) then ack;
+   API trouble -> ``nak(delay)``, the event comes back;
+4. now and then, sweep the trigger prefix for objects whose event was lost;
+5. write the status when something changed, at most every few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from mediaflow_spec.job import ObjectRef
+from mediaflow_spec.workflow import WorkflowSpec
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import NotFoundError
+from pydantic import ValidationError
+
+from mediaflow_operator import job_render, naming, sweep, workflows
+from mediaflow_operator.matching import Verdict, decide
+from mediaflow_operator.runtime import Runtime
+from mediaflow_operator.s3_events import BadEvent, ObjectEvent, parse_message
+from mediaflow_operator.status import JobView, Tally, iso, now, parse_time, termination_summary
+
+logger = logging.getLogger(__name__)
+
+FETCH_BATCH_MAX = 16
+NAK_DELAY_SECONDS = 5.0
+PENDING_FORGET = timedelta(minutes=2)
+
+
+def count_active(jobs: Iterable[JobView], pending: Iterable[str]) -> int:
+    """Unfinished Jobs, including ones just created and not yet seen by the watch."""
+    seen = set()
+    active = 0
+    for job in jobs:
+        seen.add(job.name)
+        if not job.finished:
+            active += 1
+    return active + sum(1 for name in pending if name not in seen)
+
+
+def count_running(jobs: Iterable[JobView], tally: Tally, pending: Iterable[str]) -> int:
+    """Jobs whose result is not recorded yet (the ``running`` counter)."""
+    seen = set()
+    running = 0
+    for job in jobs:
+        seen.add(job.name)
+        if not job.counted and not tally.job_counted(job.uid):
+            running += 1
+    return running + sum(1 for name in pending if name not in seen)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        rt: Runtime,
+        body: Mapping[str, Any],
+        jobs: Callable[[], list[JobView]],
+        post_event: Callable[[str, str, str], None],
+    ) -> None:
+        self.rt = rt
+        self.body = body  # kopf's live view: always the latest Workflow
+        self.jobs = jobs
+        self.post_event = post_event  # (type, reason, message)
+        self.ident = workflows.identity(body)
+        self.tally = Tally()
+        self.pending: dict[str, datetime] = {}  # created Job name -> when
+        self.marked: set[str] = set()  # Job UIDs annotated as counted
+        self.deleted: set[str] = set()
+        self.dirty = True
+        self.last_flush = datetime.min.replace(tzinfo=now().tzinfo)
+        self.extra_status: dict[str, Any] = {}
+        self.next_sweep = now()
+        self.swept_until: datetime | None = None
+        self._spec: tuple[int, WorkflowSpec] | None = None
+        self._sub: Any = None
+        self._sub_name = ""
+        self.log = logging.LoggerAdapter(
+            logger, {"workflow": f"{self.ident.namespace}/{self.ident.name}"}
+        )
+
+    # --- reading the Workflow ---
+    def spec(self) -> WorkflowSpec | None:
+        generation = int((self.body.get("metadata") or {}).get("generation") or 0)
+        if self._spec is None or self._spec[0] != generation:
+            try:
+                self._spec = (generation, workflows.parse_spec(self.body))
+            except ValidationError as exc:
+                self.log.warning("invalid spec, not dispatching: %s", exc.errors()[0])
+                return None
+        return self._spec[1]
+
+    def status(self) -> Mapping[str, Any]:
+        return self.body.get("status") or {}
+
+    def identity(self) -> job_render.WorkflowIdentity:
+        return workflows.identity(self.body)
+
+    # --- main loop ---
+    async def load(self) -> None:
+        fresh = await self.rt.kube.get_workflow(self.ident.namespace, self.ident.name)
+        status = (fresh or {}).get("status") or {}
+        self.tally = Tally.from_status(status)
+        self.swept_until = parse_time(status.get("sweptUntil"))
+
+    async def run(self, stopped: Any) -> None:
+        await self.load()
+        failures = 0
+        while not stopped:
+            try:
+                await self.step()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                self.log.exception("dispatcher step failed (%d in a row)", failures)
+                await stopped.wait(min(30.0, 1.0 * 2 ** min(failures, 5)))
+        try:
+            await self.flush(force=True)
+        except Exception:
+            self.log.warning("final status write failed", exc_info=True)
+
+    async def step(self) -> None:
+        spec = self.spec()
+        jobs = self.jobs()
+        self._forget_seen_pending(jobs)
+        await self.record_finished(jobs)
+        await self.delete_expired(jobs, spec)
+        if spec is None or not workflows.is_active(self.body) or not self.status().get("consumer"):
+            await self.flush()
+            await asyncio.sleep(self.rt.settings.poll_seconds)
+            return
+        capacity = spec.execution.max_concurrent_jobs - count_active(jobs, self.pending)
+        if capacity > 0 and now() >= self.next_sweep:
+            capacity -= await self.run_sweep(spec, capacity)
+        if capacity <= 0:
+            await self.flush()
+            await asyncio.sleep(self.rt.settings.poll_seconds)
+            return
+        messages = await self.fetch(min(capacity, FETCH_BATCH_MAX))
+        if messages:
+            await self.handle(spec, messages)
+        await self.flush()
+
+    def _forget_seen_pending(self, jobs: list[JobView]) -> None:
+        names = {j.name for j in jobs}
+        limit = now() - PENDING_FORGET
+        for name, created in list(self.pending.items()):
+            if name in names or created < limit:
+                del self.pending[name]
+
+    # --- results ---
+    async def record_finished(self, jobs: list[JobView]) -> None:
+        newly: list[JobView] = []
+        to_mark: list[JobView] = []
+        for job in jobs:
+            if not job.finished or job.counted or job.uid in self.marked:
+                continue
+            if self.tally.job_counted(job.uid):
+                to_mark.append(job)
+                continue
+            reason, message = job.reason, job.message
+            if job.state == "failed":
+                try:
+                    summary = termination_summary(
+                        await self.rt.kube.job_pods(job.namespace, job.name)
+                    )
+                except Exception:
+                    summary = None
+                if summary is not None:
+                    reason = summary.reason or reason
+                    message = summary.message or message
+            if self.tally.record_job(job, reason=reason, message=message, at=now()):
+                newly.append(job)
+                if job.state == "failed":
+                    self.post_event(
+                        "Warning",
+                        "ObjectFailed",
+                        f"{job.bucket}/{job.key}: {reason} {message}"[:1000],
+                    )
+        if newly:
+            self.dirty = True
+            await self.flush(force=True)  # the ledger is written before the Jobs are marked
+        for job in [*newly, *to_mark]:
+            await self.rt.kube.annotate_job(
+                job.namespace, job.name, {naming.ANNOTATION_COUNTED: job.state}
+            )
+            self.marked.add(job.uid)
+
+    async def delete_expired(self, jobs: list[JobView], spec: WorkflowSpec | None) -> None:
+        retention = timedelta(
+            seconds=spec.execution.finished_job_retention_seconds if spec else 600
+        )
+        moment = now()
+        for job in jobs:
+            counted = job.counted or job.uid in self.marked
+            if not (job.finished and counted) or job.uid in self.deleted:
+                continue
+            if job.finished_at is None or job.finished_at + retention <= moment:
+                await self.rt.kube.delete_job(job.namespace, job.name)
+                self.deleted.add(job.uid)
+
+    # --- events ---
+    async def fetch(self, batch: int) -> list[Any]:
+        name = self.status().get("consumer") or ""
+        try:
+            if self._sub is None or self._sub_name != name:
+                js = await self.rt.jetstream()
+                self._sub = await js.pull_subscribe_bind(
+                    consumer=name, stream=self.rt.settings.nats_stream
+                )
+                self._sub_name = name
+            return list(await self._sub.fetch(batch=batch, timeout=self.rt.settings.poll_seconds))
+        except NatsTimeout:
+            return []
+        except NotFoundError:
+            self.log.info("consumer %s not found yet", name)
+            self._sub = None
+            await asyncio.sleep(self.rt.settings.poll_seconds)
+            return []
+
+    async def handle(self, spec: WorkflowSpec, messages: list[Any]) -> None:
+        after_flush = []
+        for msg in messages:
+            seq = msg.metadata.sequence.stream
+            try:
+                events = parse_message(msg.data)
+            except BadEvent as exc:
+                self.log.warning("terminating poison event #%d: %s", seq, exc)
+                self.post_event("Warning", "PoisonEvent", f"event #{seq} dropped: {exc}")
+                await msg.term()
+                continue
+            try:
+                skip = False
+                for event in events:
+                    decision = decide(
+                        spec,
+                        bucket=event.bucket,
+                        key=event.key,
+                        size=event.size,
+                        user_metadata=event.user_metadata,
+                        event_name=event.event_name,
+                    )
+                    if decision.verdict is Verdict.PROCESS:
+                        await self.create_job(spec, event, trigger="event")
+                    elif decision.verdict is Verdict.SKIP:
+                        self.log.debug("skip %s/%s: %s", event.bucket, event.key, decision.reason)
+                        skip = True
+            except Exception as exc:
+                self.log.warning("event #%d will be redelivered: %s", seq, exc)
+                await msg.nak(delay=NAK_DELAY_SECONDS)
+                continue
+            if skip and self.tally.record_skip(seq):
+                self.dirty = True
+                after_flush.append(msg)
+            else:
+                await msg.ack()
+        if after_flush:
+            await self.flush(force=True)
+            for msg in after_flush:
+                await msg.ack()
+
+    async def create_job(
+        self,
+        spec: WorkflowSpec,
+        event: ObjectEvent,
+        *,
+        trigger: str,
+        nonce: str = "",
+        force: bool = False,
+    ) -> str:
+        ident = self.identity()
+        name = naming.job_name(
+            ident.namespace,
+            ident.name,
+            event.bucket,
+            event.key,
+            event.etag,
+            event.version_id,
+            nonce=nonce,
+        )
+        manifest = job_render.render_job(
+            workflow=ident,
+            spec=spec,
+            obj=ObjectRef(
+                bucket=event.bucket,
+                key=event.key,
+                etag=event.etag,
+                versionId=event.version_id,
+                size=event.size,
+            ),
+            job_name=name,
+            storage_secret=workflows.storage_secret_name(spec),
+            image=self.rt.settings.worker_image,
+            command=self.rt.settings.worker_command,
+            trigger=trigger,
+            force=force,
+        )
+        created = await self.rt.kube.create_job(ident.namespace, manifest)
+        if created:
+            self.pending[name] = now()
+            self.extra_status["lastDispatchTime"] = iso(now())
+            self.dirty = True
+            self.log.info("created Job %s for %s/%s", name, event.bucket, event.key)
+        else:
+            self.log.info("Job %s for %s/%s already exists", name, event.bucket, event.key)
+        return name
+
+    # --- sweep ---
+    async def run_sweep(self, spec: WorkflowSpec, capacity: int) -> int:
+        """Create Jobs for lost events; returns how many Jobs were created."""
+        self.next_sweep = now() + timedelta(seconds=self.rt.settings.sweep_interval_seconds)
+        status = self.status()
+        start = sweep.window_start(
+            self.swept_until,
+            parse_time(status.get("activeSince")),
+            spec.trigger.process_existing,
+        )
+        end = now() - timedelta(seconds=self.rt.settings.sweep_grace_seconds)
+        if end <= start:
+            return 0
+        created = 0
+        complete = True
+        ident = self.identity()
+        for cand in await sweep.list_candidates(self.rt.minio, spec, start, end):
+            name = naming.job_name(
+                ident.namespace,
+                ident.name,
+                spec.trigger.bucket,
+                cand.key,
+                cand.etag,
+                cand.version_id,
+            )
+            if name in self.pending or await self.rt.kube.job_exists(ident.namespace, name):
+                continue
+            if await sweep.manifest_exists(self.rt.minio, spec, cand.key):
+                continue
+            if created >= capacity:
+                complete = False  # the rest waits for the next sweep
+                break
+            event = ObjectEvent(
+                event_name="s3:ObjectCreated:Sweep",
+                bucket=spec.trigger.bucket,
+                key=cand.key,
+                etag=cand.etag,
+                version_id=cand.version_id,
+                size=cand.size,
+            )
+            await self.create_job(spec, event, trigger="sweep")
+            created += 1
+            self.log.info("sweep: %s had no Job and no manifest", cand.key)
+        if complete:
+            self.swept_until = end
+            self.extra_status["sweptUntil"] = iso(end)
+            self.dirty = True
+        if created:
+            self.post_event(
+                "Normal", "Swept", f"created {created} Job(s) for objects without events"
+            )
+        return created
+
+    # --- status ---
+    async def flush(self, force: bool = False) -> None:
+        running = count_running(self.jobs(), self.tally, self.pending)
+        current = self.status()
+        if current.get("running") != running:
+            self.dirty = True
+        if not self.dirty:
+            return
+        moment = now()
+        if not force and moment - self.last_flush < timedelta(
+            seconds=self.rt.settings.status_flush_seconds
+        ):
+            return
+        patch = {**self.tally.to_status(running), **self.extra_status}
+        await self.rt.kube.patch_workflow_status(self.ident.namespace, self.ident.name, patch)
+        self.dirty = False
+        self.last_flush = moment

@@ -1,0 +1,175 @@
+"""kopf wiring: every decorator lives here, each a thin call into a plain module.
+
+Read this file to find any behaviour; the work is in reconcile.py (rules,
+consumers, conditions), dispatch.py (events -> Jobs -> counters), sweep.py,
+manual.py and job_render.py.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from mediaflow_spec.workflow import GROUP, PLURAL, VERSION
+
+from mediaflow_operator import dispatch, manual, naming, reconcile, workflows
+from mediaflow_operator.runtime import Runtime
+from mediaflow_operator.settings import Settings
+from mediaflow_operator.status import JobView, job_view
+
+SETTINGS = Settings.from_env()
+WORKFLOWS = (GROUP, VERSION, PLURAL)
+RECONCILE_TIMEOUT = 120
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    """kopf's own state under our API group; timeouts chosen on purpose."""
+    settings.persistence.finalizer = "mediaflow.dev/finalizer"
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="mediaflow.dev")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="mediaflow.dev", key="last-handled-configuration"
+    )
+    # Re-establish watches every few minutes even when the server keeps them open.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    settings.networking.request_timeout = 60
+    settings.posting.level = logging.INFO
+    settings.execution.max_workers = 8
+    settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    # A standby replica runs with a lower priority and takes over when the active one goes.
+    if SETTINGS.peering_name:
+        settings.peering.name = SETTINGS.peering_name
+        settings.peering.priority = SETTINGS.peering_priority
+        settings.peering.mandatory = True
+        settings.peering.clusterwide = True
+    else:
+        settings.peering.standalone = True
+
+
+def _rt(memo: kopf.Memo) -> Runtime:
+    return memo["runtime"]  # type: ignore[no-any-return]
+
+
+# Start the shared clients once; everything else connects lazily and retries.
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    configure(settings)
+    memo["runtime"] = Runtime.create(SETTINGS)
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    await _rt(memo).close()
+
+
+# The daemons read the Jobs of their Workflow from this in-memory index (fed by a watch).
+@kopf.index("batch", "v1", "jobs", labels={naming.LABEL_MANAGED_BY: naming.MANAGED_BY})
+def mediaflow_jobs(body: kopf.Body, **_: Any) -> dict[str, JobView]:
+    view = job_view(dict(body))
+    return {view.workflow_uid: view}
+
+
+# Reconcile on create, on every spec change, and on operator start (resume).
+@kopf.on.resume(*WORKFLOWS, timeout=RECONCILE_TIMEOUT)
+@kopf.on.create(*WORKFLOWS, timeout=RECONCILE_TIMEOUT)
+@kopf.on.update(*WORKFLOWS, field="spec", timeout=RECONCILE_TIMEOUT)
+async def reconcile_workflow(
+    body: kopf.Body,
+    memo: kopf.Memo,
+    logger: kopf.Logger,
+    old: Any = None,
+    new: Any = None,
+    reason: str = "",
+    **_: Any,
+) -> None:
+    old_buckets: tuple[str, ...] = ()
+    if isinstance(old, dict):
+        old_bucket = (old.get("trigger") or {}).get("bucket")
+        old_buckets = (old_bucket,) if old_bucket else ()
+    was_suspended = bool(old.get("suspend")) if isinstance(old, dict) else None
+    result = await reconcile.reconcile(_rt(memo), dict(body), old_buckets=old_buckets)
+    if result.permanent:
+        raise kopf.PermanentError(result.permanent)
+    suspended = bool((body.get("spec") or {}).get("suspend"))
+    if was_suspended is not None and was_suspended != suspended:
+        kopf.info(
+            body,
+            reason="Suspended" if suspended else "Resumed",
+            message="no new work" if suspended else "processing new uploads again",
+        )
+    if result.retry:
+        raise kopf.TemporaryError(
+            "not ready: "
+            + "; ".join(f"{t}: {s.message}" for t, s in result.steps.items() if not s.ok),
+            delay=10,
+        )
+    logger.info("reconciled (%s): ready", reason or "resume")
+
+
+# Periodic re-reconcile: MinIO rules edited by others, NATS restarts, late buckets.
+@kopf.timer(
+    *WORKFLOWS,
+    interval=SETTINGS.reconcile_interval_seconds,
+    initial_delay=SETTINGS.reconcile_interval_seconds,
+    idle=10,
+)
+async def reconcile_periodically(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    await reconcile.reconcile(_rt(memo), dict(body))
+
+
+# Deleting: our consumer and our share of the bucket rule go (owned Jobs are garbage-collected).
+@kopf.on.delete(*WORKFLOWS, timeout=RECONCILE_TIMEOUT)
+async def finalize_workflow(
+    body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+) -> None:
+    await reconcile.finalize(_rt(memo), dict(body))
+    logger.info("removed consumer and bucket rule")
+
+
+# One dispatcher per Workflow: pulls events while below maxConcurrentJobs, counts results.
+@kopf.daemon(*WORKFLOWS, cancellation_timeout=15)
+async def dispatcher(
+    body: kopf.Body,
+    memo: kopf.Memo,
+    stopped: kopf.DaemonStopped,
+    mediaflow_jobs: kopf.Index[str, JobView],
+    **_: Any,
+) -> None:
+    uid = workflows.identity(body).uid
+
+    def jobs() -> list[JobView]:
+        return list(mediaflow_jobs.get(uid, []))
+
+    def post_event(type_: str, reason: str, message: str) -> None:
+        kopf.event(body, type=type_, reason=reason, message=message)
+
+    await dispatch.Dispatcher(_rt(memo), body, jobs, post_event).run(stopped)
+
+
+# Manual trigger: `mediaflow process -n NS WORKFLOW KEY` sets these annotations.
+@kopf.on.field(*WORKFLOWS, field=("metadata", "annotations", naming.ANNOTATION_PROCESS_REQUEST))
+async def manual_trigger(
+    body: kopf.Body, memo: kopf.Memo, new: Any, logger: kopf.Logger, **_: Any
+) -> None:
+    if not new:
+        return
+    key = (body.get("metadata", {}).get("annotations") or {}).get(naming.ANNOTATION_PROCESS, "")
+    try:
+        name = await manual.process(_rt(memo), dict(body), key, str(new))
+    except manual.ManualTriggerError as exc:
+        kopf.warn(body, reason="ManualTriggerFailed", message=str(exc))
+        await _rt(memo).kube.patch_workflow_metadata(
+            body.namespace or "",
+            body.name or "",
+            {
+                "annotations": {
+                    naming.ANNOTATION_PROCESS: None,
+                    naming.ANNOTATION_PROCESS_REQUEST: None,
+                }
+            },
+        )
+        return
+    kopf.info(body, reason="ManualTrigger", message=f"Job {name} processes {key}")
+    logger.info("manual trigger: Job %s for %s", name, key)

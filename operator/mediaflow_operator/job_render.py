@@ -1,0 +1,207 @@
+"""Render the Kubernetes Job for one input object: a pure function.
+
+The Job is the whole contract with the worker (``mediaflow_spec.job``): a
+``WorkerJob`` snapshot in ``MEDIAFLOW_JOB``, storage credentials only through
+``secretKeyRef``, the exit-code contract in the ``podFailurePolicy``, and a
+locked-down pod (non-root, read-only root filesystem, no service account token).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mediaflow_spec.job import (
+    EXIT_BAD_INPUT,
+    JOB_ENV,
+    STORAGE_ENV,
+    STORAGE_ENV_OPTIONAL,
+    TERMINATION_MESSAGE_PATH,
+    Limits,
+    ObjectRef,
+    OutputLocation,
+    WorkerJob,
+    WorkflowRef,
+)
+from mediaflow_spec.metadata import output_dir_for
+from mediaflow_spec.workflow import GROUP, KIND, VERSION, WorkflowSpec
+
+from mediaflow_operator import naming
+
+SCRATCH_DIR = "/scratch"
+CONTAINER_NAME = "worker"
+# Past the result's recording, the operator deletes finished Jobs itself; the
+# TTL is a backstop for Jobs whose operator is gone for good.
+TTL_BACKSTOP_SECONDS = 86400
+
+
+@dataclass(frozen=True)
+class WorkflowIdentity:
+    namespace: str
+    name: str
+    uid: str
+    generation: int
+
+
+def render_job(
+    *,
+    workflow: WorkflowIdentity,
+    spec: WorkflowSpec,
+    obj: ObjectRef,
+    job_name: str,
+    storage_secret: str,
+    image: str,
+    command: tuple[str, ...] | list[str],
+    trigger: str = "event",
+    force: bool = False,
+) -> dict[str, Any]:
+    """The Job manifest (a dict ready for ``create_namespaced_job``)."""
+    execution = spec.execution
+    worker_job = WorkerJob(
+        workflow=WorkflowRef(
+            namespace=workflow.namespace,
+            name=workflow.name,
+            uid=workflow.uid,
+            generation=workflow.generation,
+        ),
+        input=obj,
+        output=OutputLocation(
+            bucket=spec.output_bucket,
+            dir=output_dir_for(obj.key, spec.trigger.prefix, spec.output_prefix),
+        ),
+        tasks=spec.tasks,
+        limits=Limits(timeout_seconds=execution.active_deadline_seconds),
+        force=force,
+    )
+    env: list[dict[str, Any]] = [
+        {"name": JOB_ENV, "value": worker_job.model_dump_json(by_alias=True, exclude_none=True)},
+        {"name": "MEDIAFLOW_SCRATCH_DIR", "value": SCRATCH_DIR},
+        {"name": "TMPDIR", "value": SCRATCH_DIR},
+        {"name": "MEDIAFLOW_TERMINATION_MESSAGE_PATH", "value": TERMINATION_MESSAGE_PATH},
+    ]
+    for env_name, secret_key in STORAGE_ENV.items():
+        env.append(_secret_env(env_name, storage_secret, secret_key, optional=False))
+    for env_name, secret_key in STORAGE_ENV_OPTIONAL.items():
+        env.append(_secret_env(env_name, storage_secret, secret_key, optional=True))
+
+    labels = {
+        naming.LABEL_MANAGED_BY: naming.MANAGED_BY,
+        naming.LABEL_COMPONENT: "worker",
+        naming.LABEL_WORKFLOW: naming.label_value(workflow.name),
+        naming.LABEL_WORKFLOW_UID: workflow.uid,
+        naming.LABEL_TRIGGER: trigger,
+    }
+    annotations = {
+        naming.ANNOTATION_BUCKET: obj.bucket,
+        naming.ANNOTATION_KEY: obj.key,
+        naming.ANNOTATION_ETAG: obj.etag,
+        naming.ANNOTATION_GENERATION: str(workflow.generation),
+    }
+    container: dict[str, Any] = {
+        "name": CONTAINER_NAME,
+        "image": execution.image or image,
+        "command": list(command),
+        "env": env,
+        "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH_DIR}],
+        "terminationMessagePath": TERMINATION_MESSAGE_PATH,
+        "terminationMessagePolicy": "File",
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+    }
+    if execution.image_pull_policy:
+        container["imagePullPolicy"] = execution.image_pull_policy
+    resources = {
+        k: dict(v)
+        for k, v in (
+            ("requests", execution.resources.requests),
+            ("limits", execution.resources.limits),
+        )
+        if v
+    }
+    if resources:
+        container["resources"] = resources
+
+    pod_spec: dict[str, Any] = {
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 65532,
+            "runAsGroup": 65532,
+            "fsGroup": 65532,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [container],
+        "volumes": [{"name": "scratch", "emptyDir": {}}],
+    }
+    if execution.node_selector:
+        pod_spec["nodeSelector"] = dict(execution.node_selector)
+    if execution.tolerations:
+        pod_spec["tolerations"] = [
+            t.model_dump(by_alias=True, exclude_none=True) for t in execution.tolerations
+        ]
+    if execution.priority_class_name:
+        pod_spec["priorityClassName"] = execution.priority_class_name
+
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name,
+            "namespace": workflow.namespace,
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": KIND,
+                    "name": workflow.name,
+                    "uid": workflow.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "backoffLimit": execution.backoff_limit,
+            "activeDeadlineSeconds": execution.active_deadline_seconds,
+            "ttlSecondsAfterFinished": execution.finished_job_retention_seconds
+            + TTL_BACKSTOP_SECONDS,
+            "podFailurePolicy": {
+                "rules": [
+                    {
+                        "action": "FailJob",
+                        "onExitCodes": {
+                            "containerName": CONTAINER_NAME,
+                            "operator": "In",
+                            "values": [EXIT_BAD_INPUT],
+                        },
+                    },
+                    {
+                        "action": "Ignore",
+                        "onPodConditions": [{"type": "DisruptionTarget", "status": "True"}],
+                    },
+                ]
+            },
+            "template": {
+                "metadata": {
+                    "labels": {k: v for k, v in labels.items() if k != naming.LABEL_TRIGGER},
+                    "annotations": {naming.ANNOTATION_KEY: obj.key},
+                },
+                "spec": pod_spec,
+            },
+        },
+    }
+
+
+def _secret_env(name: str, secret: str, key: str, *, optional: bool) -> dict[str, Any]:
+    ref: dict[str, Any] = {"name": secret, "key": key}
+    if optional:
+        ref["optional"] = True
+    return {"name": name, "valueFrom": {"secretKeyRef": ref}}

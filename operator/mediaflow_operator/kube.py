@@ -1,0 +1,164 @@
+"""Small Kubernetes API helpers: every call runs in a thread (the client is
+synchronous), creates treat 409 as "already there", deletes treat 404 as gone,
+so each step can be repeated safely."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from mediaflow_spec.workflow import GROUP, PLURAL, VERSION
+
+T = TypeVar("T")
+MERGE_PATCH = "application/merge-patch+json"
+REQUEST_TIMEOUT = 30
+
+
+def load_config() -> client.ApiClient:
+    """In-cluster config when running in a pod, else the kubeconfig ($KUBECONFIG)."""
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+    return client.ApiClient()
+
+
+def status_of(exc: BaseException) -> int | None:
+    return exc.status if isinstance(exc, ApiException) else None
+
+
+class Kube:
+    """The operator's typed entry points to the API (one shared ApiClient)."""
+
+    def __init__(self, api_client: client.ApiClient) -> None:
+        self.api_client = api_client
+        self.batch = client.BatchV1Api(api_client)
+        self.core = client.CoreV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+
+    async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    # --- Jobs ---
+    async def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
+        """Create the Job; False if a Job of that name already exists."""
+        try:
+            await self._run(self.batch.create_namespaced_job, namespace, manifest)
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    async def job_exists(self, namespace: str, name: str) -> bool:
+        try:
+            await self._run(self.batch.read_namespaced_job, name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return False
+            raise
+        return True
+
+    async def annotate_job(self, namespace: str, name: str, annotations: dict[str, str]) -> None:
+        try:
+            await self._run(
+                self.batch.patch_namespaced_job,
+                name,
+                namespace,
+                {"metadata": {"annotations": annotations}},
+                _content_type=MERGE_PATCH,
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    async def delete_job(self, namespace: str, name: str) -> None:
+        try:
+            await self._run(
+                self.batch.delete_namespaced_job,
+                name,
+                namespace,
+                propagation_policy="Background",
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    async def job_pods(self, namespace: str, job_name: str) -> list[dict[str, Any]]:
+        pods = await self._run(
+            self.core.list_namespaced_pod,
+            namespace,
+            label_selector=f"batch.kubernetes.io/job-name={job_name}",
+        )
+        return [self.api_client.sanitize_for_serialization(p) for p in pods.items]
+
+    # --- Workflows ---
+    async def get_workflow(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return await self._run(
+                self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
+            )
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+
+    async def list_workflows(self) -> list[dict[str, Any]]:
+        result = await self._run(self.custom.list_cluster_custom_object, GROUP, VERSION, PLURAL)
+        return list(result.get("items", []))
+
+    async def patch_workflow_status(
+        self, namespace: str, name: str, status: dict[str, Any]
+    ) -> None:
+        try:
+            await self._run(
+                self.custom.patch_namespaced_custom_object_status,
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                name,
+                {"status": status},
+                _content_type=MERGE_PATCH,
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    async def patch_workflow_metadata(
+        self, namespace: str, name: str, metadata: dict[str, Any]
+    ) -> None:
+        await self._run(
+            self.custom.patch_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            {"metadata": metadata},
+            _content_type=MERGE_PATCH,
+        )
+
+    # --- Secrets ---
+    async def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            secret = await self._run(self.core.read_namespaced_secret, name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self.api_client.sanitize_for_serialization(secret)
+
+    async def apply_secret(self, namespace: str, manifest: dict[str, Any]) -> None:
+        """Create or replace a Secret (used to mirror the default storage Secret)."""
+        name = manifest["metadata"]["name"]
+        try:
+            await self._run(self.core.create_namespaced_secret, namespace, manifest)
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+            await self._run(self.core.replace_namespaced_secret, name, namespace, manifest)

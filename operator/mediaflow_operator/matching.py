@@ -1,0 +1,58 @@
+"""Decide what a Workflow does with one object: process, skip, or ignore.
+
+- ``IGNORE``: not the Workflow's business (other bucket, outside the prefix, not
+  a create) or our own output: not counted anywhere.
+- ``SKIP``: an upload in the trigger directory that is not processed (suffix
+  mismatch, zero-byte folder marker): counted in ``status.skipped``.
+- ``PROCESS``: create a Job.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from mediaflow_spec.metadata import OUTPUT_DIR_SUFFIX, is_mediaflow_output
+from mediaflow_spec.workflow import WorkflowSpec
+
+
+class Verdict(enum.Enum):
+    PROCESS = "process"
+    SKIP = "skip"
+    IGNORE = "ignore"
+
+
+@dataclass(frozen=True)
+class Decision:
+    verdict: Verdict
+    reason: str
+
+
+def decide(
+    spec: WorkflowSpec,
+    *,
+    bucket: str,
+    key: str,
+    size: int | None,
+    user_metadata: dict[str, str] | None,
+    event_name: str = "s3:ObjectCreated:Put",
+) -> Decision:
+    """What ``spec`` does with the object ``bucket/key``."""
+    trigger = spec.trigger
+    if not event_name.startswith("s3:ObjectCreated:"):
+        return Decision(Verdict.IGNORE, f"event {event_name}")
+    if bucket != trigger.bucket:
+        return Decision(Verdict.IGNORE, "other bucket")
+    if not key.startswith(trigger.prefix):
+        return Decision(Verdict.IGNORE, "outside the trigger prefix")
+    if is_mediaflow_output(user_metadata):
+        return Decision(Verdict.IGNORE, "mediaflow output")
+    if f"{OUTPUT_DIR_SUFFIX}/" in key:
+        return Decision(Verdict.IGNORE, "inside a mediaflow output directory")
+    if key.endswith("/"):
+        return Decision(Verdict.SKIP, "folder marker")
+    if trigger.suffixes:
+        lowered = key.lower()
+        if not any(lowered.endswith(s.lower()) for s in trigger.suffixes):
+            return Decision(Verdict.SKIP, "suffix does not match")
+    return Decision(Verdict.PROCESS, "matches")

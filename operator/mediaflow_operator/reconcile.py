@@ -1,0 +1,268 @@
+"""Reconcile one Workflow: storage, queue, bucket notification; report each step.
+
+Every step is idempotent and reports a condition (StorageReady, QueueReady,
+NotificationReady); Ready is their conjunction. The caller (a kopf handler)
+turns ``ReconcileResult.retry`` into a ``kopf.TemporaryError``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from mediaflow_spec.job import STORAGE_ENV
+from mediaflow_spec.workflow import (
+    CONDITION_NOTIFICATION,
+    CONDITION_QUEUE,
+    CONDITION_READY,
+    CONDITION_STORAGE,
+    WorkflowSpec,
+)
+from pydantic import ValidationError
+
+from mediaflow_operator import naming, queue, reconcile_notifications, workflows
+from mediaflow_operator.runtime import Runtime
+from mediaflow_operator.status import iso, now, set_condition
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Step:
+    ok: bool
+    reason: str
+    message: str
+
+
+@dataclass
+class ReconcileResult:
+    steps: dict[str, Step] = field(default_factory=dict)
+    retry: bool = False
+    permanent: str = ""
+
+    @property
+    def ready(self) -> bool:
+        return bool(self.steps) and all(s.ok for s in self.steps.values())
+
+
+def _short(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text[:500]
+
+
+async def check_storage(rt: Runtime, ns: str, spec: WorkflowSpec) -> Step:
+    """The worker's Secret exists with the required keys; the buckets exist."""
+    name = workflows.storage_secret_name(spec)
+    if spec.storage.secret_ref is None:
+        ref = rt.settings.default_storage_secret_ref
+        if ref is None:
+            return Step(
+                False,
+                "NoDefaultStorage",
+                "spec.storage.secretRef is unset and the "
+                "operator has no MEDIAFLOW_DEFAULT_STORAGE_SECRET",
+            )
+        source = await rt.kube.read_secret(*ref)
+        if source is None:
+            return Step(
+                False, "SecretNotFound", f"default storage Secret {ref[0]}/{ref[1]} not found"
+            )
+        if ref != (ns, name):
+            await rt.kube.apply_secret(
+                ns,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Secret",
+                    "metadata": {
+                        "name": name,
+                        "namespace": ns,
+                        "labels": {naming.LABEL_MANAGED_BY: naming.MANAGED_BY},
+                        "annotations": {"mediaflow.dev/copied-from": f"{ref[0]}/{ref[1]}"},
+                    },
+                    "type": source.get("type") or "Opaque",
+                    "data": source.get("data") or {},
+                },
+            )
+        secret = source
+    else:
+        secret = await rt.kube.read_secret(ns, name)
+        if secret is None:
+            return Step(
+                False, "SecretNotFound", f"Secret {ns}/{name} (spec.storage.secretRef) not found"
+            )
+    keys = set((secret.get("data") or {}).keys()) | set((secret.get("stringData") or {}).keys())
+    missing = sorted(set(STORAGE_ENV.values()) - keys)
+    if missing:
+        return Step(False, "SecretIncomplete", f"Secret {name} lacks keys: {', '.join(missing)}")
+    for label, bucket in (("trigger", spec.trigger.bucket), ("output", spec.output_bucket)):
+        exists = await asyncio.to_thread(rt.minio.bucket_exists, bucket)
+        if not exists:
+            return Step(False, "BucketNotFound", f"{label} bucket {bucket!r} does not exist")
+    return Step(True, "StorageReady", f"Secret {name}; buckets exist")
+
+
+async def ensure_queue(rt: Runtime, body: Mapping[str, Any], active: bool) -> Step:
+    ident = workflows.identity(body)
+    js = await rt.jetstream()
+    durable = naming.consumer_name(ident.namespace, ident.name, ident.uid)
+    stream = rt.settings.nats_stream
+    if active:
+        await queue.ensure_consumer(
+            js,
+            stream,
+            durable,
+            rt.settings.nats_subject,
+            f"Workflow {ident.namespace}/{ident.name}",
+        )
+        return Step(True, "ConsumerReady", f"consumer {durable} on stream {stream}")
+    await queue.delete_consumer(js, stream, durable)
+    return Step(True, "Suspended", "no consumer while suspended")
+
+
+async def bucket_prefixes(
+    rt: Runtime, bucket: str, current: Mapping[str, Any] | None, *, exclude_uid: str = ""
+) -> list[str]:
+    """Trigger prefixes of all active Workflows on ``bucket`` (``current`` is the
+    fresh copy of the Workflow being reconciled; the listing may lag behind)."""
+    current_uid = workflows.identity(current).uid if current is not None else ""
+    prefixes = []
+    items = await rt.kube.list_workflows()
+    for item in items:
+        uid = workflows.identity(item).uid
+        if uid in (current_uid, exclude_uid):
+            continue
+        prefixes.extend(_active_prefix(item, bucket))
+    if current is not None:
+        prefixes.extend(_active_prefix(current, bucket))
+    return prefixes
+
+
+def _active_prefix(body: Mapping[str, Any], bucket: str) -> list[str]:
+    if not workflows.is_active(body):
+        return []
+    trigger = (body.get("spec") or {}).get("trigger") or {}
+    if trigger.get("bucket") != bucket:
+        return []
+    return [trigger.get("prefix") or ""]
+
+
+async def sync_bucket(
+    rt: Runtime, bucket: str, current: Mapping[str, Any] | None, *, exclude_uid: str = ""
+) -> None:
+    prefixes = await bucket_prefixes(rt, bucket, current, exclude_uid=exclude_uid)
+    await reconcile_notifications.apply(rt.minio, bucket, prefixes, rt.settings.notify_arn)
+
+
+async def reconcile(
+    rt: Runtime, body: Mapping[str, Any], *, old_buckets: tuple[str, ...] = ()
+) -> ReconcileResult:
+    """Run all steps for one Workflow and write conditions + observedGeneration."""
+    ident = workflows.identity(body)
+    status = dict(body.get("status") or {})
+    result = ReconcileResult()
+    at = now()
+    try:
+        spec = workflows.parse_spec(body)
+    except ValidationError as exc:
+        result.permanent = f"invalid spec: {exc.errors()[0].get('msg', exc)}"
+        result.steps[CONDITION_STORAGE] = Step(False, "InvalidSpec", result.permanent)
+        await _write(rt, body, result, status, at, active=False)
+        return result
+    active = workflows.is_active(body)
+
+    try:
+        result.steps[CONDITION_STORAGE] = await check_storage(rt, ident.namespace, spec)
+    except Exception as exc:
+        logger.warning("%s/%s storage check failed: %s", ident.namespace, ident.name, _short(exc))
+        result.steps[CONDITION_STORAGE] = Step(False, "StorageUnavailable", _short(exc))
+    if not result.steps[CONDITION_STORAGE].ok:
+        result.retry = True
+
+    # The stream and consumer must exist before the bucket rule makes MinIO publish.
+    try:
+        result.steps[CONDITION_QUEUE] = await ensure_queue(rt, body, active)
+    except Exception as exc:
+        logger.warning("%s/%s queue step failed: %s", ident.namespace, ident.name, _short(exc))
+        result.steps[CONDITION_QUEUE] = Step(False, "QueueUnavailable", _short(exc))
+        result.retry = True
+
+    if result.steps[CONDITION_QUEUE].ok and result.steps[CONDITION_STORAGE].ok:
+        try:
+            for bucket in sorted({spec.trigger.bucket, *old_buckets}):
+                await sync_bucket(rt, bucket, body)
+            result.steps[CONDITION_NOTIFICATION] = (
+                Step(
+                    True,
+                    "RuleReady",
+                    f"bucket {spec.trigger.bucket} notifies {rt.settings.notify_arn}",
+                )
+                if active
+                else Step(True, "Suspended", "no bucket rule while suspended")
+            )
+        except Exception as exc:
+            logger.warning(
+                "%s/%s notification step failed: %s", ident.namespace, ident.name, _short(exc)
+            )
+            result.steps[CONDITION_NOTIFICATION] = Step(False, "NotificationFailed", _short(exc))
+            result.retry = True
+    else:
+        result.steps[CONDITION_NOTIFICATION] = Step(
+            False, "Waiting", "waits for StorageReady and QueueReady"
+        )
+    await _write(rt, body, result, status, at, active=active)
+    return result
+
+
+async def _write(
+    rt: Runtime,
+    body: Mapping[str, Any],
+    result: ReconcileResult,
+    status: dict[str, Any],
+    at: Any,
+    *,
+    active: bool,
+) -> None:
+    ident = workflows.identity(body)
+    conditions = list(status.get("conditions") or [])
+    for type_, step in result.steps.items():
+        conditions = set_condition(
+            conditions, type_, step.ok, step.reason, step.message, ident.generation, at
+        )
+    failing = [f"{t}: {s.message}" for t, s in result.steps.items() if not s.ok]
+    if result.ready:
+        ready = Step(
+            True,
+            "Suspended" if not active else "Ready",
+            "suspended: no new work" if not active else "processing new uploads",
+        )
+    else:
+        ready = Step(False, "NotReady", "; ".join(failing))
+    conditions = set_condition(
+        conditions, CONDITION_READY, ready.ok, ready.reason, ready.message, ident.generation, at
+    )
+    patch: dict[str, Any] = {"observedGeneration": ident.generation, "conditions": conditions}
+    durable = naming.consumer_name(ident.namespace, ident.name, ident.uid)
+    queue_ok = result.steps.get(CONDITION_QUEUE, Step(False, "", "")).ok
+    if active and queue_ok:
+        patch["consumer"] = durable
+        if not status.get("activeSince"):
+            patch["activeSince"] = iso(at)
+    elif not active:
+        patch["consumer"] = ""
+        patch["activeSince"] = None
+    await rt.kube.patch_workflow_status(ident.namespace, ident.name, patch)
+
+
+async def finalize(rt: Runtime, body: Mapping[str, Any]) -> None:
+    """On delete: remove our consumer and our share of the bucket rule."""
+    ident = workflows.identity(body)
+    js = await rt.jetstream()
+    await queue.delete_consumer(
+        js, rt.settings.nats_stream, naming.consumer_name(ident.namespace, ident.name, ident.uid)
+    )
+    bucket = ((body.get("spec") or {}).get("trigger") or {}).get("bucket")
+    if bucket:
+        await sync_bucket(rt, bucket, None, exclude_uid=ident.uid)

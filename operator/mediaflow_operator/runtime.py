@@ -1,0 +1,74 @@
+"""Long-lived clients shared by all handlers of one operator process (kopf memo)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import nats
+from minio import Minio
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from mediaflow_operator import queue
+from mediaflow_operator.kube import Kube, load_config
+from mediaflow_operator.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    kube: Kube
+    minio: Minio
+    _nc: NATS | None = None
+    _js: JetStreamContext | None = None
+    _stream_ready: bool = False
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @classmethod
+    def create(cls, settings: Settings) -> Runtime:
+        minio = Minio(
+            settings.s3_endpoint,
+            access_key=settings.s3_access_key,
+            secret_key=settings.s3_secret_key.get_secret_value(),
+            secure=settings.s3_secure,
+            region=settings.s3_region or None,
+        )
+        return cls(settings=settings, kube=Kube(load_config()), minio=minio)
+
+    async def jetstream(self) -> JetStreamContext:
+        """The JetStream context, connecting (and ensuring the stream) on first use."""
+        async with self._lock:
+            if self._nc is None or self._nc.is_closed:
+                self._nc = await nats.connect(
+                    self.settings.nats_url,
+                    name="mediaflow-operator",
+                    connect_timeout=5,
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=1,
+                )
+                self._js = self._nc.jetstream(timeout=10)
+                self._stream_ready = False
+            assert self._js is not None
+            if not self._stream_ready:
+                await queue.ensure_stream(
+                    self._js,
+                    self.settings.nats_stream,
+                    self.settings.nats_subject,
+                    self.settings.nats_stream_max_age_seconds,
+                )
+                self._stream_ready = True
+            return self._js
+
+    async def close(self) -> None:
+        if self._nc is not None and not self._nc.is_closed:
+            try:
+                await self._nc.drain()
+            except Exception:  # closing anyway
+                logger.debug("NATS drain failed", exc_info=True)
+        self._nc = None
+        self._js = None

@@ -1,0 +1,126 @@
+"""The operator's configuration: one typed class read from ``MEDIAFLOW_*`` env vars.
+
+Every field is documented; ``Settings.from_env()`` is the only place that reads
+the environment. Secret values (``s3_secret_key``) are ``SecretStr`` so they never
+appear in logs or reprs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+
+ENV_PREFIX = "MEDIAFLOW_"
+
+
+class Settings(BaseModel):
+    """Operator settings; each field is read from ``MEDIAFLOW_<FIELD NAME IN UPPER CASE>``."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    nats_url: str = Field(
+        default="nats://127.0.0.1:4222", description="NATS server URL (JetStream enabled)."
+    )
+    nats_stream: str = Field(
+        default="MEDIAFLOW_EVENTS",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="JetStream stream that stores MinIO's events; created if missing.",
+    )
+    nats_subject: str = Field(
+        default="mediaflow.events",
+        description="Subject MinIO's NATS target publishes to (MINIO_NOTIFY_NATS_SUBJECT_<ID>).",
+    )
+    nats_stream_max_age_seconds: int = Field(
+        default=7 * 86400,
+        ge=60,
+        description="How long an event may wait in the stream for a busy Workflow.",
+    )
+    minio_notify_target_id: str = Field(
+        default="mediaflow",
+        description="ID of the NATS notification target configured on MinIO (ARN suffix).",
+    )
+    minio_notify_arn: str = Field(
+        default="",
+        description="Full ARN of the target; default arn:minio:sqs::<target id>:nats.",
+    )
+    s3_endpoint: str = Field(
+        default="127.0.0.1:9000", description="host:port of MinIO, for the operator itself."
+    )
+    s3_access_key: str = Field(default="", description="Access key of the operator's MinIO user.")
+    s3_secret_key: SecretStr = Field(
+        default=SecretStr(""), description="Secret key of the operator's MinIO user."
+    )
+    s3_secure: bool = Field(default=False, description="Use TLS to reach MinIO.")
+    s3_region: str = Field(default="", description="Region passed to the S3 client (optional).")
+    default_storage_secret: str = Field(
+        default="",
+        description=(
+            "namespace/name of the Secret used by Workflows without spec.storage.secretRef. "
+            "Workers read it by secretKeyRef, so it is copied into the Workflow's namespace "
+            "(as mediaflow-default-storage) when it lives elsewhere."
+        ),
+    )
+    worker_image: str = Field(
+        default="ghcr.io/mediaflow/worker:0.1.0", description="Default worker image."
+    )
+    worker_command: tuple[str, ...] = Field(
+        default=("mediaflow-worker", "job"),
+        description="Container command of worker Jobs (space-separated in the env var).",
+    )
+    sweep_interval_seconds: float = Field(
+        default=300, ge=1, description="How often each Workflow's trigger prefix is swept."
+    )
+    sweep_grace_seconds: float = Field(
+        default=60,
+        ge=0,
+        description="Objects younger than this are left to their events by the sweep.",
+    )
+    reconcile_interval_seconds: float = Field(
+        default=120, ge=5, description="Periodic re-reconcile of rules and consumers."
+    )
+    status_flush_seconds: float = Field(
+        default=2.0, gt=0, description="At most one counter write per Workflow per interval."
+    )
+    poll_seconds: float = Field(
+        default=1.0, gt=0, description="Longest wait of a dispatcher for new events."
+    )
+    peering_name: str = Field(
+        default="", description="kopf peering name (needs kopf's peering CRD); empty: standalone."
+    )
+    peering_priority: int = Field(default=0, description="kopf peering priority (standby lower).")
+    liveness_endpoint: str = Field(
+        default="http://0.0.0.0:8080/healthz", description="kopf liveness probe URL; empty: off."
+    )
+    namespaces: tuple[str, ...] = Field(
+        default=(), description="Namespaces to watch (space-separated); empty: cluster-wide."
+    )
+
+    @field_validator("worker_command", "namespaces", mode="before")
+    @classmethod
+    def _split(cls, value: object) -> object:
+        return tuple(value.split()) if isinstance(value, str) else value
+
+    @property
+    def notify_arn(self) -> str:
+        return self.minio_notify_arn or f"arn:minio:sqs::{self.minio_notify_target_id}:nats"
+
+    @property
+    def default_storage_secret_ref(self) -> tuple[str, str] | None:
+        if not self.default_storage_secret:
+            return None
+        namespace, _, name = self.default_storage_secret.partition("/")
+        if not name:
+            raise ValueError("MEDIAFLOW_DEFAULT_STORAGE_SECRET must be namespace/name")
+        return namespace, name
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        values = {}
+        for name in cls.model_fields:
+            key = ENV_PREFIX + name.upper()
+            if key in env:
+                values[name] = env[key]
+        return cls(**values)

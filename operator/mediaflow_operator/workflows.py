@@ -1,0 +1,41 @@
+"""Reading Workflow objects: identity, typed spec, whether active."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from mediaflow_spec.workflow import WorkflowSpec
+
+from mediaflow_operator.job_render import WorkflowIdentity
+
+DEFAULT_STORAGE_SECRET_NAME = "mediaflow-default-storage"  # noqa: S105 (a name)
+
+
+def identity(body: Mapping[str, Any]) -> WorkflowIdentity:
+    meta = body.get("metadata") or {}
+    return WorkflowIdentity(
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        uid=meta.get("uid", ""),
+        generation=int(meta.get("generation") or 0),
+    )
+
+
+def parse_spec(body: Mapping[str, Any]) -> WorkflowSpec:
+    """The typed spec; raises pydantic.ValidationError for a spec the API server
+    let through but the model refuses (should not happen with the CRD installed)."""
+    return WorkflowSpec.model_validate(dict(body.get("spec") or {}))
+
+
+def is_active(body: Mapping[str, Any]) -> bool:
+    meta = body.get("metadata") or {}
+    spec = body.get("spec") or {}
+    return not meta.get("deletionTimestamp") and not spec.get("suspend", False)
+
+
+def storage_secret_name(spec: WorkflowSpec) -> str:
+    """The Secret the worker's secretKeyRefs point at (in the Workflow's namespace)."""
+    if spec.storage.secret_ref is not None:
+        return spec.storage.secret_ref.name
+    return DEFAULT_STORAGE_SECRET_NAME

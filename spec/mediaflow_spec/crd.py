@@ -1,0 +1,227 @@
+"""Generate the Workflow CustomResourceDefinition from the pydantic models.
+
+``python -m mediaflow_spec.crd`` writes ``crds/mediaflow.dev_workflows.yaml``;
+``python -m mediaflow_spec.crd --check`` exits 1 when the committed file is stale.
+
+Pydantic emits JSON Schema 2020-12; Kubernetes wants a *structural* OpenAPI v3
+subset. The conversion:
+
+- ``$ref`` into ``$defs`` is inlined (structural schemas have no references);
+- ``anyOf: [X, {type: null}]`` (an ``Optional``) becomes plain ``X``: absence is
+  how Kubernetes says "unset", ``null`` is never stored;
+- ``title``, ``examples`` and ``additionalProperties: false`` are dropped (the
+  API server prunes or, with strict field validation, rejects unknown fields);
+- ``const`` becomes a one-value ``enum``, numeric ``exclusiveMinimum: n``
+  becomes ``minimum: n`` + ``exclusiveMinimum: true`` (OpenAPI v3.0);
+- ``x-kubernetes-validations`` (CEL) and descriptions, defaults, bounds,
+  patterns and enums are carried over unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mediaflow_spec import workflow
+
+CRD_FILE_NAME = f"{workflow.GROUP}_{workflow.PLURAL}.yaml"
+_DROP = {"title", "examples", "$defs", "$schema"}
+
+
+class SchemaError(ValueError):
+    """The pydantic schema uses something that has no structural equivalent."""
+
+
+def _resolve(ref: str, defs: dict[str, Any]) -> dict[str, Any]:
+    prefix = "#/$defs/"
+    if not ref.startswith(prefix):
+        raise SchemaError(f"unsupported $ref {ref!r}")
+    return defs[ref[len(prefix) :]]
+
+
+def _is_null(schema: Any) -> bool:
+    return isinstance(schema, dict) and schema.get("type") == "null"
+
+
+def _merge(outer: dict[str, Any], inner: dict[str, Any]) -> dict[str, Any]:
+    """Keywords written next to a $ref/anyOf (description, default) win over the target's."""
+    merged = dict(inner)
+    for key, value in outer.items():
+        if key == "x-kubernetes-validations" and key in merged:
+            merged[key] = [*merged[key], *value]
+        else:
+            merged[key] = value
+    return merged
+
+
+def to_structural(schema: dict[str, Any], defs: dict[str, Any], path: str = "") -> dict[str, Any]:
+    """Convert one pydantic JSON schema node (recursively) into a structural schema."""
+    node = copy.deepcopy(schema)
+    if "$ref" in node:
+        target = _resolve(node.pop("$ref"), defs)
+        node = _merge(node, copy.deepcopy(target))
+    if "anyOf" in node:
+        options = [o for o in node.pop("anyOf") if not _is_null(o)]
+        if len(options) != 1:
+            raise SchemaError(f"{path or '<root>'}: unions of several types are not structural")
+        option = options[0]
+        if "$ref" in option:
+            option = _merge(
+                {k: v for k, v in option.items() if k != "$ref"}, _resolve(option["$ref"], defs)
+            )
+        node = _merge(node, copy.deepcopy(option))
+        if node.get("default", 0) is None:
+            node.pop("default")
+        return to_structural(node, defs, path)
+    for key in ("oneOf", "allOf", "not"):
+        if key in node:
+            raise SchemaError(f"{path or '<root>'}: {key} is not supported")
+
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROP:
+            continue
+        if key == "const":
+            out["enum"] = [value]
+        elif key == "exclusiveMinimum" and not isinstance(value, bool):
+            out["minimum"] = value
+            out["exclusiveMinimum"] = True
+        elif key == "exclusiveMaximum" and not isinstance(value, bool):
+            out["maximum"] = value
+            out["exclusiveMaximum"] = True
+        elif key == "properties":
+            out["properties"] = {
+                name: to_structural(sub, defs, f"{path}.{name}") for name, sub in value.items()
+            }
+        elif key == "items":
+            out["items"] = to_structural(value, defs, f"{path}[]")
+        elif key == "additionalProperties":
+            if isinstance(value, dict):
+                out["additionalProperties"] = to_structural(value, defs, f"{path}{{}}")
+            # False/True: structural schemas state unknown fields by pruning.
+        elif key == "propertyNames":
+            # dict[Literal[...], X]: the key set cannot be said structurally; a CEL rule can.
+            allowed = value.get("enum")
+            if allowed:
+                rule = "self.all(k, k in " + repr(list(allowed)).replace('"', "'") + ")"
+                out.setdefault("x-kubernetes-validations", []).append(
+                    {"rule": rule, "message": f"keys must be one of {', '.join(allowed)}"}
+                )
+        elif key == "default" and isinstance(value, dict):
+            # Nested defaults fill in once the object exists: '{}' is enough and
+            # keeps one source for every default.
+            out["default"] = {}
+        else:
+            out[key] = value
+    if "properties" in out:
+        out.setdefault("type", "object")
+    if (
+        out.get("type") == "object"
+        and "properties" not in out
+        and "additionalProperties" not in out
+    ):
+        raise SchemaError(f"{path or '<root>'}: free-form objects are not structural")
+    return out
+
+
+def _model_schema(model: type[Any]) -> dict[str, Any]:
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    defs = raw.get("$defs", {})
+    return to_structural(raw, defs)
+
+
+def build_crd() -> dict[str, Any]:
+    """The complete CustomResourceDefinition as a dict."""
+    spec_schema = _model_schema(workflow.WorkflowSpec)
+    status_schema = _model_schema(workflow.WorkflowStatus)
+    status_schema.pop("required", None)
+    root = {
+        "type": "object",
+        "description": (
+            "A Workflow turns every upload under a trigger bucket/prefix into a Kubernetes Job "
+            "that runs FFmpeg tasks and writes the results to an output bucket/prefix."
+        ),
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {
+                "type": "string",
+                "description": "APIVersion defines the versioned schema of this object.",
+            },
+            "kind": {"type": "string", "description": "Kind is the REST resource type."},
+            "metadata": {"type": "object"},
+            "spec": spec_schema,
+            "status": status_schema,
+        },
+    }
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{workflow.PLURAL}.{workflow.GROUP}",
+            "labels": {"app.kubernetes.io/part-of": "mediaflow"},
+            "annotations": {
+                "mediaflow.dev/generated-by": "python -m mediaflow_spec.crd (do not edit by hand)"
+            },
+        },
+        "spec": {
+            "group": workflow.GROUP,
+            "scope": "Namespaced",
+            "names": {
+                "kind": workflow.KIND,
+                "listKind": f"{workflow.KIND}List",
+                "plural": workflow.PLURAL,
+                "singular": workflow.SINGULAR,
+                "shortNames": list(workflow.SHORT_NAMES),
+                "categories": list(workflow.CATEGORIES),
+            },
+            "versions": [
+                {
+                    "name": workflow.VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": workflow.PRINTER_COLUMNS,
+                    "schema": {"openAPIV3Schema": root},
+                }
+            ],
+        },
+    }
+
+
+def render() -> str:
+    """The CRD as YAML text, exactly as committed in crds/."""
+    header = (
+        "# Generated by `python -m mediaflow_spec.crd` from mediaflow_spec.workflow. Do not edit.\n"
+    )
+    return header + yaml.safe_dump(build_crd(), sort_keys=False, width=100, allow_unicode=True)
+
+
+def default_path() -> Path:
+    return Path(__file__).resolve().parents[2] / "crds" / CRD_FILE_NAME
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=default_path(), help="CRD file to write")
+    parser.add_argument("--check", action="store_true", help="exit 1 if the file is stale")
+    args = parser.parse_args(argv)
+    text = render()
+    if args.check:
+        current = args.output.read_text() if args.output.exists() else ""
+        if current != text:
+            print(f"{args.output} is stale: run python -m mediaflow_spec.crd", file=sys.stderr)
+            return 1
+        return 0
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
