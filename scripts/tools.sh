@@ -57,7 +57,8 @@ for cmd in kube-apiserver kube-controller-manager kubectl etcd; do
   ln -sfn "$cache/kubestack-$KUBERNETES_VERSION/kubestack" "$bin/$cmd"
 done
 build_go nats-server "$NATS_SERVER_VERSION" go install "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
-build_go helm "$HELM_VERSION" go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+# helm reads its version from ldflags, like its release builds.
+build_go helm "$HELM_VERSION" go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 build_go minio "$MINIO_VERSION" go install "github.com/minio/minio@$MINIO_VERSION"
 
 # FFmpeg comes from the distribution, as in the worker image.

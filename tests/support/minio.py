@@ -18,7 +18,9 @@ from minio import Minio
 from .binaries import binary
 from .processes import ManagedProcess, free_port
 
-NOTIFY_TARGET_ID = "mediaflow"
+# MinIO takes the target id verbatim from the env var suffix, and ARNs are
+# case-sensitive: the ARN is arn:minio:sqs::MEDIAFLOW:nats.
+NOTIFY_TARGET_ID = "MEDIAFLOW"
 NOTIFY_SUBJECT = "mediaflow.events"
 
 
@@ -57,7 +59,7 @@ def start_minio(workdir: Path, nats_port: int) -> MinioServer:
     queue.mkdir(parents=True, exist_ok=True)
     access_key = "mediaflow-" + secrets.token_hex(4)
     secret_key = secrets.token_urlsafe(24)
-    tid = NOTIFY_TARGET_ID.upper()
+    tid = NOTIFY_TARGET_ID
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(workdir / "minio"),
