@@ -351,6 +351,7 @@ class Execution(_Model):
     )
     resources: ResourceRequirements = Field(
         default_factory=ResourceRequirements,
+        json_schema_extra={"default": {}},
         description="Resource requests and limits of the worker container.",
     )
     node_selector: dict[str, Annotated[str, StringConstraints(max_length=63)]] = Field(
@@ -379,7 +380,9 @@ class WorkflowSpec(_Model):
     )
     trigger: Trigger = Field(description="Which uploads start processing.")
     output: Output = Field(
-        default_factory=Output, description="Where the outputs of each input are written."
+        default_factory=Output,
+        json_schema_extra={"default": {}},
+        description="Where the outputs of each input are written.",
     )
     tasks: list[TaskSpec] = Field(
         min_length=1,
@@ -391,13 +394,19 @@ class WorkflowSpec(_Model):
         json_schema_extra={"x-kubernetes-validations": TASKS_LIST_VALIDATIONS},
     )
     notifications: Notifications = Field(
-        default_factory=Notifications, description="Where to announce finished objects."
+        default_factory=Notifications,
+        json_schema_extra={"default": {}},
+        description="Where to announce finished objects.",
     )
     storage: Storage = Field(
-        default_factory=Storage, description="Object store credentials for the workers."
+        default_factory=Storage,
+        json_schema_extra={"default": {}},
+        description="Object store credentials for the workers.",
     )
     execution: Execution = Field(
-        default_factory=Execution, description="Concurrency, retries, limits and pod placement."
+        default_factory=Execution,
+        json_schema_extra={"default": {}},
+        description="Concurrency, retries, limits and pod placement.",
     )
 
     @field_validator("tasks")

@@ -1,0 +1,329 @@
+"""Helpers for operator tests on the real stack: the CRD, a real operator
+subprocess, Workflows, uploads, and reading the results back.
+
+Tests synchronise only through ``wait_for`` (a condition with a deadline).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+from minio import Minio
+
+from mediaflow_spec import crd
+from mediaflow_spec.workflow import GROUP, PLURAL, VERSION
+from tests.support.processes import free_port, tail
+from tests.support.waiting import wait_for
+
+__all__ = ["wait_for"]
+
+FAKE_WORKER = Path(__file__).with_name("fake_worker.py")
+REPO = Path(__file__).resolve().parents[2]
+SYSTEM_NAMESPACE = "mediaflow-system"
+DEFAULT_SECRET = "mediaflow-storage"
+
+
+def install_crd(api_client: client.ApiClient) -> None:
+    """Create or update the Workflow CRD and wait until it is established."""
+    ext = client.ApiextensionsV1Api(api_client)
+    manifest = yaml.safe_load(crd.default_path().read_text())
+    name = manifest["metadata"]["name"]
+    try:
+        current = ext.read_custom_resource_definition(name)
+        manifest["metadata"]["resourceVersion"] = current.metadata.resource_version
+        ext.replace_custom_resource_definition(name, manifest)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        ext.create_custom_resource_definition(manifest)
+
+    def established() -> bool:
+        crd_obj = ext.read_custom_resource_definition(name)
+        return any(
+            c.type == "Established" and c.status == "True"
+            for c in (crd_obj.status.conditions or [])
+        )
+
+    wait_for(established, 60, "the Workflow CRD to be established")
+
+
+def ensure_namespace(api_client: client.ApiClient, name: str) -> None:
+    try:
+        client.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+
+
+def put_secret(
+    api_client: client.ApiClient, namespace: str, name: str, data: dict[str, str]
+) -> None:
+    core = client.CoreV1Api(api_client)
+    body = {"metadata": {"name": name, "namespace": namespace}, "stringData": data}
+    try:
+        core.create_namespaced_secret(namespace, body)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+        core.replace_namespaced_secret(name, namespace, body)
+
+
+@dataclass
+class OperatorProcess:
+    """``python -m mediaflow_operator`` as a real subprocess (so SIGKILL is real)."""
+
+    env: dict[str, str]
+    log_path: Path
+    popen: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.popen = subprocess.Popen(
+                [sys.executable, "-m", "mediaflow_operator"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                cwd=REPO,
+            )
+        self.starts += 1
+        port = self.env["MEDIAFLOW_LIVENESS_ENDPOINT"].rsplit(":", 1)[1].split("/")[0]
+        wait_for(lambda: self._healthy(int(port)), 60, f"operator liveness\n{self.log_tail()}")
+
+    def _healthy(self, port: int) -> bool:
+        import urllib.request
+
+        assert self.popen is not None
+        if self.popen.poll() is not None:
+            raise AssertionError(
+                f"operator exited with {self.popen.returncode}:\n{self.log_tail()}"
+            )
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:  # noqa: S310
+            return r.status == 200
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no final status write."""
+        assert self.popen is not None
+        os.kill(self.popen.pid, signal.SIGKILL)
+        self.popen.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.popen is None or self.popen.poll() is not None:
+            return
+        os.kill(self.popen.pid, signal.SIGTERM)
+        try:
+            self.popen.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.kill(self.popen.pid, signal.SIGKILL)
+            self.popen.wait(timeout=30)
+
+    def log_tail(self, lines: int = 60) -> str:
+        return tail(self.log_path, lines)
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def operator_env(
+    kube_cluster: Any,
+    minio_server: Any,
+    nats_server: Any,
+    *,
+    worker_sleep: float = 0.0,
+    sweep_interval: float = 300,
+    stream: str = "MEDIAFLOW_EVENTS",
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MEDIAFLOW_", "KUBERNETES_"))}
+    env.update(
+        {
+            "KUBECONFIG": str(kube_cluster.kubeconfig),
+            "MEDIAFLOW_NATS_URL": nats_server.url,
+            "MEDIAFLOW_NATS_STREAM": stream,
+            "MEDIAFLOW_NATS_SUBJECT": minio_server.notify_subject,
+            "MEDIAFLOW_MINIO_NOTIFY_TARGET_ID": minio_server.notify_target_id,
+            "MEDIAFLOW_S3_ENDPOINT": minio_server.endpoint,
+            "MEDIAFLOW_S3_ACCESS_KEY": minio_server.access_key,
+            "MEDIAFLOW_S3_SECRET_KEY": minio_server.secret_key,
+            "MEDIAFLOW_DEFAULT_STORAGE_SECRET": f"{SYSTEM_NAMESPACE}/{DEFAULT_SECRET}",
+            "MEDIAFLOW_WORKER_IMAGE": "mediaflow-worker:test",
+            "MEDIAFLOW_WORKER_COMMAND": f"python {FAKE_WORKER} --sleep {worker_sleep}",
+            "MEDIAFLOW_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
+            "MEDIAFLOW_SWEEP_INTERVAL_SECONDS": str(sweep_interval),
+            "MEDIAFLOW_SWEEP_GRACE_SECONDS": "20",
+            "MEDIAFLOW_RECONCILE_INTERVAL_SECONDS": "20",
+            "MEDIAFLOW_STATUS_FLUSH_SECONDS": "1",
+            "MEDIAFLOW_POLL_SECONDS": "0.5",
+            "PYTHONPATH": str(REPO),
+        }
+    )
+    return env
+
+
+@dataclass
+class Stack:
+    """Everything a test needs: API clients, MinIO, a namespace of its own."""
+
+    api: client.ApiClient
+    minio: Minio
+    namespace: str
+    operator: OperatorProcess
+    created: list[str] = field(default_factory=list)
+
+    @property
+    def custom(self) -> client.CustomObjectsApi:
+        return client.CustomObjectsApi(self.api)
+
+    @property
+    def batch(self) -> client.BatchV1Api:
+        return client.BatchV1Api(self.api)
+
+    def bucket(self, prefix: str = "b") -> str:
+        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        self.minio.make_bucket(name)
+        return name
+
+    def create_workflow(self, name: str, spec: dict[str, Any]) -> dict[str, Any]:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Workflow",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": spec,
+        }
+        created = self.custom.create_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, body, field_validation="Strict"
+        )
+        self.created.append(name)
+        return created
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self.custom.get_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, name
+        )
+
+    def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
+        self.custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            name,
+            {"spec": spec},
+            _content_type="application/merge-patch+json",
+        )
+
+    def delete(self, name: str) -> None:
+        try:
+            self.custom.delete_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, name
+            )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def gone(self, name: str) -> bool:
+        try:
+            self.get(name)
+        except ApiException as exc:
+            return exc.status == 404
+        return False
+
+    def status(self, name: str) -> dict[str, Any]:
+        return self.get(name).get("status") or {}
+
+    def condition(self, name: str, type_: str) -> str | None:
+        for cond in self.status(name).get("conditions") or []:
+            if cond.get("type") == type_:
+                return str(cond.get("status"))
+        return None
+
+    def wait_ready(self, name: str, timeout: float = 60) -> dict[str, Any]:
+        def ready() -> dict[str, Any] | None:
+            wf = self.get(name)
+            status = wf.get("status") or {}
+            ok = any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in status.get("conditions") or []
+            )
+            gen_ok = status.get("observedGeneration") == wf["metadata"]["generation"]
+            return wf if ok and gen_ok and status.get("consumer") is not None else None
+
+        return wait_for(ready, timeout, f"Workflow {name} Ready\n{self.operator.log_tail()}")
+
+    def jobs(self, workflow_uid: str | None = None) -> list[Any]:
+        selector = "app.kubernetes.io/managed-by=mediaflow-operator"
+        if workflow_uid:
+            selector += f",mediaflow.dev/workflow-uid={workflow_uid}"
+        return list(self.batch.list_namespaced_job(self.namespace, label_selector=selector).items)
+
+    def upload(self, bucket: str, key: str, data: bytes = b"media bytes", **kw: Any) -> None:
+        self.minio.put_object(bucket, key, io.BytesIO(data), len(data), **kw)
+
+    def has_manifest(self, bucket: str, directory: str) -> bool:
+        try:
+            self.minio.stat_object(bucket, directory + "manifest.json")
+        except Exception:
+            return False
+        return True
+
+    def cleanup(self) -> None:
+        for name in self.created:
+            self.delete(name)
+        for name in self.created:
+            wait_for(lambda n=name: self.gone(n), 60, f"Workflow {name} deleted (finalizer)")
+
+
+def counters(status: dict[str, Any]) -> dict[str, int]:
+    return {
+        k: int(status.get(k) or 0)
+        for k in ("received", "skipped", "running", "succeeded", "failed")
+    }
+
+
+def stack_fixture(
+    kube_cluster: Any, minio_server: Any, nats_server: Any, tmp_path: Path, **env_kw: Any
+) -> Iterator[Stack]:
+    """Body of the ``stack`` fixtures: CRD, default Secret, namespace, operator."""
+    api = kube_cluster.api_client()
+    install_crd(api)
+    ensure_namespace(api, SYSTEM_NAMESPACE)
+    put_secret(
+        api,
+        SYSTEM_NAMESPACE,
+        DEFAULT_SECRET,
+        {
+            "endpoint": minio_server.endpoint,
+            "accessKey": minio_server.access_key,
+            "secretKey": minio_server.secret_key,
+            "secure": "false",
+        },
+    )
+    namespace = f"t-{uuid.uuid4().hex[:8]}"
+    ensure_namespace(api, namespace)
+    env = operator_env(kube_cluster, minio_server, nats_server, **env_kw)
+    operator = OperatorProcess(env, tmp_path / "operator.log")
+    operator.start()
+    stack = Stack(api=api, minio=minio_server.client(), namespace=namespace, operator=operator)
+    try:
+        yield stack
+    finally:
+        try:
+            if operator.popen is not None and operator.popen.poll() is not None:
+                operator.start()
+            stack.cleanup()
+        finally:
+            operator.stop()

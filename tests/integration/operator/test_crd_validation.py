@@ -1,0 +1,161 @@
+"""The API server itself rejects invalid Workflows with a message naming the field."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from mediaflow_spec.workflow import GROUP, PLURAL, VERSION
+from tests.e2e.harness import ensure_namespace, install_crd
+
+pytestmark = pytest.mark.integration
+
+VALID: dict[str, Any] = {
+    "trigger": {"bucket": "uploads", "prefix": "incoming/", "suffixes": [".mp4"]},
+    "tasks": [{"name": "thumbs", "snapshot": {"times": ["1"]}}],
+}
+
+
+def _with(path: str, value: Any) -> dict[str, Any]:
+    spec = copy.deepcopy(VALID)
+    node = spec
+    parts = path.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    if value is _DELETE:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = value
+    return spec
+
+
+_DELETE = object()
+
+INVALID = [
+    ("no tasks", _with("tasks", []), "spec.tasks"),
+    ("tasks missing", _with("tasks", _DELETE), "spec.tasks"),
+    ("trigger missing", _with("trigger", _DELETE), "spec.trigger"),
+    ("bucket missing", _with("trigger.bucket", _DELETE), "spec.trigger.bucket"),
+    (
+        "two task types in one task",
+        _with("tasks", [{"name": "x", "snapshot": {"times": ["1"]}, "analysis": {}}]),
+        "spec.tasks[0]",
+    ),
+    ("task without a type", _with("tasks", [{"name": "x"}]), "spec.tasks[0]"),
+    (
+        "duplicate task names",
+        _with("tasks", [{"name": "x", "analysis": {}}, {"name": "x", "analysis": {}}]),
+        "spec.tasks",
+    ),
+    (
+        "task name not a DNS label",
+        _with("tasks", [{"name": "Bad_Name", "analysis": {}}]),
+        "spec.tasks[0].name",
+    ),
+    ("upper-case bucket", _with("trigger.bucket", "Uploads"), "spec.trigger.bucket"),
+    ("bucket too short", _with("trigger.bucket", "ab"), "spec.trigger.bucket"),
+    ("bucket with ..", _with("trigger.bucket", "up..loads"), "spec.trigger.bucket"),
+    ("bucket like an IP", _with("trigger.bucket", "10.0.0.1"), "spec.trigger.bucket"),
+    ("prefix without slash", _with("trigger.prefix", "incoming"), "spec.trigger.prefix"),
+    ("prefix with leading slash", _with("trigger.prefix", "/incoming/"), "spec.trigger.prefix"),
+    ("output prefix without slash", _with("output", {"prefix": "out"}), "spec.output.prefix"),
+    ("bad output bucket", _with("output", {"bucket": "-media"}), "spec.output.bucket"),
+    ("suffix with slash", _with("trigger.suffixes", ["a/b"]), "spec.trigger.suffixes[0]"),
+    (
+        "negative concurrency",
+        _with("execution", {"maxConcurrentJobs": -1}),
+        "spec.execution.maxConcurrentJobs",
+    ),
+    (
+        "zero concurrency",
+        _with("execution", {"maxConcurrentJobs": 0}),
+        "spec.execution.maxConcurrentJobs",
+    ),
+    (
+        "too much concurrency",
+        _with("execution", {"maxConcurrentJobs": 5000}),
+        "spec.execution.maxConcurrentJobs",
+    ),
+    ("negative retries", _with("execution", {"backoffLimit": -1}), "spec.execution.backoffLimit"),
+    (
+        "tiny deadline",
+        _with("execution", {"activeDeadlineSeconds": 1}),
+        "spec.execution.activeDeadlineSeconds",
+    ),
+    (
+        "bad pull policy",
+        _with("execution", {"imagePullPolicy": "Sometimes"}),
+        "spec.execution.imagePullPolicy",
+    ),
+    (
+        "bad resource quantity",
+        _with("execution", {"resources": {"limits": {"cpu": "lots"}}}),
+        "spec.execution.resources.limits.cpu",
+    ),
+    (
+        "unknown resource name",
+        _with("execution", {"resources": {"limits": {"gpu": "1"}}}),
+        "spec.execution.resources.limits",
+    ),
+    (
+        "bad toleration operator",
+        _with("execution", {"tolerations": [{"key": "a", "operator": "Maybe"}]}),
+        "spec.execution.tolerations[0].operator",
+    ),
+    (
+        "webhook without http(s)",
+        _with("notifications", {"webhooks": [{"url": "ftp://example.com/x"}]}),
+        "spec.notifications.webhooks[0].url",
+    ),
+    ("unknown spec field", _with("surprise", True), "spec.surprise"),
+    ("suspend not a bool", _with("suspend", "yes"), "spec.suspend"),
+]
+
+
+@pytest.fixture(scope="module")
+def api(kube_cluster: Any) -> client.ApiClient:
+    api_client = kube_cluster.api_client()
+    install_crd(api_client)
+    return api_client
+
+
+@pytest.fixture(scope="module")
+def namespace(api: client.ApiClient) -> str:
+    name = f"crd-{uuid.uuid4().hex[:6]}"
+    ensure_namespace(api, name)
+    return name
+
+
+def _create(api: client.ApiClient, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Workflow",
+        "metadata": {"generateName": "wf-", "namespace": namespace},
+        "spec": spec,
+    }
+    return client.CustomObjectsApi(api).create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, body, field_validation="Strict"
+    )
+
+
+def test_a_valid_workflow_is_accepted_and_defaulted(api: client.ApiClient, namespace: str) -> None:
+    created = _create(api, namespace, copy.deepcopy(VALID))
+    spec = created["spec"]
+    assert spec["suspend"] is False
+    assert spec["execution"]["maxConcurrentJobs"] == 4
+    assert spec["trigger"]["processExisting"] is False
+
+
+@pytest.mark.parametrize(("case", "spec", "field"), INVALID, ids=[c[0] for c in INVALID])
+def test_an_invalid_workflow_is_rejected_naming_the_field(
+    api: client.ApiClient, namespace: str, case: str, spec: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(ApiException) as info:
+        _create(api, namespace, spec)
+    assert info.value.status in (400, 422), info.value.body
+    assert field in info.value.body, f"{case}: {info.value.body}"
