@@ -105,6 +105,18 @@ def corpus_dir() -> Path:
     return path
 
 
+TIERS = ("unit", "integration", "e2e")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test belongs to exactly one tier, so `make test` runs each once."""
+    untiered = [item.nodeid for item in items if not any(item.get_closest_marker(t) for t in TIERS)]
+    if untiered:
+        raise pytest.UsageError(
+            "tests without a tier marker (unit, integration or e2e):\n  " + "\n  ".join(untiered)
+        )
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  # type: ignore[no-untyped-def]
     outcome = yield
@@ -114,6 +126,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     workdir = getattr(item, "funcargs", {}).get("stack_workdir")
     if workdir is None:
         return
-    parts = [f"--- {log.name} ---\n{tail(log, 25)}" for log in sorted((workdir / "logs").glob("*.log"))]
+    parts = [
+        f"--- {log.name} ---\n{tail(log, 25)}" for log in sorted((workdir / "logs").glob("*.log"))
+    ]
     if parts:
         report.sections.append(("local stack logs (tails)", "\n".join(parts)))

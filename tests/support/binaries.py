@@ -27,5 +27,9 @@ def binary(name: str) -> str:
 def versions() -> dict[str, str]:
     """The pinned versions of scripts/versions.env."""
     path = Path(__file__).resolve().parents[2] / "scripts" / "versions.env"
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line and not line.startswith("#"))
+    pairs = (
+        line.split("=", 1)
+        for line in path.read_text().splitlines()
+        if "=" in line and not line.startswith("#")
+    )
     return {key.strip(): value.strip() for key, value in pairs}

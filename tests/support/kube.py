@@ -57,16 +57,33 @@ class KubeControlPlane:
         return config.new_client_from_config(config_file=str(self.kubeconfig))
 
 
-def write_kubeconfig(path: Path, server: str, pki: ClusterPki, user: str = "mediaflow-admin") -> None:
+def write_kubeconfig(
+    path: Path, server: str, pki: ClusterPki, user: str = "mediaflow-admin"
+) -> None:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": "mediaflow-local", "cluster": {
-            "server": server, "certificate-authority": str(pki.ca_cert)}}],
-        "users": [{"name": user, "user": {
-            "client-certificate": str(pki.admin_cert), "client-key": str(pki.admin_key)}}],
-        "contexts": [{"name": "mediaflow-local", "context": {
-            "cluster": "mediaflow-local", "user": user, "namespace": "default"}}],
+        "clusters": [
+            {
+                "name": "mediaflow-local",
+                "cluster": {"server": server, "certificate-authority": str(pki.ca_cert)},
+            }
+        ],
+        "users": [
+            {
+                "name": user,
+                "user": {
+                    "client-certificate": str(pki.admin_cert),
+                    "client-key": str(pki.admin_key),
+                },
+            }
+        ],
+        "contexts": [
+            {
+                "name": "mediaflow-local",
+                "context": {"cluster": "mediaflow-local", "user": user, "namespace": "default"},
+            }
+        ],
         "current-context": "mediaflow-local",
     }
     path.write_text(yaml.safe_dump(config, sort_keys=False))
@@ -88,19 +105,34 @@ def start_control_plane(workdir: Path) -> KubeControlPlane:
 
     etcd = ManagedProcess(
         "etcd",
-        [binary("etcd"), "--name", "mediaflow", "--data-dir", str(workdir / "etcd"),
-         "--listen-client-urls", f"http://127.0.0.1:{etcd_port}",
-         "--advertise-client-urls", f"http://127.0.0.1:{etcd_port}",
-         "--listen-peer-urls", f"http://127.0.0.1:{etcd_peer}",
-         "--initial-advertise-peer-urls", f"http://127.0.0.1:{etcd_peer}",
-         "--initial-cluster", f"mediaflow=http://127.0.0.1:{etcd_peer}",
-         "--unsafe-no-fsync", "--log-level", "warn", "--quota-backend-bytes", str(2 * 1024**3)],
+        [
+            binary("etcd"),
+            "--name",
+            "mediaflow",
+            "--data-dir",
+            str(workdir / "etcd"),
+            "--listen-client-urls",
+            f"http://127.0.0.1:{etcd_port}",
+            "--advertise-client-urls",
+            f"http://127.0.0.1:{etcd_port}",
+            "--listen-peer-urls",
+            f"http://127.0.0.1:{etcd_peer}",
+            "--initial-advertise-peer-urls",
+            f"http://127.0.0.1:{etcd_peer}",
+            "--initial-cluster",
+            f"mediaflow=http://127.0.0.1:{etcd_peer}",
+            "--unsafe-no-fsync",
+            "--log-level",
+            "warn",
+            "--quota-backend-bytes",
+            str(2 * 1024**3),
+        ],
         logs / "etcd.log",
     )
     etcd.start()
 
     def etcd_ready() -> bool:
-        with urllib.request.urlopen(f"http://127.0.0.1:{etcd_port}/health", timeout=1) as r:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{etcd_port}/health", timeout=1) as r:
             return b'"health":"true"' in r.read()
 
     etcd.wait_ready(etcd_ready, 30, "healthy")
@@ -108,23 +140,27 @@ def start_control_plane(workdir: Path) -> KubeControlPlane:
     server = f"https://127.0.0.1:{api_port}"
     apiserver = ManagedProcess(
         "kube-apiserver",
-        [binary("kube-apiserver"),
-         f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-         "--bind-address=127.0.0.1", f"--secure-port={api_port}",
-         "--advertise-address=127.0.0.1",
-         f"--tls-cert-file={pki.server_cert}", f"--tls-private-key-file={pki.server_key}",
-         f"--client-ca-file={pki.ca_cert}",
-         "--authorization-mode=Node,RBAC",
-         "--service-cluster-ip-range=10.0.0.0/24",
-         f"--service-account-issuer={server}",
-         f"--service-account-key-file={pki.sa_public_key}",
-         f"--service-account-signing-key-file={pki.sa_private_key}",
-         "--allow-privileged=true",
-         "--anonymous-auth=true",
-         "--enable-priority-and-fairness=false",
-         "--endpoint-reconciler-type=none",
-         "--storage-media-type=application/json",
-         "--v=1"],
+        [
+            binary("kube-apiserver"),
+            f"--etcd-servers=http://127.0.0.1:{etcd_port}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={api_port}",
+            "--advertise-address=127.0.0.1",
+            f"--tls-cert-file={pki.server_cert}",
+            f"--tls-private-key-file={pki.server_key}",
+            f"--client-ca-file={pki.ca_cert}",
+            "--authorization-mode=Node,RBAC",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            f"--service-account-issuer={server}",
+            f"--service-account-key-file={pki.sa_public_key}",
+            f"--service-account-signing-key-file={pki.sa_private_key}",
+            "--allow-privileged=true",
+            "--anonymous-auth=true",
+            "--enable-priority-and-fairness=false",
+            "--endpoint-reconciler-type=none",
+            "--storage-media-type=application/json",
+            "--v=1",
+        ],
         logs / "kube-apiserver.log",
     )
     apiserver.start()
@@ -134,19 +170,27 @@ def start_control_plane(workdir: Path) -> KubeControlPlane:
     write_kubeconfig(kubeconfig, server, pki)
     controller_manager = ManagedProcess(
         "kube-controller-manager",
-        [binary("kube-controller-manager"),
-         f"--kubeconfig={kubeconfig}",
-         f"--authentication-kubeconfig={kubeconfig}",
-         f"--authorization-kubeconfig={kubeconfig}",
-         f"--controllers={','.join(CONTROLLERS)}",
-         f"--root-ca-file={pki.ca_cert}",
-         "--leader-elect=false", "--secure-port=0",
-         "--concurrent-job-syncs=10", "--v=1"],
+        [
+            binary("kube-controller-manager"),
+            f"--kubeconfig={kubeconfig}",
+            f"--authentication-kubeconfig={kubeconfig}",
+            f"--authorization-kubeconfig={kubeconfig}",
+            f"--controllers={','.join(CONTROLLERS)}",
+            f"--root-ca-file={pki.ca_cert}",
+            "--leader-elect=false",
+            "--secure-port=0",
+            "--concurrent-job-syncs=10",
+            "--v=1",
+        ],
         logs / "kube-controller-manager.log",
     )
     controller_manager.start()
     controller_manager.wait_ready(lambda: True, 5, "started")
     return KubeControlPlane(
-        server=server, kubeconfig=kubeconfig, pki=pki, etcd=etcd,
-        apiserver=apiserver, controller_manager=controller_manager,
+        server=server,
+        kubeconfig=kubeconfig,
+        pki=pki,
+        etcd=etcd,
+        apiserver=apiserver,
+        controller_manager=controller_manager,
     )

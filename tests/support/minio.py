@@ -46,7 +46,9 @@ class MinioServer:
 
     def client(self) -> Minio:
         """A minio-py client with the root credentials."""
-        return Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False)
+        return Minio(
+            self.endpoint, access_key=self.access_key, secret_key=self.secret_key, secure=False
+        )
 
     def stop(self) -> None:
         self.process.stop()
@@ -77,19 +79,30 @@ def start_minio(workdir: Path, nats_port: int) -> MinioServer:
     }
     process = ManagedProcess(
         "minio",
-        [binary("minio"), "server", "--quiet", "--address", f"127.0.0.1:{port}",
-         "--console-address", f"127.0.0.1:{console}", str(data)],
+        [
+            binary("minio"),
+            "server",
+            "--quiet",
+            "--address",
+            f"127.0.0.1:{port}",
+            "--console-address",
+            f"127.0.0.1:{console}",
+            str(data),
+        ],
         workdir / "logs" / "minio.log",
         env=env,
     )
     process.start()
 
     def ready() -> bool:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/minio/health/ready", timeout=1) as r:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/minio/health/ready", timeout=1) as r:
             return r.status == 200
 
     process.wait_ready(ready, 60, "ready")
     return MinioServer(
-        endpoint=f"127.0.0.1:{port}", access_key=access_key, secret_key=secret_key,
-        console_port=console, process=process,
+        endpoint=f"127.0.0.1:{port}",
+        access_key=access_key,
+        secret_key=secret_key,
+        console_port=console,
+        process=process,
     )

@@ -29,8 +29,18 @@ def start_nats(workdir: Path) -> NatsServer:
     store.mkdir(parents=True, exist_ok=True)
     process = ManagedProcess(
         "nats-server",
-        [binary("nats-server"), "-js", "-a", "127.0.0.1", "-p", str(port),
-         "-m", str(monitor), "-sd", str(store)],
+        [
+            binary("nats-server"),
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-m",
+            str(monitor),
+            "-sd",
+            str(store),
+        ],
         workdir / "logs" / "nats.log",
     )
     process.start()
@@ -38,8 +48,12 @@ def start_nats(workdir: Path) -> NatsServer:
     def ready() -> bool:
         import urllib.request
 
-        with urllib.request.urlopen(f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true", timeout=1) as r:  # noqa: S310
+        with urllib.request.urlopen(
+            f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true", timeout=1
+        ) as r:
             return r.status == 200 and socket.create_connection(("127.0.0.1", port), 1) is not None
 
     process.wait_ready(ready, 30, "healthy")
-    return NatsServer(url=f"nats://127.0.0.1:{port}", port=port, monitor_port=monitor, process=process)
+    return NatsServer(
+        url=f"nats://127.0.0.1:{port}", port=port, monitor_port=monitor, process=process
+    )

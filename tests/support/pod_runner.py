@@ -124,7 +124,9 @@ class RunningPod:
 class PodRunner:
     """Watches all pods and runs the pending ones as local processes."""
 
-    def __init__(self, api_client: client.ApiClient, workdir: Path, path: str | None = None) -> None:
+    def __init__(
+        self, api_client: client.ApiClient, workdir: Path, path: str | None = None
+    ) -> None:
         self.core = client.CoreV1Api(api_client)
         self.auth = client.AuthenticationV1Api(api_client)
         self.api_client = api_client
@@ -213,9 +215,13 @@ class PodRunner:
             self._run_pod_inner(pod, running)
         except Exception as exc:
             log.exception("pod %s/%s: runner error", running.namespace, running.name)
-            self._patch_status(running, {"phase": "Failed", "reason": "RunnerError", "message": str(exc)})
+            self._patch_status(
+                running, {"phase": "Failed", "reason": "RunnerError", "message": str(exc)}
+            )
         finally:
-            shutil.rmtree(self.workdir / running.namespace / running.name / "volumes", ignore_errors=True)
+            shutil.rmtree(
+                self.workdir / running.namespace / running.name / "volumes", ignore_errors=True
+            )
 
     def _run_pod_inner(self, pod: dict[str, Any], running: RunningPod) -> None:
         spec = pod["spec"]
@@ -257,7 +263,9 @@ class PodRunner:
                 "podIP": "127.0.0.1",
                 "conditions": self._conditions(ready=True),
                 "containerStatuses": [
-                    self._container_status(p["name"], p["image"], {"running": {"startedAt": started}})
+                    self._container_status(
+                        p["name"], p["image"], {"running": {"startedAt": started}}
+                    )
                     for p in prepared_all
                 ],
             },
@@ -279,8 +287,13 @@ class PodRunner:
                         continue
                     try:
                         process = subprocess.Popen(
-                            item["argv"], env=item["env"], cwd=item["cwd"], stdout=log_file,
-                            stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                            item["argv"],
+                            env=item["env"],
+                            cwd=item["cwd"],
+                            stdout=log_file,
+                            stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL,
+                            start_new_session=True,
                         )
                     except OSError as exc:
                         item["process"] = None
@@ -295,9 +308,17 @@ class PodRunner:
         for item in prepared:
             process = item.get("process")
             if process is None:
-                results.append({"name": item["name"], "image": item["image"], "exitCode": 128,
-                                "reason": "StartError", "message": item.get("startError", "pod deleted"),
-                                "startedAt": item["startedAt"], "finishedAt": now()})
+                results.append(
+                    {
+                        "name": item["name"],
+                        "image": item["image"],
+                        "exitCode": 128,
+                        "reason": "StartError",
+                        "message": item.get("startError", "pod deleted"),
+                        "startedAt": item["startedAt"],
+                        "finishedAt": now(),
+                    }
+                )
                 continue
             while process.poll() is None:
                 if deadline_at is not None and time.monotonic() > deadline_at and not deadline_hit:
@@ -309,11 +330,17 @@ class PodRunner:
             if code < 0:  # killed by a signal: report like a container runtime does
                 code = 128 - code
             message = self._termination_message(item, code)
-            results.append({
-                "name": item["name"], "image": item["image"], "exitCode": code,
-                "reason": "Completed" if code == 0 else "Error", "message": message,
-                "startedAt": item["startedAt"], "finishedAt": now(),
-            })
+            results.append(
+                {
+                    "name": item["name"],
+                    "image": item["image"],
+                    "exitCode": code,
+                    "reason": "Completed" if code == 0 else "Error",
+                    "message": message,
+                    "startedAt": item["startedAt"],
+                    "finishedAt": now(),
+                }
+            )
         if deadline_hit:
             for result in results:
                 result["deadlineExceeded"] = True
@@ -331,17 +358,29 @@ class PodRunner:
         return message
 
     def _finish(
-        self, running: RunningPod, spec: dict[str, Any], started: str,
-        results: list[dict[str, Any]], init_failed: bool = False,
+        self,
+        running: RunningPod,
+        spec: dict[str, Any],
+        started: str,
+        results: list[dict[str, Any]],
+        init_failed: bool = False,
     ) -> None:
         if running.deleted.is_set():
             return  # the pod object is gone; nothing to report to
         deadline = any(r.get("deadlineExceeded") for r in results)
         ok = not init_failed and not deadline and all(r["exitCode"] == 0 for r in results)
         statuses = [
-            self._container_status(r["name"], r["image"], {"terminated": {
-                key: r[key] for key in ("exitCode", "reason", "message", "startedAt", "finishedAt")
-                if r.get(key) not in (None, "") or key == "exitCode"}})
+            self._container_status(
+                r["name"],
+                r["image"],
+                {
+                    "terminated": {
+                        key: r[key]
+                        for key in ("exitCode", "reason", "message", "startedAt", "finishedAt")
+                        if r.get(key) not in (None, "") or key == "exitCode"
+                    }
+                },
+            )
             for r in results
         ]
         status: dict[str, Any] = {
@@ -352,30 +391,63 @@ class PodRunner:
         }
         if deadline:
             status["reason"] = "DeadlineExceeded"
-            status["message"] = f"Pod was active on the node longer than the specified deadline ({spec.get('activeDeadlineSeconds')}s)"
+            status["message"] = (
+                "Pod was active on the node longer than the specified deadline "
+                f"({spec.get('activeDeadlineSeconds')}s)"
+            )
         self._patch_status(running, status)
 
-    def _fail_before_start(self, running: RunningPod, spec: dict[str, Any], exc: PodSetupError) -> None:
+    def _fail_before_start(
+        self, running: RunningPod, spec: dict[str, Any], exc: PodSetupError
+    ) -> None:
         log.warning("pod %s/%s cannot start: %s", running.namespace, running.name, exc)
         waiting = [
-            self._container_status(c["name"], c.get("image", ""), {"waiting": {"reason": exc.reason, "message": exc.message}})
+            self._container_status(
+                c["name"],
+                c.get("image", ""),
+                {"waiting": {"reason": exc.reason, "message": exc.message}},
+            )
             for c in spec["containers"]
         ]
         # A kubelet would keep such a pod Pending and retry; failing it is more
         # useful in tests, and the Job controller treats it like any failed pod.
-        self._patch_status(running, {
-            "phase": "Failed", "reason": exc.reason, "message": exc.message,
-            "conditions": self._conditions(ready=False), "containerStatuses": [
-                {**s, "state": {"terminated": {"exitCode": 128, "reason": exc.reason, "message": exc.message,
-                                                "startedAt": now(), "finishedAt": now()}}}
-                for s in waiting],
-        })
+        self._patch_status(
+            running,
+            {
+                "phase": "Failed",
+                "reason": exc.reason,
+                "message": exc.message,
+                "conditions": self._conditions(ready=False),
+                "containerStatuses": [
+                    {
+                        **s,
+                        "state": {
+                            "terminated": {
+                                "exitCode": 128,
+                                "reason": exc.reason,
+                                "message": exc.message,
+                                "startedAt": now(),
+                                "finishedAt": now(),
+                            }
+                        },
+                    }
+                    for s in waiting
+                ],
+            },
+        )
 
     @staticmethod
     def _container_status(name: str, image: str, state: dict[str, Any]) -> dict[str, Any]:
         running = "running" in state
-        return {"name": name, "image": image, "imageID": "", "ready": running, "started": running,
-                "restartCount": 0, "state": state}
+        return {
+            "name": name,
+            "image": image,
+            "imageID": "",
+            "ready": running,
+            "started": running,
+            "restartCount": 0,
+            "state": state,
+        }
 
     @staticmethod
     def _conditions(ready: bool) -> list[dict[str, Any]]:
@@ -391,12 +463,16 @@ class PodRunner:
     def _patch_status(self, running: RunningPod, status: dict[str, Any]) -> None:
         try:
             self.core.patch_namespaced_pod_status(
-                running.name, running.namespace, {"status": status},
+                running.name,
+                running.namespace,
+                {"status": status},
                 _content_type="application/merge-patch+json",
             )
         except ApiException as exc:
             if exc.status != 404:
-                log.warning("pod %s/%s: status patch failed: %s", running.namespace, running.name, exc)
+                log.warning(
+                    "pod %s/%s: status patch failed: %s", running.namespace, running.name, exc
+                )
 
     # -- env and volumes -----------------------------------------------------------------
     def _secret(self, namespace: str, name: str, optional: bool) -> dict[str, str] | None:
@@ -406,9 +482,14 @@ class PodRunner:
             if exc.status == 404 and optional:
                 return None
             if exc.status == 404:
-                raise PodSetupError("CreateContainerConfigError", f'secret "{name}" not found') from exc
+                raise PodSetupError(
+                    "CreateContainerConfigError", f'secret "{name}" not found'
+                ) from exc
             raise
-        return {k: base64.b64decode(v).decode("utf-8", "replace") for k, v in (secret.data or {}).items()}
+        return {
+            k: base64.b64decode(v).decode("utf-8", "replace")
+            for k, v in (secret.data or {}).items()
+        }
 
     def _config_map(self, namespace: str, name: str, optional: bool) -> dict[str, str] | None:
         try:
@@ -417,7 +498,9 @@ class PodRunner:
             if exc.status == 404 and optional:
                 return None
             if exc.status == 404:
-                raise PodSetupError("CreateContainerConfigError", f'configmap "{name}" not found') from exc
+                raise PodSetupError(
+                    "CreateContainerConfigError", f'configmap "{name}" not found'
+                ) from exc
             raise
         return dict(config_map.data or {})
 
@@ -443,14 +526,17 @@ class PodRunner:
                 is_secret = "secretKeyRef" in source
                 ref = source["secretKeyRef" if is_secret else "configMapKeyRef"]
                 optional = bool(ref.get("optional"))
-                data = (self._secret if is_secret else self._config_map)(namespace, ref["name"], optional)
+                data = (self._secret if is_secret else self._config_map)(
+                    namespace, ref["name"], optional
+                )
                 if data is None or ref["key"] not in data:
                     if optional:
                         continue
                     kind = "secret" if is_secret else "configmap"
                     raise PodSetupError(
                         "CreateContainerConfigError",
-                        f"couldn't find key {ref['key']} in {kind.title()} {namespace}/{ref['name']}",
+                        f"couldn't find key {ref['key']} in {kind.title()} "
+                        f"{namespace}/{ref['name']}",
                     )
                 env[name] = data[ref["key"]]
             elif "fieldRef" in source:
@@ -458,7 +544,9 @@ class PodRunner:
             elif "resourceFieldRef" in source:
                 env[name] = "0"
             else:
-                raise PodSetupError("CreateContainerConfigError", f"unsupported valueFrom in env {name}")
+                raise PodSetupError(
+                    "CreateContainerConfigError", f"unsupported valueFrom in env {name}"
+                )
         return env
 
     def _materialise_volumes(self, pod: dict[str, Any], root: Path) -> dict[str, Path]:
@@ -479,28 +567,42 @@ class PodRunner:
                 _write_items(target, data or {}, source.get("items"))
             elif "downwardAPI" in volume:
                 for item in volume["downwardAPI"].get("items") or []:
-                    _write_file(target / item["path"], field_path_value(pod, item["fieldRef"]["fieldPath"]))
+                    _write_file(
+                        target / item["path"], field_path_value(pod, item["fieldRef"]["fieldPath"])
+                    )
             elif "projected" in volume:
                 self._materialise_projected(pod, volume["projected"], target)
             else:
                 kind = next((k for k in volume if k != "name"), "unknown")
-                raise PodSetupError("CreateContainerConfigError", f"volume type {kind} is not supported by the test pod runner")
+                raise PodSetupError(
+                    "CreateContainerConfigError",
+                    f"volume type {kind} is not supported by the test pod runner",
+                )
             volumes[volume["name"]] = target
         return volumes
 
-    def _materialise_projected(self, pod: dict[str, Any], projected: dict[str, Any], target: Path) -> None:
+    def _materialise_projected(
+        self, pod: dict[str, Any], projected: dict[str, Any], target: Path
+    ) -> None:
         namespace = pod["metadata"]["namespace"]
         for source in projected.get("sources") or []:
             if "serviceAccountToken" in source:
                 spec = source["serviceAccountToken"]
-                request = client.AuthenticationV1TokenRequest(spec=client.V1TokenRequestSpec(
-                    audiences=[spec["audience"]] if spec.get("audience") else [],
-                    expiration_seconds=spec.get("expirationSeconds", 3600),
-                    bound_object_ref=client.V1BoundObjectReference(
-                        kind="Pod", api_version="v1", name=pod["metadata"]["name"], uid=pod["metadata"]["uid"]),
-                ))
+                request = client.AuthenticationV1TokenRequest(
+                    spec=client.V1TokenRequestSpec(
+                        audiences=[spec["audience"]] if spec.get("audience") else [],
+                        expiration_seconds=spec.get("expirationSeconds", 3600),
+                        bound_object_ref=client.V1BoundObjectReference(
+                            kind="Pod",
+                            api_version="v1",
+                            name=pod["metadata"]["name"],
+                            uid=pod["metadata"]["uid"],
+                        ),
+                    )
+                )
                 token = self.core.create_namespaced_service_account_token(
-                    pod["spec"].get("serviceAccountName") or "default", namespace, request)
+                    pod["spec"].get("serviceAccountName") or "default", namespace, request
+                )
                 _write_file(target / spec["path"], token.status.token)
             elif "configMap" in source:
                 ref = source["configMap"]
@@ -513,10 +615,17 @@ class PodRunner:
             elif "downwardAPI" in source:
                 for item in source["downwardAPI"].get("items") or []:
                     if "fieldRef" in item:
-                        _write_file(target / item["path"], field_path_value(pod, item["fieldRef"]["fieldPath"]))
+                        _write_file(
+                            target / item["path"],
+                            field_path_value(pod, item["fieldRef"]["fieldPath"]),
+                        )
 
     def _prepare(
-        self, pod: dict[str, Any], container: dict[str, Any], volumes: dict[str, Path], pod_dir: Path
+        self,
+        pod: dict[str, Any],
+        container: dict[str, Any],
+        volumes: dict[str, Path],
+        pod_dir: Path,
     ) -> dict[str, Any]:
         """Resolve one container into argv, env and cwd with container paths translated."""
         name = container["name"]
@@ -524,7 +633,9 @@ class PodRunner:
         for mount in container.get("volumeMounts") or []:
             local = volumes.get(mount["name"])
             if local is None:
-                raise PodSetupError("CreateContainerConfigError", f"volumeMount {mount['name']} has no volume")
+                raise PodSetupError(
+                    "CreateContainerConfigError", f"volumeMount {mount['name']} has no volume"
+                )
             if mount.get("subPath"):
                 local = local / mount["subPath"]
                 local.mkdir(parents=True, exist_ok=True)
@@ -537,23 +648,37 @@ class PodRunner:
 
         env = self._env(pod, container)
         env = {k: translate(v, mounts) for k, v in env.items()}
-        base = {"PATH": self.path, "HOSTNAME": pod["metadata"]["name"], "HOME": str(pod_dir),
-                "LANG": os.environ.get("LANG", "C.UTF-8")}
+        base = {
+            "PATH": self.path,
+            "HOSTNAME": pod["metadata"]["name"],
+            "HOME": str(pod_dir),
+            "LANG": os.environ.get("LANG", "C.UTF-8"),
+        }
         command = [translate(_expand(a, env), mounts) for a in container.get("command") or []]
         args = [translate(_expand(a, env), mounts) for a in container.get("args") or []]
         argv = command + args
         if not argv:
-            raise PodSetupError("CreateContainerConfigError", f"container {name} has no command (images are not run)")
+            raise PodSetupError(
+                "CreateContainerConfigError",
+                f"container {name} has no command (images are not run)",
+            )
         resolved = shutil.which(argv[0], path=self.path) if "/" not in argv[0] else argv[0]
         if resolved is None:
-            raise PodSetupError("StartError", f"executable {argv[0]!r} not found on the runner's PATH")
+            raise PodSetupError(
+                "StartError", f"executable {argv[0]!r} not found on the runner's PATH"
+            )
         argv[0] = resolved
         cwd = translate(container.get("workingDir") or "", mounts) or str(pod_dir)
         log_path = self.log_path(pod["metadata"]["namespace"], pod["metadata"]["name"], name)
         log_path.parent.mkdir(parents=True, exist_ok=True)
         return {
-            "name": name, "image": container.get("image", ""), "argv": argv, "env": {**base, **env},
-            "cwd": cwd, "log": log_path, "terminationFile": termination_file,
+            "name": name,
+            "image": container.get("image", ""),
+            "argv": argv,
+            "env": {**base, **env},
+            "cwd": cwd,
+            "log": log_path,
+            "terminationFile": termination_file,
             "policy": container.get("terminationMessagePolicy", "File"),
         }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -60,7 +61,9 @@ class LocalStack:
 
     def env(self) -> dict[str, str]:
         """How to reach the stack, as environment variables (stack.env)."""
-        assert self.nats and self.minio and self.kube
+        assert self.nats
+        assert self.minio
+        assert self.kube
         return {
             "KUBECONFIG": str(self.kube.kubeconfig),
             "MEDIAFLOW_NATS_URL": self.nats.url,
@@ -97,8 +100,9 @@ def start_stack(workdir: Path, *, kube: bool = True, runner: bool = True) -> Loc
             stack.kube = start_control_plane(workdir)
             _timed(stack, "kubernetes", t)
             if runner:
-                stack.pod_runner = PodRunner(stack.kube.api_client(), workdir / "pods",
-                                             path=_runner_path())
+                stack.pod_runner = PodRunner(
+                    stack.kube.api_client(), workdir / "pods", path=_runner_path()
+                )
                 stack.pod_runner.start()
     except BaseException:
         stack.stop()
@@ -109,7 +113,9 @@ def start_stack(workdir: Path, *, kube: bool = True, runner: bool = True) -> Loc
 def _runner_path() -> str:
     """PATH for pod processes: this interpreter's bin dir first, so console
     scripts of the checkout (mediaflow-worker) resolve as in the image."""
-    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")])
+    return os.pathsep.join(
+        [str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]
+    )
 
 
 # -- make stack-up / stack-down ----------------------------------------------------------
@@ -122,15 +128,20 @@ def _serve(state_dir: Path) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     t = time.monotonic()
+    # A fresh stack each time: MinIO credentials are random per start and
+    # MinIO refuses data written under other root credentials.
+    shutil.rmtree(state_dir / "stack", ignore_errors=True)
     stack = start_stack(state_dir / "stack")
     try:
         env = stack.env()
         lines = [f"export {k}={v}" for k, v in env.items()]
         (state_dir / "stack.env").write_text("\n".join(lines) + "\n")
         (state_dir / "stack.pids").write_text(
-            "\n".join(f"{p.name} {p.pid}" for p in stack.processes()) + "\n")
+            "\n".join(f"{p.name} {p.pid}" for p in stack.processes()) + "\n"
+        )
         (state_dir / "stack.ready").write_text(
-            f"started in {time.monotonic() - t:.1f}s {stack.started_in}\n")
+            f"started in {time.monotonic() - t:.1f}s {stack.started_in}\n"
+        )
         while not stop.wait(1):
             dead = [p.name for p in stack.processes() if not p.alive()]
             if dead:
@@ -150,26 +161,35 @@ def _up(state_dir: Path, timeout: float) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     pid_file = state_dir / "supervisor.pid"
     if pid_file.exists() and pid_alive(int(pid_file.read_text())):
-        print(f"stack already running (pid {pid_file.read_text().strip()}); see {state_dir}/stack.env")
+        print(
+            f"stack already running (pid {pid_file.read_text().strip()}); see {state_dir}/stack.env"
+        )
         return 0
     (state_dir / "stack.ready").unlink(missing_ok=True)
     log = (state_dir / "supervisor.log").open("ab")
     process = subprocess.Popen(
         [sys.executable, "-m", "tests.support.stack", "serve", "--state-dir", str(state_dir)],
-        stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
     )
     pid_file.write_text(str(process.pid))
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if (state_dir / "stack.ready").exists():
             print(f"mediaflow local stack is up: {(state_dir / 'stack.ready').read_text().strip()}")
-            print(f"  source {state_dir}/stack.env    # KUBECONFIG, MinIO endpoint/credentials, NATS URL")
+            print(
+                f"  source {state_dir}/stack.env  # KUBECONFIG, MinIO endpoint + credentials, NATS"
+            )
             print(f"  kubectl --kubeconfig {state_dir}/stack/kubeconfig get --raw /readyz")
             print(f"  pod logs: {state_dir}/stack/pods/<namespace>/<pod>/<container>.log")
             print("  make stack-down                   # stops exactly these processes")
             return 0
         if process.poll() is not None:
-            print(f"stack failed to start:\n{tail(state_dir / 'supervisor.log', 60)}", file=sys.stderr)
+            print(
+                f"stack failed to start:\n{tail(state_dir / 'supervisor.log', 60)}", file=sys.stderr
+            )
             pid_file.unlink(missing_ok=True)
             return 1
         time.sleep(0.3)
@@ -182,7 +202,9 @@ def _down(state_dir: Path) -> int:
     pids_file = state_dir / "stack.pids"
     children = []
     if pids_file.exists():
-        children = [int(line.split()[1]) for line in pids_file.read_text().splitlines() if line.strip()]
+        children = [
+            int(line.split()[1]) for line in pids_file.read_text().splitlines() if line.strip()
+        ]
     if not pid_file.exists():
         print("no stack running")
         return 0

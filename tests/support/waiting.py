@@ -35,6 +35,8 @@ def wait_for(
         except Exception as exc:
             last_error = exc
         if time.monotonic() >= deadline:
-            detail = f"; last error: {last_error!r}" if last_error else f"; last value: {last_value!r}"
+            detail = (
+                f"; last error: {last_error!r}" if last_error else f"; last value: {last_value!r}"
+            )
             raise ConditionTimeout(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
         time.sleep(interval)

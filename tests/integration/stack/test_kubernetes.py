@@ -42,7 +42,9 @@ def job_manifest(name: str, script: str, **spec: Any) -> dict[str, Any]:
     }
 
 
-def job_condition(batch: client.BatchV1Api, namespace: str, name: str, kind: str) -> dict[str, Any] | None:
+def job_condition(
+    batch: client.BatchV1Api, namespace: str, name: str, kind: str
+) -> dict[str, Any] | None:
     job = batch.read_namespaced_job(name, namespace)
     for condition in job.status.conditions or []:
         if condition.type == kind and condition.status == "True":
@@ -52,8 +54,13 @@ def job_condition(batch: client.BatchV1Api, namespace: str, name: str, kind: str
 
 def test_readyz_reports_ok_with_the_admin_kubeconfig(kube_cluster) -> None:  # type: ignore[no-untyped-def]
     kubectl = binary("kubectl")
-    out = subprocess.run([kubectl, "--kubeconfig", str(kube_cluster.kubeconfig), "get", "--raw", "/readyz"],
-                         capture_output=True, text=True, timeout=30, check=True)
+    out = subprocess.run(
+        [kubectl, "--kubeconfig", str(kube_cluster.kubeconfig), "get", "--raw", "/readyz"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
     assert out.stdout.strip() == "ok"
     version = client.VersionApi(kube_cluster.api_client()).get_code().git_version
     assert version == versions()["KUBERNETES_VERSION"]
@@ -64,18 +71,36 @@ def test_a_custom_resource_is_stored_and_its_status_subresource_updated(kube_clu
     ext = client.ApiextensionsV1Api(api)
     group = "smoke.mediaflow.dev"
     crd = {
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
         "metadata": {"name": f"gadgets.{group}"},
         "spec": {
-            "group": group, "scope": "Namespaced",
+            "group": group,
+            "scope": "Namespaced",
             "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
-            "versions": [{
-                "name": "v1", "served": True, "storage": True, "subresources": {"status": {}},
-                "schema": {"openAPIV3Schema": {"type": "object", "properties": {
-                    "spec": {"type": "object", "properties": {"size": {"type": "integer", "minimum": 1}}},
-                    "status": {"type": "object", "properties": {"seen": {"type": "integer"}}},
-                }}},
-            }],
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {
+                                "spec": {
+                                    "type": "object",
+                                    "properties": {"size": {"type": "integer", "minimum": 1}},
+                                },
+                                "status": {
+                                    "type": "object",
+                                    "properties": {"seen": {"type": "integer"}},
+                                },
+                            },
+                        }
+                    },
+                }
+            ],
         },
     }
     ext.create_custom_resource_definition(crd)
@@ -86,18 +111,34 @@ def test_a_custom_resource_is_stored_and_its_status_subresource_updated(kube_clu
 
     wait_for(established, 30, "the CRD to be Established")
     custom = client.CustomObjectsApi(api)
-    body = {"apiVersion": f"{group}/v1", "kind": "Gadget", "metadata": {"name": "g1"}, "spec": {"size": 3}}
+    body = {
+        "apiVersion": f"{group}/v1",
+        "kind": "Gadget",
+        "metadata": {"name": "g1"},
+        "spec": {"size": 3},
+    }
     custom.create_namespaced_custom_object(group, "v1", "default", "gadgets", body)
     # Status sent with the main resource is ignored; only the subresource writes it.
-    custom.patch_namespaced_custom_object(group, "v1", "default", "gadgets", "g1", {"status": {"seen": 1}})
-    assert "status" not in custom.get_namespaced_custom_object(group, "v1", "default", "gadgets", "g1")
-    custom.patch_namespaced_custom_object_status(group, "v1", "default", "gadgets", "g1", {"status": {"seen": 7}})
+    custom.patch_namespaced_custom_object(
+        group, "v1", "default", "gadgets", "g1", {"status": {"seen": 1}}
+    )
+    assert "status" not in custom.get_namespaced_custom_object(
+        group, "v1", "default", "gadgets", "g1"
+    )
+    custom.patch_namespaced_custom_object_status(
+        group, "v1", "default", "gadgets", "g1", {"status": {"seen": 7}}
+    )
     stored = custom.get_namespaced_custom_object(group, "v1", "default", "gadgets", "g1")
     assert stored["spec"] == {"size": 3}
     assert stored["status"] == {"seen": 7}
     with pytest.raises(ApiException) as invalid:
         custom.create_namespaced_custom_object(
-            group, "v1", "default", "gadgets", {**body, "metadata": {"name": "g2"}, "spec": {"size": 0}})
+            group,
+            "v1",
+            "default",
+            "gadgets",
+            {**body, "metadata": {"name": "g2"}, "spec": {"size": 0}},
+        )
     assert invalid.value.status == 422
     assert "spec.size" in invalid.value.body
 
@@ -113,32 +154,49 @@ def test_a_job_whose_pod_exits_zero_completes(kube_cluster, namespace: str) -> N
     assert "hello from the pod" in kube_cluster.pod_log(namespace, pod.metadata.name, "main")
 
 
-def test_a_job_whose_pod_exits_one_fails_after_its_backoff_limit(kube_cluster, namespace: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_job_whose_pod_exits_one_fails_after_its_backoff_limit(
+    kube_cluster, namespace: str
+) -> None:  # type: ignore[no-untyped-def]
     api = kube_cluster.api_client()
     batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
     manifest = job_manifest("bad", "import sys; sys.exit(1)", backoffLimit=1)
     batch.create_namespaced_job(namespace, manifest)
-    failed = wait_for(lambda: job_condition(batch, namespace, "bad", "Failed"), 90, "Job bad to fail")
+    failed = wait_for(
+        lambda: job_condition(batch, namespace, "bad", "Failed"), 90, "Job bad to fail"
+    )
     assert failed["reason"] == "BackoffLimitExceeded"
     pods = core.list_namespaced_pod(namespace, label_selector="job-name=bad").items
     assert len(pods) == 2, "backoffLimit 1 means one retry"
     assert {p.status.container_statuses[0].state.terminated.exit_code for p in pods} == {1}
 
 
-def test_a_pod_failure_policy_on_an_exit_code_fails_the_job_at_once(kube_cluster, namespace: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_pod_failure_policy_on_an_exit_code_fails_the_job_at_once(
+    kube_cluster, namespace: str
+) -> None:  # type: ignore[no-untyped-def]
     api = kube_cluster.api_client()
     batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
-    script = "import os, sys; open(os.environ['TERM_PATH'], 'w').write('corrupt input'); sys.exit(2)"
+    script = (
+        "import os, sys; open(os.environ['TERM_PATH'], 'w').write('corrupt input'); sys.exit(2)"
+    )
     manifest = job_manifest(
-        "poison", script, backoffLimit=5,
+        "poison",
+        script,
+        backoffLimit=5,
         container={"env": [{"name": "TERM_PATH", "value": "/dev/termination-log"}]},
-        podFailurePolicy={"rules": [
-            {"action": "FailJob", "onExitCodes": {"containerName": "main", "operator": "In", "values": [2]}},
-            {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
-        ]},
+        podFailurePolicy={
+            "rules": [
+                {
+                    "action": "FailJob",
+                    "onExitCodes": {"containerName": "main", "operator": "In", "values": [2]},
+                },
+                {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+            ]
+        },
     )
     batch.create_namespaced_job(namespace, manifest)
-    failed = wait_for(lambda: job_condition(batch, namespace, "poison", "Failed"), 60, "Job poison to fail")
+    failed = wait_for(
+        lambda: job_condition(batch, namespace, "poison", "Failed"), 60, "Job poison to fail"
+    )
     assert failed["reason"] == "PodFailurePolicy"
     pods = core.list_namespaced_pod(namespace, label_selector="job-name=poison").items
     assert len(pods) == 1, "no retry after a FailJob rule matched"
@@ -151,11 +209,13 @@ def test_deleting_the_owner_garbage_collects_its_jobs(kube_cluster, namespace: s
     api = kube_cluster.api_client()
     batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
     owner = core.create_namespaced_config_map(
-        namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="owner")))
+        namespace, client.V1ConfigMap(metadata=client.V1ObjectMeta(name="owner"))
+    )
     ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}
     for name in ("owned-a", "owned-b"):
         batch.create_namespaced_job(
-            namespace, job_manifest(name, "print(1)", metadata={"ownerReferences": [ref]}))
+            namespace, job_manifest(name, "print(1)", metadata={"ownerReferences": [ref]})
+        )
     batch.create_namespaced_job(namespace, job_manifest("unowned", "print(1)"))
     core.delete_namespaced_config_map("owner", namespace, propagation_policy="Background")
 
@@ -166,13 +226,22 @@ def test_deleting_the_owner_garbage_collects_its_jobs(kube_cluster, namespace: s
     wait_for(only_unowned_left, 60, "owned Jobs to be garbage-collected")
 
 
-def test_the_pod_runner_resolves_env_volumes_and_translates_mount_paths(kube_cluster, namespace: str) -> None:  # type: ignore[no-untyped-def]
+def test_the_pod_runner_resolves_env_volumes_and_translates_mount_paths(
+    kube_cluster, namespace: str
+) -> None:  # type: ignore[no-untyped-def]
     api = kube_cluster.api_client()
     batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
-    core.create_namespaced_secret(namespace, client.V1Secret(
-        metadata=client.V1ObjectMeta(name="creds"), string_data={"accessKey": "AK", "file.txt": "from-secret"}))
-    core.create_namespaced_config_map(namespace, client.V1ConfigMap(
-        metadata=client.V1ObjectMeta(name="settings"), data={"mode": "fast"}))
+    core.create_namespaced_secret(
+        namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name="creds"),
+            string_data={"accessKey": "AK", "file.txt": "from-secret"},
+        ),
+    )
+    core.create_namespaced_config_map(
+        namespace,
+        client.V1ConfigMap(metadata=client.V1ObjectMeta(name="settings"), data={"mode": "fast"}),
+    )
     script = (
         "import json, os, pathlib;"
         "scratch = pathlib.Path(os.environ['SCRATCH']); (scratch / 'x').write_text('w');"
@@ -181,48 +250,93 @@ def test_the_pod_runner_resolves_env_volumes_and_translates_mount_paths(kube_clu
         "out['scratchWritten'] = (scratch / 'x').read_text();"
         "open(os.environ['TERM_PATH'], 'w').write(json.dumps(out))"
     )
-    manifest = job_manifest("env", script, container={
-        "env": [
-            {"name": "ACCESS", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "accessKey"}}},
-            {"name": "MISSING", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "nope", "optional": True}}},
-            {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "mode"}}},
-            {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
-            {"name": "SCRATCH", "value": "/scratch"},
-            {"name": "CREDS", "value": "/etc/creds"},
-            {"name": "TERM_PATH", "value": "/dev/termination-log"},
-        ],
-        "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"},
-                         {"name": "creds", "mountPath": "/etc/creds", "readOnly": True}],
-    }, pod={"volumes": [{"name": "scratch", "emptyDir": {}},
-                        {"name": "creds", "secret": {"secretName": "creds"}}]})
+    manifest = job_manifest(
+        "env",
+        script,
+        container={
+            "env": [
+                {
+                    "name": "ACCESS",
+                    "valueFrom": {"secretKeyRef": {"name": "creds", "key": "accessKey"}},
+                },
+                {
+                    "name": "MISSING",
+                    "valueFrom": {
+                        "secretKeyRef": {"name": "creds", "key": "nope", "optional": True}
+                    },
+                },
+                {
+                    "name": "MODE",
+                    "valueFrom": {"configMapKeyRef": {"name": "settings", "key": "mode"}},
+                },
+                {"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                {"name": "SCRATCH", "value": "/scratch"},
+                {"name": "CREDS", "value": "/etc/creds"},
+                {"name": "TERM_PATH", "value": "/dev/termination-log"},
+            ],
+            "volumeMounts": [
+                {"name": "scratch", "mountPath": "/scratch"},
+                {"name": "creds", "mountPath": "/etc/creds", "readOnly": True},
+            ],
+        },
+        pod={
+            "volumes": [
+                {"name": "scratch", "emptyDir": {}},
+                {"name": "creds", "secret": {"secretName": "creds"}},
+            ]
+        },
+    )
     batch.create_namespaced_job(namespace, manifest)
     wait_for(lambda: job_condition(batch, namespace, "env", "Complete"), 60, "Job env to complete")
     pod = core.list_namespaced_pod(namespace, label_selector="job-name=env").items[0]
     import json
 
     seen = json.loads(pod.status.container_statuses[0].state.terminated.message)
-    assert seen == {"ACCESS": "AK", "MODE": "fast", "POD": pod.metadata.name, "MISSING": None,
-                    "secretFile": "from-secret", "scratchWritten": "w"}
+    assert seen == {
+        "ACCESS": "AK",
+        "MODE": "fast",
+        "POD": pod.metadata.name,
+        "MISSING": None,
+        "secretFile": "from-secret",
+        "scratchWritten": "w",
+    }
 
 
 def test_a_missing_secret_key_fails_the_pod_with_a_reason(kube_cluster, namespace: str) -> None:  # type: ignore[no-untyped-def]
     api = kube_cluster.api_client()
     batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
-    manifest = job_manifest("nosecret", "print(1)", container={"env": [
-        {"name": "X", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k"}}}]})
+    manifest = job_manifest(
+        "nosecret",
+        "print(1)",
+        container={
+            "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k"}}}]
+        },
+    )
     batch.create_namespaced_job(namespace, manifest)
-    wait_for(lambda: job_condition(batch, namespace, "nosecret", "Failed"), 60, "Job nosecret to fail")
+    wait_for(
+        lambda: job_condition(batch, namespace, "nosecret", "Failed"), 60, "Job nosecret to fail"
+    )
     pod = core.list_namespaced_pod(namespace, label_selector="job-name=nosecret").items[0]
     assert 'secret "absent" not found' in pod.status.container_statuses[0].state.terminated.message
 
 
-def test_job_deadline_kills_the_running_process(kube_cluster, namespace: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_job_deadline_kills_the_running_process(
+    kube_cluster, namespace: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     batch = client.BatchV1Api(kube_cluster.api_client())
     pid_file = tmp_path / "pid"
-    script = f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(600)"
+    script = (
+        f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(600)"
+    )
     batch.create_namespaced_job(namespace, job_manifest("slow", script, activeDeadlineSeconds=3))
-    pid = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), 60, "the pod process to start"))
-    failed = wait_for(lambda: job_condition(batch, namespace, "slow", "Failed"), 60, "Job slow to hit its deadline")
+    pid = int(
+        wait_for(lambda: pid_file.exists() and pid_file.read_text(), 60, "the pod process to start")
+    )
+    failed = wait_for(
+        lambda: job_condition(batch, namespace, "slow", "Failed"),
+        60,
+        "Job slow to hit its deadline",
+    )
     assert failed["reason"] == "DeadlineExceeded"
     wait_for(lambda: not pid_alive(pid), 30, f"process {pid} to be killed")
 
@@ -230,10 +344,16 @@ def test_job_deadline_kills_the_running_process(kube_cluster, namespace: str, tm
 def test_token_request_issues_a_token_for_a_service_account(kube_cluster, namespace: str) -> None:  # type: ignore[no-untyped-def]
     api = kube_cluster.api_client()
     core = client.CoreV1Api(api)
-    core.create_namespaced_service_account(namespace, client.V1ServiceAccount(
-        metadata=client.V1ObjectMeta(name="robot")))
-    token = core.create_namespaced_service_account_token("robot", namespace, client.AuthenticationV1TokenRequest(
-        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600))).status.token
+    core.create_namespaced_service_account(
+        namespace, client.V1ServiceAccount(metadata=client.V1ObjectMeta(name="robot"))
+    )
+    token = core.create_namespaced_service_account_token(
+        "robot",
+        namespace,
+        client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=600)
+        ),
+    ).status.token
     config = client.Configuration()
     config.host = kube_cluster.server
     config.ssl_ca_cert = str(kube_cluster.control_plane.pki.ca_cert)

@@ -21,7 +21,9 @@ async def _fetch_events(url: str, stream: str, subject: str, upload, count: int)
     try:
         js = connection.jetstream()
         await js.add_stream(name=stream, subjects=[subject])
-        subscription = await js.pull_subscribe(subject, durable=f"smoke-{uuid.uuid4().hex[:6]}", stream=stream)
+        subscription = await js.pull_subscribe(
+            subject, durable=f"smoke-{uuid.uuid4().hex[:6]}", stream=stream
+        )
         await asyncio.to_thread(upload)
         events: list[dict] = []
         deadline = asyncio.get_running_loop().time() + 30
@@ -39,21 +41,45 @@ async def _fetch_events(url: str, stream: str, subject: str, upload, count: int)
         await connection.close()
 
 
-def test_an_upload_arrives_as_a_jetstream_message_with_user_metadata(minio_server, nats_server) -> None:  # type: ignore[no-untyped-def]
+def test_an_upload_arrives_as_a_jetstream_message_with_user_metadata(
+    minio_server, nats_server
+) -> None:  # type: ignore[no-untyped-def]
     minio = minio_server.client()
     bucket = f"smoke-{uuid.uuid4().hex[:8]}"
     minio.make_bucket(bucket)
-    minio.set_bucket_notification(bucket, NotificationConfig(queue_config_list=[QueueConfig(
-        queue=minio_server.notify_arn, events=["s3:ObjectCreated:*"], config_id="smoke",
-        prefix_filter_rule=PrefixFilterRule("incoming/"))]))
+    minio.set_bucket_notification(
+        bucket,
+        NotificationConfig(
+            queue_config_list=[
+                QueueConfig(
+                    queue=minio_server.notify_arn,
+                    events=["s3:ObjectCreated:*"],
+                    config_id="smoke",
+                    prefix_filter_rule=PrefixFilterRule("incoming/"),
+                )
+            ]
+        ),
+    )
 
     def upload() -> None:
         minio.put_object(bucket, "elsewhere/skip.txt", io.BytesIO(b"no"), 2)
-        minio.put_object(bucket, "incoming/clip one.mp4", io.BytesIO(b"data"), 4,
-                         metadata={"x-amz-meta-origin": "camera-7"})
+        minio.put_object(
+            bucket,
+            "incoming/clip one.mp4",
+            io.BytesIO(b"data"),
+            4,
+            metadata={"x-amz-meta-origin": "camera-7"},
+        )
 
-    events = asyncio.run(_fetch_events(nats_server.url, f"SMOKE{uuid.uuid4().hex[:6].upper()}",
-                                       minio_server.notify_subject, upload, 1))
+    events = asyncio.run(
+        _fetch_events(
+            nats_server.url,
+            f"SMOKE{uuid.uuid4().hex[:6].upper()}",
+            minio_server.notify_subject,
+            upload,
+            1,
+        )
+    )
     assert len(events) == 1, events
     record = events[0]["Records"][0]
     assert events[0]["EventName"] == "s3:ObjectCreated:Put"
@@ -73,6 +99,16 @@ def test_minio_rejects_a_rule_for_an_unknown_target(minio_server) -> None:  # ty
     bucket = f"smoke-{uuid.uuid4().hex[:8]}"
     minio.make_bucket(bucket)
     with pytest.raises(S3Error) as rejected:
-        minio.set_bucket_notification(bucket, NotificationConfig(queue_config_list=[QueueConfig(
-            queue="arn:minio:sqs::nobody:nats", events=["s3:ObjectCreated:*"], config_id="x")]))
+        minio.set_bucket_notification(
+            bucket,
+            NotificationConfig(
+                queue_config_list=[
+                    QueueConfig(
+                        queue="arn:minio:sqs::nobody:nats",
+                        events=["s3:ObjectCreated:*"],
+                        config_id="x",
+                    )
+                ]
+            ),
+        )
     assert rejected.value.code in {"InvalidArgument", "InvalidARNNotification", "InvalidArn"}
