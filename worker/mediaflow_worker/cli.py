@@ -1,0 +1,156 @@
+"""Command line: ``mediaflow-worker job`` (in a Pod) and ``run`` (locally).
+
+Exit codes (a contract with the Job's podFailurePolicy): 0 done, 2 the input
+is unusable (do not retry), 1 anything else. The last line on stderr says why.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from mediaflow_spec.job import (
+    EXIT_FAILED,
+    EXIT_OK,
+    JOB_ENV,
+    Limits,
+    TerminationSummary,
+    WorkerJob,
+)
+from pydantic import ValidationError
+
+from mediaflow_worker import termination
+from mediaflow_worker.config import storage_from_env, termination_path
+from mediaflow_worker.errors import SpecError, WorkerError
+
+log = logging.getLogger("mediaflow_worker")
+
+
+def _one_line(text: str, limit: int = 400) -> str:
+    return " ".join(text.split())[:limit]
+
+
+def _setup_logging(verbose: bool) -> None:
+    # Logs (with progress) go to stdout; stderr carries only the final reason.
+    logging.basicConfig(
+        stream=sys.stdout,
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(message)s",
+    )
+
+
+def _load_job() -> WorkerJob:
+    raw = os.environ.get(JOB_ENV)
+    if not raw:
+        raise SpecError(f"{JOB_ENV} is not set")
+    try:
+        job = WorkerJob.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise SpecError(f"{JOB_ENV} is invalid: {loc}: {first['msg']}") from exc
+    return job
+
+
+def cmd_job(args: argparse.Namespace) -> int:
+    """Run the Job described by ``MEDIAFLOW_JOB``."""
+    from mediaflow_worker.job_mode import run_job
+    from mediaflow_worker.storage import Storage, make_client
+
+    path = termination_path()
+    try:
+        job = _load_job()
+        storage = Storage(make_client(storage_from_env()))
+        outcome = run_job(job, storage)
+    except WorkerError as exc:
+        termination.write(
+            path,
+            TerminationSummary(
+                ok=False,
+                exit_code=exc.exit_code,
+                reason=exc.reason,
+                message=_one_line(exc.message, 3000),
+            ),
+        )
+        print(f"mediaflow-worker: {exc.reason}: {_one_line(exc.message)}", file=sys.stderr)
+        return exc.exit_code
+    termination.write(
+        path,
+        TerminationSummary(
+            ok=True,
+            exit_code=EXIT_OK,
+            reason="UpToDate" if outcome.skipped else "Succeeded",
+            manifest=outcome.manifest_key,
+            outputs=outcome.outputs,
+            skipped=outcome.skipped,
+        ),
+    )
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run a Workflow file's tasks on a local file."""
+    from mediaflow_worker.local_mode import run_local
+
+    limits = Limits()
+    if args.timeout:
+        limits = limits.model_copy(update={"timeout_seconds": args.timeout})
+    try:
+        doc = run_local(
+            Path(args.file),
+            Path(args.input),
+            Path(args.output),
+            assets_dir=args.assets,
+            limits=limits,
+        )
+    except WorkerError as exc:
+        print(f"mediaflow-worker: {exc.reason}: {_one_line(exc.message)}", file=sys.stderr)
+        return exc.exit_code
+    log.info("wrote %d output(s) and manifest.json to %s", doc["outputCount"], args.output)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (two subcommands)."""
+    parser = argparse.ArgumentParser(prog="mediaflow-worker", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log ffmpeg commands")
+    sub = parser.add_subparsers(dest="command", required=True)
+    job = sub.add_parser("job", help=f"process the input described by ${JOB_ENV} (in a Job)")
+    job.set_defaults(func=cmd_job)
+    run = sub.add_parser("run", help="run a Workflow's tasks on a local file")
+    run.add_argument("-f", "--file", required=True, help="Workflow manifest (YAML)")
+    run.add_argument("input", help="input media file")
+    run.add_argument("-o", "--output", required=True, help="output directory")
+    run.add_argument(
+        "--assets",
+        type=Path,
+        default=None,
+        help="directory holding watermark images as <bucket>/<key> "
+        "(default: the Workflow file's directory)",
+    )
+    run.add_argument("--timeout", type=int, default=0, help="wall-time limit in seconds")
+    run.set_defaults(func=cmd_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``mediaflow-worker`` console script."""
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        print("mediaflow-worker: Interrupted: stopped by a signal", file=sys.stderr)
+        code = EXIT_FAILED
+    except Exception as exc:  # a bug: still exit 1 with one line, after the traceback
+        log.exception("unexpected error")
+        print(f"mediaflow-worker: InternalError: {_one_line(repr(exc))}", file=sys.stderr)
+        code = EXIT_FAILED
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

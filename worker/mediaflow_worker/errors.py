@@ -1,0 +1,92 @@
+"""The worker's error taxonomy: what went wrong decides the exit code.
+
+::
+
+    WorkerError                      exit 1 unless a subclass says otherwise
+    ├── BadInputError                exit 2 (EXIT_BAD_INPUT): retrying cannot help
+    │   ├── InputNotFoundError       the object is gone (deleted, or never existed)
+    │   ├── InputChangedError        the object was overwritten after the event
+    │   ├── EmptyInputError          zero bytes
+    │   ├── InputRejectedError       the safety rules refused it (playlist, demuxer,
+    │   │                            size, duration, pixels)
+    │   └── UnreadableInputError     ffprobe cannot read it (corrupt, truncated,
+    │                                not media)
+    ├── SpecError                    the task spec cannot work (preset/container
+    │   │                            clash, missing watermark image); exit 1
+    │   └── EncoderUnavailableError  this ffmpeg build lacks an encoder the spec needs
+    ├── ProcessingError              ffmpeg failed on an input that probed fine
+    │   ├── ProcessTimeoutError      the wall-time limit killed it
+    │   └── OutputTooLargeError      outputs passed Limits.maxOutputBytes
+    └── StorageError                 S3 failed (network, auth, bucket); transient
+
+Every error carries a ``reason`` (a CamelCase word for the termination
+message and the Workflow status) and a one-line human message.
+"""
+
+from __future__ import annotations
+
+from mediaflow_spec.job import EXIT_BAD_INPUT, EXIT_FAILED
+
+
+class WorkerError(Exception):
+    """Base of every error the worker reports on purpose."""
+
+    exit_code: int = EXIT_FAILED
+    reason: str = "Failed"
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if reason is not None:
+            self.reason = reason
+
+
+class BadInputError(WorkerError):
+    """The input object can never be processed: the Job must not retry."""
+
+    exit_code = EXIT_BAD_INPUT
+    reason = "BadInput"
+
+
+class InputNotFoundError(BadInputError):
+    reason = "InputNotFound"
+
+
+class InputChangedError(BadInputError):
+    reason = "InputChanged"
+
+
+class EmptyInputError(BadInputError):
+    reason = "EmptyInput"
+
+
+class InputRejectedError(BadInputError):
+    reason = "InputRejected"
+
+
+class UnreadableInputError(BadInputError):
+    reason = "UnreadableInput"
+
+
+class SpecError(WorkerError):
+    reason = "InvalidSpec"
+
+
+class EncoderUnavailableError(SpecError):
+    reason = "EncoderUnavailable"
+
+
+class ProcessingError(WorkerError):
+    reason = "ProcessingFailed"
+
+
+class ProcessTimeoutError(ProcessingError):
+    reason = "Timeout"
+
+
+class OutputTooLargeError(ProcessingError):
+    reason = "OutputTooLarge"
+
+
+class StorageError(WorkerError):
+    reason = "StorageError"

@@ -1,0 +1,114 @@
+"""``mediaflow-worker run -f workflow.yaml INPUT -o OUTDIR``: the Workflow's
+tasks on a local file, without a cluster or object storage."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from mediaflow_spec.job import Limits
+from mediaflow_spec.tasks import TaskSpec, check_unique_task_names
+from pydantic import ValidationError
+
+from mediaflow_worker import manifest, runner
+from mediaflow_worker.config import font_file, scratch_root
+from mediaflow_worker.errors import InputNotFoundError, SpecError
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def load_workflow(path: Path) -> tuple[str, list[TaskSpec]]:
+    """``metadata.name`` and ``spec.tasks`` of the first Workflow document."""
+    try:
+        docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+    except (OSError, yaml.YAMLError) as exc:
+        raise SpecError(f"cannot read {path}: {exc}") from exc
+    doc = next((d for d in docs if isinstance(d, dict) and d.get("kind") == "Workflow"), None)
+    if doc is None:
+        raise SpecError(f"{path} holds no document of kind Workflow")
+    name = str((doc.get("metadata") or {}).get("name") or path.stem)
+    raw_tasks = (doc.get("spec") or {}).get("tasks")
+    if not isinstance(raw_tasks, list) or not raw_tasks:
+        raise SpecError(f"{path}: spec.tasks must be a non-empty list")
+    try:
+        tasks = [TaskSpec.model_validate(t) for t in raw_tasks]
+        check_unique_task_names(tasks)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise SpecError(f"{path}: spec.tasks: {loc}: {first['msg']}") from exc
+    except ValueError as exc:
+        raise SpecError(f"{path}: {exc}") from exc
+    return name, tasks
+
+
+def run_local(
+    workflow_file: Path,
+    input_file: Path,
+    out_dir: Path,
+    *,
+    assets_dir: Path | None = None,
+    limits: Limits | None = None,
+) -> dict[str, Any]:
+    """Run the tasks; write outputs and ``manifest.json`` into ``out_dir``."""
+    name, tasks = load_workflow(workflow_file)
+    limits = limits or Limits()
+    if not input_file.is_file():
+        raise InputNotFoundError(f"input file {input_file} does not exist")
+    assets_root = assets_dir or workflow_file.parent
+
+    def fetch_asset(bucket: str, key: str) -> Path:
+        candidate = (assets_root / bucket / key).resolve()
+        if not candidate.is_relative_to(assets_root.resolve()) or not candidate.is_file():
+            raise SpecError(
+                f"watermark image {bucket}/{key} not found under {assets_root} "
+                "(local mode reads <assets dir>/<bucket>/<key>)"
+            )
+        return candidate
+
+    started_wall, started = _now(), time.monotonic()
+    scratch = Path(tempfile.mkdtemp(prefix="mediaflow-", dir=scratch_root()))
+    try:
+        probed = runner.vet_input(input_file, limits)
+        out_root = scratch / "out"
+        results = runner.run_tasks(
+            input_file,
+            probed,
+            tasks,
+            limits=limits,
+            out_root=out_root,
+            scratch=scratch,
+            deadline=started + limits.timeout_seconds,
+            fetch_asset=fetch_asset,
+            font=font_file(),
+        )
+        entries = runner.task_entries(results, out_root, None)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for task in tasks:
+            target = out_dir / task.name
+            if target.exists():
+                shutil.rmtree(target)
+            if (out_root / task.name).exists():
+                shutil.move(str(out_root / task.name), str(target))
+        doc = manifest.build(
+            workflow={"name": name},
+            input_={"path": str(input_file), "size": input_file.stat().st_size},
+            spec_hash_=manifest.spec_hash(tasks),
+            probe=probed.summary(),
+            tasks=entries,
+            started_at=started_wall,
+            finished_at=_now(),
+            seconds=time.monotonic() - started,
+            ok=True,
+        )
+        (out_dir / "manifest.json").write_bytes(manifest.dumps(doc))
+        return doc
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)

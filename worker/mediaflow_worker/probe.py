@@ -1,0 +1,294 @@
+"""Probe a local media file with ffprobe, under the same restrictions as
+every FFmpeg run, and reduce the result to what the tasks need."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mediaflow_worker import safety
+from mediaflow_worker.errors import ProcessTimeoutError, UnreadableInputError
+
+PROBE_TIMEOUT_SECONDS = 60
+MAX_PLAUSIBLE_FPS = 240.0
+# Stream dispositions that are not real video (cover art, thumbnails).
+_STILL_DISPOSITIONS = ("attached_pic", "timed_thumbnails")
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """The first real video stream (cover art excluded)."""
+
+    codec: str
+    width: int
+    height: int
+    rotation: int  # degrees clockwise the player rotates, normalised to 0/90/180/270
+    sar: float
+    fps: float | None
+    pix_fmt: str
+    frames: int | None
+
+    @property
+    def display_width(self) -> int:
+        """Width as a player shows it (sample aspect and rotation applied)."""
+        w, h = round(self.width * self.sar), self.height
+        return h if self.rotation in (90, 270) else w
+
+    @property
+    def display_height(self) -> int:
+        """Height as a player shows it (sample aspect and rotation applied)."""
+        w, h = round(self.width * self.sar), self.height
+        return w if self.rotation in (90, 270) else h
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """The first audio stream."""
+
+    codec: str
+    sample_rate: int
+    channels: int
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """What the worker knows about the input after probing."""
+
+    format_name: str
+    demuxer: str
+    duration: float | None
+    size: int
+    bit_rate: int | None
+    video: VideoInfo | None
+    audio: AudioInfo | None
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def pixels(self) -> int | None:
+        """Pixels per frame of the largest video or image stream."""
+        sizes = [
+            int(s.get("width") or 0) * int(s.get("height") or 0)
+            for s in self.raw.get("streams", [])
+            if s.get("codec_type") == "video"
+        ]
+        return max(sizes) if sizes else None
+
+    def summary(self) -> dict[str, Any]:
+        """A compact JSON-ready view for the manifest."""
+        out: dict[str, Any] = {
+            "format": self.format_name,
+            "duration": self.duration,
+            "size": self.size,
+            "bitRate": self.bit_rate,
+        }
+        if self.video:
+            out["video"] = {
+                "codec": self.video.codec,
+                "width": self.video.width,
+                "height": self.video.height,
+                "displayWidth": self.video.display_width,
+                "displayHeight": self.video.display_height,
+                "rotation": self.video.rotation,
+                "fps": self.video.fps,
+                "pixFmt": self.video.pix_fmt,
+            }
+        if self.audio:
+            out["audio"] = {
+                "codec": self.audio.codec,
+                "sampleRate": self.audio.sample_rate,
+                "channels": self.audio.channels,
+            }
+        return out
+
+
+def _rate(text: str | None) -> float | None:
+    if not text or "/" not in text:
+        return None
+    num, den = text.split("/", 1)
+    try:
+        value = float(num) / float(den)
+    except (ValueError, ZeroDivisionError):
+        return None
+    return value if math.isfinite(value) and value > 0 else None
+
+
+def _rotation(stream: dict[str, Any]) -> int:
+    """Clockwise display rotation from the display matrix or the old tag.
+
+    ffprobe reports the display matrix rotation counter-clockwise (-90 for a
+    portrait phone video), the legacy ``rotate`` tag clockwise (90)."""
+    for side in stream.get("side_data_list", []) or []:
+        if "rotation" in side:
+            return int(-float(side["rotation"])) % 360
+    tag = (stream.get("tags") or {}).get("rotate")
+    if tag:
+        try:
+            return int(float(tag)) % 360
+        except ValueError:
+            return 0
+    return 0
+
+
+def _sar(stream: dict[str, Any]) -> float:
+    ratio = stream.get("sample_aspect_ratio") or "1:1"
+    try:
+        num, den = (int(x) for x in ratio.split(":"))
+    except ValueError:
+        return 1.0
+    return num / den if num > 0 and den > 0 else 1.0
+
+
+def _float(value: Any) -> float | None:
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return None
+    return result if math.isfinite(result) else None
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def parse_probe(raw: dict[str, Any], size: int) -> ProbeResult:
+    """Turn ffprobe's JSON into a ``ProbeResult`` (pure; unit tested)."""
+    fmt = raw.get("format") or {}
+    streams = raw.get("streams") or []
+    video = None
+    audio = None
+    for s in streams:
+        kind = s.get("codec_type")
+        disposition = s.get("disposition") or {}
+        if kind == "video" and video is None:
+            if any(disposition.get(d) for d in _STILL_DISPOSITIONS):
+                continue
+            if not s.get("width") or not s.get("height"):
+                continue
+            # avg_frame_rate is right for VFR, but some muxers (FLV, MKV) report
+            # a bogus 1000/1; r_frame_rate is then the better guess.
+            rates = [_rate(s.get("avg_frame_rate")), _rate(s.get("r_frame_rate"))]
+            fps = next((r for r in rates if r is not None and r <= MAX_PLAUSIBLE_FPS), None)
+            video = VideoInfo(
+                codec=s.get("codec_name", "unknown"),
+                width=int(s["width"]),
+                height=int(s["height"]),
+                rotation=_rotation(s),
+                sar=_sar(s),
+                fps=fps,
+                pix_fmt=s.get("pix_fmt", ""),
+                frames=_int(s.get("nb_frames")),
+            )
+        elif kind == "audio" and audio is None:
+            audio = AudioInfo(
+                codec=s.get("codec_name", "unknown"),
+                sample_rate=_int(s.get("sample_rate")) or 0,
+                channels=_int(s.get("channels")) or 0,
+            )
+    duration = _float(fmt.get("duration"))
+    if duration is None:
+        durations = [_float(s.get("duration")) for s in streams]
+        known = [d for d in durations if d is not None]
+        duration = max(known) if known else None
+    format_name = fmt.get("format_name", "")
+    return ProbeResult(
+        format_name=format_name,
+        demuxer=safety.demuxer_name(format_name),
+        duration=duration,
+        size=size,
+        bit_rate=_int(fmt.get("bit_rate")),
+        video=video,
+        audio=audio,
+        raw={"format": fmt, "streams": streams},
+    )
+
+
+def probe_args(path: Path, max_pixels: int) -> list[str]:
+    """The ffprobe command for ``path`` (pure)."""
+    return [
+        "ffprobe",
+        "-hide_banner",
+        "-v",
+        "error",
+        *safety.protocol_args(),
+        *safety.demuxer_whitelist_args(),
+        "-max_pixels",
+        str(max_pixels),
+        "-show_format",
+        "-show_streams",
+        "-of",
+        "json",
+        "-i",
+        f"file:{path}",
+    ]
+
+
+def _first_error_line(stderr: str) -> str:
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    # The last line is the one that says why probing gave up.
+    return lines[-1][:300] if lines else "ffprobe could not read the input"
+
+
+def probe(path: Path, max_pixels: int, timeout: float = PROBE_TIMEOUT_SECONDS) -> ProbeResult:
+    """Probe ``path``; ``UnreadableInputError`` when it is not usable media."""
+    try:
+        done = subprocess.run(
+            probe_args(path, max_pixels),
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise ProcessTimeoutError(f"ffprobe took longer than {timeout:.0f} s") from exc
+    if done.returncode != 0:
+        reason = _first_error_line(done.stderr).replace(str(path), "<input>")
+        raise UnreadableInputError(f"not readable as media: {reason}")
+    try:
+        raw = json.loads(done.stdout)
+    except json.JSONDecodeError as exc:
+        raise UnreadableInputError("ffprobe returned no usable description") from exc
+    result = parse_probe(raw, path.stat().st_size)
+    if result.video is None and result.audio is None:
+        raise UnreadableInputError("the input has no audio or video stream")
+    return result
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """Width and height of a watermark image, probed with the image allow-list."""
+    done = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            *safety.protocol_args(),
+            *safety.demuxer_whitelist_args(safety.ALLOWED_IMAGE_DEMUXERS),
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=width,height",
+            "-of",
+            "json",
+            "-i",
+            f"file:{path}",
+        ],
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=PROBE_TIMEOUT_SECONDS,
+        stdin=subprocess.DEVNULL,
+        check=False,
+    )
+    try:
+        stream = json.loads(done.stdout)["streams"][0]
+        return int(stream["width"]), int(stream["height"])
+    except (json.JSONDecodeError, KeyError, IndexError, ValueError) as exc:
+        raise UnreadableInputError("the watermark image is not a PNG, JPEG or WebP") from exc

@@ -1,0 +1,122 @@
+"""Run one ffmpeg process: progress in the log, a wall-clock deadline, and
+nothing left running when it is over."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+
+from mediaflow_worker.errors import ProcessingError, ProcessTimeoutError
+
+log = logging.getLogger(__name__)
+
+STDERR_KEEP_LINES = 400
+PROGRESS_STEP_PERCENT = 10
+
+
+def parse_progress_line(line: str) -> float | None:
+    """Seconds of output written, from one ``-progress`` line (pure).
+
+    ffmpeg 5.1 prints ``out_time_us`` (and a misnamed ``out_time_ms`` that is
+    also in microseconds); "N/A" appears before the first frame."""
+    key, _, value = line.strip().partition("=")
+    if key != "out_time_us":
+        return None
+    try:
+        return int(value) / 1_000_000
+    except ValueError:
+        return None
+
+
+class _Reader(threading.Thread):
+    """Collect the tail of a text stream without blocking the main loop."""
+
+    def __init__(self, stream: object) -> None:
+        super().__init__(daemon=True)
+        self._stream = stream
+        self.lines: deque[str] = deque(maxlen=STDERR_KEEP_LINES)
+
+    def run(self) -> None:
+        for line in self._stream:  # type: ignore[attr-defined]
+            self.lines.append(line.rstrip("\n"))
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def run_ffmpeg(
+    args: Sequence[str],
+    *,
+    label: str,
+    expected_seconds: float | None,
+    deadline: float,
+    env: dict[str, str] | None = None,
+) -> list[str]:
+    """Run ``args`` until done or until ``deadline`` (``time.monotonic()``).
+
+    Logs progress every ``PROGRESS_STEP_PERCENT`` percent. Returns the stderr
+    lines (detectors report there). Raises ``ProcessTimeoutError`` when the
+    deadline kills the process group, ``ProcessingError`` on a non-zero exit.
+    """
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise ProcessTimeoutError(f"{label}: no time left before the wall-time limit")
+    log.debug("running %s", " ".join(args))
+    # A new session: the deadline kills ffmpeg and anything it started.
+    proc = subprocess.Popen(
+        list(args),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+        env=env,
+    )
+    timed_out = threading.Event()
+
+    def on_deadline() -> None:
+        timed_out.set()
+        _kill_group(proc)
+
+    timer = threading.Timer(remaining, on_deadline)
+    timer.daemon = True
+    timer.start()
+    reader = _Reader(proc.stderr)
+    reader.start()
+    next_report = PROGRESS_STEP_PERCENT
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            done = parse_progress_line(line)
+            if done is None or not expected_seconds:
+                continue
+            percent = min(100.0, 100.0 * done / expected_seconds)
+            if percent >= next_report:
+                log.info("%s: %d%% done", label, int(percent))
+                next_report = (int(percent) // PROGRESS_STEP_PERCENT + 1) * PROGRESS_STEP_PERCENT
+        proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            _kill_group(proc)
+            proc.wait()
+        reader.join(timeout=5)
+    if timed_out.is_set():
+        raise ProcessTimeoutError(f"{label}: stopped at the wall-time limit")
+    if proc.returncode != 0:
+        tail = [line for line in reader.lines if line.strip()][-3:]
+        detail = " | ".join(tail)[-500:] or f"exit status {proc.returncode}"
+        raise ProcessingError(f"{label}: ffmpeg failed: {detail}")
+    if expected_seconds and next_report <= 100:
+        log.info("%s: 100%% done", label)
+    return list(reader.lines)

@@ -1,0 +1,164 @@
+"""The pipeline shared by ``job`` and ``run``: vet, probe, run every task.
+
+Input in, local files out; storage is someone else's job (``job_mode``)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mediaflow_spec.job import Limits
+from mediaflow_spec.tasks import TaskSpec
+
+from mediaflow_worker import encoders, safety
+from mediaflow_worker.errors import OutputTooLargeError, WorkerError
+from mediaflow_worker.probe import ProbeResult, probe
+from mediaflow_worker.tasks import (
+    AssetFetcher,
+    OutputFile,
+    TaskContext,
+    TaskNotApplicable,
+    adaptive_streaming,
+    analysis,
+    animated_image,
+    snapshot,
+    sprite,
+    transcode,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskResult:
+    """What one task produced, for the manifest."""
+
+    name: str
+    kind: str
+    status: str  # succeeded | skipped | failed
+    seconds: float
+    outputs: list[OutputFile] = field(default_factory=list)
+    reason: str = ""
+
+
+def vet_input(path: Path, limits: Limits) -> ProbeResult:
+    """Sniff, probe and check an input against the safety rules."""
+    safety.sniff(path)
+    result = probe(path, limits.max_pixels)
+    safety.check_demuxer(result.format_name)
+    safety.check_limits(
+        duration=result.duration,
+        pixels=result.pixels,
+        size=result.size,
+        max_duration=limits.max_duration_seconds,
+        max_pixels=limits.max_pixels,
+        max_size=limits.max_input_bytes,
+    )
+    return result
+
+
+def _run_one(task: TaskSpec, ctx: TaskContext) -> list[OutputFile]:
+    if task.transcode is not None:
+        return transcode.run(task.transcode, ctx)
+    if task.snapshot is not None:
+        return snapshot.run(task.snapshot, ctx)
+    if task.sprite is not None:
+        return sprite.run(task.sprite, ctx)
+    if task.animated_image is not None:
+        return animated_image.run(task.animated_image, ctx)
+    if task.adaptive_streaming is not None:
+        return adaptive_streaming.run(task.adaptive_streaming, ctx)
+    assert task.analysis is not None
+    return analysis.run(task.analysis, ctx)
+
+
+def run_tasks(
+    input_path: Path,
+    probe_result: ProbeResult,
+    tasks: list[TaskSpec],
+    *,
+    limits: Limits,
+    out_root: Path,
+    scratch: Path,
+    deadline: float,
+    fetch_asset: AssetFetcher,
+    font: str,
+) -> list[TaskResult]:
+    """Run ``tasks`` in order; outputs land in ``out_root/<task name>/``.
+
+    The first failing task stops the run (its ``WorkerError`` propagates):
+    a Job either delivers everything or nothing."""
+    encoders.check_encoders(tasks)
+    results = []
+    for task in tasks:
+        out_dir = out_root / task.name
+        out_dir.mkdir(parents=True, exist_ok=True)
+        ctx = TaskContext(
+            input_path=input_path,
+            probe=probe_result,
+            limits=limits,
+            scratch=scratch,
+            out_dir=out_dir,
+            deadline=deadline,
+            fetch_asset=fetch_asset,
+            font=font,
+            task_name=task.name,
+        )
+        started = time.monotonic()
+        log.info("task %s (%s): started", task.name, task.kind)
+        try:
+            outputs = _run_one(task, ctx)
+        except TaskNotApplicable as exc:
+            log.info("task %s: skipped: %s", task.name, exc)
+            results.append(
+                TaskResult(
+                    task.name, task.kind, "skipped", time.monotonic() - started, [], str(exc)
+                )
+            )
+            continue
+        except WorkerError as exc:
+            exc.message = f"task {task.name!r}: {exc.message}"
+            raise
+        elapsed = time.monotonic() - started
+        log.info("task %s: %d output(s) in %.1f s", task.name, len(outputs), elapsed)
+        results.append(TaskResult(task.name, task.kind, "succeeded", elapsed, outputs))
+    check_output_size(results, limits.max_output_bytes)
+    return results
+
+
+def check_output_size(results: list[TaskResult], max_bytes: int) -> None:
+    """``OutputTooLargeError`` when all outputs together pass the limit."""
+    total = sum(o.path.stat().st_size for r in results for o in r.outputs)
+    if total > max_bytes:
+        raise OutputTooLargeError(f"outputs total {total} bytes; the limit is {max_bytes}")
+
+
+def task_entries(
+    results: list[TaskResult], out_root: Path, key_prefix: str | None
+) -> list[dict[str, Any]]:
+    """Manifest entries: one per task, every output with its key (or path)."""
+    entries = []
+    for r in results:
+        outputs = []
+        for o in r.outputs:
+            rel = o.path.relative_to(out_root).as_posix()
+            item: dict[str, Any] = (
+                {"key": key_prefix + rel} if key_prefix is not None else {"path": rel}
+            )
+            item["size"] = o.path.stat().st_size
+            item.update(o.info)
+            outputs.append(item)
+        entry: dict[str, Any] = {
+            "name": r.name,
+            "type": r.kind,
+            "status": r.status,
+            "seconds": round(r.seconds, 3),
+            "outputs": outputs,
+        }
+        if r.reason:
+            entry["reason"] = r.reason
+        entries.append(entry)
+    return entries

@@ -1,0 +1,245 @@
+"""S3 access through minio-py: streaming download with a size cap, uploads
+with mediaflow's user metadata, and deletes for cleanup."""
+
+from __future__ import annotations
+
+import json
+import logging
+import mimetypes
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from mediaflow_spec import metadata as md
+from mediaflow_spec.job import ObjectRef, WorkerJob
+from minio import Minio
+from minio.deleteobjects import DeleteObject
+from minio.error import MinioException, S3Error
+from urllib3.exceptions import HTTPError
+
+from mediaflow_worker.config import StorageSettings
+from mediaflow_worker.errors import (
+    InputChangedError,
+    InputNotFoundError,
+    InputRejectedError,
+    SpecError,
+    StorageError,
+)
+
+log = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1024 * 1024
+MAX_ASSET_BYTES = 20 * 1024 * 1024
+_NOT_FOUND = ("NoSuchKey", "NoSuchBucket", "NoSuchVersion")
+_TRANSPORT_ERRORS = (MinioException, HTTPError, OSError)
+
+CONTENT_TYPES = {
+    ".mp4": "video/mp4",
+    ".mov": "video/quicktime",
+    ".mkv": "video/x-matroska",
+    ".webm": "video/webm",
+    ".ts": "video/mp2t",
+    ".m4s": "video/iso.segment",
+    ".mp3": "audio/mpeg",
+    ".m4a": "audio/mp4",
+    ".wav": "audio/wav",
+    ".flac": "audio/flac",
+    ".ogg": "audio/ogg",
+    ".jpg": "image/jpeg",
+    ".png": "image/png",
+    ".webp": "image/webp",
+    ".gif": "image/gif",
+    ".vtt": "text/vtt",
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".mpd": "application/dash+xml",
+    ".json": "application/json",
+}
+
+
+def content_type(path: Path | str) -> str:
+    """The Content-Type of an output file, by extension."""
+    suffix = Path(path).suffix.lower()
+    return (
+        CONTENT_TYPES.get(suffix)
+        or mimetypes.guess_type(str(path))[0]
+        or ("application/octet-stream")
+    )
+
+
+def _ascii(value: str) -> str:
+    """S3 user metadata travels in HTTP headers: ASCII only (keys may not be)."""
+    return quote(value, safe="/ -_.~:@+=,")
+
+
+def output_metadata(job: WorkerJob, task: str) -> dict[str, str]:
+    """User metadata every output carries (marks it as mediaflow output)."""
+    return {
+        md.OUTPUT_MARKER: "true",
+        md.WORKFLOW: _ascii(f"{job.workflow.namespace}/{job.workflow.name}"),
+        md.TASK: _ascii(task),
+        md.SOURCE_BUCKET: _ascii(job.input.bucket),
+        md.SOURCE_KEY: _ascii(job.input.key),
+        md.SOURCE_ETAG: _ascii(job.input.etag),
+    }
+
+
+def make_client(settings: StorageSettings) -> Minio:
+    """A minio-py client for ``settings``."""
+    return Minio(
+        settings.endpoint,
+        access_key=settings.access_key,
+        secret_key=settings.secret_key,
+        secure=settings.secure,
+        region=settings.region,
+    )
+
+
+def _norm_etag(etag: str) -> str:
+    return etag.strip().strip('"')
+
+
+class Storage:
+    """The worker's S3 operations, each mapping failures onto the taxonomy."""
+
+    def __init__(self, client: Minio) -> None:
+        self.client = client
+
+    def download_input(self, ref: ObjectRef, dest: Path, max_bytes: int) -> int:
+        """Stream ``ref`` to ``dest`` in chunks (never whole in memory).
+
+        Refuses objects above ``max_bytes`` before and while reading, and
+        objects whose ETag no longer matches the event's."""
+        version = ref.version_id or None
+        try:
+            stat = self.client.stat_object(ref.bucket, ref.key, version_id=version)
+        except S3Error as exc:
+            if exc.code in _NOT_FOUND:
+                raise InputNotFoundError(
+                    f"input s3://{ref.bucket}/{ref.key} does not exist"
+                ) from exc
+            raise StorageError(f"cannot read input metadata: {exc.code}") from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise StorageError(f"cannot reach storage: {type(exc).__name__}") from exc
+        if ref.etag and stat.etag and _norm_etag(stat.etag) != _norm_etag(ref.etag):
+            raise InputChangedError(
+                "the input was overwritten after the event (ETag differs); "
+                "the newer version gets its own Job"
+            )
+        if stat.size is not None and stat.size > max_bytes:
+            raise InputRejectedError(f"the input is {stat.size} bytes; the limit is {max_bytes}")
+        written = 0
+        response = None
+        try:
+            response = self.client.get_object(ref.bucket, ref.key, version_id=version)
+            with dest.open("wb") as handle:
+                for chunk in response.stream(CHUNK_BYTES):
+                    written += len(chunk)
+                    if written > max_bytes:
+                        raise InputRejectedError(f"the input is larger than {max_bytes} bytes")
+                    handle.write(chunk)
+        except S3Error as exc:
+            if exc.code in _NOT_FOUND:
+                raise InputNotFoundError(
+                    f"input s3://{ref.bucket}/{ref.key} does not exist"
+                ) from exc
+            raise StorageError(f"cannot download input: {exc.code}") from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise StorageError(f"input download failed: {type(exc).__name__}") from exc
+        finally:
+            if response is not None:
+                response.close()
+                response.release_conn()
+        return written
+
+    def download_asset(self, bucket: str, key: str, dest: Path) -> Path:
+        """Fetch a watermark image; a missing one is a spec error."""
+        try:
+            stat = self.client.stat_object(bucket, key)
+            if stat.size is not None and stat.size > MAX_ASSET_BYTES:
+                raise SpecError(f"watermark s3://{bucket}/{key} is larger than 20 MiB")
+            self.client.fget_object(bucket, key, str(dest))
+        except S3Error as exc:
+            if exc.code in _NOT_FOUND:
+                raise SpecError(f"watermark image s3://{bucket}/{key} does not exist") from exc
+            raise StorageError(f"cannot download watermark: {exc.code}") from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise StorageError(f"watermark download failed: {type(exc).__name__}") from exc
+        return dest
+
+    def read_json(self, bucket: str, key: str) -> dict[str, Any] | None:
+        """A small JSON object (the previous manifest), or None if absent/unreadable."""
+        response = None
+        try:
+            response = self.client.get_object(bucket, key)
+            data = response.read(4 * 1024 * 1024 + 1)
+        except S3Error as exc:
+            if exc.code in _NOT_FOUND:
+                return None
+            raise StorageError(f"cannot read {key}: {exc.code}") from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise StorageError(f"cannot read {key}: {type(exc).__name__}") from exc
+        finally:
+            if response is not None:
+                response.close()
+                response.release_conn()
+        try:
+            value = json.loads(data)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return None
+        return value if isinstance(value, dict) else None
+
+    def upload(self, bucket: str, key: str, path: Path, meta: Mapping[str, str]) -> None:
+        """Upload one file (minio-py switches to multipart for large files)."""
+        try:
+            self.client.fput_object(
+                bucket, key, str(path), content_type=content_type(path), metadata=dict(meta)
+            )
+        except S3Error as exc:
+            raise StorageError(f"upload of {key} failed: {exc.code}") from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise StorageError(f"upload of {key} failed: {type(exc).__name__}") from exc
+
+    def upload_bytes(self, bucket: str, key: str, data: bytes, meta: Mapping[str, str]) -> None:
+        """Upload a small in-memory object (the manifest)."""
+        import io
+
+        try:
+            self.client.put_object(
+                bucket,
+                key,
+                io.BytesIO(data),
+                len(data),
+                content_type=content_type(key),
+                metadata=dict(meta),
+            )
+        except S3Error as exc:
+            raise StorageError(f"upload of {key} failed: {exc.code}") from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise StorageError(f"upload of {key} failed: {type(exc).__name__}") from exc
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        """Every key under ``prefix``."""
+        try:
+            return [
+                o.object_name
+                for o in self.client.list_objects(bucket, prefix=prefix, recursive=True)
+                if o.object_name is not None
+            ]
+        except S3Error as exc:
+            raise StorageError(f"cannot list {prefix}: {exc.code}") from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise StorageError(f"cannot list {prefix}: {type(exc).__name__}") from exc
+
+    def delete(self, bucket: str, keys: Iterable[str]) -> list[str]:
+        """Delete ``keys``; returns the keys that could not be deleted."""
+        keys = list(keys)
+        if not keys:
+            return []
+        try:
+            errors = self.client.remove_objects(bucket, [DeleteObject(k) for k in keys])
+            failed = [e.name for e in errors if e.name]
+        except _TRANSPORT_ERRORS as exc:
+            log.error("cleanup failed: %s", type(exc).__name__)
+            return keys
+        return failed

@@ -1,0 +1,56 @@
+"""The ``sprite`` task: thumbnail sheets plus a WebVTT index for players."""
+
+from __future__ import annotations
+
+from mediaflow_spec.tasks import SpriteTask
+
+from mediaflow_worker import ffmpeg_args as fa
+from mediaflow_worker.errors import ProcessingError
+from mediaflow_worker.process import run_ffmpeg
+from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
+
+
+def run(spec: SpriteTask, ctx: TaskContext) -> list[OutputFile]:
+    """``sprite-001.jpg``... (columns x rows thumbnails each) and ``sprite.vtt``."""
+    display = ctx.display_size()
+    if ctx.duration <= 0:
+        raise TaskNotApplicable("the input has no duration to index")
+    plan = fa.plan_sprite(
+        ctx.duration,
+        display,
+        interval=spec.interval_seconds,
+        columns=spec.columns,
+        rows=spec.rows,
+        width=spec.width,
+        max_sheets=spec.max_sheets,
+    )
+    ext = fa.IMAGE_EXTENSIONS[spec.format]
+    pattern = ctx.out_dir / f"sprite-%03d.{ext}"
+    args = fa.sprite_args(
+        ctx.input_path, ctx.probe.demuxer, ctx.limits.max_pixels, plan, spec.format, pattern
+    )
+    run_ffmpeg(args, label=ctx.task_name, expected_seconds=ctx.duration, deadline=ctx.deadline)
+    sheets = sorted(ctx.out_dir.glob(f"sprite-*.{ext}"))
+    if not sheets:
+        raise ProcessingError(f"{ctx.task_name}: ffmpeg wrote no sprite sheet")
+    # The fps filter may emit one thumbnail fewer than planned at the very
+    # end; index only the sheets that exist.
+    per_sheet = plan.columns * plan.rows
+    thumbs = min(plan.thumbs, len(sheets) * per_sheet)
+    plan = fa.SpritePlan(**{**plan.__dict__, "thumbs": thumbs, "sheets": len(sheets)})
+    vtt = ctx.out_dir / "sprite.vtt"
+    vtt.write_text(fa.sprite_vtt(plan, ctx.duration, [s.name for s in sheets]), encoding="utf-8")
+    sheet_w, sheet_h = plan.thumb_w * plan.columns, plan.thumb_h * plan.rows
+    outputs = [OutputFile(s, {"width": sheet_w, "height": sheet_h}) for s in sheets]
+    outputs.append(
+        OutputFile(
+            vtt,
+            {
+                "thumbnails": thumbs,
+                "intervalSeconds": round(plan.interval, 3),
+                "thumbnailWidth": plan.thumb_w,
+                "thumbnailHeight": plan.thumb_h,
+            },
+        )
+    )
+    return outputs

@@ -1,0 +1,104 @@
+"""The ``transcode`` task: one output file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mediaflow_spec.presets import resolve_transcode
+from mediaflow_spec.tasks import AUDIO_ONLY_CONTAINERS, TranscodeTask
+
+from mediaflow_worker import ffmpeg_args as fa
+from mediaflow_worker.errors import SpecError
+from mediaflow_worker.probe import image_size
+from mediaflow_worker.process import run_ffmpeg
+from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
+from mediaflow_worker.tasks._common import describe_media
+
+
+def build_args(spec: TranscodeTask, ctx: TaskContext, out: Path) -> list[str]:
+    """The full ffmpeg command for a resolved transcode (touches only the
+    watermark assets, which it fetches)."""
+    probe = ctx.probe
+    video = spec.video
+    audio = spec.audio
+    assert spec.container is not None
+    assert video is not None
+    assert audio is not None
+    use_video = probe.video is not None and video.codec != "none"
+    use_audio = probe.audio is not None and audio.codec != "none"
+    if not use_video and not use_audio:
+        wanted = "audio" if spec.container in AUDIO_ONLY_CONTAINERS else "audio or video"
+        raise TaskNotApplicable(f"the input has no {wanted} stream for a {spec.container} file")
+    trim = spec.trim
+    start = trim.start if trim else None
+    if start and ctx.duration and start >= ctx.duration:
+        raise TaskNotApplicable(f"trim.start {start:g} s is past the end ({ctx.duration:g} s)")
+    args = [
+        *fa.base_args(),
+        *fa.input_args(ctx.input_path, probe.demuxer, ctx.limits.max_pixels, start=start),
+    ]
+    if use_video and video.codec == "copy":
+        args += ["-map", "0:V:0", "-c:v", "copy"]
+    elif use_video:
+        assert probe.video is not None
+        size = fa.fit_size(
+            probe.video.display_width,
+            probe.video.display_height,
+            video.width,
+            video.height,
+            upscale=bool(video.upscale),
+            adaptive_orientation=video.adaptive_orientation is not False,
+        )
+        marks = []
+        for i, mark in enumerate(spec.watermarks or []):
+            if mark.image is not None:
+                image = ctx.fetch_asset(mark.image.bucket, mark.image.key)
+                marks.append(
+                    fa.WatermarkInput(mark, len(marks_inputs(marks)) + 1, image_size(image), None)
+                )
+                args += fa.image_input_args(image)
+            else:
+                text_file = ctx.scratch / f"{ctx.task_name}-text-{i}.txt"
+                text_file.write_text(mark.text or "", encoding="utf-8")
+                marks.append(fa.WatermarkInput(mark, None, None, text_file))
+        graph = fa.transcode_video_graph(size, video.fps, marks, ctx.font)
+        args += ["-filter_complex", graph, "-map", "[vout]"]
+        args += fa.video_codec_args(video, spec.container, probe.video.fps)
+    if use_audio:
+        assert probe.audio is not None
+        args += ["-map", "0:a:0"]
+        if audio.codec == "copy":
+            args += ["-c:a", "copy"]
+        else:
+            args += fa.audio_codec_args(audio, probe.audio.sample_rate, probe.audio.channels)
+    if trim and trim.duration:
+        args += ["-t", fa.seconds(trim.duration)]
+    muxer, _ = fa.CONTAINERS[spec.container]
+    if spec.faststart and spec.container in fa.FASTSTART_CONTAINERS:
+        args += ["-movflags", "+faststart"]
+    args += fa.strip_metadata_args()
+    args += fa.output_limit_args(ctx.limits.max_output_bytes)
+    args += ["-f", muxer, str(out)]
+    return args
+
+
+def marks_inputs(marks: list[fa.WatermarkInput]) -> list[fa.WatermarkInput]:
+    """The watermarks that take an extra ffmpeg input (images)."""
+    return [m for m in marks if m.input_index is not None]
+
+
+def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
+    """Encode the input into ``<task>/<fileName or task>.<ext>``."""
+    try:
+        resolved = resolve_transcode(spec)
+    except ValueError as exc:
+        raise SpecError(str(exc)) from exc
+    assert resolved.container is not None
+    _, ext = fa.CONTAINERS[resolved.container]
+    out = ctx.out_dir / f"{resolved.file_name or ctx.task_name}.{ext}"
+    args = build_args(resolved, ctx, out)
+    expected = ctx.duration - (resolved.trim.start if resolved.trim else 0)
+    if resolved.trim and resolved.trim.duration:
+        expected = min(expected, resolved.trim.duration)
+    run_ffmpeg(args, label=f"{ctx.task_name}", expected_seconds=expected, deadline=ctx.deadline)
+    return [OutputFile(out, describe_media(out))]
