@@ -47,5 +47,5 @@ def output_dir_for(input_key: str, trigger_prefix: str, output_prefix: str) -> s
     gives ``processed/a/b.mp4.mediaflow/``. Distinct input keys give distinct
     directories, and none is a prefix of another input's directory.
     """
-    relative = input_key[len(trigger_prefix) :] if input_key.startswith(trigger_prefix) else input_key
+    relative = input_key.removeprefix(trigger_prefix)
     return f"{output_prefix}{relative}{OUTPUT_DIR_SUFFIX}/"
