@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from mediaflow_spec.job import (
     EXIT_FAILED,
     EXIT_OK,
@@ -20,8 +22,6 @@ from mediaflow_spec.job import (
     TerminationSummary,
     WorkerJob,
 )
-from pydantic import ValidationError
-
 from mediaflow_worker import termination
 from mediaflow_worker.config import storage_from_env, termination_path
 from mediaflow_worker.errors import SpecError, WorkerError

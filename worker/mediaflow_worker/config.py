@@ -9,7 +9,6 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mediaflow_spec.job import TERMINATION_MESSAGE_PATH
-
 from mediaflow_worker.errors import SpecError
 from mediaflow_worker.ffmpeg_args import DEFAULT_FONT
 

@@ -21,7 +21,6 @@ from mediaflow_spec.tasks import (
     parse_bitrate,
     parse_length,
 )
-
 from mediaflow_worker import safety
 
 VIDEO_ENCODERS = {"h264": "libx264", "h265": "libx265", "vp9": "libvpx-vp9", "av1": "libsvtav1"}
@@ -108,7 +107,18 @@ def fit_size(
         scale = height / src_h
     if not upscale:
         scale = min(scale, 1.0)
-    return even(round(src_w * scale)), even(round(src_h * scale))
+    return _nearest_even(src_w * scale, src_w, upscale), _nearest_even(
+        src_h * scale, src_h, upscale
+    )
+
+
+def _nearest_even(value: float, source: int, upscale: bool) -> int:
+    """The even number nearest ``value`` (853.3 -> 854), but never above an
+    odd source size unless upscaling is allowed (161 -> 160, not 162)."""
+    n = max(2, 2 * round(value / 2))
+    if not upscale and n > source:
+        n -= 2
+    return max(2, n)
 
 
 def seconds(value: float) -> str:

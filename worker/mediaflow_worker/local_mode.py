@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from mediaflow_spec.job import Limits
-from mediaflow_spec.tasks import TaskSpec, check_unique_task_names
 from pydantic import ValidationError
 
+from mediaflow_spec.job import Limits
+from mediaflow_spec.tasks import TaskSpec, check_unique_task_names
 from mediaflow_worker import manifest, runner
 from mediaflow_worker.config import font_file, scratch_root
 from mediaflow_worker.errors import InputNotFoundError, SpecError

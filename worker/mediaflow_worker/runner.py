@@ -12,7 +12,6 @@ from typing import Any
 
 from mediaflow_spec.job import Limits
 from mediaflow_spec.tasks import TaskSpec
-
 from mediaflow_worker import encoders, safety
 from mediaflow_worker.errors import OutputTooLargeError, WorkerError
 from mediaflow_worker.probe import ProbeResult, probe

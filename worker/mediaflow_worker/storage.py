@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from mediaflow_spec import metadata as md
-from mediaflow_spec.job import ObjectRef, WorkerJob
 from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import MinioException, S3Error
 from urllib3.exceptions import HTTPError
 
+from mediaflow_spec import metadata as md
+from mediaflow_spec.job import ObjectRef, WorkerJob
 from mediaflow_worker.config import StorageSettings
 from mediaflow_worker.errors import (
     InputChangedError,

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 from mediaflow_spec.job import Limits
-
 from mediaflow_worker.probe import ProbeResult
 
 

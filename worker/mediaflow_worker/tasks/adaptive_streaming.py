@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from mediaflow_spec.presets import resolve_ladder
 from mediaflow_spec.tasks import AdaptiveStreamingTask
-
 from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from mediaflow_spec.tasks import SnapshotTask, parse_time_point
-
 from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker.errors import ProcessingError
 from mediaflow_worker.process import run_ffmpeg

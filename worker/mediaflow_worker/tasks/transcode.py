@@ -6,7 +6,6 @@ from pathlib import Path
 
 from mediaflow_spec.presets import resolve_transcode
 from mediaflow_spec.tasks import AUDIO_ONLY_CONTAINERS, TranscodeTask
-
 from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker.errors import SpecError
 from mediaflow_worker.probe import image_size

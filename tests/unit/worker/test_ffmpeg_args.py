@@ -1,0 +1,185 @@
+"""Pure argument builders: sizes, times, sprite geometry, ladders, codecs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mediaflow_spec.tasks import AudioSettings, Rendition, VideoSettings, Watermark
+from mediaflow_worker import ffmpeg_args as fa
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("src", "req", "kwargs", "expected"),
+    [
+        ((1920, 1080), (None, 720), {}, (1280, 720)),
+        ((1920, 1080), (640, None), {}, (640, 360)),
+        ((1920, 1080), (None, None), {}, (1920, 1080)),
+        ((161, 121), (None, None), {}, (160, 120)),  # odd -> even
+        ((320, 240), (None, 720), {}, (320, 240)),  # never upscale
+        ((320, 240), (None, 720), {"upscale": True}, (960, 720)),
+        ((2160, 3840), (None, 720), {}, (720, 1280)),  # portrait: short side 720
+        ((2160, 3840), (None, 720), {"adaptive_orientation": False}, (404, 720)),
+        ((1920, 1080), (640, 640), {}, (640, 360)),  # fit in a box
+        ((854, 480), (None, 360), {}, (640, 360)),
+    ],
+)
+def test_fit_size_keeps_aspect_even_and_never_upscales_by_default(
+    src: tuple[int, int],
+    req: tuple[int | None, int | None],
+    kwargs: dict[str, bool],
+    expected: tuple[int, int],
+) -> None:
+    assert fa.fit_size(*src, *req, **kwargs) == expected
+
+
+def test_snapshot_times_for_percentages_are_clamped_to_the_last_frame() -> None:
+    times = fa.snapshot_times(10.0, 25.0, times=[(0, False), (50, True), (100, True), (30, False)])
+    assert times == [0.0, 5.0, 9.92, 9.92]
+
+
+def test_snapshot_times_every_n_seconds_are_capped() -> None:
+    assert fa.snapshot_times(10.0, 25.0, interval=3) == [0, 3, 6, 9]
+    assert len(fa.snapshot_times(1000.0, 25.0, interval=1, max_count=7)) == 7
+
+
+def test_snapshot_count_spreads_inside_the_duration() -> None:
+    assert fa.snapshot_times(8.0, 25.0, count=3) == [2.0, 4.0, 6.0]
+
+
+def test_sprite_plan_defaults_to_one_sheet_covering_the_input() -> None:
+    plan = fa.plan_sprite(
+        20.0, (1920, 1080), interval=None, columns=5, rows=4, width=160, max_sheets=3
+    )
+    assert (plan.thumbs, plan.sheets, plan.thumb_w, plan.thumb_h) == (20, 1, 160, 90)
+    assert plan.interval == pytest.approx(1.0)
+
+
+def test_sprite_plan_spills_onto_more_sheets_up_to_the_cap() -> None:
+    plan = fa.plan_sprite(100.0, (640, 480), interval=1, columns=4, rows=4, width=100, max_sheets=3)
+    assert (plan.thumbs, plan.sheets, plan.thumb_h) == (48, 3, 74)
+
+
+def test_sprite_vtt_maps_each_cue_to_its_cell() -> None:
+    plan = fa.SpritePlan(interval=2, thumbs=5, columns=2, rows=2, sheets=2, thumb_w=100, thumb_h=50)
+    vtt = fa.sprite_vtt(plan, 9.0, ["a.jpg", "b.jpg"])
+    assert vtt.startswith("WEBVTT\n")
+    assert "00:00:02.000 --> 00:00:04.000\na.jpg#xywh=100,0,100,50" in vtt
+    assert "00:00:06.000 --> 00:00:08.000\na.jpg#xywh=100,50,100,50" in vtt
+    assert "00:00:08.000 --> 00:00:09.000\nb.jpg#xywh=0,0,100,50" in vtt
+    assert vtt.count("-->") == 5
+
+
+def test_ladder_never_upscales_and_keeps_one_rung_for_tiny_sources() -> None:
+    rungs = [Rendition(height=h, video_bitrate="1M") for h in (1080, 720, 480, 360)]
+    planned = fa.plan_ladder(rungs, (1280, 720))
+    assert [(p.width, p.height) for p in planned] == [(1280, 720), (854, 480), (640, 360)]
+    tiny = fa.plan_ladder(rungs, (161, 121))
+    assert [(p.width, p.height, p.rendition.height) for p in tiny] == [(160, 120, 360)]
+
+
+def test_ladder_of_a_portrait_source_uses_the_short_side() -> None:
+    rungs = [Rendition(height=h, video_bitrate="1M") for h in (720, 360)]
+    planned = fa.plan_ladder(rungs, (720, 1280))
+    assert [(p.width, p.height) for p in planned] == [(720, 1280), (360, 640)]
+
+
+def test_h265_in_mp4_is_tagged_hvc1_and_vfr_is_kept() -> None:
+    args = fa.video_codec_args(VideoSettings(codec="h265", crf=28, preset="fast"), "mp4", 30.0)
+    assert args[:2] == ["-c:v", "libx265"]
+    assert args[args.index("-tag:v") : args.index("-tag:v") + 2] == ["-tag:v", "hvc1"]
+    assert "-crf" in args
+    assert args[args.index("-fps_mode") + 1] == "vfr"
+
+
+def test_vp9_constant_quality_sets_zero_bitrate() -> None:
+    args = fa.video_codec_args(VideoSettings(codec="vp9", crf=32, preset="medium"), "webm", None)
+    assert args[args.index("-b:v") + 1] == "0"
+    assert args[args.index("-cpu-used") + 1] == "3"
+
+
+def test_maxrate_without_bufsize_gets_twice_the_maxrate() -> None:
+    args = fa.video_codec_args(VideoSettings(codec="h264", crf=23, maxrate="3M"), "mp4", None)
+    assert args[args.index("-maxrate") + 1] == "3000000"
+    assert args[args.index("-bufsize") + 1] == "6000000"
+
+
+def test_opus_forces_a_supported_rate_and_stereo() -> None:
+    args = fa.audio_codec_args(AudioSettings(codec="opus", bitrate="96k"), 44100, 6)
+    assert args == ["-c:a", "libopus", "-b:a", "96000", "-ar", "48000", "-ac", "2"]
+
+
+def test_input_args_force_the_demuxer_and_allow_only_files() -> None:
+    args = fa.input_args(Path("/s/in"), "mov", 100, start=1.5)
+    assert args[args.index("-protocol_whitelist") + 1] == "file"
+    assert args[args.index("-f") + 1] == "mov"
+    assert args[args.index("-ss") + 1] == "1.500"
+    assert args[-2:] == ["-i", "file:/s/in"]
+
+
+def test_watermarks_are_placed_with_numbers_computed_from_the_frame() -> None:
+    image = Watermark.model_validate(
+        {
+            "image": {"bucket": "b12", "key": "k"},
+            "position": "bottom-right",
+            "width": "10%",
+            "offsetX": "5%",
+            "offsetY": "8",
+            "opacity": 0.5,
+            "start": 1,
+            "end": 2,
+        }
+    )
+    text = Watermark.model_validate({"text": "hi", "position": "top-left", "fontSize": "24"})
+    marks = [
+        fa.WatermarkInput(image, 1, (200, 100), None),
+        fa.WatermarkInput(text, None, None, Path("/s/t'x.txt")),
+    ]
+    graph = fa.transcode_video_graph((1280, 720), None, marks, "/f.ttf")
+    assert "[1:v]scale=128:64,format=rgba,colorchannelmixer=aa=0.500[wm0]" in graph
+    assert "overlay=x=1280-128-64:y=720-64-8" in graph
+    assert "enable='between(t,1.000,2.000)'" in graph
+    assert "textfile='/s/t'\\''x.txt'" in graph
+    assert ":x=16:y=16" in graph
+    assert "fontsize=24" in graph
+    assert graph.endswith("format=yuv420p[vout]")
+
+
+def test_analysis_without_applicable_detectors_runs_nothing() -> None:
+    args = fa.analysis_args(
+        Path("/i"),
+        "mp3",
+        1,
+        has_video=False,
+        has_audio=True,
+        scenes=0.4,
+        black=0.5,
+        silence=None,
+        loudness=False,
+    )
+    assert args is None
+
+
+def test_hls_ladder_maps_audio_per_rendition_and_aligns_keyframes() -> None:
+    planned = fa.plan_ladder(
+        [Rendition(height=h, video_bitrate="1M") for h in (720, 360)], (1280, 720)
+    )
+    args = fa.ladder_args(
+        Path("/i"),
+        "mov",
+        1,
+        planned,
+        fmt="hls",
+        codec="h264",
+        preset="veryfast",
+        segment_seconds=4,
+        has_audio=True,
+        out_dir=Path("/o"),
+    )
+    assert args[args.index("-var_stream_map") + 1] == "v:0,a:0 v:1,a:1"
+    assert args[args.index("-force_key_frames") + 1] == "expr:gte(t,n_forced*4)"
+    assert "split=2[s0][s1]" in args[args.index("-filter_complex") + 1]
+    assert args.count("0:a:0") == 2

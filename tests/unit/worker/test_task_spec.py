@@ -1,0 +1,271 @@
+"""The task spec models: validation, CEL twins, serialisation, presets."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from mediaflow_spec.presets import LADDERS, TRANSCODE_PRESETS, resolve_ladder, resolve_transcode
+from mediaflow_spec.tasks import (
+    TASK_TYPES,
+    SnapshotTask,
+    TaskSpec,
+    TranscodeTask,
+    check_unique_task_names,
+    parse_bitrate,
+    task_json,
+)
+
+pytestmark = pytest.mark.unit
+REPO = Path(__file__).resolve().parents[3]
+
+VALID: list[dict[str, Any]] = [
+    {"name": "web", "transcode": {"preset": "h264-720p"}},
+    {
+        "name": "custom",
+        "transcode": {
+            "container": "webm",
+            "video": {"codec": "vp9", "width": 640, "crf": 33, "preset": "fast", "gop": 120},
+            "audio": {"codec": "opus", "bitrate": "96k", "sampleRate": 48000, "channels": 2},
+            "trim": {"start": 1.5, "duration": 10},
+            "watermarks": [
+                {"image": {"bucket": "assets", "key": "logo.png"}, "width": "10%", "opacity": 0.5},
+                {
+                    "text": "(c) me",
+                    "position": "bottom-left",
+                    "offsetX": "2%",
+                    "start": 1,
+                    "end": 5,
+                },
+            ],
+            "fileName": "clip_small",
+        },
+    },
+    {"name": "thumbs", "snapshot": {"times": ["1", "12.5", "50%"], "format": "webp"}},
+    {"name": "every", "snapshot": {"intervalSeconds": 10, "width": 320}},
+    {"name": "n", "snapshot": {"count": 5}},
+    {"name": "sheet", "sprite": {"intervalSeconds": 2, "columns": 5, "rows": 4}},
+    {"name": "gif", "animatedImage": {"start": "10%", "duration": 2, "fps": 12}},
+    {"name": "webp", "animatedImage": {"format": "webp"}},
+    {"name": "hls", "adaptiveStreaming": {"ladder": "mobile-ladder"}},
+    {
+        "name": "dash",
+        "adaptiveStreaming": {
+            "format": "dash",
+            "renditions": [
+                {"height": 720, "videoBitrate": "2500k"},
+                {"height": 360, "videoBitrate": "600k"},
+            ],
+        },
+    },
+    {"name": "probe", "analysis": {}},
+    {
+        "name": "all",
+        "analysis": {"sceneChanges": True, "black": True, "silence": True, "loudness": True},
+    },
+]
+
+
+@pytest.mark.parametrize("raw", VALID, ids=lambda r: r["name"])
+def test_valid_task_round_trips_through_its_json_form(raw: dict[str, Any]) -> None:
+    task = TaskSpec.model_validate(raw)
+    dumped = task.model_dump(by_alias=True, exclude_none=True, mode="json")
+    assert TaskSpec.model_validate(dumped) == task
+    assert dumped == task_json(task)
+    assert task.kind in TASK_TYPES
+
+
+# (spec, text the error message must contain: it names the offending field)
+INVALID: list[tuple[dict[str, Any], str]] = [
+    ({"name": "a"}, "exactly one of"),
+    ({"name": "a", "analysis": {}, "snapshot": {"count": 1}}, "exactly one of"),
+    ({"name": "Bad_Name", "analysis": {}}, "name"),
+    ({"name": "x" * 64, "analysis": {}}, "name"),
+    ({"name": "a", "transcode": {"preset": "h264-4k"}}, "preset"),
+    ({"name": "a", "transcode": {"container": "avi"}}, "container"),
+    ({"name": "a", "transcode": {"video": {"crf": 23, "bitrate": "1M"}}}, "crf"),
+    ({"name": "a", "transcode": {"video": {"crf": 99}}}, "crf"),
+    ({"name": "a", "transcode": {"video": {"width": 8}}}, "width"),
+    ({"name": "a", "transcode": {"video": {"bitrate": "fast"}}}, "bitrate"),
+    ({"name": "a", "transcode": {"container": "webm", "video": {"codec": "h264"}}}, "video.codec"),
+    ({"name": "a", "transcode": {"container": "mp3", "audio": {"codec": "aac"}}}, "audio.codec"),
+    (
+        {
+            "name": "a",
+            "transcode": {"watermarks": [{"text": "x", "image": {"bucket": "abc", "key": "k"}}]},
+        },
+        "exactly one of image and text",
+    ),
+    (
+        {"name": "a", "transcode": {"watermarks": [{"text": "x", "start": 5, "end": 2}]}},
+        "watermark.end",
+    ),
+    ({"name": "a", "transcode": {"watermarks": [{"text": "x", "offsetX": "left"}]}}, "offsetX"),
+    ({"name": "a", "transcode": {"watermarks": [{"text": "x", "opacity": 1.5}]}}, "opacity"),
+    (
+        {"name": "a", "transcode": {"video": {"codec": "copy"}, "watermarks": [{"text": "x"}]}},
+        "watermarks",
+    ),
+    ({"name": "a", "snapshot": {}}, "times, intervalSeconds and count"),
+    (
+        {"name": "a", "snapshot": {"count": 3, "intervalSeconds": 2}},
+        "times, intervalSeconds and count",
+    ),
+    ({"name": "a", "snapshot": {"times": ["abc"]}}, "times"),
+    ({"name": "a", "snapshot": {"times": ["150%"]}}, "more than 100%"),
+    ({"name": "a", "snapshot": {"count": 3, "format": "bmp"}}, "format"),
+    ({"name": "a", "sprite": {"columns": 0}}, "columns"),
+    ({"name": "a", "animatedImage": {"fps": 100}}, "fps"),
+    ({"name": "a", "animatedImage": {"start": "200%"}}, "more than 100%"),
+    ({"name": "a", "adaptiveStreaming": {"format": "smooth"}}, "format"),
+    (
+        {
+            "name": "a",
+            "adaptiveStreaming": {
+                "renditions": [
+                    {"height": 360, "videoBitrate": "1M"},
+                    {"height": 360, "videoBitrate": "2M"},
+                ]
+            },
+        },
+        "heights must be distinct",
+    ),
+    ({"name": "a", "adaptiveStreaming": {"segmentSeconds": 0}}, "segmentSeconds"),
+    ({"name": "a", "analysis": {"sceneThreshold": 200}}, "sceneThreshold"),
+    ({"name": "a", "analysis": {"surprise": True}}, "surprise"),
+]
+
+
+@pytest.mark.parametrize(("raw", "needle"), INVALID, ids=[n for _, n in INVALID])
+def test_invalid_task_is_rejected_with_a_message_naming_the_field(
+    raw: dict[str, Any], needle: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TaskSpec.model_validate(raw)
+    assert needle in str(caught.value)
+
+
+def _validations(schema: dict[str, Any]) -> list[dict[str, str]]:
+    found = []
+    if isinstance(schema, dict):
+        found += schema.get("x-kubernetes-validations", [])
+        for value in schema.values():
+            found += _validations(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            found += _validations(value)
+    return found
+
+
+def test_every_cross_field_rule_has_a_cel_twin_in_the_schema() -> None:
+    messages = {v["message"] for v in _validations(TaskSpec.model_json_schema(by_alias=True))}
+    for needle in (
+        "set exactly one of transcode",
+        "video.crf and video.bitrate are mutually exclusive",
+        "watermark: set exactly one of image and text",
+        "watermark.end must be greater",
+        "snapshot: set exactly one of times",
+        "heights must be distinct",
+        "transcode.video.codec cannot go in this container",
+        "transcode.audio.codec cannot go in this container",
+    ):
+        assert any(needle in m for m in messages), needle
+
+
+def test_schema_has_a_description_on_every_property() -> None:
+    schema = TaskSpec.model_json_schema(by_alias=True)
+    missing = []
+    for name, model in schema["$defs"].items():
+        for prop, body in model.get("properties", {}).items():
+            if not body.get("description"):
+                missing.append(f"{name}.{prop}")
+    assert not missing
+
+
+def test_schema_has_no_free_form_objects_or_mixed_type_unions() -> None:
+    text = str(TaskSpec.model_json_schema(by_alias=True))
+    assert "additionalProperties': True" not in text
+    for union in re.findall(r"'anyOf': (\[.*?\])", text):
+        types = set(re.findall(r"'type': '(\w+)'", union)) - {"null"}
+        assert len(types) <= 1, union
+
+
+def test_duplicate_task_names_are_rejected() -> None:
+    tasks = [TaskSpec.model_validate(VALID[0]), TaskSpec.model_validate(VALID[0])]
+    with pytest.raises(ValueError, match="unique"):
+        check_unique_task_names(tasks)
+
+
+def test_bitrate_strings_parse_to_bits_per_second() -> None:
+    assert parse_bitrate("2500k") == 2_500_000
+    assert parse_bitrate("2.5M") == 2_500_000
+    assert parse_bitrate("128000") == 128_000
+
+
+def test_explicit_fields_override_the_preset() -> None:
+    spec = TranscodeTask.model_validate(
+        {"preset": "h264-720p", "video": {"height": 480, "preset": "ultrafast"}}
+    )
+    resolved = resolve_transcode(spec)
+    assert resolved.container == "mp4"
+    assert resolved.video is not None
+    assert (resolved.video.codec, resolved.video.height, resolved.video.crf) == ("h264", 480, 23)
+    assert resolved.video.preset == "ultrafast"
+    assert resolved.video.maxrate == "3M"
+
+
+def test_an_explicit_bitrate_replaces_the_preset_crf() -> None:
+    spec = TranscodeTask.model_validate({"preset": "h264-720p", "video": {"bitrate": "1M"}})
+    video = resolve_transcode(spec).video
+    assert video is not None
+    assert (video.crf, video.bitrate) == (None, "1M")
+
+
+def test_audio_only_container_drops_video_and_picks_its_codec() -> None:
+    resolved = resolve_transcode(TranscodeTask.model_validate({"container": "ogg"}))
+    assert resolved.video is not None
+    assert resolved.audio is not None
+    assert (resolved.video.codec, resolved.audio.codec) == ("none", "opus")
+
+
+def test_preset_codec_in_an_incompatible_explicit_container_is_an_error() -> None:
+    spec = TranscodeTask.model_validate({"preset": "h264-720p", "container": "webm"})
+    with pytest.raises(ValueError, match="cannot go in container 'webm'"):
+        resolve_transcode(spec)
+
+
+def test_every_preset_resolves_and_is_documented_with_its_settings() -> None:
+    doc = (REPO / "docs" / "presets.md").read_text()
+    for name, (container, video, audio) in TRANSCODE_PRESETS.items():
+        resolve_transcode(TranscodeTask.model_validate({"preset": name}))
+        row = next((line for line in doc.splitlines() if line.startswith(f"| `{name}`")), None)
+        assert row is not None, name
+        assert f"| {container} |" in row, name
+        if video.height:
+            assert f"{video.height}" in row, name
+        if audio.bitrate:
+            assert audio.bitrate in row, name
+    for ladder, (_codec, renditions) in LADDERS.items():
+        assert f"`{ladder}`" in doc
+        for r in renditions:
+            assert f"| `{ladder}` | {r.height} | {r.video_bitrate} |" in doc, (ladder, r.height)
+
+
+def test_renditions_replace_the_named_ladder() -> None:
+    from mediaflow_spec.tasks import AdaptiveStreamingTask
+
+    task = AdaptiveStreamingTask.model_validate(
+        {"ladder": "hevc-ladder", "renditions": [{"height": 240, "videoBitrate": "300k"}]}
+    )
+    codec, renditions = resolve_ladder(task)
+    assert codec == "h265"
+    assert [r.height for r in renditions] == [240]
+
+
+def test_snapshot_percentages_are_validated_in_python_too() -> None:
+    with pytest.raises(ValidationError):
+        SnapshotTask.model_validate({"times": ["101%"]})

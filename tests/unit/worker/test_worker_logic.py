@@ -1,0 +1,251 @@
+"""Pure pieces of the worker: probe parsing, safety rules, detectors, progress,
+termination message, manifest idempotency, endpoint parsing, encoders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mediaflow_spec.job import TERMINATION_MESSAGE_LIMIT, TerminationSummary
+from mediaflow_spec.tasks import TaskSpec
+from mediaflow_worker import manifest, safety, termination
+from mediaflow_worker.config import parse_endpoint, storage_from_env
+from mediaflow_worker.encoders import check_encoders, required_encoders
+from mediaflow_worker.errors import (
+    BadInputError,
+    EmptyInputError,
+    EncoderUnavailableError,
+    InputRejectedError,
+    SpecError,
+    WorkerError,
+)
+from mediaflow_worker.probe import parse_probe
+from mediaflow_worker.process import parse_progress_line
+from mediaflow_worker.storage import content_type
+from mediaflow_worker.tasks.analysis import parse_detectors
+from mediaflow_worker.tasks.animated_image import clip_window
+
+pytestmark = pytest.mark.unit
+
+PHONE = {
+    "format": {"format_name": "mov,mp4,m4a,3gp,3g2,mj2", "duration": "0.313", "bit_rate": "1"},
+    "streams": [
+        {
+            "codec_type": "video",
+            "codec_name": "h264",
+            "width": 3840,
+            "height": 2160,
+            "avg_frame_rate": "1000/1",
+            "r_frame_rate": "60/1",
+            "pix_fmt": "yuvj420p",
+            "side_data_list": [{"side_data_type": "Display Matrix", "rotation": -90}],
+        },
+        {"codec_type": "audio", "codec_name": "aac", "sample_rate": "48000", "channels": 2},
+    ],
+}
+
+
+def test_probe_applies_rotation_and_ignores_implausible_average_rates() -> None:
+    result = parse_probe(PHONE, 10)
+    assert result.demuxer == "mov"
+    assert result.video is not None
+    assert (result.video.display_width, result.video.display_height) == (2160, 3840)
+    assert result.video.rotation == 90
+    assert result.video.fps == 60
+    assert result.audio is not None
+    assert result.audio.channels == 2
+
+
+def test_probe_skips_cover_art_as_video() -> None:
+    raw = {
+        "format": {"format_name": "flac", "duration": "19.7"},
+        "streams": [
+            {"codec_type": "audio", "codec_name": "flac", "sample_rate": "44100", "channels": 2},
+            {
+                "codec_type": "video",
+                "codec_name": "png",
+                "width": 120,
+                "height": 63,
+                "disposition": {"attached_pic": 1},
+            },
+        ],
+    }
+    result = parse_probe(raw, 10)
+    assert result.video is None
+    assert result.audio is not None
+
+
+def test_sniff_rejects_empty_playlist_concat_and_html(tmp_path: Path) -> None:
+    cases = {
+        "empty.mp4": (b"", EmptyInputError),
+        "hls.mp4": (b"#EXTM3U\n#EXTINF:1,\nfile:///etc/passwd\n", InputRejectedError),
+        "bom.mp4": (b"\xef\xbb\xbf  #EXTM3U\n", InputRejectedError),
+        "concat.mp4": (b"ffconcat version 1.0\nfile '/etc/passwd'\n", InputRejectedError),
+        "plain.mp4": (b"file '/etc/passwd'\n", InputRejectedError),
+        "page.mp4": (b"<html><body>404</body></html>", InputRejectedError),
+        "notes.mp4": (b"just some notes\nline two\n", InputRejectedError),
+    }
+    for name, (content, error) in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(error):
+            safety.sniff(path)
+        assert issubclass(error, BadInputError)
+
+
+def test_sniff_accepts_binary_media_with_text_in_its_header(tmp_path: Path) -> None:
+    path = tmp_path / "a.mp3"
+    path.write_bytes(b"ID3\x03\x00\x00\x00\x00@rTYER\x00\x00" + b"<?xpacket begin='' ?>" * 100)
+    safety.sniff(path)
+
+
+def test_demuxer_allow_list_excludes_playlists() -> None:
+    assert safety.check_demuxer("matroska,webm") == "matroska"
+    for name in ("hls", "concat", "image2", "tty", "lavfi", "dash"):
+        with pytest.raises(InputRejectedError):
+            safety.check_demuxer(name)
+
+
+def test_limits_reject_long_large_and_huge_inputs() -> None:
+    ok = {"duration": 10.0, "pixels": 100, "size": 10}
+    caps = {"max_duration": 60, "max_pixels": 1000, "max_size": 100}
+    safety.check_limits(**ok, **caps)
+    for key, value, word in (
+        ("duration", 61.0, "lasts"),
+        ("pixels", 1001, "pixels"),
+        ("size", 101, "bytes"),
+    ):
+        with pytest.raises(InputRejectedError, match=word):
+            safety.check_limits(**{**ok, key: value}, **caps)
+
+
+def test_detector_log_lines_become_segments() -> None:
+    lines = [
+        "[scdet @ 0x1] lavfi.scd.score: 40.658, lavfi.scd.time: 0.52",
+        "[blackdetect @ 0x2] black_start:0.52 black_end:1.24 black_duration:0.72",
+        "[silencedetect @ 0x3] silence_start: 1.02168",
+        "[silencedetect @ 0x3] silence_end: 1.81109 | silence_duration: 0.78941",
+        "[silencedetect @ 0x3] silence_start: 3.5",
+        "[Parsed_ebur128_4 @ 0x4] Summary:",
+        "  Integrated loudness:",
+        "    I:         -21.8 LUFS",
+        "    Threshold: -31.9 LUFS",
+        "  Loudness range:",
+        "    LRA:         2.0 LU",
+        "  True peak:",
+        "    Peak:       -17.7 dBFS",
+    ]
+    found = parse_detectors(lines, 4.0)
+    assert found["scenes"] == [{"time": 0.52, "score": 40.658}]
+    assert found["black"] == [{"start": 0.52, "end": 1.24, "duration": 0.72}]
+    assert found["silence"] == [
+        {"start": 1.022, "end": 1.811, "duration": 0.789},
+        {"start": 3.5, "end": 4.0, "duration": 0.5},
+    ]
+    assert found["loudness"] == {"integrated": -21.8, "range": 2.0, "truePeak": -17.7}
+
+
+def test_progress_lines_give_seconds_done() -> None:
+    assert parse_progress_line("out_time_us=2500000\n") == 2.5
+    assert parse_progress_line("out_time_us=N/A") is None
+    assert parse_progress_line("frame=10") is None
+
+
+def test_termination_message_stays_under_the_limit() -> None:
+    summary = TerminationSummary(ok=False, exit_code=1, reason="X", message="é" * 10_000)
+    data = termination.render(summary)
+    assert len(data) < TERMINATION_MESSAGE_LIMIT
+    parsed = TerminationSummary.model_validate_json(data)
+    assert parsed.message.endswith("...")
+
+
+def test_manifest_matches_only_same_etag_same_tasks_and_success() -> None:
+    tasks = [TaskSpec.model_validate({"name": "a", "analysis": {}})]
+    h = manifest.spec_hash(tasks)
+    good = {"ok": True, "input": {"etag": "e1"}, "specHash": h}
+    assert manifest.is_up_to_date(good, "e1", h)
+    assert not manifest.is_up_to_date(good, "e2", h)
+    assert not manifest.is_up_to_date({**good, "ok": False}, "e1", h)
+    other = [TaskSpec.model_validate({"name": "a", "analysis": {"loudness": True}})]
+    assert not manifest.is_up_to_date(good, "e1", manifest.spec_hash(other))
+    assert not manifest.is_up_to_date(None, "e1", h)
+
+
+def test_spec_hash_ignores_how_defaults_were_spelled() -> None:
+    short = [TaskSpec.model_validate({"name": "a", "snapshot": {"count": 2}})]
+    full = [TaskSpec.model_validate({"name": "a", "snapshot": {"count": 2, "format": "jpeg"}})]
+    assert manifest.spec_hash(short) == manifest.spec_hash(full)
+    assert json.dumps(
+        manifest.build(
+            workflow={},
+            input_={},
+            spec_hash_="h",
+            probe=None,
+            tasks=[],
+            started_at="",
+            finished_at="",
+            seconds=0,
+            ok=True,
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "secure", "expected"),
+    [
+        ("127.0.0.1:9000", None, ("127.0.0.1:9000", False)),
+        ("minio:9000", "true", ("minio:9000", True)),
+        ("http://minio:9000", None, ("minio:9000", False)),
+        ("https://s3.example.com", None, ("s3.example.com", True)),
+        ("https://s3.example.com", "false", ("s3.example.com", False)),
+    ],
+)
+def test_endpoint_may_carry_a_scheme(
+    value: str, secure: str | None, expected: tuple[str, bool]
+) -> None:
+    assert parse_endpoint(value, secure) == expected
+
+
+def test_storage_settings_never_show_the_secret() -> None:
+    env = {
+        "MEDIAFLOW_S3_ENDPOINT": "m:9000",
+        "MEDIAFLOW_S3_ACCESS_KEY": "a",
+        "MEDIAFLOW_S3_SECRET_KEY": "s3cr3t-value",
+    }
+    assert "s3cr3t-value" not in repr(storage_from_env(env))
+    with pytest.raises(SpecError, match="MEDIAFLOW_S3_SECRET_KEY"):
+        storage_from_env({"MEDIAFLOW_S3_ENDPOINT": "m:9000", "MEDIAFLOW_S3_ACCESS_KEY": "a"})
+
+
+def test_required_encoders_follow_presets_and_missing_ones_fail_clearly() -> None:
+    tasks = [
+        TaskSpec.model_validate({"name": "a", "transcode": {"preset": "av1-720p"}}),
+        TaskSpec.model_validate({"name": "b", "snapshot": {"count": 1, "format": "webp"}}),
+    ]
+    assert required_encoders(tasks[0]) == {"libsvtav1", "aac"}
+    assert required_encoders(tasks[1]) == {"libwebp"}
+    with pytest.raises(EncoderUnavailableError, match="task 'a' needs encoder libsvtav1"):
+        check_encoders(tasks, frozenset({"aac", "libwebp"}))
+    check_encoders(tasks, frozenset({"aac", "libwebp", "libsvtav1"}))
+
+
+def test_error_taxonomy_exit_codes() -> None:
+    assert BadInputError("x").exit_code == 2
+    assert SpecError("x").exit_code == 1
+    assert WorkerError("x").exit_code == 1
+    assert InputRejectedError("x").reason == "InputRejected"
+
+
+def test_content_types_by_extension() -> None:
+    assert content_type("a/master.m3u8") == "application/vnd.apple.mpegurl"
+    assert content_type("x.mpd") == "application/dash+xml"
+    assert content_type("s.vtt") == "text/vtt"
+    assert content_type("v.mp4") == "video/mp4"
+
+
+def test_animation_window_moves_back_to_fit_the_input() -> None:
+    assert clip_window(10.0, (50, True), 3) == (5.0, 3.0)
+    assert clip_window(10.0, (9, False), 3) == (7.0, 3.0)
+    assert clip_window(1.0, (0, False), 3) == (0.0, 1.0)
