@@ -22,8 +22,6 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from mediaflow_spec.job import ObjectRef
-from mediaflow_spec.workflow import WorkflowSpec
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
@@ -33,6 +31,8 @@ from mediaflow_operator.matching import Verdict, decide
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.s3_events import BadEvent, ObjectEvent, parse_message
 from mediaflow_operator.status import JobView, Tally, iso, now, parse_time, termination_summary
+from mediaflow_spec.job import ObjectRef
+from mediaflow_spec.workflow import WorkflowSpec
 
 logger = logging.getLogger(__name__)
 
@@ -152,8 +152,10 @@ class Dispatcher:
             await asyncio.sleep(self.rt.settings.poll_seconds)
             return
         messages = await self.fetch(min(capacity, FETCH_BATCH_MAX))
+        if len(messages) > capacity:
+            self.log.debug("fetch returned %d messages for %d slots", len(messages), capacity)
         if messages:
-            await self.handle(spec, messages)
+            await self.handle(spec, messages, capacity)
         await self.flush()
 
     def _forget_seen_pending(self, jobs: list[JobView]) -> None:
@@ -233,10 +235,16 @@ class Dispatcher:
             await asyncio.sleep(self.rt.settings.poll_seconds)
             return []
 
-    async def handle(self, spec: WorkflowSpec, messages: list[Any]) -> None:
+    async def handle(self, spec: WorkflowSpec, messages: list[Any], capacity: int) -> None:
         after_flush = []
+        created = 0
         for msg in messages:
             seq = msg.metadata.sequence.stream
+            if created >= capacity:
+                # A fetch can hand over messages of an earlier, expired pull
+                # request: never exceed the limit for them, let them come back.
+                await msg.nak(delay=self.rt.settings.poll_seconds)
+                continue
             try:
                 events = parse_message(msg.data)
             except BadEvent as exc:
@@ -257,6 +265,7 @@ class Dispatcher:
                     )
                     if decision.verdict is Verdict.PROCESS:
                         await self.create_job(spec, event, trigger="event")
+                        created += 1
                     elif decision.verdict is Verdict.SKIP:
                         self.log.debug("skip %s/%s: %s", event.bucket, event.key, decision.reason)
                         skip = True

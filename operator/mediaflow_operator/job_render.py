@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from mediaflow_operator import naming
 from mediaflow_spec.job import (
     EXIT_BAD_INPUT,
     JOB_ENV,
@@ -25,8 +26,6 @@ from mediaflow_spec.job import (
 )
 from mediaflow_spec.metadata import output_dir_for
 from mediaflow_spec.workflow import GROUP, KIND, VERSION, WorkflowSpec
-
-from mediaflow_operator import naming
 
 SCRATCH_DIR = "/scratch"
 CONTAINER_NAME = "worker"

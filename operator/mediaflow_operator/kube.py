@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+
 from mediaflow_spec.workflow import GROUP, PLURAL, VERSION
 
 T = TypeVar("T")

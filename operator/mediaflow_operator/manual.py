@@ -14,11 +14,11 @@ import asyncio
 from collections.abc import Mapping
 from typing import Any
 
-from mediaflow_spec.job import ObjectRef
 from minio.error import S3Error
 
 from mediaflow_operator import job_render, naming, workflows
 from mediaflow_operator.runtime import Runtime
+from mediaflow_spec.job import ObjectRef
 
 
 class ManualTriggerError(Exception):

@@ -13,6 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
+from mediaflow_operator import naming, queue, reconcile_notifications, workflows
+from mediaflow_operator.runtime import Runtime
+from mediaflow_operator.status import iso, now, set_condition
 from mediaflow_spec.job import STORAGE_ENV
 from mediaflow_spec.workflow import (
     CONDITION_NOTIFICATION,
@@ -21,11 +26,6 @@ from mediaflow_spec.workflow import (
     CONDITION_STORAGE,
     WorkflowSpec,
 )
-from pydantic import ValidationError
-
-from mediaflow_operator import naming, queue, reconcile_notifications, workflows
-from mediaflow_operator.runtime import Runtime
-from mediaflow_operator.status import iso, now, set_condition
 
 logger = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ import asyncio
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from mediaflow_spec.metadata import MANIFEST_NAME, output_dir_for
-from mediaflow_spec.workflow import WorkflowSpec
 from minio import Minio
 from minio.error import S3Error
 
 from mediaflow_operator.matching import Verdict, decide
+from mediaflow_spec.metadata import MANIFEST_NAME, output_dir_for
+from mediaflow_spec.workflow import WorkflowSpec
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OVERLAP = timedelta(seconds=5)

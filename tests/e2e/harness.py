@@ -113,7 +113,7 @@ class OperatorProcess:
             raise AssertionError(
                 f"operator exited with {self.popen.returncode}:\n{self.log_tail()}"
             )
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
             return r.status == 200
 
     def kill(self) -> None:

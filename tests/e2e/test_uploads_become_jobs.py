@@ -1,0 +1,68 @@
+"""Uploads become Jobs exactly once; everything else is counted or ignored."""
+
+from __future__ import annotations
+
+import pytest
+
+from mediaflow_spec.metadata import output_dir_for
+from tests.e2e.harness import Stack, counters, wait_for
+
+pytestmark = pytest.mark.e2e
+
+TASKS = [{"name": "thumbs", "snapshot": {"times": ["1"]}}]
+
+MATCHING = [
+    *[f"incoming/clip-{i:02d}.mp4" for i in range(12)],
+    "incoming/with space.mp4",
+    "incoming/two  spaces and+plus.MP4",
+    "incoming/ünïcødé-视频.mov",
+    "incoming/UPPER.MOV",
+    "incoming/nested/deeper/x.Mp4",
+    "incoming/%41-percent.mp4",
+    "incoming/emoji-🎬.mp4",
+    "incoming/a'quote&amp.mp4",
+]
+SKIPPED = ["incoming/notes.txt", "incoming/clip.mp4.part", "incoming/folder/"]
+OUTSIDE = ["other/clip.mp4", "incomingclip.mp4", "Incoming/clip.mp4"]
+
+
+def test_twenty_uploads_make_exactly_one_job_each_and_exact_counters(stack: Stack) -> None:
+    assert len(MATCHING) == 20
+    bucket = stack.bucket("up")
+    wf = stack.create_workflow(
+        "videos",
+        {
+            "trigger": {"bucket": bucket, "prefix": "incoming/", "suffixes": [".mp4", ".mov"]},
+            "tasks": TASKS,
+        },
+    )
+    stack.wait_ready("videos")
+    uid = wf["metadata"]["uid"]
+    for key in MATCHING + OUTSIDE:
+        stack.upload(bucket, key)
+    for key in SKIPPED:
+        stack.upload(bucket, key, b"" if key.endswith("/") else b"text")
+
+    def finished() -> dict[str, int] | None:
+        c = counters(stack.status("videos"))
+        return c if c["succeeded"] + c["failed"] >= 20 and c["skipped"] >= 3 else None
+
+    wait_for(finished, 120, f"20 results\n{stack.operator.log_tail()}")
+    # Outputs (written into the trigger prefix) must not start anything new.
+    for key in MATCHING:
+        directory = output_dir_for(key, "incoming/", "incoming/")
+        assert stack.has_manifest(bucket, directory), key
+
+    def settled() -> dict[str, int] | None:
+        c = counters(stack.status("videos"))
+        return c if c["running"] == 0 else None
+
+    final = wait_for(settled, 60, "running == 0")
+    assert final == {"received": 23, "skipped": 3, "running": 0, "succeeded": 20, "failed": 0}
+    log = stack.operator.log_text()
+    created = [line for line in log.splitlines() if "created Job" in line]
+    assert len(created) == 20, "\n".join(created)
+    keys = {line.split(" for ", 1)[1].split("/", 1)[1] for line in created}
+    assert keys == set(MATCHING)
+    assert stack.status("videos")["received"] == 23
+    assert uid
