@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mediaflow_worker import safety
-from mediaflow_worker.errors import ProcessTimeoutError, UnreadableInputError
+from mediaflow_worker.errors import (
+    InputRejectedError,
+    ProcessTimeoutError,
+    UnreadableInputError,
+)
 
 PROBE_TIMEOUT_SECONDS = 60
 MAX_PLAUSIBLE_FPS = 240.0
+_MAX_PIXELS_MESSAGE = re.compile(r"Picture size (\d+)x(\d+) exceeds specified max pixel count")
 # Stream dispositions that are not real video (cover art, thumbnails).
 _STILL_DISPOSITIONS = ("attached_pic", "timed_thumbnails")
 
@@ -249,6 +255,14 @@ def probe(path: Path, max_pixels: int, timeout: float = PROBE_TIMEOUT_SECONDS) -
         )
     except subprocess.TimeoutExpired as exc:
         raise ProcessTimeoutError(f"ffprobe took longer than {timeout:.0f} s") from exc
+    too_big = _MAX_PIXELS_MESSAGE.search(done.stderr)
+    if too_big:
+        # The decoder refused to allocate the frame (-max_pixels): say so,
+        # rather than "no video stream".
+        raise InputRejectedError(
+            f"the input declares {too_big.group(1)}x{too_big.group(2)} pixels per frame; "
+            f"the limit is {max_pixels}"
+        )
     if done.returncode != 0:
         reason = _first_error_line(done.stderr).replace(str(path), "<input>")
         raise UnreadableInputError(f"not readable as media: {reason}")

@@ -1,0 +1,161 @@
+"""Helpers for the worker's integration tests: clip generation, running the
+worker, and ffprobe checks of what it wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+WORKER = [sys.executable, "-m", "mediaflow_worker"]
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A generated test clip and what it should look like to a player."""
+
+    path: Path
+    display: tuple[int, int] | None  # None: no video
+    duration: float
+    has_audio: bool
+    fps: float
+
+
+def make_clip(
+    directory: Path,
+    name: str,
+    *,
+    size: tuple[int, int] = (320, 240),
+    fps: str = "25",
+    duration: float = 2.0,
+    video: bool = True,
+    audio: bool = True,
+    container: str = "mp4",
+    rotate: int | None = None,
+) -> Clip:
+    """Generate a small clip with lavfi (testsrc2 + sine)."""
+    path = directory / f"{name}.{container}"
+    args = ["ffmpeg", "-hide_banner", "-v", "error", "-y"]
+    if video:
+        args += ["-f", "lavfi", "-i", f"testsrc2=s={size[0]}x{size[1]}:r={fps}:d={duration}"]
+    if audio:
+        args += ["-f", "lavfi", "-i", f"sine=f=440:d={duration}:sample_rate=48000"]
+    odd = size[0] % 2 or size[1] % 2
+    if video:
+        if container == "webm":
+            args += ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8"]
+        else:
+            # 4:4:4 lets odd sizes through untouched (4:2:0 would be refused).
+            args += ["-c:v", "libx264", "-preset", "ultrafast"]
+            args += ["-pix_fmt", "yuv444p" if odd else "yuv420p"]
+    if audio:
+        args += ["-c:a", "libopus" if container == "webm" else "aac"]
+    plain = path.with_name(f"{name}.plain.{container}") if rotate is not None else path
+    args += [str(plain)]
+    subprocess.run(args, check=True, timeout=120)
+    if rotate is not None:
+        # ffmpeg 5.1 writes the display matrix from the rotate tag only when
+        # stream-copying (phones write the same matrix).
+        subprocess.run(
+            [
+                "ffmpeg",
+                "-v",
+                "error",
+                "-y",
+                "-i",
+                str(plain),
+                "-map",
+                "0",
+                "-c",
+                "copy",
+                "-metadata:s:v:0",
+                f"rotate={rotate}",
+                str(path),
+            ],
+            check=True,
+            timeout=60,
+        )
+        plain.unlink()
+    display = None
+    if video:
+        display = (size[1], size[0]) if rotate in (90, 270) else size
+    num, _, den = fps.partition("/")
+    return Clip(path, display, duration, audio, float(num) / float(den or 1))
+
+
+def ffprobe(path: Path, *extra: str) -> dict[str, Any]:
+    """ffprobe's JSON for a file the worker wrote."""
+    done = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_format",
+            "-show_streams",
+            *extra,
+            "-of",
+            "json",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return json.loads(done.stdout)
+
+
+def video_stream(info: dict[str, Any]) -> dict[str, Any] | None:
+    """The first video stream (cover art excluded)."""
+    for s in info["streams"]:
+        if s["codec_type"] == "video" and not s.get("disposition", {}).get("attached_pic"):
+            return s
+    return None
+
+
+def count_frames(path: Path) -> int:
+    """Number of video frames (decoded)."""
+    info = ffprobe(path, "-count_frames", "-select_streams", "v:0")
+    return int(info["streams"][0]["nb_read_frames"])
+
+
+def write_workflow(directory: Path, tasks: list[dict[str, Any]], name: str = "test") -> Path:
+    """A Workflow manifest holding ``tasks``."""
+    doc = {
+        "apiVersion": "mediaflow.dev/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "trigger": {"bucket": "uploads", "prefix": "incoming/"},
+            "output": {"bucket": "media", "prefix": "processed/"},
+            "tasks": tasks,
+        },
+    }
+    path = directory / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def run_local(
+    workflow: Path, input_file: Path, out: Path, *extra: str, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``mediaflow-worker run -f workflow INPUT -o OUT``."""
+    return subprocess.run(
+        [*WORKER, "run", "-f", str(workflow), str(input_file), "-o", str(out), *extra],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "MEDIAFLOW_SCRATCH_DIR": str(out.parent)},
+        check=False,
+    )
+
+
+def hls_segments(playlist: Path) -> int:
+    """Number of media segments in an HLS media playlist."""
+    return sum(1 for line in playlist.read_text().splitlines() if line.startswith("#EXTINF"))
