@@ -1,0 +1,79 @@
+"""A failure half-way through the uploads leaves no partial output behind.
+
+The storage boundary is swapped for an in-memory fake that fails on the
+third upload (MinIO cannot be made to fail on cue); ffmpeg runs for real."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mediaflow_spec.job import ObjectRef, WorkerJob
+from mediaflow_worker.errors import StorageError
+from mediaflow_worker.job_mode import run_job
+
+from .helpers import make_clip
+
+pytestmark = pytest.mark.integration
+
+
+class FlakyStorage:
+    """Holds objects in a dict; the n-th upload raises StorageError."""
+
+    def __init__(self, source: Path, fail_on: int) -> None:
+        self.source = source
+        self.fail_on = fail_on
+        self.objects: dict[str, bytes] = {}
+        self.uploads = 0
+
+    def read_json(self, bucket: str, key: str) -> dict[str, Any] | None:
+        return None
+
+    def download_input(self, ref: ObjectRef, dest: Path, max_bytes: int) -> int:
+        dest.write_bytes(self.source.read_bytes())
+        return dest.stat().st_size
+
+    def download_asset(self, bucket: str, key: str, dest: Path) -> Path:
+        raise AssertionError("no assets in this test")
+
+    def upload(self, bucket: str, key: str, path: Path, meta: Mapping[str, str]) -> None:
+        self.uploads += 1
+        if self.uploads == self.fail_on:
+            raise StorageError(f"upload of {key} failed: InternalError")
+        self.objects[key] = path.read_bytes()
+
+    def upload_bytes(self, bucket: str, key: str, data: bytes, meta: Mapping[str, str]) -> None:
+        self.objects[key] = data
+
+    def list_keys(self, bucket: str, prefix: str) -> list[str]:
+        return [k for k in self.objects if k.startswith(prefix)]
+
+    def delete(self, bucket: str, keys: Iterable[str]) -> list[str]:
+        for key in keys:
+            self.objects.pop(key, None)
+        return []
+
+
+def test_upload_failure_deletes_what_was_already_uploaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MEDIAFLOW_SCRATCH_DIR", str(tmp_path))
+    clip = make_clip(tmp_path, "c", duration=1)
+    job = WorkerJob.model_validate(
+        {
+            "workflow": {"namespace": "ns", "name": "wf"},
+            "input": {"bucket": "up", "key": "in/c.mp4", "etag": "e"},
+            "output": {"bucket": "media", "dir": "out/c.mp4.mediaflow/"},
+            "tasks": [{"name": "thumbs", "snapshot": {"count": 4, "width": 64}}],
+        }
+    )
+    storage = FlakyStorage(clip.path, fail_on=3)
+    with pytest.raises(StorageError):
+        run_job(job, storage)  # type: ignore[arg-type]
+    assert storage.uploads == 3
+    assert list(storage.objects) == ["out/c.mp4.mediaflow/manifest.json"]
+    assert b'"ok": false' in storage.objects["out/c.mp4.mediaflow/manifest.json"]
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith("mediaflow-")] == []
