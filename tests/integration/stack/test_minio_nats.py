@@ -10,34 +10,53 @@ import urllib.parse
 import uuid
 
 import nats
+import nats.js.errors
 import pytest
 from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig
+from nats.js.api import ConsumerConfig, DeliverPolicy
 
 pytestmark = pytest.mark.integration
 
 
-async def _fetch_events(url: str, stream: str, subject: str, upload, count: int) -> list[dict]:  # type: ignore[no-untyped-def]
+async def _fetch_events(url: str, subject: str, bucket: str, upload, count: int) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Upload, then collect ``count`` events about ``bucket`` from JetStream.
+
+    The subject is fixed by MinIO's target, and other tests (the operator)
+    may already own a stream on it: reuse that one, create one otherwise.
+    """
     connection = await nats.connect(url)
+    js = connection.jetstream()
+    created = None
     try:
-        js = connection.jetstream()
-        await js.add_stream(name=stream, subjects=[subject])
+        try:
+            stream = await js.find_stream_name_by_subject(subject)
+        except nats.js.errors.NotFoundError:
+            created = stream = f"SMOKE{uuid.uuid4().hex[:6].upper()}"
+            await js.add_stream(name=stream, subjects=[subject])
         subscription = await js.pull_subscribe(
-            subject, durable=f"smoke-{uuid.uuid4().hex[:6]}", stream=stream
+            subject,
+            durable=f"smoke-{uuid.uuid4().hex[:6]}",
+            stream=stream,
+            config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW),
         )
         await asyncio.to_thread(upload)
         events: list[dict] = []
         deadline = asyncio.get_running_loop().time() + 30
         while len(events) < count and asyncio.get_running_loop().time() < deadline:
             try:
-                messages = await subscription.fetch(count - len(events), timeout=2)
+                messages = await subscription.fetch(1, timeout=2)
             except nats.errors.TimeoutError:
                 continue
             for message in messages:
-                events.append(json.loads(message.data))
+                event = json.loads(message.data)
                 await message.ack()
-        await js.delete_stream(stream)
+                if event["Records"][0]["s3"]["bucket"]["name"] == bucket:
+                    events.append(event)
+        await subscription.unsubscribe()
         return events
     finally:
+        if created:
+            await js.delete_stream(created)
         await connection.close()
 
 
@@ -72,13 +91,7 @@ def test_an_upload_arrives_as_a_jetstream_message_with_user_metadata(
         )
 
     events = asyncio.run(
-        _fetch_events(
-            nats_server.url,
-            f"SMOKE{uuid.uuid4().hex[:6].upper()}",
-            minio_server.notify_subject,
-            upload,
-            1,
-        )
+        _fetch_events(nats_server.url, minio_server.notify_subject, bucket, upload, 1)
     )
     assert len(events) == 1, events
     record = events[0]["Records"][0]
