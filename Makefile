@@ -67,6 +67,35 @@ stack-up: venv tools ## Start the local stack in the background; writes .mediafl
 stack-down: ## Stop exactly the processes stack-up started
 	@if [ -x $(PY) ]; then $(PY) -m tests.support.stack down --state-dir $(STATE_DIR); else echo "no stack running"; fi
 
+SYSTEM_NAMESPACE ?= mediaflow-system
+STORAGE_SECRET ?= mediaflow-storage
+
+.PHONY: install
+install: venv ## Apply the CRDs (and, on the local stack, the default storage Secret) to the current kubeconfig
+	@scripts/with-stack-env.sh bash -c '\
+	  kubectl apply --server-side -f crds/ && \
+	  kubectl wait --for condition=Established --timeout=60s -f crds/ && \
+	  if [ -n "$${MEDIAFLOW_S3_ENDPOINT:-}" ]; then \
+	    kubectl create namespace $(SYSTEM_NAMESPACE) --dry-run=client -o yaml | kubectl apply -f - && \
+	    kubectl -n $(SYSTEM_NAMESPACE) create secret generic $(STORAGE_SECRET) \
+	      --from-literal=endpoint="$$MEDIAFLOW_S3_ENDPOINT" --from-literal=accessKey="$$MEDIAFLOW_S3_ACCESS_KEY" \
+	      --from-literal=secretKey="$$MEDIAFLOW_S3_SECRET_KEY" --from-literal=secure=false \
+	      --dry-run=client -o yaml | kubectl apply -f - ; fi'
+
+.PHONY: uninstall
+uninstall: ## Delete the CRDs (and with them every Workflow) from the current kubeconfig
+	@scripts/with-stack-env.sh kubectl delete --ignore-not-found -f crds/
+
+.PHONY: run
+run: venv ## Run the operator from the checkout against the current kubeconfig (or the local stack)
+	@scripts/with-stack-env.sh env \
+	  MEDIAFLOW_DEFAULT_STORAGE_SECRET=$${MEDIAFLOW_DEFAULT_STORAGE_SECRET:-$(SYSTEM_NAMESPACE)/$(STORAGE_SECRET)} \
+	  $(PY) -m mediaflow_operator
+
+.PHONY: crds
+crds: venv ## Regenerate crds/ from the spec models (a test checks they agree)
+	$(PY) -m mediaflow_spec.crd
+
 .PHONY: up
 up: ## (coming with the Helm chart issue) a running mediaflow with an example Workflow
 	@echo "make up arrives with the Helm chart issue; for now: make stack-up, make install, make run"; exit 2
