@@ -422,6 +422,71 @@ def snapshot_args(
     ]
 
 
+def snapshot_window_args(
+    path: Path,
+    demuxer: str,
+    max_pixels: int,
+    at: float,
+    window: float,
+    size: tuple[int, int],
+    fmt: str,
+    out: Path,
+) -> list[str]:
+    """The frame *shown* at ``at``: decode ``window`` seconds up to ``at`` and
+    keep the last frame (``-update 1`` overwrites). For instants after the
+    last frame starts, where a plain seek finds nothing (VFR recordings hold
+    their last frame for seconds)."""
+    w, h = size
+    start = max(0.0, at - window)
+    return [
+        *base_args(),
+        *input_args(path, demuxer, max_pixels, start=start, duration=max(at - start, 0.001)),
+        "-map",
+        "0:V:0",
+        "-vf",
+        f"scale={w}:{h},setsar=1",
+        "-fps_mode",
+        "passthrough",
+        *image_codec_args(fmt),
+        *strip_metadata_args(),
+        "-f",
+        "image2",
+        "-update",
+        "1",
+        str(out),
+    ]
+
+
+def snapshots_single_pass_args(
+    path: Path,
+    demuxer: str,
+    max_pixels: int,
+    times: Sequence[float],
+    size: tuple[int, int],
+    fmt: str,
+    outs: Sequence[Path],
+) -> list[str]:
+    """Every still from one decode: ``split`` into one ``trim`` branch per
+    instant, each branch's first frame written. Faster than seeking when the
+    input is short (bench/worker_bench.py)."""
+    w, h = size
+    n = len(times)
+    chains = [f"[0:V:0]split={n}" + "".join(f"[s{i}]" for i in range(n))]
+    chains += [
+        f"[s{i}]trim=start={t:.3f},scale={w}:{h},setsar=1[o{i}]" for i, t in enumerate(times)
+    ]
+    args = [
+        *base_args(),
+        *input_args(path, demuxer, max_pixels),
+        "-filter_complex",
+        ";".join(chains),
+    ]
+    for i, out in enumerate(outs):
+        args += ["-map", f"[o{i}]", "-frames:v", "1", *image_codec_args(fmt)]
+        args += [*strip_metadata_args(), "-f", "image2", "-update", "1", str(out)]
+    return args
+
+
 @dataclass(frozen=True)
 class SpritePlan:
     """Geometry of a sprite job (pure result of ``plan_sprite``)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -163,3 +164,49 @@ def test_corpus_file_is_processed_or_refused_cleanly(
     assert master.count("#EXT-X-STREAM-INF") == 1
     segments = hls_segments(out / "hls" / "stream_0" / "index.m3u8")
     assert 1 <= segments <= int(duration / 2) + 2
+
+
+def test_snapshot_at_the_end_of_a_vfr_recording_is_its_last_frame(
+    corpus_dir: Path, tmp_path: Path
+) -> None:
+    # The screen recording's last frame starts at 7.155 s and stays on screen
+    # until 8.726 s: "100%" must show that frame, not the first one.
+    source = corpus_dir / "vfr_screen_recording_no_audio.mp4"
+    workflow = write_workflow(
+        tmp_path, [{"name": "end", "snapshot": {"times": ["0", "100%"], "format": "png"}}]
+    )
+    out = tmp_path / "out"
+    done = run_local(workflow, source, out)
+    assert done.returncode == 0, done.stderr
+    reference = tmp_path / "last.png"
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(source),
+            "-vf",
+            "select=gte(t\\,7.1)",
+            "-frames:v",
+            "1",
+            "-pix_fmt",
+            "rgb24",
+            str(reference),
+        ],
+        check=True,
+        timeout=60,
+    )
+    first, last = sorted((out / "end").glob("snapshot-*.png"))
+    assert _pixels(last) != _pixels(first)
+    assert _pixels(last) == _pixels(reference)
+
+
+def _pixels(path: Path) -> bytes:
+    return subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout

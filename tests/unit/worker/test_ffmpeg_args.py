@@ -183,3 +183,21 @@ def test_hls_ladder_maps_audio_per_rendition_and_aligns_keyframes() -> None:
     assert args[args.index("-force_key_frames") + 1] == "expr:gte(t,n_forced*4)"
     assert "split=2[s0][s1]" in args[args.index("-filter_complex") + 1]
     assert args.count("0:a:0") == 2
+
+
+def test_single_pass_snapshots_branch_once_per_instant() -> None:
+    outs = [Path("/o/1.jpg"), Path("/o/2.jpg")]
+    args = fa.snapshots_single_pass_args(Path("/i"), "mov", 1, [0.5, 2.0], (96, 54), "jpeg", outs)
+    graph = args[args.index("-filter_complex") + 1]
+    assert graph.startswith("[0:V:0]split=2[s0][s1];")
+    assert "[s1]trim=start=2.000,scale=96:54,setsar=1[o1]" in graph
+    assert args.count("-frames:v") == 2
+    assert args[-1] == "/o/2.jpg"
+
+
+def test_window_snapshot_keeps_the_last_frame_before_the_instant() -> None:
+    args = fa.snapshot_window_args(Path("/i"), "mov", 1, 8.4, 2.0, (96, 54), "png", Path("/o.png"))
+    assert args[args.index("-ss") + 1] == "6.400"
+    assert args[args.index("-t") + 1] == "2.000"
+    assert "-frames:v" not in args
+    assert args[args.index("-update") + 1] == "1"

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from mediaflow_spec.tasks import SnapshotTask, parse_time_point
 from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker.errors import ProcessingError
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext
 
+# Up to this input length (and image count) one decode feeding every image
+# beats one seeking run per image: seeks decode from the previous keyframe,
+# which in short clips is the start anyway (bench/worker_bench.py measured
+# 0.3 s vs 0.9 s for five stills of a 4 s 720p clip).
+SINGLE_PASS_MAX_SECONDS = 60.0
+SINGLE_PASS_MAX_IMAGES = 20
+
 
 def run(spec: SnapshotTask, ctx: TaskContext) -> list[OutputFile]:
-    """One image per instant: ``snapshot-0001.jpg`` ... in time order.
-
-    Each image is its own short ffmpeg run with input seeking, which decodes
-    from the nearest keyframe only: far cheaper than decoding the whole input
-    for a handful of frames (bench/worker_bench.py measures it)."""
+    """One image per instant: ``snapshot-0001.jpg`` ... in time order."""
     display = ctx.display_size()
     video = ctx.probe.video
     assert video is not None
@@ -28,27 +33,62 @@ def run(spec: SnapshotTask, ctx: TaskContext) -> list[OutputFile]:
     )
     size = fa.fit_size(*display, spec.width, spec.height, adaptive_orientation=False)
     ext = fa.IMAGE_EXTENSIONS[spec.format]
-    outputs = []
-    for i, at in enumerate(times, start=1):
-        out = ctx.out_dir / f"snapshot-{i:04d}.{ext}"
-        # A seek can land after the last decodable frame (short or VFR
-        # inputs); step back towards the start until a frame comes out.
-        for attempt in (at, max(0.0, at - 1.0), 0.0):
-            args = fa.snapshot_args(
-                ctx.input_path,
-                ctx.probe.demuxer,
-                ctx.limits.max_pixels,
-                attempt,
-                size,
-                spec.format,
-                out,
-            )
-            run_ffmpeg(
-                args, label=f"{ctx.task_name} #{i}", expected_seconds=None, deadline=ctx.deadline
-            )
-            if out.exists() and out.stat().st_size > 0:
-                break
-        else:
-            raise ProcessingError(f"{ctx.task_name}: no frame at {at:g} s")
-        outputs.append(OutputFile(out, {"time": at, "width": size[0], "height": size[1]}))
-    return outputs
+    outs = [ctx.out_dir / f"snapshot-{i:04d}.{ext}" for i in range(1, len(times) + 1)]
+    if ctx.duration <= SINGLE_PASS_MAX_SECONDS and len(times) <= SINGLE_PASS_MAX_IMAGES:
+        args = fa.snapshots_single_pass_args(
+            ctx.input_path,
+            ctx.probe.demuxer,
+            ctx.limits.max_pixels,
+            times,
+            size,
+            spec.format,
+            outs,
+        )
+        run_ffmpeg(
+            args,
+            label=ctx.task_name,
+            expected_seconds=max(times, default=0) or None,
+            deadline=ctx.deadline,
+        )
+    for i, (at, out) in enumerate(zip(times, outs, strict=True), start=1):
+        if not _written(out):
+            _seek_one(spec, ctx, i, at, size, out)
+    return [
+        OutputFile(out, {"time": at, "width": size[0], "height": size[1]})
+        for at, out in zip(times, outs, strict=True)
+    ]
+
+
+def _written(path: Path) -> bool:
+    return path.exists() and path.stat().st_size > 0
+
+
+def _seek_one(
+    spec: SnapshotTask, ctx: TaskContext, i: int, at: float, size: tuple[int, int], out: Path
+) -> None:
+    """One image by input seeking (decodes from the nearest keyframe only)."""
+    args = fa.snapshot_args(
+        ctx.input_path, ctx.probe.demuxer, ctx.limits.max_pixels, at, size, spec.format, out
+    )
+    run_ffmpeg(args, label=f"{ctx.task_name} #{i}", expected_seconds=None, deadline=ctx.deadline)
+    # No frame starts at or after ``at`` (the end of a VFR recording, whose
+    # last frame stays on screen for seconds): take the last frame before it,
+    # looking further back each time.
+    for window in (2.0, 10.0, at):
+        if _written(out):
+            return
+        args = fa.snapshot_window_args(
+            ctx.input_path,
+            ctx.probe.demuxer,
+            ctx.limits.max_pixels,
+            at,
+            window,
+            size,
+            spec.format,
+            out,
+        )
+        run_ffmpeg(
+            args, label=f"{ctx.task_name} #{i}", expected_seconds=None, deadline=ctx.deadline
+        )
+    if not _written(out):
+        raise ProcessingError(f"{ctx.task_name}: no frame at {at:g} s")
