@@ -152,7 +152,7 @@ def bench_ladder(src: Path, work: Path, runs: int) -> dict[str, object]:
     info = probe(src, 8192 * 8192)
     assert info.video is not None
     rungs = [
-        Rendition(height=h, video_bitrate=b)
+        Rendition(height=h, videoBitrate=b)
         for h, b in ((720, "2800k"), (480, "1400k"), (360, "800k"))
     ]
     planned = fa.plan_ladder(rungs, (info.video.display_width, info.video.display_height))

@@ -84,7 +84,7 @@ TRANSCODE_PRESETS: dict[str, tuple[str, VideoSettings, AudioSettings]] = {
 # Defaults when neither the task nor a preset says otherwise.
 DEFAULT_CONTAINER = "mp4"
 DEFAULT_VIDEO = VideoSettings(
-    codec="h264", preset="medium", upscale=False, adaptive_orientation=True
+    codec="h264", preset="medium", upscale=False, adaptiveOrientation=True
 )
 # Quality when neither crf nor bitrate is set (each codec's "visually good" point).
 DEFAULT_CRF = {"h264": 23, "h265": 28, "vp9": 32, "av1": 35}
@@ -105,27 +105,27 @@ LADDERS: dict[str, tuple[str, list[Rendition]]] = {
     "standard-ladder": (
         "h264",
         [
-            Rendition(height=1080, video_bitrate="5000k", audio_bitrate="128k"),
-            Rendition(height=720, video_bitrate="2800k", audio_bitrate="128k"),
-            Rendition(height=480, video_bitrate="1400k", audio_bitrate="96k"),
-            Rendition(height=360, video_bitrate="800k", audio_bitrate="96k"),
+            Rendition(height=1080, videoBitrate="5000k", audioBitrate="128k"),
+            Rendition(height=720, videoBitrate="2800k", audioBitrate="128k"),
+            Rendition(height=480, videoBitrate="1400k", audioBitrate="96k"),
+            Rendition(height=360, videoBitrate="800k", audioBitrate="96k"),
         ],
     ),
     "mobile-ladder": (
         "h264",
         [
-            Rendition(height=720, video_bitrate="2000k", audio_bitrate="96k"),
-            Rendition(height=480, video_bitrate="1000k", audio_bitrate="96k"),
-            Rendition(height=360, video_bitrate="600k", audio_bitrate="64k"),
-            Rendition(height=240, video_bitrate="300k", audio_bitrate="64k"),
+            Rendition(height=720, videoBitrate="2000k", audioBitrate="96k"),
+            Rendition(height=480, videoBitrate="1000k", audioBitrate="96k"),
+            Rendition(height=360, videoBitrate="600k", audioBitrate="64k"),
+            Rendition(height=240, videoBitrate="300k", audioBitrate="64k"),
         ],
     ),
     "hevc-ladder": (
         "h265",
         [
-            Rendition(height=1080, video_bitrate="3000k", audio_bitrate="128k"),
-            Rendition(height=720, video_bitrate="1600k", audio_bitrate="128k"),
-            Rendition(height=480, video_bitrate="800k", audio_bitrate="96k"),
+            Rendition(height=1080, videoBitrate="3000k", audioBitrate="128k"),
+            Rendition(height=720, videoBitrate="1600k", audioBitrate="128k"),
+            Rendition(height=480, videoBitrate="800k", audioBitrate="96k"),
         ],
     ),
 }

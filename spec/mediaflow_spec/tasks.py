@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, model_validator
 
 # --- shared string types ---------------------------------------------------
 
@@ -128,7 +128,7 @@ def parse_length(value: str) -> tuple[float, bool]:
     return float(value.removesuffix("px")), False
 
 
-def _cel(rule: str, message: str) -> dict[str, str]:
+def _cel(rule: str, message: str) -> dict[str, JsonValue]:
     return {"rule": rule, "message": message}
 
 
@@ -743,7 +743,7 @@ class TaskSpec(_Spec):
 
 # For the ``tasks`` list of the Workflow spec (the list itself lives there).
 TASKS_MAX_ITEMS = 20
-TASKS_LIST_VALIDATIONS: list[dict[str, str]] = [
+TASKS_LIST_VALIDATIONS: list[JsonValue] = [
     _cel(
         "self.all(t, self.exists_one(u, u.name == t.name))",
         "task names must be unique",

@@ -70,7 +70,7 @@ def cmd_job(args: argparse.Namespace) -> int:
             path,
             TerminationSummary(
                 ok=False,
-                exit_code=exc.exit_code,
+                exitCode=exc.exit_code,
                 reason=exc.reason,
                 message=_one_line(exc.message, 3000),
             ),
@@ -81,7 +81,7 @@ def cmd_job(args: argparse.Namespace) -> int:
         path,
         TerminationSummary(
             ok=True,
-            exit_code=EXIT_OK,
+            exitCode=EXIT_OK,
             reason="UpToDate" if outcome.skipped else "Succeeded",
             manifest=outcome.manifest_key,
             outputs=outcome.outputs,

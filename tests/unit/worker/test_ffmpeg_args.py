@@ -74,7 +74,7 @@ def test_sprite_vtt_maps_each_cue_to_its_cell() -> None:
 
 
 def test_ladder_never_upscales_and_keeps_one_rung_for_tiny_sources() -> None:
-    rungs = [Rendition(height=h, video_bitrate="1M") for h in (1080, 720, 480, 360)]
+    rungs = [Rendition(height=h, videoBitrate="1M") for h in (1080, 720, 480, 360)]
     planned = fa.plan_ladder(rungs, (1280, 720))
     assert [(p.width, p.height) for p in planned] == [(1280, 720), (854, 480), (640, 360)]
     tiny = fa.plan_ladder(rungs, (161, 121))
@@ -82,7 +82,7 @@ def test_ladder_never_upscales_and_keeps_one_rung_for_tiny_sources() -> None:
 
 
 def test_ladder_of_a_portrait_source_uses_the_short_side() -> None:
-    rungs = [Rendition(height=h, video_bitrate="1M") for h in (720, 360)]
+    rungs = [Rendition(height=h, videoBitrate="1M") for h in (720, 360)]
     planned = fa.plan_ladder(rungs, (720, 1280))
     assert [(p.width, p.height) for p in planned] == [(720, 1280), (360, 640)]
 
@@ -165,7 +165,7 @@ def test_analysis_without_applicable_detectors_runs_nothing() -> None:
 
 def test_hls_ladder_maps_audio_per_rendition_and_aligns_keyframes() -> None:
     planned = fa.plan_ladder(
-        [Rendition(height=h, video_bitrate="1M") for h in (720, 360)], (1280, 720)
+        [Rendition(height=h, videoBitrate="1M") for h in (720, 360)], (1280, 720)
     )
     args = fa.ladder_args(
         Path("/i"),

@@ -154,7 +154,7 @@ def test_progress_lines_give_seconds_done() -> None:
 
 
 def test_termination_message_stays_under_the_limit() -> None:
-    summary = TerminationSummary(ok=False, exit_code=1, reason="X", message="é" * 10_000)
+    summary = TerminationSummary(ok=False, exitCode=1, reason="X", message="é" * 10_000)
     data = termination.render(summary)
     assert len(data) < TERMINATION_MESSAGE_LIMIT
     parsed = TerminationSummary.model_validate_json(data)

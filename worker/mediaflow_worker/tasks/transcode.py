@@ -48,7 +48,7 @@ def build_args(spec: TranscodeTask, ctx: TaskContext, out: Path) -> list[str]:
             upscale=bool(video.upscale),
             adaptive_orientation=video.adaptive_orientation is not False,
         )
-        marks = []
+        marks: list[fa.WatermarkInput] = []
         for i, mark in enumerate(spec.watermarks or []):
             if mark.image is not None:
                 image = ctx.fetch_asset(mark.image.bucket, mark.image.key)
