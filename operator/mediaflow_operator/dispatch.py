@@ -26,7 +26,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
-from mediaflow_operator import job_render, naming, sweep, workflows
+from mediaflow_operator import job_render, manual, naming, sweep, workflows
 from mediaflow_operator.matching import Verdict, decide
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.s3_events import BadEvent, ObjectEvent, parse_message
@@ -88,6 +88,7 @@ class Dispatcher:
         self._spec: tuple[int, WorkflowSpec] | None = None
         self._sub: Any = None
         self._sub_name = ""
+        self.served_request = ""
         self.log = logging.LoggerAdapter(
             logger, {"workflow": f"{self.ident.namespace}/{self.ident.name}"}
         )
@@ -136,6 +137,7 @@ class Dispatcher:
 
     async def step(self) -> None:
         spec = self.spec()
+        await self.serve_manual_trigger()
         jobs = self.jobs()
         self._forget_seen_pending(jobs)
         await self.record_finished(jobs)
@@ -164,6 +166,25 @@ class Dispatcher:
         for name, created in list(self.pending.items()):
             if name in names or created < limit:
                 del self.pending[name]
+
+    # --- manual trigger ---
+    async def serve_manual_trigger(self) -> None:
+        annotations = (self.body.get("metadata") or {}).get("annotations") or {}
+        request = annotations.get(naming.ANNOTATION_PROCESS_REQUEST)
+        if not request or request == self.served_request:
+            return
+        key = annotations.get(naming.ANNOTATION_PROCESS, "")
+        try:
+            name = await manual.process(self.rt, self.body, key, str(request))
+        except manual.ManualTriggerError as exc:
+            self.post_event("Warning", "ManualTriggerFailed", str(exc))
+            await manual.clear(self.rt, self.body)
+        else:
+            self.pending[name] = now()
+            self.dirty = True
+            self.post_event("Normal", "ManualTrigger", f"Job {name} processes {key}")
+            self.log.info("manual trigger: Job %s for %s", name, key)
+        self.served_request = str(request)
 
     # --- results ---
     async def record_finished(self, jobs: list[JobView]) -> None:

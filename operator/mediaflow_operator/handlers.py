@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from mediaflow_operator import dispatch, manual, naming, reconcile, workflows
+from mediaflow_operator import dispatch, naming, reconcile, workflows
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.settings import Settings
 from mediaflow_operator.status import JobView, job_view
@@ -128,7 +128,8 @@ async def finalize_workflow(
     logger.info("removed consumer and bucket rule")
 
 
-# One dispatcher per Workflow: pulls events while below maxConcurrentJobs, counts results.
+# One dispatcher per Workflow: pulls events while below maxConcurrentJobs, counts results,
+# serves manual triggers (`mediaflow process`) and sweeps for lost events.
 @kopf.daemon(*WORKFLOWS, cancellation_timeout=15)
 async def dispatcher(
     body: kopf.Body,
@@ -146,30 +147,3 @@ async def dispatcher(
         kopf.event(body, type=type_, reason=reason, message=message)
 
     await dispatch.Dispatcher(_rt(memo), body, jobs, post_event).run(stopped)
-
-
-# Manual trigger: `mediaflow process -n NS WORKFLOW KEY` sets these annotations.
-@kopf.on.field(*WORKFLOWS, field=("metadata", "annotations", naming.ANNOTATION_PROCESS_REQUEST))
-async def manual_trigger(
-    body: kopf.Body, memo: kopf.Memo, new: Any, logger: kopf.Logger, **_: Any
-) -> None:
-    if not new:
-        return
-    key = (body.get("metadata", {}).get("annotations") or {}).get(naming.ANNOTATION_PROCESS, "")
-    try:
-        name = await manual.process(_rt(memo), dict(body), key, str(new))
-    except manual.ManualTriggerError as exc:
-        kopf.warn(body, reason="ManualTriggerFailed", message=str(exc))
-        await _rt(memo).kube.patch_workflow_metadata(
-            body.namespace or "",
-            body.name or "",
-            {
-                "annotations": {
-                    naming.ANNOTATION_PROCESS: None,
-                    naming.ANNOTATION_PROCESS_REQUEST: None,
-                }
-            },
-        )
-        return
-    kopf.info(body, reason="ManualTrigger", message=f"Job {name} processes {key}")
-    logger.info("manual trigger: Job %s for %s", name, key)

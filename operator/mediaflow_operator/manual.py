@@ -54,9 +54,15 @@ async def process(rt: Runtime, body: Mapping[str, Any], key: str, request_id: st
         force=True,
     )
     await rt.kube.create_job(ident.namespace, manifest)
+    await clear(rt, body)
+    return name
+
+
+async def clear(rt: Runtime, body: Mapping[str, Any]) -> None:
+    """Remove the request annotations (the request is served)."""
+    ident = workflows.identity(body)
     await rt.kube.patch_workflow_metadata(
         ident.namespace,
         ident.name,
         {"annotations": {naming.ANNOTATION_PROCESS: None, naming.ANNOTATION_PROCESS_REQUEST: None}},
     )
-    return name

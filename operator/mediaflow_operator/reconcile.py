@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -249,7 +250,8 @@ async def _write(
     if active and queue_ok:
         patch["consumer"] = durable
         if not status.get("activeSince"):
-            patch["activeSince"] = iso(at)
+            # Rounded up: an object of the same second as the activation is not "older".
+            patch["activeSince"] = iso(at + timedelta(seconds=1))
     elif not active:
         patch["consumer"] = ""
         patch["activeSince"] = None

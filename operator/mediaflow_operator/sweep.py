@@ -38,11 +38,11 @@ class Candidate:
 def window_start(
     swept_until: datetime | None, active_since: datetime | None, process_existing: bool
 ) -> datetime:
+    """Start of the next sweep window; never before the activation unless asked."""
+    base = EPOCH if process_existing else (active_since or datetime.now(UTC))
     if swept_until is not None:
-        return swept_until - OVERLAP
-    if process_existing:
-        return EPOCH
-    return active_since or datetime.now(UTC)
+        return max(swept_until - OVERLAP, base)
+    return base
 
 
 def _list_candidates(

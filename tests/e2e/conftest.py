@@ -23,3 +23,13 @@ def slow_stack(
 ) -> Iterator[Stack]:
     """Like ``stack`` but each worker runs for 3 seconds (to observe concurrency)."""
     yield from stack_fixture(kube_cluster, minio_server, nats_server, tmp_path, worker_sleep=3.0)
+
+
+@pytest.fixture
+def sweeping_stack(
+    kube_cluster: Any, minio_server: Any, nats_server: Any, tmp_path: Path
+) -> Iterator[Stack]:
+    """A stack whose operator sweeps every 2 seconds for objects older than 1 second."""
+    yield from stack_fixture(
+        kube_cluster, minio_server, nats_server, tmp_path, sweep_interval=2, sweep_grace=1
+    )

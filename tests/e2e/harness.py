@@ -146,6 +146,7 @@ def operator_env(
     *,
     worker_sleep: float = 0.0,
     sweep_interval: float = 300,
+    sweep_grace: float = 20,
     stream: str = "MEDIAFLOW_EVENTS",
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEDIAFLOW_", "KUBERNETES_"))}
@@ -164,7 +165,7 @@ def operator_env(
             "MEDIAFLOW_WORKER_COMMAND": f"python {FAKE_WORKER} --sleep {worker_sleep}",
             "MEDIAFLOW_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
             "MEDIAFLOW_SWEEP_INTERVAL_SECONDS": str(sweep_interval),
-            "MEDIAFLOW_SWEEP_GRACE_SECONDS": "20",
+            "MEDIAFLOW_SWEEP_GRACE_SECONDS": str(sweep_grace),
             "MEDIAFLOW_RECONCILE_INTERVAL_SECONDS": "20",
             "MEDIAFLOW_STATUS_FLUSH_SECONDS": "1",
             "MEDIAFLOW_POLL_SECONDS": "0.5",
@@ -285,6 +286,32 @@ class Stack:
             self.delete(name)
         for name in self.created:
             wait_for(lambda n=name: self.gone(n), 60, f"Workflow {name} deleted (finalizer)")
+
+
+def our_rule_prefixes(minio: Minio, bucket: str) -> list[str]:
+    from mediaflow_operator.reconcile_notifications import our_prefixes
+
+    return our_prefixes(minio.get_bucket_notification(bucket))
+
+
+def consumer_exists(nats_url: str, stream: str, durable: str) -> bool:
+    """Ask NATS directly whether a durable consumer exists."""
+    import asyncio
+
+    import nats
+    from nats.js.errors import NotFoundError
+
+    async def check() -> bool:
+        nc = await nats.connect(nats_url)
+        try:
+            await nc.jetstream().consumer_info(stream, durable)
+            return True
+        except NotFoundError:
+            return False
+        finally:
+            await nc.close()
+
+    return asyncio.run(check())
 
 
 def counters(status: dict[str, Any]) -> dict[str, int]:

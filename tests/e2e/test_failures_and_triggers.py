@@ -1,0 +1,137 @@
+"""Failures are recorded with reasons; poison events, manual triggers and the sweep."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import nats
+import pytest
+from kubernetes import client
+
+from mediaflow_operator import cli, naming
+from tests.e2e.harness import Stack, counters, wait_for
+
+pytestmark = pytest.mark.e2e
+
+TASKS = [{"name": "probe", "analysis": {}}]
+
+
+def _events(stack: Stack, name: str) -> list[Any]:
+    items = client.CoreV1Api(stack.api).list_namespaced_event(stack.namespace).items
+    return [e for e in items if e.involved_object.name == name]
+
+
+def test_bad_input_fails_at_once_with_the_workers_reason(stack: Stack) -> None:
+    bucket = stack.bucket("fail")
+    wf = stack.create_workflow(
+        "fails",
+        {
+            "trigger": {"bucket": bucket},
+            "tasks": TASKS,
+            "execution": {"backoffLimit": 3, "finishedJobRetentionSeconds": 3600},
+        },
+    )
+    stack.wait_ready("fails")
+    stack.upload(bucket, "bad-input.mkv")
+    stack.upload(bucket, "good.mkv")
+
+    def settled() -> dict[str, int] | None:
+        c = counters(stack.status("fails"))
+        return c if c["failed"] == 1 and c["succeeded"] == 1 and c["running"] == 0 else None
+
+    wait_for(settled, 90, f"one failure, one success\n{stack.operator.log_tail()}")
+    failure = stack.status("fails")["lastFailures"][0]
+    assert failure["object"] == f"{bucket}/bad-input.mkv"
+    assert failure["reason"] == "BadInput"
+    assert failure["message"] == "not a media file"
+    # podFailurePolicy: exit code 2 fails the Job without using the 3 retries.
+    [job] = [
+        j
+        for j in stack.jobs(wf["metadata"]["uid"])
+        if j.metadata.annotations[naming.ANNOTATION_KEY] == "bad-input.mkv"
+    ]
+    assert (job.status.failed or 0) == 1
+    wait_for(
+        lambda: any(e.reason == "ObjectFailed" for e in _events(stack, "fails")),
+        30,
+        "an ObjectFailed Event on the Workflow",
+    )
+
+
+def test_poison_event_is_terminated_and_work_goes_on(
+    stack: Stack, nats_server: Any, minio_server: Any
+) -> None:
+    bucket = stack.bucket("poison")
+    stack.create_workflow("poisoned", {"trigger": {"bucket": bucket}, "tasks": TASKS})
+    stack.wait_ready("poisoned")
+
+    async def publish() -> None:
+        nc = await nats.connect(nats_server.url)
+        await nc.jetstream().publish(minio_server.notify_subject, b"{not json")
+        await nc.close()
+
+    asyncio.run(publish())
+    stack.upload(bucket, "after.mp4")
+    wait_for(lambda: counters(stack.status("poisoned"))["succeeded"] == 1, 60, "later upload done")
+    wait_for(
+        lambda: any(e.reason == "PoisonEvent" for e in _events(stack, "poisoned")),
+        30,
+        "a PoisonEvent Event",
+    )
+
+
+def test_manual_trigger_reprocesses_an_existing_object(
+    stack: Stack, kube_cluster: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bucket = stack.bucket("manual")
+    wf = stack.create_workflow("manual", {"trigger": {"bucket": bucket}, "tasks": TASKS})
+    stack.wait_ready("manual")
+    stack.upload(bucket, "clip.mp4")
+    wait_for(lambda: counters(stack.status("manual"))["succeeded"] == 1, 60, "first run")
+    monkeypatch.setenv("KUBECONFIG", str(kube_cluster.kubeconfig))
+    assert cli.main(["process", "-n", stack.namespace, "manual", "clip.mp4", "--wait", "60"]) == 0
+    wait_for(lambda: counters(stack.status("manual"))["succeeded"] == 2, 60, "manual run")
+    triggers = sorted(
+        j.metadata.labels[naming.LABEL_TRIGGER] for j in stack.jobs(wf["metadata"]["uid"])
+    )
+    assert triggers[-1] == "manual" or "manual" in triggers
+
+
+def test_sweep_processes_existing_objects_when_asked(sweeping_stack: Stack) -> None:
+    stack = sweeping_stack
+    bucket = stack.bucket("sweep")
+    for key in ("old/a.mp4", "old/b.mp4", "old/notes.txt"):
+        stack.upload(bucket, key)
+    other = stack.bucket("sweep-no")
+    stack.upload(other, "old/c.mp4")
+    stack.create_workflow(
+        "existing",
+        {
+            "trigger": {
+                "bucket": bucket,
+                "prefix": "old/",
+                "suffixes": [".mp4"],
+                "processExisting": True,
+            },
+            "tasks": TASKS,
+        },
+    )
+    stack.create_workflow(
+        "new-only", {"trigger": {"bucket": other, "prefix": "old/"}, "tasks": TASKS}
+    )
+    stack.wait_ready("existing")
+    stack.wait_ready("new-only")
+    wait_for(
+        lambda: counters(stack.status("existing"))["succeeded"] == 2,
+        60,
+        f"existing objects swept\n{stack.operator.log_tail()}",
+    )
+    # The sweep went past the old object of the Workflow that did not ask for it.
+    wait_for(lambda: stack.status("new-only").get("sweptUntil"), 30, "a sweep of new-only")
+    assert counters(stack.status("new-only"))["received"] == 0
+    # Later sweeps do not process the same objects again.
+    first = stack.status("existing")["sweptUntil"]
+    wait_for(lambda: stack.status("existing")["sweptUntil"] != first, 30, "another sweep")
+    assert counters(stack.status("existing"))["succeeded"] == 2
+    assert "sweep:" in stack.operator.log_text()

@@ -1,0 +1,115 @@
+"""Several Workflows share one bucket and its single notification configuration."""
+
+from __future__ import annotations
+
+import pytest
+from minio.notificationconfig import (
+    NotificationConfig,
+    PrefixFilterRule,
+    QueueConfig,
+    SuffixFilterRule,
+)
+
+from tests.e2e.harness import Stack, counters, our_rule_prefixes, wait_for
+
+pytestmark = pytest.mark.e2e
+
+TASKS = [{"name": "probe", "analysis": {}}]
+
+
+def _foreign_rules(stack: Stack, bucket: str) -> list[str | None]:
+    config = stack.minio.get_bucket_notification(bucket)
+    return [q.config_id for q in config.queue_config_list if q.config_id == "other-tool-audit"]
+
+
+def test_each_workflow_gets_its_objects_and_a_foreign_rule_survives(
+    stack: Stack, minio_server: object
+) -> None:
+    bucket = stack.bucket("shared")
+    arn = minio_server.notify_arn  # type: ignore[attr-defined]
+    stack.minio.set_bucket_notification(
+        bucket,
+        NotificationConfig(
+            queue_config_list=[
+                QueueConfig(
+                    queue=arn,
+                    events=["s3:ObjectRemoved:*"],
+                    config_id="other-tool-audit",
+                    prefix_filter_rule=PrefixFilterRule("audit/"),
+                    suffix_filter_rule=SuffixFilterRule(".log"),
+                )
+            ]
+        ),
+    )
+    stack.create_workflow(
+        "outer",
+        {
+            "trigger": {"bucket": bucket, "prefix": "media/"},
+            "output": {"prefix": "out-outer/"},
+            "tasks": TASKS,
+        },
+    )
+    stack.create_workflow(
+        "inner",
+        {
+            "trigger": {"bucket": bucket, "prefix": "media/special/"},
+            "output": {"prefix": "out-inner/"},
+            "tasks": TASKS,
+        },
+    )
+    stack.create_workflow(
+        "other",
+        {
+            "trigger": {"bucket": bucket, "prefix": "other/"},
+            "output": {"prefix": "out-other/"},
+            "tasks": TASKS,
+        },
+    )
+    for name in ("outer", "inner", "other"):
+        stack.wait_ready(name)
+    # One rule per covering prefix: media/special/ is inside media/.
+    assert our_rule_prefixes(stack.minio, bucket) == ["media/", "other/"]
+    assert _foreign_rules(stack, bucket) == ["other-tool-audit"]
+
+    for key in (
+        "media/a.mp4",
+        "media/b.mp4",
+        "media/special/c.mp4",
+        "other/d.mp4",
+        "elsewhere/e.mp4",
+    ):
+        stack.upload(bucket, key)
+
+    expected = {"outer": 3, "inner": 1, "other": 1}
+
+    def all_done() -> dict[str, dict[str, int]] | None:
+        got = {name: counters(stack.status(name)) for name in expected}
+        ok = all(
+            got[n]["succeeded"] == want and got[n]["running"] == 0 for n, want in expected.items()
+        )
+        return got if ok else None
+
+    got = wait_for(all_done, 120, f"each Workflow's objects\n{stack.operator.log_tail()}")
+    for name, want in expected.items():
+        assert got[name] == {
+            "received": want,
+            "skipped": 0,
+            "running": 0,
+            "succeeded": want,
+            "failed": 0,
+        }, name
+    assert stack.has_manifest(bucket, "out-inner/c.mp4.mediaflow/")
+    assert stack.has_manifest(bucket, "out-outer/special/c.mp4.mediaflow/")
+    assert not stack.has_manifest(bucket, "out-inner/a.mp4.mediaflow/")
+
+    # Removing the outer Workflow leaves the inner one its own (narrower) rule.
+    stack.delete("outer")
+    wait_for(lambda: stack.gone("outer"), 60, "outer deleted")
+    assert our_rule_prefixes(stack.minio, bucket) == ["media/special/", "other/"]
+    assert _foreign_rules(stack, bucket) == ["other-tool-audit"]
+
+    for name in ("inner", "other"):
+        stack.delete(name)
+        wait_for(lambda n=name: stack.gone(n), 60, f"{name} deleted")
+    assert our_rule_prefixes(stack.minio, bucket) == []
+    assert _foreign_rules(stack, bucket) == ["other-tool-audit"], "the foreign rule survived"
