@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+import pytest
+from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig, TopicConfig
+
+from mediaflow_operator import naming
+from mediaflow_operator.reconcile_notifications import (
+    covering_prefixes,
+    merged_config,
+    our_prefixes,
+    same_config,
+)
+
+pytestmark = pytest.mark.unit
+ARN = "arn:minio:sqs::MEDIAFLOW:nats"
+FOREIGN = QueueConfig(
+    queue="arn:minio:sqs::other:webhook", events=["s3:ObjectRemoved:*"], config_id="audit"
+)
+
+
+def test_nested_prefixes_collapse_into_the_outer_one() -> None:
+    assert covering_prefixes(["media/special/", "media/", "other/", "media/"]) == [
+        "media/",
+        "other/",
+    ]
+    assert covering_prefixes(["a/", ""]) == [""]
+    assert covering_prefixes([]) == []
+
+
+def test_merge_keeps_foreign_rules_and_replaces_ours() -> None:
+    stale = QueueConfig(
+        queue=ARN,
+        events=["s3:ObjectCreated:*"],
+        config_id=naming.rule_id("old/"),
+        prefix_filter_rule=PrefixFilterRule("old/"),
+    )
+    topic = TopicConfig(topic="arn:aws:sns:x", events=["s3:ObjectCreated:*"], config_id="t")
+    existing = NotificationConfig(queue_config_list=[FOREIGN, stale], topic_config_list=[topic])
+    merged = merged_config(existing, ["new/", "new/sub/"], ARN)
+    assert FOREIGN in merged.queue_config_list
+    assert merged.topic_config_list == [topic]
+    assert our_prefixes(merged) == ["new/"]
+    ours = [q for q in merged.queue_config_list if naming.is_our_rule(q.config_id)]
+    assert ours[0].queue == ARN
+    assert ours[0].events == ["s3:ObjectCreated:*"]
+
+
+def test_whole_bucket_rule_has_no_prefix_filter() -> None:
+    merged = merged_config(NotificationConfig(), [""], ARN)
+    assert merged.queue_config_list[0].prefix_filter_rule is None
+
+
+def test_no_active_workflow_leaves_only_foreign_rules() -> None:
+    merged = merged_config(NotificationConfig(queue_config_list=[FOREIGN]), [], ARN)
+    assert merged.queue_config_list == [FOREIGN]
+
+
+def test_recomputing_is_stable() -> None:
+    once = merged_config(NotificationConfig(queue_config_list=[FOREIGN]), ["a/"], ARN)
+    twice = merged_config(once, ["a/"], ARN)
+    assert same_config(once, twice)
+    assert not same_config(once, merged_config(once, ["b/"], ARN))
