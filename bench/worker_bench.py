@@ -7,8 +7,9 @@ Measures, on the same input file (median of N runs each):
    plain ``ffmpeg`` command with identical settings; ratio = worker / ffmpeg.
 2. ``ladder``: an HLS ladder of three renditions from one decode (``split``,
    what the worker does) against three separate ffmpeg runs, one per rendition.
-3. ``snapshots``: five stills by five input-seeking runs (what the worker
-   does) against one decode with five outputs.
+3. ``snapshots``: five stills by five input-seeking runs against one decode
+   with five outputs (the worker uses one decode for inputs up to 60 s and
+   seeking beyond, where decoding everything costs more than five seeks).
 
 Prints a table and writes JSON. Usage::
 
