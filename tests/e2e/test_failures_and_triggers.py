@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import nats
@@ -135,3 +136,25 @@ def test_sweep_processes_existing_objects_when_asked(sweeping_stack: Stack) -> N
     wait_for(lambda: stack.status("existing")["sweptUntil"] != first, 30, "another sweep")
     assert counters(stack.status("existing"))["succeeded"] == 2
     assert "sweep:" in stack.operator.log_text()
+
+
+def test_a_missing_bucket_is_reported_and_the_workflow_recovers(stack: Stack) -> None:
+    bucket = f"late-{uuid.uuid4().hex[:8]}"
+    stack.create_workflow("late", {"trigger": {"bucket": bucket}, "tasks": TASKS})
+
+    def reported() -> dict[str, Any] | None:
+        for cond in stack.status("late").get("conditions") or []:
+            if cond["type"] == "StorageReady" and cond["reason"] == "BucketNotFound":
+                return cond
+        return None
+
+    cond = wait_for(reported, 60, f"StorageReady=False/BucketNotFound\n{stack.operator.log_tail()}")
+    assert cond["status"] == "False"
+    assert bucket in cond["message"]
+    assert stack.condition("late", "Ready") == "False"
+    stack.minio.make_bucket(bucket)
+    stack.wait_ready("late", timeout=90)
+    stack.upload(bucket, "now.mp4")
+    wait_for(
+        lambda: counters(stack.status("late"))["succeeded"] == 1, 60, "processed after recovery"
+    )

@@ -1,0 +1,89 @@
+"""The operator's MinIO and JetStream steps against the real servers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import nats
+import pytest
+from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig
+
+from mediaflow_operator import naming, queue, reconcile_notifications
+from mediaflow_operator.reconcile_notifications import our_prefixes
+
+pytestmark = pytest.mark.integration
+
+
+def test_bucket_rules_are_merged_kept_and_removed_on_real_minio(minio_server: Any) -> None:
+    client = minio_server.client()
+    bucket = f"rules-{uuid.uuid4().hex[:8]}"
+    client.make_bucket(bucket)
+    arn = minio_server.notify_arn
+    foreign = QueueConfig(
+        queue=arn,
+        events=["s3:ObjectRemoved:*"],
+        config_id="someone-else",
+        prefix_filter_rule=PrefixFilterRule("logs/"),
+    )
+    client.set_bucket_notification(bucket, NotificationConfig(queue_config_list=[foreign]))
+
+    async def scenario() -> None:
+        assert await reconcile_notifications.apply(client, bucket, ["a/", "a/b/", "c/"], arn)
+        config = client.get_bucket_notification(bucket)
+        assert our_prefixes(config) == ["a/", "c/"], "MinIO keeps our rule ids"
+        assert "someone-else" in [q.config_id for q in config.queue_config_list]
+        # A second reconcile with the same input changes nothing.
+        assert not await reconcile_notifications.apply(client, bucket, ["c/", "a/"], arn)
+        assert await reconcile_notifications.apply(client, bucket, [], arn)
+        config = client.get_bucket_notification(bucket)
+        assert [q.config_id for q in config.queue_config_list] == ["someone-else"]
+
+    asyncio.run(scenario())
+
+
+def test_last_rule_removed_leaves_an_empty_configuration(minio_server: Any) -> None:
+    client = minio_server.client()
+    bucket = f"rules-{uuid.uuid4().hex[:8]}"
+    client.make_bucket(bucket)
+
+    async def scenario() -> None:
+        await reconcile_notifications.apply(client, bucket, [""], minio_server.notify_arn)
+        assert our_prefixes(client.get_bucket_notification(bucket)) == [""]
+        await reconcile_notifications.apply(client, bucket, [], minio_server.notify_arn)
+        assert client.get_bucket_notification(bucket).queue_config_list == []
+
+    asyncio.run(scenario())
+
+
+def test_stream_and_consumers_on_real_jetstream(nats_server: Any) -> None:
+    stream = f"T{uuid.uuid4().hex[:8]}"
+    subject = f"test.{stream}"
+
+    async def scenario() -> None:
+        nc = await nats.connect(nats_server.url)
+        js = nc.jetstream()
+        try:
+            await queue.ensure_stream(js, stream, subject, 3600)
+            await queue.ensure_stream(js, stream, subject, 3600)  # idempotent
+            info = await js.stream_info(stream)
+            assert str(getattr(info.config.retention, "value", info.config.retention)) == "interest"
+            durable = naming.consumer_name("ns", "wf", "uid-1")
+            assert await queue.ensure_consumer(js, stream, durable, subject, "test")
+            assert not await queue.ensure_consumer(js, stream, durable, subject, "test")
+            # Published after the consumer exists: delivered; acked: gone (interest retention).
+            await js.publish(subject, b"{}")
+            sub = await js.pull_subscribe_bind(consumer=durable, stream=stream)
+            [msg] = await sub.fetch(1, timeout=5)
+            await msg.ack_sync()
+            info = await js.stream_info(stream)
+            assert info.state.messages == 0
+            assert await queue.delete_consumer(js, stream, durable)
+            assert not await queue.consumer_exists(js, stream, durable)
+            assert not await queue.delete_consumer(js, stream, durable)
+        finally:
+            await js.delete_stream(stream)
+            await nc.close()
+
+    asyncio.run(scenario())
