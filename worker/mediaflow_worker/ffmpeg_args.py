@@ -183,8 +183,12 @@ def image_input_args(path: Path) -> list[str]:
 
 
 def output_limit_args(max_bytes: int) -> list[str]:
-    """Stop writing an output file at ``max_bytes``."""
-    return ["-fs", str(max_bytes)]
+    """Stop writing an output file just past ``max_bytes``.
+
+    ffmpeg ends *successfully* at the ``-fs`` limit, leaving a truncated file;
+    one byte more than the limit makes the total-size check that follows
+    (``runner.check_output_size``) catch it instead of uploading it."""
+    return ["-fs", str(max_bytes + 1)]
 
 
 def strip_metadata_args() -> list[str]:
