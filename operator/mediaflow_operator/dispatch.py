@@ -122,7 +122,7 @@ class Dispatcher:
         failures = 0
         while not stopped:
             try:
-                await self.step()
+                await self.step(stopped)
                 failures = 0
             except asyncio.CancelledError:
                 raise
@@ -135,7 +135,7 @@ class Dispatcher:
         except Exception:
             self.log.warning("final status write failed", exc_info=True)
 
-    async def step(self) -> None:
+    async def step(self, stopped: Any = None) -> None:
         spec = self.spec()
         await self.serve_manual_trigger()
         jobs = self.jobs()
@@ -144,14 +144,14 @@ class Dispatcher:
         await self.delete_expired(jobs, spec)
         if spec is None or not workflows.is_active(self.body) or not self.status().get("consumer"):
             await self.flush()
-            await asyncio.sleep(self.rt.settings.poll_seconds)
+            await self._pause(stopped)
             return
         capacity = spec.execution.max_concurrent_jobs - count_active(jobs, self.pending)
         if capacity > 0 and now() >= self.next_sweep:
             capacity -= await self.run_sweep(spec, capacity)
         if capacity <= 0:
             await self.flush()
-            await asyncio.sleep(self.rt.settings.poll_seconds)
+            await self._pause(stopped)
             return
         messages = await self.fetch(min(capacity, FETCH_BATCH_MAX))
         if len(messages) > capacity:
@@ -159,6 +159,13 @@ class Dispatcher:
         if messages:
             await self.handle(spec, messages, capacity)
         await self.flush()
+
+    async def _pause(self, stopped: Any) -> None:
+        """Wait one poll interval, returning early when the daemon is asked to stop."""
+        if stopped is None:
+            await asyncio.sleep(self.rt.settings.poll_seconds)
+        else:
+            await stopped.wait(self.rt.settings.poll_seconds)
 
     def _forget_seen_pending(self, jobs: list[JobView]) -> None:
         names = {j.name for j in jobs}
