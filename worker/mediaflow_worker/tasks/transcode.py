@@ -13,6 +13,9 @@ from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
 from mediaflow_worker.tasks._common import describe_media
 
+# A watermark is a logo, not a poster: this bounds what its decoder allocates.
+MAX_WATERMARK_PIXELS = 4096 * 4096
+
 
 def build_args(spec: TranscodeTask, ctx: TaskContext, out: Path) -> list[str]:
     """The full ffmpeg command for a resolved transcode (touches only the
@@ -52,8 +55,14 @@ def build_args(spec: TranscodeTask, ctx: TaskContext, out: Path) -> list[str]:
         for i, mark in enumerate(spec.watermarks or []):
             if mark.image is not None:
                 image = ctx.fetch_asset(mark.image.bucket, mark.image.key)
+                img_w, img_h = image_size(image)
+                if img_w * img_h > MAX_WATERMARK_PIXELS:
+                    raise SpecError(
+                        f"watermark s3://{mark.image.bucket}/{mark.image.key} is {img_w}x{img_h}; "
+                        f"the limit is {MAX_WATERMARK_PIXELS} pixels"
+                    )
                 marks.append(
-                    fa.WatermarkInput(mark, len(marks_inputs(marks)) + 1, image_size(image), None)
+                    fa.WatermarkInput(mark, len(marks_inputs(marks)) + 1, (img_w, img_h), None)
                 )
                 args += fa.image_input_args(image)
             else:

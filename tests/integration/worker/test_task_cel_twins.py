@@ -1,0 +1,71 @@
+"""The API server, with the CRD generated from the task models, accepts and
+rejects the same task specs as the pydantic models do: every cross-field
+rule's CEL twin is real, and the server's defaults agree with the models'."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from mediaflow_spec.tasks import TaskSpec
+from mediaflow_spec.workflow import GROUP, PLURAL, VERSION
+from tests.e2e.harness import ensure_namespace, install_crd
+from tests.unit.worker.test_task_spec import INVALID, VALID
+
+pytestmark = pytest.mark.integration
+
+# Where the pydantic message and the API server's differ in wording, the
+# words the server's message must contain.
+SERVER_NEEDLE = {
+    "more than 100%": "cannot exceed 100%",
+    "surprise": "surprise",
+}
+
+
+@pytest.fixture(scope="module")
+def api(kube_cluster: Any) -> client.ApiClient:
+    api_client = kube_cluster.api_client()
+    install_crd(api_client)
+    return api_client
+
+
+@pytest.fixture(scope="module")
+def namespace(api: client.ApiClient) -> str:
+    name = f"tasks-{uuid.uuid4().hex[:6]}"
+    ensure_namespace(api, name)
+    return name
+
+
+def _create(api: client.ApiClient, namespace: str, task: dict[str, Any]) -> dict[str, Any]:
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Workflow",
+        "metadata": {"generateName": "wf-", "namespace": namespace},
+        "spec": {"trigger": {"bucket": "uploads", "prefix": "incoming/"}, "tasks": [task]},
+    }
+    return client.CustomObjectsApi(api).create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, body, field_validation="Strict"
+    )
+
+
+@pytest.mark.parametrize("raw", VALID, ids=lambda r: r["name"])
+def test_server_accepts_valid_tasks_and_defaults_them_like_the_models(
+    api: client.ApiClient, namespace: str, raw: dict[str, Any]
+) -> None:
+    created = _create(api, namespace, raw)
+    stored = created["spec"]["tasks"][0]
+    assert TaskSpec.model_validate(stored) == TaskSpec.model_validate(raw)
+
+
+@pytest.mark.parametrize(("raw", "needle"), INVALID, ids=[n for _, n in INVALID])
+def test_server_rejects_what_the_models_reject(
+    api: client.ApiClient, namespace: str, raw: dict[str, Any], needle: str
+) -> None:
+    with pytest.raises(ApiException) as info:
+        _create(api, namespace, raw)
+    assert info.value.status in (400, 422), info.value.body
+    assert SERVER_NEEDLE.get(needle, needle) in info.value.body
