@@ -761,6 +761,71 @@ def ladder_args(
     return args
 
 
+def audio_stream_args(
+    path: Path,
+    demuxer: str,
+    max_pixels: int,
+    *,
+    fmt: str,
+    bitrate: str,
+    segment_seconds: float,
+    out_dir: Path,
+) -> list[str]:
+    """HLS or DASH of an audio-only input: one AAC rendition, one playlist."""
+    args = [
+        *base_args(),
+        *input_args(path, demuxer, max_pixels),
+        "-map",
+        "0:a:0",
+        "-c:a",
+        "aac",
+        "-b:a",
+        str(parse_bitrate(bitrate)),
+        "-ac",
+        "2",
+        "-ar",
+        "48000",
+        *strip_metadata_args(),
+    ]
+    if fmt == "hls":
+        return [
+            *args,
+            "-f",
+            "hls",
+            "-hls_time",
+            f"{segment_seconds:g}",
+            "-hls_playlist_type",
+            "vod",
+            "-hls_segment_type",
+            "fmp4",
+            "-hls_segment_filename",
+            str(out_dir / "stream_%v" / "segment_%05d.m4s"),
+            "-master_pl_name",
+            "master.m3u8",
+            "-var_stream_map",
+            "a:0",
+            str(out_dir / "stream_%v" / "index.m3u8"),
+        ]
+    return [
+        *args,
+        "-f",
+        "dash",
+        "-seg_duration",
+        f"{segment_seconds:g}",
+        "-use_template",
+        "1",
+        "-use_timeline",
+        "1",
+        "-adaptation_sets",
+        "id=0,streams=a",
+        "-init_seg_name",
+        "init-$RepresentationID$.m4s",
+        "-media_seg_name",
+        "chunk-$RepresentationID$-$Number%05d$.m4s",
+        str(out_dir / "manifest.mpd"),
+    ]
+
+
 # --- analysis ------------------------------------------------------------------
 
 

@@ -128,8 +128,13 @@ def test_corpus_file_is_processed_or_refused_cleanly(
 
     if expected is None:
         assert video_stream(web) is None
-        for task in ("thumbs", "sheet", "preview", "hls"):
+        for task in ("thumbs", "sheet", "preview"):
             assert statuses[task] == "skipped"
+        # Audio-only inputs still stream: one AAC rendition.
+        assert statuses["hls"] == "succeeded"
+        assert "mp4a.40.2" in (out / "hls" / "master.m3u8").read_text()
+        segments = hls_segments(out / "hls" / "stream_0" / "index.m3u8")
+        assert 1 <= segments <= int(duration / 2) + 2
         return
     assert isinstance(expected, tuple)
     assert all(s == "succeeded" for s in statuses.values()), statuses

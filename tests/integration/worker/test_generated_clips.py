@@ -103,8 +103,9 @@ def test_every_task_type_produces_correct_outputs(
     _check_audio(clip, out, statuses["sound"])
     _check_analysis(clip, out)
     if clip.display is None:
-        for name in ("thumbs", "sheet", "preview", "hls", "dash"):
+        for name in ("thumbs", "sheet", "preview"):
             assert statuses[name] == "skipped", name
+        _check_audio_only_streaming(clip, out)
         return
     audio_tasks = {"sound"}
     for name, status in statuses.items():
@@ -212,3 +213,14 @@ def _check_dash(clip: Clip, out: Path) -> None:
     assert len(reps) == (2 if clip.has_audio else 1), kinds
     chunks = list((out / "dash").glob("chunk-0-*.m4s"))
     assert len(chunks) in (math.ceil(clip.duration), math.ceil(clip.duration) + 1)
+
+
+def _check_audio_only_streaming(clip: Clip, out: Path) -> None:
+    master = (out / "hls" / "master.m3u8").read_text()
+    assert master.count("#EXT-X-STREAM-INF") == 1
+    assert "mp4a.40.2" in master
+    playlist = out / "hls" / "stream_0" / "index.m3u8"
+    assert hls_segments(playlist) in (math.ceil(clip.duration), math.ceil(clip.duration) + 1)
+    mpd = ET.fromstring((out / "dash" / "manifest.mpd").read_text())  # noqa: S314 - our own file
+    reps = mpd.findall(".//{urn:mpeg:dash:schema:mpd:2011}Representation")
+    assert [r.get("codecs") for r in reps] == ["mp4a.40.2"]

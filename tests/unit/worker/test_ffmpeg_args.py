@@ -201,3 +201,12 @@ def test_window_snapshot_keeps_the_last_frame_before_the_instant() -> None:
     assert args[args.index("-t") + 1] == "2.000"
     assert "-frames:v" not in args
     assert args[args.index("-update") + 1] == "1"
+
+
+def test_audio_only_hls_is_one_aac_rendition() -> None:
+    args = fa.audio_stream_args(
+        Path("/i"), "mp3", 1, fmt="hls", bitrate="128k", segment_seconds=6, out_dir=Path("/o")
+    )
+    assert args[args.index("-var_stream_map") + 1] == "a:0"
+    assert args[args.index("-b:a") + 1] == "128000"
+    assert "-filter_complex" not in args

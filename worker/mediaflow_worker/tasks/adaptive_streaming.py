@@ -2,42 +2,65 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mediaflow_spec.presets import resolve_ladder
-from mediaflow_spec.tasks import AdaptiveStreamingTask
+from mediaflow_spec.tasks import AdaptiveStreamingTask, parse_bitrate
 from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker.process import run_ffmpeg
-from mediaflow_worker.tasks import OutputFile, TaskContext
+from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
 
 
 def run(spec: AdaptiveStreamingTask, ctx: TaskContext) -> list[OutputFile]:
     """HLS: ``master.m3u8`` + ``stream_<i>/index.m3u8`` + segments;
-    DASH: ``manifest.mpd`` + init/chunk segments."""
-    display = ctx.display_size()
+    DASH: ``manifest.mpd`` + init/chunk segments. Audio-only inputs get one
+    audio rendition (podcasts stream too)."""
     codec, renditions = resolve_ladder(spec)
-    planned = fa.plan_ladder(renditions, display)
-    if spec.format == "hls":
-        for i in range(len(planned)):
-            (ctx.out_dir / f"stream_{i}").mkdir(parents=True, exist_ok=True)
-    args = fa.ladder_args(
-        ctx.input_path,
-        ctx.probe.demuxer,
-        ctx.limits.max_pixels,
-        planned,
-        fmt=spec.format,
-        codec=codec,
-        preset=spec.preset,
-        segment_seconds=spec.segment_seconds,
-        has_audio=ctx.probe.audio is not None,
-        out_dir=ctx.out_dir,
-    )
+    if ctx.probe.video is None:
+        if ctx.probe.audio is None:
+            raise TaskNotApplicable("the input has no audio or video stream")
+        # The best audio bitrate of the ladder is the one rendition.
+        bitrate = max((r.audio_bitrate for r in renditions), key=parse_bitrate)
+        if spec.format == "hls":
+            (ctx.out_dir / "stream_0").mkdir(parents=True, exist_ok=True)
+        args = fa.audio_stream_args(
+            ctx.input_path,
+            ctx.probe.demuxer,
+            ctx.limits.max_pixels,
+            fmt=spec.format,
+            bitrate=bitrate,
+            segment_seconds=spec.segment_seconds,
+            out_dir=ctx.out_dir,
+        )
+        info: dict[str, Any] = {"renditions": [{"audioBitrate": bitrate}], "codec": "aac"}
+    else:
+        display = ctx.display_size()
+        planned = fa.plan_ladder(renditions, display)
+        if spec.format == "hls":
+            for i in range(len(planned)):
+                (ctx.out_dir / f"stream_{i}").mkdir(parents=True, exist_ok=True)
+        args = fa.ladder_args(
+            ctx.input_path,
+            ctx.probe.demuxer,
+            ctx.limits.max_pixels,
+            planned,
+            fmt=spec.format,
+            codec=codec,
+            preset=spec.preset,
+            segment_seconds=spec.segment_seconds,
+            has_audio=ctx.probe.audio is not None,
+            out_dir=ctx.out_dir,
+        )
+        info = {
+            "renditions": [
+                {"width": p.width, "height": p.height, "videoBitrate": p.rendition.video_bitrate}
+                for p in planned
+            ],
+            "codec": codec,
+        }
     run_ffmpeg(args, label=ctx.task_name, expected_seconds=ctx.duration, deadline=ctx.deadline)
     playlist = "master.m3u8" if spec.format == "hls" else "manifest.mpd"
-    renditions_info = [
-        {"width": p.width, "height": p.height, "videoBitrate": p.rendition.video_bitrate}
-        for p in planned
+    return [
+        OutputFile(path, info if path.name == playlist else {})
+        for path in sorted(p for p in ctx.out_dir.rglob("*") if p.is_file())
     ]
-    outputs = []
-    for path in sorted(p for p in ctx.out_dir.rglob("*") if p.is_file()):
-        info = {"renditions": renditions_info, "codec": codec} if path.name == playlist else {}
-        outputs.append(OutputFile(path, info))
-    return outputs
