@@ -26,6 +26,9 @@ from mediaflow_worker.storage import Storage, output_metadata
 
 log = logging.getLogger(__name__)
 
+UPLOAD_RESERVE_SHARE = 0.1
+UPLOAD_RESERVE_MAX_SECONDS = 120.0
+
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -45,7 +48,10 @@ def run_job(
 ) -> JobOutcome:
     """Process ``job`` end to end; raises ``WorkerError`` on failure (after cleanup)."""
     started_wall, started = _now(), time.monotonic()
-    deadline = started + job.limits.timeout_seconds
+    # The operator sets the Job's activeDeadlineSeconds to the same limit:
+    # ffmpeg must stop early enough to leave time for uploads or cleanup.
+    timeout = job.limits.timeout_seconds
+    deadline = started + timeout - min(UPLOAD_RESERVE_MAX_SECONDS, UPLOAD_RESERVE_SHARE * timeout)
     out_bucket, out_dir = job.output.bucket, job.output.dir
     manifest_key = out_dir + md.MANIFEST_NAME
     hash_ = manifest.spec_hash(job.tasks)
