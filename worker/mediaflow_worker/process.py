@@ -11,13 +11,15 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from mediaflow_worker.errors import ProcessingError, ProcessTimeoutError
 
 log = logging.getLogger(__name__)
 
 STDERR_KEEP_LINES = 400
+# Bounds the memory a hostile input can make the detectors' reports take.
+KEEP_MAX_LINES = 200_000
 PROGRESS_STEP_PERCENT = 10
 
 
@@ -36,16 +38,23 @@ def parse_progress_line(line: str) -> float | None:
 
 
 class _Reader(threading.Thread):
-    """Collect the tail of a text stream without blocking the main loop."""
+    """Read a text stream without blocking the main loop: keep its tail (for
+    error messages) and, separately, every line ``keep`` selects (detector
+    reports, which can be far more than the tail holds)."""
 
-    def __init__(self, stream: object) -> None:
+    def __init__(self, stream: object, keep: Callable[[str], bool] | None) -> None:
         super().__init__(daemon=True)
         self._stream = stream
+        self._keep = keep
         self.lines: deque[str] = deque(maxlen=STDERR_KEEP_LINES)
+        self.kept: list[str] = []
 
     def run(self) -> None:
-        for line in self._stream:  # type: ignore[attr-defined]
-            self.lines.append(line.rstrip("\n"))
+        for raw in self._stream:  # type: ignore[attr-defined]
+            line = raw.rstrip("\n")
+            self.lines.append(line)
+            if self._keep is not None and len(self.kept) < KEEP_MAX_LINES and self._keep(line):
+                self.kept.append(line)
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
@@ -60,11 +69,13 @@ def run_ffmpeg(
     expected_seconds: float | None,
     deadline: float,
     env: dict[str, str] | None = None,
+    keep: Callable[[str], bool] | None = None,
 ) -> list[str]:
     """Run ``args`` until done or until ``deadline`` (``time.monotonic()``).
 
-    Logs progress every ``PROGRESS_STEP_PERCENT`` percent. Returns the stderr
-    lines (detectors report there). Raises ``ProcessTimeoutError`` when the
+    Logs progress every ``PROGRESS_STEP_PERCENT`` percent. Returns every
+    stderr line ``keep`` selects (detectors report there), or the stderr
+    tail without ``keep``. Raises ``ProcessTimeoutError`` when the
     deadline kills the process group, ``ProcessingError`` on a non-zero exit.
     """
     remaining = deadline - time.monotonic()
@@ -91,7 +102,7 @@ def run_ffmpeg(
     timer = threading.Timer(remaining, on_deadline)
     timer.daemon = True
     timer.start()
-    reader = _Reader(proc.stderr)
+    reader = _Reader(proc.stderr, keep)
     reader.start()
     next_report = PROGRESS_STEP_PERCENT
     try:
@@ -119,4 +130,4 @@ def run_ffmpeg(
         raise ProcessingError(f"{label}: ffmpeg failed: {detail}")
     if expected_seconds and next_report <= 100:
         log.info("%s: 100%% done", label)
-    return list(reader.lines)
+    return reader.kept if keep is not None else list(reader.lines)

@@ -23,6 +23,18 @@ _LOUD = {
 }
 
 
+_DETECTOR_LINE = re.compile(
+    r"\[(scdet|blackdetect|silencedetect|Parsed_ebur128_\d+) @|^\s+(I|LRA|Peak|Threshold|"
+    r"LRA low|LRA high):|^\s+(Integrated loudness|Loudness range|True peak):"
+)
+
+
+def is_detector_line(line: str) -> bool:
+    """Whether a log line carries a detector result (kept in full, unlike the
+    rest of the log)."""
+    return _DETECTOR_LINE.search(line) is not None
+
+
 def _f(text: str) -> float | None:
     value = float(text)
     return None if value != value or value in (float("inf"), float("-inf")) else round(value, 3)
@@ -92,7 +104,11 @@ def run(spec: AnalysisTask, ctx: TaskContext) -> list[OutputFile]:
     )
     if args is not None:
         lines = run_ffmpeg(
-            args, label=ctx.task_name, expected_seconds=ctx.duration, deadline=ctx.deadline
+            args,
+            label=ctx.task_name,
+            expected_seconds=ctx.duration,
+            deadline=ctx.deadline,
+            keep=is_detector_line,
         )
         found = parse_detectors(lines, ctx.duration)
         if spec.scene_changes and probe.video is not None:
