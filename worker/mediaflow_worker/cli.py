@@ -115,7 +115,11 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (two subcommands)."""
-    parser = argparse.ArgumentParser(prog="mediaflow-worker", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="mediaflow-worker",
+        description="Run a mediaflow Workflow's FFmpeg tasks: 'job' inside a Kubernetes Job, "
+        "'run' on a local file. Exit codes: 0 done, 2 unusable input, 1 other failure.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log ffmpeg commands")
     sub = parser.add_subparsers(dest="command", required=True)
     job = sub.add_parser("job", help=f"process the input described by ${JOB_ENV} (in a Job)")
