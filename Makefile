@@ -96,6 +96,10 @@ run: venv ## Run the operator from the checkout against the current kubeconfig (
 crds: venv ## Regenerate crds/ from the spec models (a test checks they agree)
 	$(PY) -m mediaflow_spec.crd
 
+.PHONY: bench
+bench: venv tools ## Benchmarks against a same-run baseline (worker vs plain ffmpeg, one decode vs many)
+	$(PY) bench/worker_bench.py --runs 5
+
 .PHONY: up
 up: ## (coming with the Helm chart issue) a running mediaflow with an example Workflow
 	@echo "make up arrives with the Helm chart issue; for now: make stack-up, make install, make run"; exit 2
