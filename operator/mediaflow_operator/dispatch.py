@@ -26,13 +26,13 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
-from mediaflow_operator import job_render, manual, naming, sweep, workflows
+from mediaflow_operator import job_render, manual, metrics, naming, sweep, workflows
 from mediaflow_operator.matching import Verdict, decide
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.s3_events import BadEvent, ObjectEvent, parse_message
 from mediaflow_operator.status import JobView, Tally, iso, now, parse_time, termination_summary
 from mediaflow_spec.job import ObjectRef
-from mediaflow_spec.workflow import WorkflowSpec
+from mediaflow_spec.workflow import CONDITION_STORAGE, WorkflowSpec
 
 logger = logging.getLogger(__name__)
 
@@ -107,6 +107,16 @@ class Dispatcher:
     def status(self) -> Mapping[str, Any]:
         return self.body.get("status") or {}
 
+    def may_dispatch(self) -> bool:
+        """Active, consumer in place, and the workers' storage checked: Jobs
+        started without their Secret or buckets would only fail."""
+        status = self.status()
+        storage_ok = any(
+            c.get("type") == CONDITION_STORAGE and c.get("status") == "True"
+            for c in status.get("conditions") or []
+        )
+        return workflows.is_active(self.body) and bool(status.get("consumer")) and storage_ok
+
     def identity(self) -> job_render.WorkflowIdentity:
         return workflows.identity(self.body)
 
@@ -142,7 +152,7 @@ class Dispatcher:
         self._forget_seen_pending(jobs)
         await self.record_finished(jobs)
         await self.delete_expired(jobs, spec)
-        if spec is None or not workflows.is_active(self.body) or not self.status().get("consumer"):
+        if spec is None or not self.may_dispatch():
             await self.flush()
             await self._pause(stopped)
             return
@@ -216,6 +226,7 @@ class Dispatcher:
                     message = summary.message or message
             if self.tally.record_job(job, reason=reason, message=message, at=now()):
                 newly.append(job)
+                metrics.JOB_RESULTS.labels(self.ident.namespace, self.ident.name, job.state).inc()
                 if job.state == "failed":
                     self.post_event(
                         "Warning",
@@ -279,6 +290,7 @@ class Dispatcher:
                 self.log.warning("terminating poison event #%d: %s", seq, exc)
                 self.post_event("Warning", "PoisonEvent", f"event #{seq} dropped: {exc}")
                 await msg.term()
+                metrics.POISON_EVENTS.labels(self.ident.namespace, self.ident.name).inc()
                 continue
             try:
                 skip = False
@@ -291,6 +303,9 @@ class Dispatcher:
                         user_metadata=event.user_metadata,
                         event_name=event.event_name,
                     )
+                    metrics.EVENTS.labels(
+                        self.ident.namespace, self.ident.name, decision.verdict.value
+                    ).inc()
                     if decision.verdict is Verdict.PROCESS:
                         await self.create_job(spec, event, trigger="event")
                         created += 1
@@ -349,6 +364,7 @@ class Dispatcher:
         )
         created = await self.rt.kube.create_job(ident.namespace, manifest)
         if created:
+            metrics.JOBS_CREATED.labels(ident.namespace, ident.name, trigger).inc()
             self.pending[name] = now()
             self.extra_status["lastDispatchTime"] = iso(now())
             self.dirty = True

@@ -12,7 +12,7 @@ from typing import Any
 
 import kopf
 
-from mediaflow_operator import dispatch, naming, reconcile, workflows
+from mediaflow_operator import dispatch, metrics, naming, reconcile, workflows
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.settings import Settings
 from mediaflow_operator.status import JobView, job_view
@@ -56,6 +56,7 @@ def _rt(memo: kopf.Memo) -> Runtime:
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     configure(settings)
+    metrics.serve(SETTINGS.metrics_port)
     memo["runtime"] = Runtime.create(SETTINGS)
 
 

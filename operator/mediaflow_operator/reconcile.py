@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mediaflow_operator import naming, queue, reconcile_notifications, workflows
+from mediaflow_operator import metrics, naming, queue, reconcile_notifications, workflows
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.status import iso, now, set_condition
 from mediaflow_spec.job import STORAGE_ENV
@@ -107,7 +107,7 @@ async def check_storage(rt: Runtime, ns: str, spec: WorkflowSpec) -> Step:
 
 async def ensure_queue(rt: Runtime, body: Mapping[str, Any], active: bool) -> Step:
     ident = workflows.identity(body)
-    js = await rt.jetstream()
+    js = await rt.jetstream(check_stream=True)
     durable = naming.consumer_name(ident.namespace, ident.name, ident.uid)
     stream = rt.settings.nats_stream
     if active:
@@ -213,6 +213,9 @@ async def reconcile(
         result.steps[CONDITION_NOTIFICATION] = Step(
             False, "Waiting", "waits for StorageReady and QueueReady"
         )
+    for type_, step in result.steps.items():
+        if not step.ok and step.reason not in ("Waiting",):
+            metrics.RECONCILE_FAILURES.labels(type_).inc()
     await _write(rt, body, result, status, at, active=active)
     return result
 

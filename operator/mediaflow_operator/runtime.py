@@ -39,9 +39,12 @@ class Runtime:
         )
         return cls(settings=settings, kube=Kube(load_config()), minio=minio)
 
-    async def jetstream(self) -> JetStreamContext:
-        """The JetStream context, connecting (and ensuring the stream) on first use."""
+    async def jetstream(self, *, check_stream: bool = False) -> JetStreamContext:
+        """The JetStream context, connecting (and ensuring the stream) on first use;
+        ``check_stream`` re-checks the stream (a NATS without persistence may lose it)."""
         async with self._lock:
+            if check_stream:
+                self._stream_ready = False
             if self._nc is None or self._nc.is_closed:
                 self._nc = await nats.connect(
                     self.settings.nats_url,
@@ -66,9 +69,11 @@ class Runtime:
 
     async def close(self) -> None:
         if self._nc is not None and not self._nc.is_closed:
+            # close, not drain: unacked messages are redelivered anyway, and a
+            # drain waits for every pull subscription (up to 30 s on shutdown).
             try:
-                await self._nc.drain()
+                await self._nc.close()
             except Exception:  # closing anyway
-                logger.debug("NATS drain failed", exc_info=True)
+                logger.debug("NATS close failed", exc_info=True)
         self._nc = None
         self._js = None

@@ -93,6 +93,9 @@ class Settings(BaseModel):
     liveness_endpoint: str = Field(
         default="http://0.0.0.0:8080/healthz", description="kopf liveness probe URL; empty: off."
     )
+    metrics_port: int = Field(
+        default=9090, ge=0, le=65535, description="Port of the Prometheus /metrics; 0: off."
+    )
     namespaces: tuple[str, ...] = Field(
         default=(), description="Namespaces to watch (space-separated); empty: cluster-wide."
     )

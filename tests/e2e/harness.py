@@ -164,6 +164,7 @@ def operator_env(
             "MEDIAFLOW_WORKER_IMAGE": "mediaflow-worker:test",
             "MEDIAFLOW_WORKER_COMMAND": f"python {FAKE_WORKER} --sleep {worker_sleep}",
             "MEDIAFLOW_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
+            "MEDIAFLOW_METRICS_PORT": str(free_port()),
             "MEDIAFLOW_SWEEP_INTERVAL_SECONDS": str(sweep_interval),
             "MEDIAFLOW_SWEEP_GRACE_SECONDS": str(sweep_grace),
             "MEDIAFLOW_RECONCILE_INTERVAL_SECONDS": "20",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.request
+
 import pytest
 
 from mediaflow_spec.metadata import output_dir_for
@@ -66,3 +68,14 @@ def test_twenty_uploads_make_exactly_one_job_each_and_exact_counters(stack: Stac
     assert keys == set(MATCHING)
     assert stack.status("videos")["received"] == 23
     assert uid
+    # The same totals reach Prometheus.
+    port = stack.operator.env["MEDIAFLOW_METRICS_PORT"]
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    ns = stack.namespace
+    created = f'mediaflow_jobs_created_total{{namespace="{ns}",trigger="event",workflow="videos"}}'
+    results = (
+        f'mediaflow_job_results_total{{namespace="{ns}",outcome="succeeded",workflow="videos"}}'
+    )
+    assert f"{created} 20.0" in text
+    assert f"{results} 20.0" in text
