@@ -33,3 +33,13 @@ def sweeping_stack(
     yield from stack_fixture(
         kube_cluster, minio_server, nats_server, tmp_path, sweep_interval=2, sweep_grace=1
     )
+
+
+@pytest.fixture
+def real_worker_stack(
+    kube_cluster: Any, minio_server: Any, nats_server: Any, tmp_path: Path
+) -> Iterator[Stack]:
+    """The operator with the real worker command (`mediaflow-worker job`, FFmpeg)."""
+    yield from stack_fixture(
+        kube_cluster, minio_server, nats_server, tmp_path, worker_command="mediaflow-worker job"
+    )

@@ -147,6 +147,7 @@ def operator_env(
     worker_sleep: float = 0.0,
     sweep_interval: float = 300,
     sweep_grace: float = 20,
+    worker_command: str | None = None,
     stream: str = "MEDIAFLOW_EVENTS",
 ) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEDIAFLOW_", "KUBERNETES_"))}
@@ -162,7 +163,8 @@ def operator_env(
             "MEDIAFLOW_S3_SECRET_KEY": minio_server.secret_key,
             "MEDIAFLOW_DEFAULT_STORAGE_SECRET": f"{SYSTEM_NAMESPACE}/{DEFAULT_SECRET}",
             "MEDIAFLOW_WORKER_IMAGE": "mediaflow-worker:test",
-            "MEDIAFLOW_WORKER_COMMAND": f"python {FAKE_WORKER} --sleep {worker_sleep}",
+            "MEDIAFLOW_WORKER_COMMAND": worker_command
+            or f"python {FAKE_WORKER} --sleep {worker_sleep}",
             "MEDIAFLOW_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
             "MEDIAFLOW_METRICS_PORT": str(free_port()),
             "MEDIAFLOW_SWEEP_INTERVAL_SECONDS": str(sweep_interval),
