@@ -84,3 +84,28 @@ def test_suspend_edit_resume_delete(stack: Stack, nats_server: Any) -> None:
     assert our_rule_prefixes(stack.minio, bucket) == []
     assert not consumer_exists(nats_server.url, "MEDIAFLOW_EVENTS", durable)
     wait_for(lambda: stack.jobs(uid) == [], 60, "owned Jobs garbage-collected")
+
+
+def test_finished_jobs_are_deleted_after_counting_and_counts_stay(stack: Stack) -> None:
+    bucket = stack.bucket("ret")
+    wf = stack.create_workflow(
+        "retention",
+        {
+            "trigger": {"bucket": bucket},
+            "tasks": [{"name": "probe", "analysis": {}}],
+            "execution": {"finishedJobRetentionSeconds": 0},
+        },
+    )
+    stack.wait_ready("retention")
+    uid = wf["metadata"]["uid"]
+    for i in range(3):
+        stack.upload(bucket, f"clip-{i}.mp4", b"x" * (i + 1))
+    wait_for(lambda: counters(stack.status("retention"))["succeeded"] == 3, 60, "3 results")
+    wait_for(lambda: stack.jobs(uid) == [], 60, "counted Jobs deleted")
+    assert counters(stack.status("retention")) == {
+        "received": 3,
+        "skipped": 0,
+        "running": 0,
+        "succeeded": 3,
+        "failed": 0,
+    }
