@@ -344,7 +344,9 @@ def stack_fixture(
     )
     namespace = f"t-{uuid.uuid4().hex[:8]}"
     ensure_namespace(api, namespace)
+    extra_env = env_kw.pop("extra_env", None) or {}
     env = operator_env(kube_cluster, minio_server, nats_server, **env_kw)
+    env.update(extra_env(api) if callable(extra_env) else extra_env)
     operator = OperatorProcess(env, tmp_path / "operator.log")
     operator.start()
     stack = Stack(api=api, minio=minio_server.client(), namespace=namespace, operator=operator)
