@@ -12,6 +12,7 @@ import argparse
 import sys
 import time
 import uuid
+from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
@@ -52,7 +53,9 @@ def _process(args: argparse.Namespace) -> int:
         return 0
     deadline = time.monotonic() + args.wait
     while time.monotonic() < deadline:
-        wf = api.get_namespaced_custom_object(GROUP, VERSION, args.namespace, PLURAL, args.workflow)
+        wf: Any = api.get_namespaced_custom_object(
+            GROUP, VERSION, args.namespace, PLURAL, args.workflow
+        )
         annotations = wf["metadata"].get("annotations") or {}
         if annotations.get(naming.ANNOTATION_PROCESS_REQUEST) != request:
             print("accepted by the operator (see `kubectl describe workflow` for the Job)")

@@ -131,7 +131,7 @@ async def finalize_workflow(
 
 # One dispatcher per Workflow: pulls events while below maxConcurrentJobs, counts results,
 # serves manual triggers (`mediaflow process`) and sweeps for lost events.
-@kopf.daemon(*WORKFLOWS, cancellation_timeout=15)
+@kopf.daemon(*WORKFLOWS, cancellation_timeout=15)  # type: ignore[arg-type]
 async def dispatcher(
     body: kopf.Body,
     memo: kopf.Memo,

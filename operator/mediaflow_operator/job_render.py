@@ -69,7 +69,7 @@ def render_job(
             dir=output_dir_for(obj.key, spec.trigger.prefix, spec.output_prefix),
         ),
         tasks=spec.tasks,
-        limits=Limits(timeout_seconds=execution.active_deadline_seconds),
+        limits=Limits.model_validate({"timeoutSeconds": execution.active_deadline_seconds}),
         force=force,
     )
     env: list[dict[str, Any]] = [

@@ -22,10 +22,10 @@ REQUEST_TIMEOUT = 30
 def load_config() -> client.ApiClient:
     """In-cluster config when running in a pod, else the kubeconfig ($KUBECONFIG)."""
     try:
-        config.load_incluster_config()
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         # Read $KUBECONFIG now: the client library reads it only at import time.
-        config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)
+        config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)  # type: ignore[no-untyped-call]
     return client.ApiClient()
 
 
@@ -97,21 +97,29 @@ class Kube:
             namespace,
             label_selector=f"batch.kubernetes.io/job-name={job_name}",
         )
-        return [self.api_client.sanitize_for_serialization(p) for p in pods.items]
+        return [self._plain(p) for p in pods.items]
+
+    def _plain(self, obj: Any) -> dict[str, Any]:
+        """A client model as the dict the API server sent."""
+        plain: dict[str, Any] = self.api_client.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+        return plain
 
     # --- Workflows ---
     async def get_workflow(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return await self._run(
+            found: Any = await self._run(
                 self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
             )
+            return dict(found)
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
 
     async def list_workflows(self) -> list[dict[str, Any]]:
-        result = await self._run(self.custom.list_cluster_custom_object, GROUP, VERSION, PLURAL)
+        result: Any = await self._run(
+            self.custom.list_cluster_custom_object, GROUP, VERSION, PLURAL
+        )
         return list(result.get("items", []))
 
     async def patch_workflow_status(
@@ -154,7 +162,7 @@ class Kube:
             if exc.status == 404:
                 return None
             raise
-        return self.api_client.sanitize_for_serialization(secret)
+        return self._plain(secret)
 
     async def apply_secret(self, namespace: str, manifest: dict[str, Any]) -> None:
         """Create or replace a Secret (used to mirror the default storage Secret)."""

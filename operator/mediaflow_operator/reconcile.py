@@ -89,11 +89,12 @@ async def check_storage(rt: Runtime, ns: str, spec: WorkflowSpec) -> Step:
             )
         secret = source
     else:
-        secret = await rt.kube.read_secret(ns, name)
-        if secret is None:
+        found = await rt.kube.read_secret(ns, name)
+        if found is None:
             return Step(
                 False, "SecretNotFound", f"Secret {ns}/{name} (spec.storage.secretRef) not found"
             )
+        secret = found
     keys = set((secret.get("data") or {}).keys()) | set((secret.get("stringData") or {}).keys())
     missing = sorted(set(STORAGE_ENV.values()) - keys)
     if missing:

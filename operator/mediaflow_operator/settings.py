@@ -126,4 +126,4 @@ class Settings(BaseModel):
             key = ENV_PREFIX + name.upper()
             if key in env:
                 values[name] = env[key]
-        return cls(**values)
+        return cls.model_validate(values)

@@ -41,7 +41,8 @@ def _resolve(ref: str, defs: dict[str, Any]) -> dict[str, Any]:
     prefix = "#/$defs/"
     if not ref.startswith(prefix):
         raise SchemaError(f"unsupported $ref {ref!r}")
-    return defs[ref[len(prefix) :]]
+    target: dict[str, Any] = defs[ref[len(prefix) :]]
+    return target
 
 
 def _is_null(schema: Any) -> bool:

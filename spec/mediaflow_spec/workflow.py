@@ -215,6 +215,10 @@ class Storage(_Model):
 NotificationEvent = Literal["Succeeded", "Failed"]
 
 
+def _all_events() -> list[NotificationEvent]:
+    return ["Succeeded", "Failed"]
+
+
 class WebhookNotification(_Model):
     """An HTTP POST of a JSON summary per finished object (delivered in a later release)."""
 
@@ -230,7 +234,7 @@ class WebhookNotification(_Model):
         description="Secret with key 'key': the body is signed with HMAC-SHA256 using it.",
     )
     events: list[NotificationEvent] = Field(
-        default_factory=lambda: ["Succeeded", "Failed"],
+        default_factory=_all_events,
         min_length=1,
         max_length=2,
         description="Which outcomes are sent: Succeeded, Failed.",
@@ -247,7 +251,7 @@ class QueueNotification(_Model):
         description="NATS subject on the operator's NATS server, e.g. 'media.done'.",
     )
     events: list[NotificationEvent] = Field(
-        default_factory=lambda: ["Succeeded", "Failed"],
+        default_factory=_all_events,
         min_length=1,
         max_length=2,
         description="Which outcomes are sent: Succeeded, Failed.",

@@ -11,7 +11,7 @@ import pytest
 from kubernetes import client
 
 from mediaflow_operator import cli, naming
-from tests.e2e.harness import Stack, counters, wait_for
+from tests.e2e.harness import Stack, counters, put_secret, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -158,3 +158,45 @@ def test_a_missing_bucket_is_reported_and_the_workflow_recovers(stack: Stack) ->
     wait_for(
         lambda: counters(stack.status("late"))["succeeded"] == 1, 60, "processed after recovery"
     )
+
+
+def test_own_storage_secret_is_checked_then_used(stack: Stack, minio_server: Any) -> None:
+    bucket = stack.bucket("own")
+    stack.create_workflow(
+        "own-secret",
+        {
+            "trigger": {"bucket": bucket},
+            "tasks": TASKS,
+            "storage": {"secretRef": {"name": "creds"}},
+        },
+    )
+
+    def reason() -> str | None:
+        for cond in stack.status("own-secret").get("conditions") or []:
+            if cond["type"] == "StorageReady":
+                return str(cond["reason"])
+        return None
+
+    wait_for(lambda: reason() == "SecretNotFound", 60, "StorageReady=False/SecretNotFound")
+    put_secret(stack.api, stack.namespace, "creds", {"endpoint": minio_server.endpoint})
+    wait_for(lambda: reason() == "SecretIncomplete", 60, "StorageReady=False/SecretIncomplete")
+    put_secret(
+        stack.api,
+        stack.namespace,
+        "creds",
+        {
+            "endpoint": minio_server.endpoint,
+            "accessKey": minio_server.access_key,
+            "secretKey": minio_server.secret_key,
+        },
+    )
+    stack.wait_ready("own-secret", timeout=90)
+    stack.upload(bucket, "mine.mp4")
+    wait_for(lambda: counters(stack.status("own-secret"))["succeeded"] == 1, 60, "processed")
+    [job] = stack.jobs()
+    refs = {
+        e.value_from.secret_key_ref.name
+        for e in job.spec.template.spec.containers[0].env
+        if e.value_from is not None
+    }
+    assert refs == {"creds"}
