@@ -38,8 +38,11 @@ class Settings(BaseModel):
         description="How long an event may wait in the stream for a busy Workflow.",
     )
     minio_notify_target_id: str = Field(
-        default="mediaflow",
-        description="ID of the NATS notification target configured on MinIO (ARN suffix).",
+        default="MEDIAFLOW",
+        description=(
+            "ID of the NATS notification target configured on MinIO (the suffix of its "
+            "MINIO_NOTIFY_NATS_*_<ID> variables; case-sensitive in the ARN)."
+        ),
     )
     minio_notify_arn: str = Field(
         default="",
