@@ -76,8 +76,10 @@ TranscodePresetName = Literal[
 ]
 LadderName = Literal["standard-ladder", "mobile-ladder", "hevc-ladder"]
 
-# Which codecs each container can hold (video, audio). "copy" is accepted
-# everywhere: whether the source codec fits is only known after probing.
+# Which codecs each container can hold (video, audio), as ffmpeg 5.1 muxes
+# them without "-strict experimental" (so no FLAC in MP4). "copy" is accepted
+# everywhere: whether the source codec fits is only known after probing (the
+# worker then fails with exit code 2, IncompatibleCopy).
 CONTAINER_VIDEO_CODECS: dict[str, tuple[str, ...]] = {
     "mp4": ("h264", "h265", "av1", "copy", "none"),
     "mov": ("h264", "h265", "copy", "none"),
@@ -91,7 +93,7 @@ CONTAINER_VIDEO_CODECS: dict[str, tuple[str, ...]] = {
     "ogg": ("none",),
 }
 CONTAINER_AUDIO_CODECS: dict[str, tuple[str, ...]] = {
-    "mp4": ("aac", "opus", "mp3", "flac", "copy", "none"),
+    "mp4": ("aac", "opus", "mp3", "copy", "none"),
     "mov": ("aac", "mp3", "pcm", "copy", "none"),
     "mkv": ("aac", "opus", "mp3", "flac", "pcm", "copy", "none"),
     "webm": ("opus", "copy", "none"),
@@ -103,6 +105,23 @@ CONTAINER_AUDIO_CODECS: dict[str, tuple[str, ...]] = {
     "ogg": ("opus", "flac", "copy"),
 }
 AUDIO_ONLY_CONTAINERS = ("mp3", "m4a", "wav", "flac", "ogg")
+# The (video, audio) codecs each named preset implies (the full presets live in
+# mediaflow_spec.presets, which a unit test keeps in agreement with this): an
+# explicit container must be able to hold them unless the task overrides them.
+PRESET_CODECS: dict[str, tuple[str, str]] = {
+    "h264-360p": ("h264", "aac"),
+    "h264-480p": ("h264", "aac"),
+    "h264-720p": ("h264", "aac"),
+    "h264-1080p": ("h264", "aac"),
+    "h265-720p": ("h265", "aac"),
+    "h265-1080p": ("h265", "aac"),
+    "vp9-720p": ("vp9", "opus"),
+    "av1-720p": ("av1", "aac"),
+    "audio-aac-128k": ("none", "aac"),
+    "audio-mp3-192k": ("none", "mp3"),
+    "audio-opus-96k": ("none", "opus"),
+    "audio-flac": ("none", "flac"),
+}
 
 
 def parse_time_point(value: str) -> tuple[float, bool]:
@@ -142,6 +161,12 @@ def _cel_map(table: dict[str, tuple[str, ...]]) -> str:
     entries = ", ".join(
         f"'{key}': [{', '.join(repr(v) for v in values)}]" for key, values in table.items()
     )
+    return "{" + entries + "}"
+
+
+def _cel_pairs(table: dict[str, tuple[str, str]], index: int) -> str:
+    """One column of a table of pairs as a CEL map literal of strings."""
+    entries = ", ".join(f"'{key}': {pair[index]!r}" for key, pair in table.items())
     return "{" + entries + "}"
 
 
@@ -430,6 +455,22 @@ class TranscodeTask(_Spec):
                     f"transcode.audio.codec {acodec!r} cannot go in container "
                     f"{self.container!r} (allowed: {CONTAINER_AUDIO_CODECS[self.container]})"
                 )
+        if self.container is not None and self.preset is not None:
+            p_video, p_audio = PRESET_CODECS[self.preset]
+            if (self.video is None or self.video.codec is None) and (
+                p_video not in CONTAINER_VIDEO_CODECS[self.container]
+            ):
+                raise ValueError(
+                    f"transcode.container {self.container!r} cannot hold the video codec "
+                    f"{p_video!r} of preset {self.preset!r}: set video.codec or another container"
+                )
+            if (self.audio is None or self.audio.codec is None) and (
+                p_audio not in CONTAINER_AUDIO_CODECS[self.container]
+            ):
+                raise ValueError(
+                    f"transcode.container {self.container!r} cannot hold the audio codec "
+                    f"{p_audio!r} of preset {self.preset!r}: set audio.codec or another container"
+                )
         if self.video and self.video.codec in ("copy", "none") and self.watermarks:
             raise ValueError("transcode.watermarks need the video to be encoded (not copy/none)")
         return self
@@ -446,6 +487,22 @@ class TranscodeTask(_Spec):
                     f"!has(self.container) || !has(self.audio) || !has(self.audio.codec) || "
                     f"self.audio.codec in {_cel_map(CONTAINER_AUDIO_CODECS)}[self.container]",
                     "transcode.audio.codec cannot go in this container",
+                ),
+                _cel(
+                    "!has(self.container) || !has(self.preset) || "
+                    "(has(self.video) && has(self.video.codec)) || "
+                    f"{_cel_pairs(PRESET_CODECS, 0)}[self.preset] in "
+                    f"{_cel_map(CONTAINER_VIDEO_CODECS)}[self.container]",
+                    "transcode.container cannot hold the video codec of the preset: "
+                    "set video.codec or another container",
+                ),
+                _cel(
+                    "!has(self.container) || !has(self.preset) || "
+                    "(has(self.audio) && has(self.audio.codec)) || "
+                    f"{_cel_pairs(PRESET_CODECS, 1)}[self.preset] in "
+                    f"{_cel_map(CONTAINER_AUDIO_CODECS)}[self.container]",
+                    "transcode.container cannot hold the audio codec of the preset: "
+                    "set audio.codec or another container",
                 ),
                 _cel(
                     "!has(self.watermarks) || size(self.watermarks) == 0 || !has(self.video) || "

@@ -9,8 +9,10 @@
     │   ├── EmptyInputError          zero bytes
     │   ├── InputRejectedError       the safety rules refused it (playlist, demuxer,
     │   │                            size, duration, pixels)
-    │   └── UnreadableInputError     ffprobe cannot read it (corrupt, truncated,
-    │                                not media)
+    │   ├── UnreadableInputError     ffprobe cannot read it (corrupt, truncated,
+    │   │                            not media)
+    │   └── IncompatibleCopyError    ``codec: copy`` of a source codec the output
+    │                                container cannot hold (VP8 into MP4)
     ├── SpecError                    the task spec cannot work (preset/container
     │   │                            clash, missing watermark image); exit 1
     │   └── EncoderUnavailableError  this ffmpeg build lacks an encoder the spec needs
@@ -66,6 +68,13 @@ class InputRejectedError(BadInputError):
 
 class UnreadableInputError(BadInputError):
     reason = "UnreadableInput"
+
+
+class IncompatibleCopyError(BadInputError):
+    """``codec: copy`` asked for a source stream the container cannot hold:
+    the same input fails the same way every time."""
+
+    reason = "IncompatibleCopy"
 
 
 class SpecError(WorkerError):

@@ -47,6 +47,44 @@ CONTAINERS = {
     "ogg": ("ogg", "ogg"),
 }
 FASTSTART_CONTAINERS = ("mp4", "mov", "m4a")
+# ``codec: copy``: the source codecs (ffprobe names) each container takes as
+# they are, measured with ffmpeg 5.1's muxers (stream copy of generated
+# streams); MPEG-TS and WAV would accept more, but only these play anywhere.
+# None: anything (Matroska). "pcm" stands for every pcm_* codec.
+COPY_VIDEO_CODECS: dict[str, frozenset[str] | None] = {
+    "mp4": frozenset({"h264", "hevc", "av1", "vp9", "mpeg4", "mpeg2video", "mpeg1video", "mjpeg"}),
+    "mov": frozenset({"h264", "hevc", "mpeg4", "mpeg2video", "mjpeg", "prores"}),
+    "mkv": None,
+    "webm": frozenset({"vp8", "vp9", "av1"}),
+    "ts": frozenset({"h264", "hevc", "mpeg2video", "mpeg1video", "mpeg4"}),
+}
+COPY_AUDIO_CODECS: dict[str, frozenset[str] | None] = {
+    "mp4": frozenset({"aac", "mp3", "mp2", "opus", "ac3", "eac3", "alac"}),
+    "mov": frozenset({"aac", "mp3", "mp2", "ac3", "eac3", "alac", "pcm"}),
+    "mkv": None,
+    "webm": frozenset({"opus", "vorbis"}),
+    "ts": frozenset({"aac", "mp3", "mp2", "ac3", "eac3", "opus"}),
+    "mp3": frozenset({"mp3"}),
+    "m4a": frozenset({"aac", "alac"}),
+    "wav": frozenset({"pcm"}),
+    "flac": frozenset({"flac"}),
+    "ogg": frozenset({"opus", "vorbis", "flac"}),
+}
+
+
+def copy_fits(kind: str, source_codec: str, container: str) -> bool:
+    """Whether ``codec: copy`` of a ``source_codec`` stream (ffprobe's name)
+    can go into ``container`` (``kind`` is "video" or "audio"; pure)."""
+    table = COPY_VIDEO_CODECS if kind == "video" else COPY_AUDIO_CODECS
+    if container not in table:
+        return False
+    allowed = table[container]
+    if allowed is None:
+        return True
+    family = "pcm" if source_codec.startswith("pcm_") else source_codec
+    return family in allowed
+
+
 # x264-style preset -> libvpx-vp9 -cpu-used (good deadline) / SVT-AV1 -preset.
 VP9_CPU_USED = {
     "ultrafast": 8,

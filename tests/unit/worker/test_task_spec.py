@@ -11,6 +11,8 @@ from pydantic import ValidationError
 
 from mediaflow_spec.presets import LADDERS, TRANSCODE_PRESETS, resolve_ladder, resolve_transcode
 from mediaflow_spec.tasks import (
+    CONTAINER_VIDEO_CODECS,
+    PRESET_CODECS,
     TASK_TYPES,
     SnapshotTask,
     TaskSpec,
@@ -43,6 +45,16 @@ VALID: list[dict[str, Any]] = [
                 },
             ],
             "fileName": "clip_small",
+        },
+    },
+    {"name": "vp9-in-mkv", "transcode": {"preset": "vp9-720p", "container": "mkv"}},
+    {
+        "name": "preset-codecs-overridden",
+        "transcode": {
+            "preset": "vp9-720p",
+            "container": "mp4",
+            "video": {"codec": "h264"},
+            "audio": {"codec": "aac"},
         },
     },
     {"name": "thumbs", "snapshot": {"times": ["1", "12.5", "50%"], "format": "webp"}},
@@ -93,6 +105,17 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"name": "a", "transcode": {"video": {"bitrate": "fast"}}}, "bitrate"),
     ({"name": "a", "transcode": {"container": "webm", "video": {"codec": "h264"}}}, "video.codec"),
     ({"name": "a", "transcode": {"container": "mp3", "audio": {"codec": "aac"}}}, "audio.codec"),
+    ({"name": "a", "transcode": {"container": "mp3", "video": {"codec": "vp9"}}}, "video.codec"),
+    # ffmpeg 5.1 muxes FLAC into MP4 only with -strict experimental.
+    ({"name": "a", "transcode": {"container": "mp4", "audio": {"codec": "flac"}}}, "audio.codec"),
+    (
+        {"name": "a", "transcode": {"preset": "vp9-720p", "container": "mp4"}},
+        "cannot hold the video codec",
+    ),
+    (
+        {"name": "a", "transcode": {"preset": "audio-flac", "container": "mp4"}},
+        "cannot hold the audio codec",
+    ),
     (
         {
             "name": "a",
@@ -172,6 +195,8 @@ def test_every_cross_field_rule_has_a_cel_twin_in_the_schema() -> None:
         "heights must be distinct",
         "transcode.video.codec cannot go in this container",
         "transcode.audio.codec cannot go in this container",
+        "transcode.container cannot hold the video codec of the preset",
+        "transcode.container cannot hold the audio codec of the preset",
     ):
         assert any(needle in m for m in messages), needle
 
@@ -232,10 +257,34 @@ def test_audio_only_container_drops_video_and_picks_its_codec() -> None:
     assert (resolved.video.codec, resolved.audio.codec) == ("none", "opus")
 
 
-def test_preset_codec_in_an_incompatible_explicit_container_is_an_error() -> None:
-    spec = TranscodeTask.model_validate({"preset": "h264-720p", "container": "webm"})
+def test_preset_codec_in_an_incompatible_explicit_container_is_refused_at_validation() -> None:
+    with pytest.raises(ValidationError, match="container 'webm' cannot hold the video codec"):
+        TranscodeTask.model_validate({"preset": "h264-720p", "container": "webm"})
+    # The resolver keeps its own check for specs built without validation.
+    spec = TranscodeTask.model_construct(preset="h264-720p", container="webm")
     with pytest.raises(ValueError, match="cannot go in container 'webm'"):
         resolve_transcode(spec)
+
+
+def test_preset_codec_table_of_the_spec_agrees_with_the_presets() -> None:
+    assert set(PRESET_CODECS) == set(TRANSCODE_PRESETS)
+    for name, (_container, video, audio) in TRANSCODE_PRESETS.items():
+        assert PRESET_CODECS[name] == (video.codec, audio.codec), name
+
+
+def test_every_container_and_preset_pair_validates_iff_it_resolves() -> None:
+    # The validation-time rule and the resolver agree: no spec that passes
+    # validation can fail on its codecs later, in the worker.
+    for preset in TRANSCODE_PRESETS:
+        for container in CONTAINER_VIDEO_CODECS:
+            raw = {"preset": preset, "container": container}
+            try:
+                spec = TranscodeTask.model_validate(raw)
+            except ValidationError:
+                with pytest.raises(ValueError, match="cannot go in container"):
+                    resolve_transcode(TranscodeTask.model_construct(**raw))  # type: ignore[arg-type]
+                continue
+            resolve_transcode(spec)
 
 
 def test_every_preset_resolves_and_is_documented_with_its_settings() -> None:

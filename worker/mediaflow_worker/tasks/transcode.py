@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from mediaflow_spec.presets import resolve_transcode
 from mediaflow_spec.tasks import AUDIO_ONLY_CONTAINERS, TranscodeTask
 from mediaflow_worker import ffmpeg_args as fa
-from mediaflow_worker.errors import SpecError
+from mediaflow_worker.errors import IncompatibleCopyError, ProcessingError, SpecError
 from mediaflow_worker.probe import image_size
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
 from mediaflow_worker.tasks._common import describe_media
 
+# ffmpeg's words when a muxer refuses a stream's codec.
+_MUXER_REFUSED = re.compile(
+    r"Could not write header|not currently supported in container|"
+    r"codec not currently supported|Could not find tag for codec",
+    re.IGNORECASE,
+)
 # A watermark is a logo, not a poster: this bounds what its decoder allocates.
 MAX_WATERMARK_PIXELS = 4096 * 4096
 
@@ -35,6 +42,18 @@ def build_args(spec: TranscodeTask, ctx: TaskContext, out: Path) -> list[str]:
     start = trim.start if trim else None
     if start and ctx.duration and start >= ctx.duration:
         raise TaskNotApplicable(f"trim.start {start:g} s is past the end ({ctx.duration:g} s)")
+    copied: list[tuple[str, str]] = []
+    if probe.video is not None and video.codec == "copy":
+        copied.append(("video", probe.video.codec))
+    if probe.audio is not None and audio.codec == "copy":
+        copied.append(("audio", probe.audio.codec))
+    for kind, source_codec in copied:
+        if not fa.copy_fits(kind, source_codec, spec.container):
+            raise IncompatibleCopyError(
+                f"{kind}.codec copy: the source's {source_codec} {kind} cannot go into "
+                f"a {spec.container} file unchanged; pick a codec to re-encode, or "
+                "another container"
+            )
     args = [
         *fa.base_args(),
         *fa.input_args(ctx.input_path, probe.demuxer, ctx.limits.max_pixels, start=start),
@@ -108,5 +127,19 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
     expected = ctx.duration - (resolved.trim.start if resolved.trim else 0)
     if resolved.trim and resolved.trim.duration:
         expected = min(expected, resolved.trim.duration)
-    run_ffmpeg(args, label=f"{ctx.task_name}", expected_seconds=expected, deadline=ctx.deadline)
+    copying = "copy" in (
+        resolved.video.codec if resolved.video else None,
+        resolved.audio.codec if resolved.audio else None,
+    )
+    try:
+        run_ffmpeg(args, label=f"{ctx.task_name}", expected_seconds=expected, deadline=ctx.deadline)
+    except ProcessingError as exc:
+        # The table above is what ffmpeg 5.1 was measured to accept; a muxer
+        # refusing a copied stream anyway is just as permanent.
+        if copying and _MUXER_REFUSED.search(exc.message):
+            raise IncompatibleCopyError(
+                f"codec copy: the {resolved.container} muxer refused the source stream "
+                f"({exc.message})"
+            ) from exc
+        raise
     return [OutputFile(out, describe_media(out))]
