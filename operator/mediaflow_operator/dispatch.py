@@ -343,6 +343,7 @@ class Dispatcher:
             event.key,
             event.etag,
             event.version_id,
+            workflow_uid=ident.uid,
             nonce=nonce,
         )
         manifest = job_render.render_job(
@@ -397,6 +398,7 @@ class Dispatcher:
                 cand.key,
                 cand.etag,
                 cand.version_id,
+                workflow_uid=ident.uid,
             )
             if name in self.pending or await self.rt.kube.job_exists(ident.namespace, name):
                 continue

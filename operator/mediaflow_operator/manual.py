@@ -38,7 +38,14 @@ async def process(rt: Runtime, body: Mapping[str, Any], key: str, request_id: st
         raise ManualTriggerError(f"{bucket}/{key}: {exc.code}") from None
     etag = (stat.etag or "").strip('"')
     name = naming.job_name(
-        ident.namespace, ident.name, bucket, key, etag, stat.version_id or "", nonce=request_id
+        ident.namespace,
+        ident.name,
+        bucket,
+        key,
+        etag,
+        stat.version_id or "",
+        workflow_uid=ident.uid,
+        nonce=request_id,
     )
     manifest = job_render.render_job(
         workflow=ident,

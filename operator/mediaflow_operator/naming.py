@@ -49,15 +49,18 @@ def job_name(
     etag: str,
     version_id: str = "",
     *,
+    workflow_uid: str = "",
     nonce: str = "",
 ) -> str:
     """``mf-<workflow>-<hash>``, at most 63 characters, a valid DNS label.
 
     The etag identifies the content; the version id is used only when the etag
-    is unknown. ``nonce`` makes a forced re-run (manual trigger) distinct.
+    is unknown. The Workflow's UID keeps a re-created Workflow of the same name
+    from colliding with Jobs of its predecessor that are still being
+    garbage-collected. ``nonce`` makes a forced re-run (manual trigger) distinct.
     """
     identity = etag.strip('"') or version_id
-    digest = _digest(namespace, workflow, bucket, key, identity, nonce)
+    digest = _digest(namespace, workflow, workflow_uid, bucket, key, identity, nonce)
     stem = _label_safe(workflow)[: JOB_NAME_MAX - len("mf--") - len(digest)].strip("-")
     return f"mf-{stem}-{digest}" if stem else f"mf-{digest}"
 

@@ -395,7 +395,12 @@ class WorkflowSpec(_Model):
             "What to do with each input, in order. Each task has a unique name and exactly one "
             "task type. Jobs carry a snapshot: edits apply to new uploads only."
         ),
-        json_schema_extra={"x-kubernetes-validations": TASKS_LIST_VALIDATIONS},
+        json_schema_extra={
+            "x-kubernetes-validations": TASKS_LIST_VALIDATIONS,
+            # A map keyed by name: server-side apply merges tasks by name (GitOps).
+            "x-kubernetes-list-type": "map",
+            "x-kubernetes-list-map-keys": ["name"],
+        },
     )
     notifications: Notifications = Field(
         default_factory=Notifications,
@@ -473,6 +478,7 @@ class WorkflowStatus(_Model):
         default_factory=list,
         max_length=16,
         description="Ready plus one per reconcile step (StorageReady, QueueReady, ...).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
     )
     active_since: datetime | None = Field(
         default=None,

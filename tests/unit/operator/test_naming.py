@@ -27,6 +27,7 @@ def test_job_name_is_deterministic_and_a_short_dns_label() -> None:
         {"key": "in/y.mp4"},
         {"etag": "etag2"},
         {"nonce": "manual-1"},
+        {"workflow_uid": "uid-2"},
     ],
 )
 def test_any_identity_change_gives_another_name(change: dict[str, str]) -> None:
