@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import subprocess
 import uuid
 from typing import Any
 
@@ -11,7 +12,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from mediaflow_spec.workflow import GROUP, PLURAL, VERSION
-from tests.e2e.harness import ensure_namespace, install_crd
+from tests.e2e.harness import ensure_namespace, install_crd, wait_for
+from tests.support.binaries import binary
 
 pytestmark = pytest.mark.integration
 
@@ -159,3 +161,51 @@ def test_an_invalid_workflow_is_rejected_naming_the_field(
         _create(api, namespace, spec)
     assert info.value.status in (400, 422), info.value.body
     assert field in info.value.body, f"{case}: {info.value.body}"
+
+
+def test_kubectl_explains_the_api_and_prints_the_columns(
+    api: client.ApiClient, namespace: str, kube_cluster: Any
+) -> None:
+    kubectl = [binary("kubectl"), "--kubeconfig", str(kube_cluster.kubeconfig)]
+
+    def explained() -> str | None:
+        out = subprocess.run(
+            [*kubectl, "explain", "workflow.spec.trigger"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        return out.stdout if out.returncode == 0 and "processExisting" in out.stdout else None
+
+    text = wait_for(explained, 60, "kubectl explain workflow.spec.trigger")
+    assert "Trigger directory" in text
+    assert "case-insensitively" in text
+    _create(api, namespace, copy.deepcopy(VALID))
+    table = subprocess.run(
+        [*kubectl, "get", "mfw", "-n", namespace],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    header = table.splitlines()[0].split()
+    assert header == [
+        "NAME",
+        "SUSPENDED",
+        "BUCKET",
+        "PREFIX",
+        "RUNNING",
+        "SUCCEEDED",
+        "FAILED",
+        "READY",
+        "AGE",
+    ]
+    category = subprocess.run(
+        [*kubectl, "get", "mediaflow", "-n", namespace, "-o", "name"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert "workflow.mediaflow.dev/" in category
