@@ -28,6 +28,19 @@ log = logging.getLogger(__name__)
 
 UPLOAD_RESERVE_SHARE = 0.1
 UPLOAD_RESERVE_MAX_SECONDS = 120.0
+# After the uploads' own deadline, time to delete what was uploaded and
+# write the failure manifest before the Job's activeDeadlineSeconds.
+CLEANUP_RESERVE_SHARE = 0.03
+CLEANUP_RESERVE_MAX_SECONDS = 30.0
+
+
+def deadlines(started: float, timeout: float) -> tuple[float, float]:
+    """(processing deadline, upload deadline) for a run started at ``started``
+    (``time.monotonic()``) with ``timeout`` seconds in all: download and ffmpeg
+    stop at the first, uploads at the second, and what is left is for cleanup."""
+    processing = started + timeout - min(UPLOAD_RESERVE_MAX_SECONDS, UPLOAD_RESERVE_SHARE * timeout)
+    uploads = started + timeout - min(CLEANUP_RESERVE_MAX_SECONDS, CLEANUP_RESERVE_SHARE * timeout)
+    return processing, uploads
 
 
 def _now() -> str:
@@ -50,8 +63,7 @@ def run_job(
     started_wall, started = _now(), time.monotonic()
     # The operator sets the Job's activeDeadlineSeconds to the same limit:
     # ffmpeg must stop early enough to leave time for uploads or cleanup.
-    timeout = job.limits.timeout_seconds
-    deadline = started + timeout - min(UPLOAD_RESERVE_MAX_SECONDS, UPLOAD_RESERVE_SHARE * timeout)
+    deadline, upload_deadline = deadlines(started, job.limits.timeout_seconds)
     out_bucket, out_dir = job.output.bucket, job.output.dir
     manifest_key = out_dir + md.MANIFEST_NAME
     hash_ = manifest.spec_hash(job.tasks)
@@ -76,7 +88,9 @@ def run_job(
     try:
         source = scratch / "input"
         log.info("%s: downloading", where)
-        input_doc["size"] = storage.download_input(job.input, source, job.limits.max_input_bytes)
+        input_doc["size"] = storage.download_input(
+            job.input, source, job.limits.max_input_bytes, deadline=deadline
+        )
         probed = runner.vet_input(source, job.limits)
         probe_summary = probed.summary()
         assets = scratch / "assets"
@@ -102,7 +116,7 @@ def run_job(
             meta = output_metadata(job, result.name)
             for output in result.outputs:
                 key = out_dir + output.path.relative_to(out_root).as_posix()
-                storage.upload(out_bucket, key, output.path, meta)
+                storage.upload(out_bucket, key, output.path, meta, deadline=upload_deadline)
                 uploaded.append(key)
         log.info("%s: uploaded %d output(s)", where, len(uploaded))
         # Outputs of an earlier run with other tasks would otherwise linger

@@ -3,14 +3,19 @@ with mediaflow's user metadata, and deletes for cleanup."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import mimetypes
-from collections.abc import Iterable, Mapping
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import certifi
+import urllib3
 from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import MinioException, S3Error
@@ -23,6 +28,7 @@ from mediaflow_worker.errors import (
     InputChangedError,
     InputNotFoundError,
     InputRejectedError,
+    ProcessTimeoutError,
     SpecError,
     StorageError,
 )
@@ -31,6 +37,11 @@ log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1024 * 1024
 MAX_ASSET_BYTES = 20 * 1024 * 1024
+# Every S3 request is bounded: a silent server costs at most this long per
+# attempt (minio-py's default is 5 minutes, retried 5 times), so the checks
+# against the wall-time deadline between chunks and parts come round in time.
+CONNECT_TIMEOUT_SECONDS = 10
+READ_TIMEOUT_SECONDS = 30
 _NOT_FOUND = ("NoSuchKey", "NoSuchBucket", "NoSuchVersion")
 _TRANSPORT_ERRORS = (MinioException, HTTPError, OSError)
 
@@ -84,6 +95,19 @@ def output_metadata(job: WorkerJob, task: str) -> dict[str, str]:
     }
 
 
+def http_client() -> urllib3.PoolManager:
+    """minio-py's default HTTP client with short timeouts and fewer retries."""
+    return urllib3.PoolManager(
+        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT_SECONDS, read=READ_TIMEOUT_SECONDS),
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.Retry(
+            total=3, read=1, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
+        ),
+    )
+
+
 def make_client(settings: StorageSettings) -> Minio:
     """A minio-py client for ``settings``."""
     return Minio(
@@ -92,7 +116,32 @@ def make_client(settings: StorageSettings) -> Minio:
         secret_key=settings.secret_key,
         secure=settings.secure,
         region=settings.region,
+        http_client=http_client(),
     )
+
+
+class _DeadlinePassed(Exception):
+    """Raised inside minio-py's upload loop (which then aborts the multipart
+    upload) when the wall-time deadline passes between parts."""
+
+
+class _DeadlineProgress:
+    """A minio-py ``progress`` object that stops an upload at a deadline;
+    minio-py calls ``update`` as it reads each part, before sending it."""
+
+    def __init__(self, deadline: float, clock: Callable[[], float]) -> None:
+        self._deadline = deadline
+        self._clock = clock
+
+    def set_meta(self, object_name: str, total_length: int) -> None:
+        self.check()
+
+    def update(self, size: int) -> None:
+        self.check()
+
+    def check(self) -> None:
+        if self._clock() >= self._deadline:
+            raise _DeadlinePassed
 
 
 def _norm_etag(etag: str) -> str:
@@ -102,14 +151,23 @@ def _norm_etag(etag: str) -> str:
 class Storage:
     """The worker's S3 operations, each mapping failures onto the taxonomy."""
 
-    def __init__(self, client: Minio) -> None:
+    def __init__(self, client: Minio, clock: Callable[[], float] = time.monotonic) -> None:
         self.client = client
+        self._clock = clock
 
-    def download_input(self, ref: ObjectRef, dest: Path, max_bytes: int) -> int:
+    def _check_deadline(self, deadline: float | None, what: str) -> None:
+        if deadline is not None and self._clock() >= deadline:
+            raise ProcessTimeoutError(f"{what} stopped at the wall-time limit")
+
+    def download_input(
+        self, ref: ObjectRef, dest: Path, max_bytes: int, deadline: float | None = None
+    ) -> int:
         """Stream ``ref`` to ``dest`` in chunks (never whole in memory).
 
         Refuses objects above ``max_bytes`` before and while reading, and
-        objects whose ETag no longer matches the event's."""
+        objects whose ETag no longer matches the event's. Stops with
+        ``ProcessTimeoutError`` once ``deadline`` (``time.monotonic()``) passes."""
+        self._check_deadline(deadline, "the input download")
         version = ref.version_id or None
         try:
             stat = self.client.stat_object(ref.bucket, ref.key, version_id=version)
@@ -134,6 +192,7 @@ class Storage:
             response = self.client.get_object(ref.bucket, ref.key, version_id=version)
             with dest.open("wb") as handle:
                 for chunk in response.stream(CHUNK_BYTES):
+                    self._check_deadline(deadline, "the input download")
                     written += len(chunk)
                     if written > max_bytes:
                         raise InputRejectedError(f"the input is larger than {max_bytes} bytes")
@@ -189,12 +248,33 @@ class Storage:
             return None
         return value if isinstance(value, dict) else None
 
-    def upload(self, bucket: str, key: str, path: Path, meta: Mapping[str, str]) -> None:
-        """Upload one file (minio-py switches to multipart for large files)."""
+    def upload(
+        self,
+        bucket: str,
+        key: str,
+        path: Path,
+        meta: Mapping[str, str],
+        deadline: float | None = None,
+    ) -> None:
+        """Upload one file: multipart above 5 MiB (minio-py), parts one after
+        the other so that the ``deadline`` is checked before each; a passed
+        deadline aborts the multipart upload and raises ``ProcessTimeoutError``."""
+        self._check_deadline(deadline, f"the upload of {key}")
+        progress = _DeadlineProgress(deadline, self._clock) if deadline is not None else None
         try:
             self.client.fput_object(
-                bucket, key, str(path), content_type=content_type(path), metadata=dict(meta)
+                bucket,
+                key,
+                str(path),
+                content_type=content_type(path),
+                metadata=dict(meta),
+                progress=progress,
+                num_parallel_uploads=1,
             )
+        except _DeadlinePassed as exc:
+            raise ProcessTimeoutError(
+                f"the upload of {key} stopped at the wall-time limit"
+            ) from exc
         except S3Error as exc:
             raise StorageError(f"upload of {key} failed: {exc.code}") from exc
         except _TRANSPORT_ERRORS as exc:
@@ -202,8 +282,6 @@ class Storage:
 
     def upload_bytes(self, bucket: str, key: str, data: bytes, meta: Mapping[str, str]) -> None:
         """Upload a small in-memory object (the manifest)."""
-        import io
-
         try:
             self.client.put_object(
                 bucket,

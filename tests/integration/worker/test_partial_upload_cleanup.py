@@ -5,6 +5,7 @@ third upload (MinIO cannot be made to fail on cue); ffmpeg runs for real."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,18 +29,30 @@ class FlakyStorage:
         self.fail_on = fail_on
         self.objects: dict[str, bytes] = {}
         self.uploads = 0
+        self.deadlines: dict[str, float | None] = {}
 
     def read_json(self, bucket: str, key: str) -> dict[str, Any] | None:
         return None
 
-    def download_input(self, ref: ObjectRef, dest: Path, max_bytes: int) -> int:
+    def download_input(
+        self, ref: ObjectRef, dest: Path, max_bytes: int, deadline: float | None = None
+    ) -> int:
+        self.deadlines["download"] = deadline
         dest.write_bytes(self.source.read_bytes())
         return dest.stat().st_size
 
     def download_asset(self, bucket: str, key: str, dest: Path) -> Path:
         raise AssertionError("no assets in this test")
 
-    def upload(self, bucket: str, key: str, path: Path, meta: Mapping[str, str]) -> None:
+    def upload(
+        self,
+        bucket: str,
+        key: str,
+        path: Path,
+        meta: Mapping[str, str],
+        deadline: float | None = None,
+    ) -> None:
+        self.deadlines["upload"] = deadline
         self.uploads += 1
         if self.uploads == self.fail_on:
             raise StorageError(f"upload of {key} failed: InternalError")
@@ -71,8 +84,16 @@ def test_upload_failure_deletes_what_was_already_uploaded(
         }
     )
     storage = FlakyStorage(clip.path, fail_on=3)
+    started = time.monotonic()
     with pytest.raises(StorageError):
         run_job(job, storage)  # type: ignore[arg-type]
+    # Transfers are bounded too: the download by the processing deadline,
+    # uploads by a later one that still leaves time for this cleanup.
+    download, upload = storage.deadlines["download"], storage.deadlines["upload"]
+    assert download is not None
+    assert upload is not None
+    timeout = job.limits.timeout_seconds
+    assert started < download < upload < started + timeout
     assert storage.uploads == 3
     assert list(storage.objects) == ["out/c.mp4.mediaflow/manifest.json"]
     assert b'"ok": false' in storage.objects["out/c.mp4.mediaflow/manifest.json"]

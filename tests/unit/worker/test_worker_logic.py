@@ -249,3 +249,72 @@ def test_animation_window_moves_back_to_fit_the_input() -> None:
     assert clip_window(10.0, (50, True), 3) == (5.0, 3.0)
     assert clip_window(10.0, (9, False), 3) == (7.0, 3.0)
     assert clip_window(1.0, (0, False), 3) == (0.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"message": "x" * 1_000_000},
+        {"message": '\x00\x1f"\\' * 50_000},  # JSON escapes grow these up to 6x
+        {"message": "日本語🎬" * 100_000},
+        {"message": "m" * 10_000, "reason": "R" * 10_000},
+        {"message": "m" * 10_000, "manifest": "k/" * 5_000},
+    ],
+    ids=["ascii", "escaped", "multibyte", "huge-reason", "huge-manifest-key"],
+)
+def test_termination_message_of_any_size_fits_and_parses(fields: dict[str, str]) -> None:
+    summary = TerminationSummary.model_validate(
+        {"ok": False, "exitCode": 2, "reason": "InputRejected", **fields}
+    )
+    data = termination.render(summary)
+    assert len(data) < TERMINATION_MESSAGE_LIMIT
+    parsed = TerminationSummary.model_validate_json(data)
+    assert (parsed.ok, parsed.exit_code) == (False, 2)
+    assert parsed.reason  # never cut to nothing
+    assert summary.message.startswith(parsed.message.removesuffix("..."))
+
+
+def test_job_command_writes_a_short_termination_message_for_a_huge_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mediaflow_worker import cli, job_mode
+    from mediaflow_worker.errors import ProcessingError
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise ProcessingError("ffmpeg said: " + "Ω bad frame\n" * 200_000)
+
+    monkeypatch.setattr(job_mode, "run_job", fail)
+    term = tmp_path / "termination-log"
+    job = {
+        "workflow": {"namespace": "ns", "name": "wf"},
+        "input": {"bucket": "up", "key": "a.mp4", "etag": "e"},
+        "output": {"bucket": "media", "dir": "a.mp4.mediaflow/"},
+        "tasks": [{"name": "facts", "analysis": {}}],
+    }
+    monkeypatch.setenv("MEDIAFLOW_JOB", json.dumps(job))
+    monkeypatch.setenv("MEDIAFLOW_S3_ENDPOINT", "127.0.0.1:9")
+    monkeypatch.setenv("MEDIAFLOW_S3_ACCESS_KEY", "k")
+    monkeypatch.setenv("MEDIAFLOW_S3_SECRET_KEY", "s")
+    monkeypatch.setenv("MEDIAFLOW_TERMINATION_MESSAGE_PATH", str(term))
+    assert cli.main(["job"]) == 1
+    raw = term.read_bytes()
+    assert len(raw) < TERMINATION_MESSAGE_LIMIT
+    parsed = TerminationSummary.model_validate_json(raw)
+    assert parsed.reason == "ProcessingFailed"
+    assert parsed.message.startswith("ffmpeg said: Ω bad frame Ω bad frame")
+    # stderr: exactly one line, also bounded.
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert len(err[0]) < 600
+
+
+def test_transfers_and_ffmpeg_stop_in_order_before_the_jobs_deadline() -> None:
+    from mediaflow_worker.job_mode import deadlines
+
+    for timeout in (30, 600, 3600, 86_400):
+        processing, uploads = deadlines(1000.0, timeout)
+        assert 1000.0 < processing < uploads < 1000.0 + timeout
+        # Cleanup after a timed-out upload gets at least 0.9 s per 30 s of
+        # budget, never more than 30 s; ffmpeg gives up at most 2 minutes.
+        assert 1000.0 + timeout - uploads == pytest.approx(min(30.0, 0.03 * timeout))
+        assert 1000.0 + timeout - processing == pytest.approx(min(120.0, 0.1 * timeout))
