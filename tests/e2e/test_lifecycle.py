@@ -43,6 +43,10 @@ def test_suspend_edit_resume_delete(stack: Stack, nats_server: Any) -> None:
     )
     stack.wait_ready("life")
     uid = wf["metadata"]["uid"]
+    meta = stack.get("life")["metadata"]
+    assert meta["finalizers"] == ["mediaflow.dev/finalizer"]
+    annotations = meta.get("annotations", {})
+    assert not [k for k in annotations if not k.startswith("mediaflow.dev/")], annotations
     durable = stack.status("life")["consumer"]
     assert consumer_exists(nats_server.url, "MEDIAFLOW_EVENTS", durable)
     assert our_rule_prefixes(stack.minio, bucket) == ["in/"]
