@@ -243,9 +243,11 @@ def _first_error_line(stderr: str) -> str:
 
 def probe(path: Path, max_pixels: int, timeout: float = PROBE_TIMEOUT_SECONDS) -> ProbeResult:
     """Probe ``path``; ``UnreadableInputError`` when it is not usable media."""
+    args = probe_args(path, max_pixels)
+    safety.check_restricted(args)
     try:
         done = subprocess.run(
-            probe_args(path, max_pixels),
+            args,
             capture_output=True,
             text=True,
             errors="replace",
@@ -276,24 +278,31 @@ def probe(path: Path, max_pixels: int, timeout: float = PROBE_TIMEOUT_SECONDS) -
     return result
 
 
+def image_size_args(path: Path) -> list[str]:
+    """The ffprobe command for a watermark image (pure)."""
+    return [
+        "ffprobe",
+        "-v",
+        "error",
+        *safety.protocol_args(),
+        *safety.demuxer_whitelist_args(safety.ALLOWED_IMAGE_DEMUXERS),
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "stream=width,height",
+        "-of",
+        "json",
+        "-i",
+        f"file:{path}",
+    ]
+
+
 def image_size(path: Path) -> tuple[int, int]:
     """Width and height of a watermark image, probed with the image allow-list."""
+    args = image_size_args(path)
+    safety.check_restricted(args)
     done = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            *safety.protocol_args(),
-            *safety.demuxer_whitelist_args(safety.ALLOWED_IMAGE_DEMUXERS),
-            "-select_streams",
-            "v:0",
-            "-show_entries",
-            "stream=width,height",
-            "-of",
-            "json",
-            "-i",
-            f"file:{path}",
-        ],
+        args,
         capture_output=True,
         text=True,
         errors="replace",

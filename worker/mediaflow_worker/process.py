@@ -13,6 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from mediaflow_worker import safety
 from mediaflow_worker.errors import ProcessingError, ProcessTimeoutError
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ def run_ffmpeg(
     tail without ``keep``. Raises ``ProcessTimeoutError`` when the
     deadline kills the process group, ``ProcessingError`` on a non-zero exit.
     """
+    safety.check_restricted(args)
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise ProcessTimeoutError(f"{label}: no time left before the wall-time limit")

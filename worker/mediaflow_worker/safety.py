@@ -75,6 +75,50 @@ def demuxer_whitelist_args(demuxers: Sequence[str] = ALLOWED_DEMUXERS) -> list[s
     return ["-format_whitelist", ",".join(demuxers)]
 
 
+def unrestricted_inputs(args: Sequence[str]) -> list[str]:
+    """The ``-i`` inputs of an ffmpeg/ffprobe command that are *not* opened
+    under the rules: each must be a ``file:`` path, preceded (among its own
+    input options) by ``-protocol_whitelist file`` and by either a forced
+    allow-listed demuxer (``-f``) or ``-format_whitelist``. Empty means safe."""
+    bad = []
+    options_start = 0
+    for i, arg in enumerate(args):
+        if arg != "-i" or i + 1 >= len(args):
+            continue
+        options = list(args[options_start:i])
+        target = args[i + 1]
+        options_start = i + 2
+        whitelist = _option(options, "-protocol_whitelist")
+        forced = _option(options, "-f")
+        formats = _option(options, "-format_whitelist")
+        demuxers_ok = (
+            forced is not None and forced in (*ALLOWED_DEMUXERS, *ALLOWED_IMAGE_DEMUXERS)
+        ) or (
+            formats is not None
+            and set(formats.split(",")) <= {*ALLOWED_DEMUXERS, *ALLOWED_IMAGE_DEMUXERS}
+        )
+        if whitelist != "file" or not target.startswith("file:") or not demuxers_ok:
+            bad.append(target)
+    return bad
+
+
+def _option(options: list[str], name: str) -> str | None:
+    """The value of the last ``name`` option in ``options``."""
+    value = None
+    for i, opt in enumerate(options[:-1]):
+        if opt == name:
+            value = options[i + 1]
+    return value
+
+
+def check_restricted(args: Sequence[str]) -> None:
+    """Refuse to start a command with an input opened outside the rules
+    (a programming error, never the input's fault)."""
+    bad = unrestricted_inputs(args)
+    if bad:
+        raise AssertionError(f"refusing to run ffmpeg with unrestricted input(s): {bad}")
+
+
 def _looks_like_text(head: bytes) -> bool:
     """True when the bytes are (almost) all printable ASCII/UTF-8 text."""
     if not head or b"\x00" in head:

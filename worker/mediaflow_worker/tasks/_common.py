@@ -7,25 +7,36 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from mediaflow_worker import safety
+
+
+def describe_args(path: Path) -> list[str]:
+    """The ffprobe command describing one of our outputs (pure)."""
+    return [
+        "ffprobe",
+        "-v",
+        "error",
+        *safety.protocol_args(),
+        *safety.demuxer_whitelist_args((*safety.ALLOWED_DEMUXERS, *safety.ALLOWED_IMAGE_DEMUXERS)),
+        "-show_entries",
+        "format=duration:stream=codec_type,codec_name,width,height",
+        "-of",
+        "json",
+        "-i",
+        f"file:{path}",
+    ]
+
 
 def describe_media(path: Path) -> dict[str, Any]:
     """Duration, size and codecs of a file *we* wrote (for the manifest)."""
+    args = describe_args(path)
+    safety.check_restricted(args)
     done = subprocess.run(
-        [
-            "ffprobe",
-            "-v",
-            "error",
-            "-protocol_whitelist",
-            "file",
-            "-show_entries",
-            "format=duration:stream=codec_type,codec_name,width,height",
-            "-of",
-            "json",
-            f"file:{path}",
-        ],
+        args,
         capture_output=True,
         text=True,
         timeout=60,
+        stdin=subprocess.DEVNULL,
         check=False,
     )
     try:
