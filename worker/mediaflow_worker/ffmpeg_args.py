@@ -237,7 +237,9 @@ def strip_metadata_args() -> list[str]:
 # --- video / audio encoders --------------------------------------------------
 
 
-def video_codec_args(video: VideoSettings, container: str, fps: float | None) -> list[str]:
+def video_codec_args(
+    video: VideoSettings, container: str, fps: float | None, tail: TailFrame | None = None
+) -> list[str]:
     """Encoder options for a resolved ``VideoSettings`` (codec not copy/none)."""
     codec = video.codec or "h264"
     preset = video.preset or "medium"
@@ -266,7 +268,13 @@ def video_codec_args(video: VideoSettings, container: str, fps: float | None) ->
         args += ["-maxrate", str(maxrate), "-bufsize", str(bufsize)]
     if video.gop is not None:
         args += ["-g", str(video.gop)]
-    if video.fps is None:
+    if video.fps is None and tail is not None:
+        # The tail frame's graph ends in the source's time base; -r only
+        # tells the encoder (and the muxer, for the last sample) the average
+        # rate, vfr keeps every timestamp as it is.
+        args += ["-fps_mode", "vfr", "-r", f"{tail.frame_rate:.6f}"]
+        args += ["-enc_time_base:v", tail.time_base]
+    elif video.fps is None:
         # Keep variable frame rate as it is: the mp4 muxer defaults to CFR,
         # which turns a VFR screen recording (r=57600) into a frame storm.
         # The input's time base keeps vfr from merging close frames.
@@ -376,15 +384,76 @@ def watermark_filters(
     return chains, label
 
 
+@dataclass(frozen=True)
+class TailFrame:
+    """The held last frame of a variable-frame-rate input, fed again as an
+    extra input so the output keeps its screen time.
+
+    ffmpeg 5.1 forgets how long a frame lasts once it is decoded: the last
+    frame of a screen recording, on screen for 1.57 s, comes out lasting one
+    average frame interval, and the output is that much too short. The same
+    frame, decoded once more from ``input_index`` and stamped ``at`` seconds
+    (output time), ends the video where the source ends.
+    """
+
+    input_index: int
+    seek: float  # input -ss of the extra input: just before the last frame
+    at: float  # output timestamp of the repeated frame
+    frame_rate: float  # -r for the encoder: the last sample lasts 1/frame_rate
+    time_base: str  # the source's time base (keeps VFR timestamps exact)
+
+
+def plan_tail_frame(
+    *,
+    last_pts: float,
+    end: float,
+    start_time: float,
+    trim_start: float,
+    frame_rate: float | None,
+    out_rate: float | None,
+    time_base: str | None,
+    input_index: int,
+) -> TailFrame | None:
+    """A ``TailFrame`` when the source's last frame is held for much longer
+    than its average frame (``frame_rate``; times in the source's timeline),
+    None otherwise. ``out_rate``: the constant output rate, if one is set."""
+    if not frame_rate or frame_rate <= 0:
+        return None
+    hold = end - last_pts
+    if hold <= max(2.5 / frame_rate, 0.1):
+        return None
+    rate = out_rate or frame_rate
+    interval = 1.0 / rate
+    last = last_pts - start_time  # where ffmpeg's input -ss counts from
+    if trim_start >= last:
+        return None
+    return TailFrame(
+        input_index=input_index,
+        seek=max(0.0, last - 0.001),
+        at=round(end - start_time - trim_start - interval, 6),
+        frame_rate=rate,
+        time_base=time_base or "1/90000",
+    )
+
+
 def transcode_video_graph(
     size: tuple[int, int],
     fps: float | None,
     marks: Sequence[WatermarkInput],
     font: str = DEFAULT_FONT,
+    tail: TailFrame | None = None,
 ) -> str:
     """The -filter_complex of a transcode: scale, fps, watermarks, yuv420p."""
     w, h = size
-    chains = [f"[0:V:0]scale={w}:{h},setsar=1" + (f",fps={fps:g}" if fps else "") + "[base]"]
+    source = "[0:V:0]"
+    chains = []
+    if tail is not None:
+        chains += [
+            f"[{tail.input_index}:V:0]trim=end_frame=1,setpts={tail.at:.6f}/TB[tail]",
+            f"[0:V:0][tail]interleave,settb={tail.time_base}[src]",
+        ]
+        source = "[src]"
+    chains.append(f"{source}scale={w}:{h},setsar=1" + (f",fps={fps:g}" if fps else "") + "[base]")
     wm_chains, label = watermark_filters(marks, size, "base", font)
     chains += wm_chains
     chains.append(f"[{label}]format=yuv420p[vout]")

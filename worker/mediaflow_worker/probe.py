@@ -37,6 +37,7 @@ class VideoInfo:
     fps: float | None
     pix_fmt: str
     frames: int | None
+    time_base: str | None = None
 
     @property
     def display_width(self) -> int:
@@ -72,6 +73,11 @@ class ProbeResult:
     video: VideoInfo | None
     audio: AudioInfo | None
     raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def start_time(self) -> float:
+        """Where the input's timeline starts (ffmpeg shifts it to 0)."""
+        return _float((self.raw.get("format") or {}).get("start_time")) or 0.0
 
     @property
     def pixels(self) -> int | None:
@@ -190,6 +196,9 @@ def parse_probe(raw: dict[str, Any], size: int) -> ProbeResult:
                 fps=fps,
                 pix_fmt=s.get("pix_fmt", ""),
                 frames=_int(s.get("nb_frames")),
+                time_base=s.get("time_base")
+                if re.fullmatch(r"1/\d+", s.get("time_base") or "")
+                else None,
             )
         elif kind == "audio" and audio is None:
             audio = AudioInfo(
@@ -276,6 +285,77 @@ def probe(path: Path, max_pixels: int, timeout: float = PROBE_TIMEOUT_SECONDS) -
     if result.video is None and result.audio is None:
         raise UnreadableInputError("the input has no audio or video stream")
     return result
+
+
+# How far before the end to look for the last video packet (one seek, demux
+# only; a stream without a keyframe there is read from the previous one).
+LAST_FRAME_WINDOW_SECONDS = 30.0
+
+
+def last_frame_args(path: Path, demuxer: str, from_seconds: float) -> list[str]:
+    """ffprobe listing the video packets from ``from_seconds`` on (pure)."""
+    return [
+        "ffprobe",
+        "-v",
+        "error",
+        *safety.protocol_args(),
+        "-f",
+        demuxer,
+        "-select_streams",
+        "V:0",
+        "-read_intervals",
+        f"{max(0.0, from_seconds):.3f}%",
+        "-show_entries",
+        "packet=pts_time,duration_time",
+        "-of",
+        "csv=p=0",
+        "-i",
+        f"file:{path}",
+    ]
+
+
+def parse_last_frame(text: str) -> tuple[float, float | None] | None:
+    """(pts, duration) of the latest packet in an ffprobe packet listing."""
+    best: tuple[float, float | None] | None = None
+    for line in text.splitlines():
+        pts_text, _, dur_text = line.strip().partition(",")
+        pts = _float(pts_text)
+        if pts is None:
+            continue
+        if best is None or pts > best[0]:
+            duration = _float(dur_text)
+            best = (pts, duration if duration and duration > 0 else None)
+    return best
+
+
+def last_video_frame(result: ProbeResult, path: Path) -> tuple[float, float] | None:
+    """(start, end) of the input's last video frame in its own timeline, or
+    None when that cannot be told. Best effort: a failure only means the
+    output may end a held last frame early, as plain ffmpeg would."""
+    if result.video is None or not result.duration:
+        return None
+    args = last_frame_args(
+        path, result.demuxer, result.start_time + result.duration - LAST_FRAME_WINDOW_SECONDS
+    )
+    safety.check_restricted(args)
+    try:
+        done = subprocess.run(
+            args,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=PROBE_TIMEOUT_SECONDS,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return None
+    found = parse_last_frame(done.stdout) if done.returncode == 0 else None
+    if found is None:
+        return None
+    pts, duration = found
+    end = pts + duration if duration else result.start_time + result.duration
+    return (pts, end) if end > pts else None
 
 
 def image_size_args(path: Path) -> list[str]:

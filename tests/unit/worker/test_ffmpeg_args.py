@@ -210,3 +210,72 @@ def test_audio_only_hls_is_one_aac_rendition() -> None:
     assert args[args.index("-var_stream_map") + 1] == "a:0"
     assert args[args.index("-b:a") + 1] == "128000"
     assert "-filter_complex" not in args
+
+
+def test_a_held_last_frame_is_planned_to_end_where_the_source_ends() -> None:
+    # The screen recording: ~7.22 fps on average, last frame 7.1555 -> 8.7255.
+    tail = fa.plan_tail_frame(
+        last_pts=7.155503,
+        end=8.725503,
+        start_time=0.0,
+        trim_start=0.0,
+        frame_rate=7.22,
+        out_rate=None,
+        time_base="1/57600",
+        input_index=2,
+    )
+    assert tail is not None
+    assert tail.input_index == 2
+    assert tail.seek == pytest.approx(7.1545)
+    # The repeated frame lasts one frame interval as the muxer sees it.
+    assert tail.at + 1 / tail.frame_rate == pytest.approx(8.725503)
+    # Start time and trim shift the output timeline; a CFR output uses its rate.
+    shifted = fa.plan_tail_frame(
+        last_pts=8.555503,
+        end=10.125503,
+        start_time=1.4,
+        trim_start=2.0,
+        frame_rate=7.22,
+        out_rate=25,
+        time_base=None,
+        input_index=1,
+    )
+    assert shifted is not None
+    assert shifted.seek == pytest.approx(7.1545)
+    assert shifted.at == pytest.approx(10.125503 - 1.4 - 2.0 - 0.04)
+    assert shifted.time_base == "1/90000"
+
+
+@pytest.mark.parametrize(
+    ("last_pts", "end", "trim_start"),
+    [
+        (9.96, 10.0, 0.0),  # an ordinary last frame of a 25 fps clip
+        (9.9, 10.0, 0.0),  # 2.5 frames: still ordinary
+        (7.0, 9.0, 8.0),  # the trim starts after the last frame began
+    ],
+)
+def test_no_tail_frame_for_ordinary_endings(last_pts: float, end: float, trim_start: float) -> None:
+    assert (
+        fa.plan_tail_frame(
+            last_pts=last_pts,
+            end=end,
+            start_time=0.0,
+            trim_start=trim_start,
+            frame_rate=25.0,
+            out_rate=None,
+            time_base="1/12800",
+            input_index=1,
+        )
+        is None
+    )
+
+
+def test_tail_frame_joins_the_graph_before_scaling_and_sets_the_encoder_rate() -> None:
+    tail = fa.TailFrame(input_index=1, seek=7.1545, at=8.587, frame_rate=7.22, time_base="1/57600")
+    graph = fa.transcode_video_graph((640, 292), None, [], tail=tail)
+    assert graph.startswith(
+        "[1:V:0]trim=end_frame=1,setpts=8.587000/TB[tail];"
+        "[0:V:0][tail]interleave,settb=1/57600[src];[src]scale=640:292"
+    )
+    args = fa.video_codec_args(VideoSettings(codec="h264"), "mp4", 7.22, tail)
+    assert args[-6:] == ["-fps_mode", "vfr", "-r", "7.220000", "-enc_time_base:v", "1/57600"]

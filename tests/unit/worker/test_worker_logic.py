@@ -318,3 +318,13 @@ def test_transfers_and_ffmpeg_stop_in_order_before_the_jobs_deadline() -> None:
         # budget, never more than 30 s; ffmpeg gives up at most 2 minutes.
         assert 1000.0 + timeout - uploads == pytest.approx(min(30.0, 0.03 * timeout))
         assert 1000.0 + timeout - processing == pytest.approx(min(120.0, 0.1 * timeout))
+
+
+def test_the_last_video_packet_is_the_latest_presentation_time() -> None:
+    from mediaflow_worker.probe import parse_last_frame
+
+    # Decode order: a B-frame (5.5) after the frame shown last (5.585).
+    listing = "5.477795,0.066302\n5.585503,1.570000\n5.544097,0.041406\nN/A,N/A\n"
+    assert parse_last_frame(listing) == (5.585503, 1.57)
+    assert parse_last_frame("1.0,N/A\n") == (1.0, None)
+    assert parse_last_frame("") is None

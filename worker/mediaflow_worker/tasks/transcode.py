@@ -9,7 +9,7 @@ from mediaflow_spec.presets import resolve_transcode
 from mediaflow_spec.tasks import AUDIO_ONLY_CONTAINERS, TranscodeTask
 from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker.errors import IncompatibleCopyError, ProcessingError, SpecError
-from mediaflow_worker.probe import image_size
+from mediaflow_worker.probe import image_size, last_video_frame
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
 from mediaflow_worker.tasks._common import describe_media
@@ -24,9 +24,15 @@ _MUXER_REFUSED = re.compile(
 MAX_WATERMARK_PIXELS = 4096 * 4096
 
 
-def build_args(spec: TranscodeTask, ctx: TaskContext, out: Path) -> list[str]:
+def build_args(
+    spec: TranscodeTask,
+    ctx: TaskContext,
+    out: Path,
+    tail: tuple[float, float] | None = None,
+) -> list[str]:
     """The full ffmpeg command for a resolved transcode (touches only the
-    watermark assets, which it fetches)."""
+    watermark assets, which it fetches). ``tail``: (start, end) of the
+    source's last video frame (``probe.last_video_frame``), when known."""
     probe = ctx.probe
     video = spec.video
     audio = spec.audio
@@ -88,9 +94,25 @@ def build_args(spec: TranscodeTask, ctx: TaskContext, out: Path) -> list[str]:
                 text_file = ctx.scratch / f"{ctx.task_name}-text-{i}.txt"
                 text_file.write_text(mark.text or "", encoding="utf-8")
                 marks.append(fa.WatermarkInput(mark, None, None, text_file))
-        graph = fa.transcode_video_graph(size, video.fps, marks, ctx.font)
+        held = None
+        if tail is not None:
+            held = fa.plan_tail_frame(
+                last_pts=tail[0],
+                end=tail[1],
+                start_time=probe.start_time,
+                trim_start=start or 0.0,
+                frame_rate=probe.video.fps,
+                out_rate=video.fps,
+                time_base=probe.video.time_base,
+                input_index=len(marks_inputs(marks)) + 1,
+            )
+        if held is not None:
+            args += fa.input_args(
+                ctx.input_path, probe.demuxer, ctx.limits.max_pixels, start=held.seek
+            )
+        graph = fa.transcode_video_graph(size, video.fps, marks, ctx.font, held)
         args += ["-filter_complex", graph, "-map", "[vout]"]
-        args += fa.video_codec_args(video, spec.container, probe.video.fps)
+        args += fa.video_codec_args(video, spec.container, probe.video.fps, held)
     if use_audio:
         assert probe.audio is not None
         args += ["-map", "0:a:0"]
@@ -123,7 +145,17 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
     assert resolved.container is not None
     _, ext = fa.CONTAINERS[resolved.container]
     out = ctx.out_dir / f"{resolved.file_name or ctx.task_name}.{ext}"
-    args = build_args(resolved, ctx, out)
+    assert resolved.video is not None
+    tail = None
+    trim = resolved.trim
+    if (
+        ctx.probe.video is not None
+        and resolved.video.codec not in ("copy", "none")
+        and (trim is None or trim.duration is None or trim.start + trim.duration >= ctx.duration)
+    ):
+        # A screen recording's last frame can stay on screen for seconds.
+        tail = last_video_frame(ctx.probe, ctx.input_path)
+    args = build_args(resolved, ctx, out, tail)
     expected = ctx.duration - (resolved.trim.start if resolved.trim else 0)
     if resolved.trim and resolved.trim.duration:
         expected = min(expected, resolved.trim.duration)
