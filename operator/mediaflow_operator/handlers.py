@@ -130,8 +130,9 @@ async def finalize_workflow(
 
 
 # One dispatcher per Workflow: pulls events while below maxConcurrentJobs, counts results,
-# serves manual triggers (`mediaflow process`) and sweeps for lost events.
-@kopf.daemon(*WORKFLOWS, cancellation_timeout=15)  # type: ignore[arg-type]
+# serves manual triggers (`mediaflow process`) and sweeps for lost events. On stop it gets
+# 5 s to finish its step and write the status before it is cancelled.
+@kopf.daemon(*WORKFLOWS, cancellation_backoff=5, cancellation_timeout=15)  # type: ignore[arg-type]
 async def dispatcher(
     body: kopf.Body,
     memo: kopf.Memo,
