@@ -73,7 +73,7 @@ STORAGE_SECRET ?= mediaflow-storage
 .PHONY: install
 install: venv ## Apply the CRDs (and, on the local stack, the default storage Secret) to the current kubeconfig
 	@scripts/with-stack-env.sh bash -c '\
-	  kubectl apply --server-side -f crds/ && \
+	  kubectl apply --server-side --force-conflicts -f crds/ && \
 	  kubectl wait --for condition=Established --timeout=60s -f crds/ && \
 	  if [ -n "$${MEDIAFLOW_S3_ENDPOINT:-}" ]; then \
 	    kubectl create namespace $(SYSTEM_NAMESPACE) --dry-run=client -o yaml | kubectl apply -f - && \
