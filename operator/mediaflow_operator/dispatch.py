@@ -17,6 +17,7 @@ its counters, so counting needs no cross-process coordination. Each step:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
@@ -27,7 +28,9 @@ from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
 from mediaflow_operator import job_render, manual, metrics, naming, sweep, workflows
+from mediaflow_operator.kube import status_of
 from mediaflow_operator.matching import Verdict, decide
+from mediaflow_operator.queue import ACK_WAIT_SECONDS
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.s3_events import BadEvent, ObjectEvent, parse_message
 from mediaflow_operator.status import JobView, Tally, iso, now, parse_time, termination_summary
@@ -39,6 +42,18 @@ logger = logging.getLogger(__name__)
 FETCH_BATCH_MAX = 16
 NAK_DELAY_SECONDS = 5.0
 PENDING_FORGET = timedelta(minutes=2)
+
+
+def _permanent_reason(exc: BaseException) -> str:
+    """Why retrying ``exc`` can never help ("" for transient trouble): the
+    object cannot be described as a Job (validation) or the API server refuses
+    the Job itself (400 Bad Request, 422 Invalid)."""
+    if isinstance(exc, ValidationError):
+        return f"object cannot be processed: {exc.errors()[0].get('msg', exc)}"
+    if status_of(exc) in (400, 422):
+        body = str(getattr(exc, "body", "") or getattr(exc, "reason", ""))
+        return f"the API server rejected the Job ({status_of(exc)}): {body[:500]}"
+    return ""
 
 
 def count_active(jobs: Iterable[JobView], pending: Iterable[str]) -> int:
@@ -64,6 +79,9 @@ def count_running(jobs: Iterable[JobView], tally: Tally, pending: Iterable[str])
 
 
 class Dispatcher:
+    # Unsettled messages are marked in progress this often (well within AckWait).
+    progress_interval = ACK_WAIT_SECONDS / 4
+
     def __init__(
         self,
         rt: Runtime,
@@ -126,6 +144,7 @@ class Dispatcher:
         status = (fresh or {}).get("status") or {}
         self.tally = Tally.from_status(status)
         self.swept_until = parse_time(status.get("sweptUntil"))
+        self.dirty = False  # the tally is what the status holds
 
     async def run(self, stopped: Any) -> None:
         await self.load()
@@ -235,7 +254,10 @@ class Dispatcher:
                     )
         if newly:
             self.dirty = True
-            await self.flush(force=True)  # the ledger is written before the Jobs are marked
+        if (newly or to_mark) and self.dirty:
+            # The ledger is written before any Job is marked: also for UIDs that an
+            # earlier step counted in memory but failed to write (dirty is still set).
+            await self.flush(force=True)
         for job in [*newly, *to_mark]:
             await self.rt.kube.annotate_job(
                 job.namespace, job.name, {naming.ANNOTATION_COUNTED: job.state}
@@ -247,13 +269,38 @@ class Dispatcher:
             seconds=spec.execution.finished_job_retention_seconds if spec else 600
         )
         moment = now()
+        expired = []
         for job in jobs:
             counted = job.counted or job.uid in self.marked
             if not (job.finished and counted) or job.uid in self.deleted:
                 continue
             if job.finished_at is None or job.finished_at + retention <= moment:
-                await self.rt.kube.delete_job(job.namespace, job.name)
-                self.deleted.add(job.uid)
+                expired.append(job)
+        if not expired:
+            return
+        # The Job is what makes a redelivered event a no-op (AlreadyExists). An event
+        # delivered but not acked (an operator killed between create and ack) comes
+        # back; deleting its Job first would run the object twice.
+        backlog = await self.backlog()
+        if backlog is not None and backlog[1] > 0:
+            self.log.debug("%d unacked event(s): finished Jobs kept for now", backlog[1])
+            return
+        for job in expired:
+            await self.rt.kube.delete_job(job.namespace, job.name)
+            self.deleted.add(job.uid)
+
+    async def backlog(self) -> tuple[int, int] | None:
+        """(undelivered, delivered but unacked) messages of the Workflow's consumer;
+        None when it has none (suspended, deleted)."""
+        name = self.status().get("consumer") or ""
+        if not name:
+            return None
+        js = await self.rt.jetstream()
+        try:
+            info = await js.consumer_info(self.rt.settings.nats_stream, name)
+        except NotFoundError:
+            return None
+        return int(info.num_pending or 0), int(info.num_ack_pending or 0)
 
     # --- events ---
     async def fetch(self, batch: int) -> list[Any]:
@@ -275,22 +322,58 @@ class Dispatcher:
             return []
 
     async def handle(self, spec: WorkflowSpec, messages: list[Any], capacity: int) -> None:
+        """Settle every message: ack, nak or term. While Jobs are being created
+        the unsettled messages are kept ``in_progress`` so a slow API server
+        cannot make JetStream redeliver them behind our back (AckWait)."""
+        unsettled = list(messages)
+        keepalive = asyncio.create_task(self._keep_in_progress(unsettled))
+        try:
+            await self._handle(spec, messages, capacity, unsettled)
+        finally:
+            keepalive.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keepalive
+
+    async def _keep_in_progress(self, unsettled: list[Any]) -> None:
+        while True:
+            await asyncio.sleep(self.progress_interval)
+            for msg in list(unsettled):
+                try:
+                    await msg.in_progress()
+                except Exception:  # the message comes back after AckWait at worst
+                    self.log.debug("in_progress failed", exc_info=True)
+
+    async def _terminate(self, msg: Any, seq: int, reason: str) -> None:
+        """A message that can never succeed: dropped with its reason recorded
+        (log, a PoisonEvent on the Workflow, a metric), never redelivered."""
+        self.log.warning("terminating poison event #%d: %s", seq, reason)
+        self.post_event("Warning", "PoisonEvent", f"event #{seq} dropped: {reason}"[:1000])
+        await msg.term()
+        metrics.POISON_EVENTS.labels(self.ident.namespace, self.ident.name).inc()
+
+    async def _handle(
+        self, spec: WorkflowSpec, messages: list[Any], capacity: int, unsettled: list[Any]
+    ) -> None:
         after_flush = []
         created = 0
+
+        def settled(msg: Any) -> None:
+            if msg in unsettled:
+                unsettled.remove(msg)
+
         for msg in messages:
             seq = msg.metadata.sequence.stream
             if created >= capacity:
                 # A fetch can hand over messages of an earlier, expired pull
                 # request: never exceed the limit for them, let them come back.
                 await msg.nak(delay=self.rt.settings.poll_seconds)
+                settled(msg)
                 continue
             try:
                 events = parse_message(msg.data)
             except BadEvent as exc:
-                self.log.warning("terminating poison event #%d: %s", seq, exc)
-                self.post_event("Warning", "PoisonEvent", f"event #{seq} dropped: {exc}")
-                await msg.term()
-                metrics.POISON_EVENTS.labels(self.ident.namespace, self.ident.name).inc()
+                await self._terminate(msg, seq, str(exc))
+                settled(msg)
                 continue
             try:
                 skip = False
@@ -313,18 +396,29 @@ class Dispatcher:
                         self.log.debug("skip %s/%s: %s", event.bucket, event.key, decision.reason)
                         skip = True
             except Exception as exc:
-                self.log.warning("event #%d will be redelivered: %s", seq, exc)
-                await msg.nak(delay=NAK_DELAY_SECONDS)
+                permanent = _permanent_reason(exc)
+                if permanent:
+                    await self._terminate(msg, seq, permanent)
+                else:
+                    self.log.warning("event #%d will be redelivered: %s", seq, exc)
+                    await msg.nak(delay=NAK_DELAY_SECONDS)
+                settled(msg)
                 continue
-            if skip and self.tally.record_skip(seq):
-                self.dirty = True
+            if skip:
+                if self.tally.record_skip(seq):
+                    self.dirty = True
+                # Acked only once the ledger holding ``seq`` is written, also when an
+                # earlier attempt counted it in memory but its write failed.
                 after_flush.append(msg)
             else:
                 await msg.ack()
+                settled(msg)
         if after_flush:
-            await self.flush(force=True)
+            if self.dirty:
+                await self.flush(force=True)
             for msg in after_flush:
                 await msg.ack()
+                settled(msg)
 
     async def create_job(
         self,
@@ -386,6 +480,14 @@ class Dispatcher:
         )
         end = now() - timedelta(seconds=self.rt.settings.sweep_grace_seconds)
         if end <= start:
+            return 0
+        backlog = await self.backlog()
+        if backlog is not None and any(backlog):
+            # Events still wait in the queue (or are being handled): a Job the sweep
+            # made for one of them could be deleted before that event arrives, and
+            # the event would run the object again. The sweep looks for *lost*
+            # events, so it waits until the queue has caught up.
+            self.log.debug("sweep deferred: %d queued, %d unacked events", *backlog)
             return 0
         created = 0
         complete = True

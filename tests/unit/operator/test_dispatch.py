@@ -33,11 +33,16 @@ class FakeKube:
     status: dict[str, Any] = field(default_factory=dict)
     existing: set[str] = field(default_factory=set)
     fail_create: bool = False
+    create_error: Exception | None = None
+    create_delay: float = 0.0
+    fail_status: bool = False
 
     async def get_workflow(self, namespace: str, name: str) -> dict[str, Any]:
         return {"status": dict(self.status)}
 
     async def patch_workflow_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        if self.fail_status:
+            raise RuntimeError("API down")
         self.log.append(("status", dict(patch)))
         self.status.update(patch)
 
@@ -53,6 +58,9 @@ class FakeKube:
     async def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
         if self.fail_create:
             raise RuntimeError("API down")
+        if self.create_error is not None:
+            raise self.create_error
+        await asyncio.sleep(self.create_delay)
         name = manifest["metadata"]["name"]
         self.log.append(("create", name))
         if name in self.existing:
@@ -74,6 +82,9 @@ class FakeMsg:
 
     async def term(self) -> None:
         self.log.append(("term", self.metadata.sequence.stream))
+
+    async def in_progress(self) -> None:
+        self.log.append(("in_progress", self.metadata.sequence.stream))
 
 
 def _event(key: str, bucket: str = "uploads") -> bytes:
@@ -210,3 +221,131 @@ def test_poison_is_terminated_api_trouble_is_redelivered_and_capacity_holds() ->
         dispatcher.handle(spec_model, [FakeMsg(log, 4, _event("incoming/c.mp4"))], capacity=1)
     )
     assert log == [("nak", 4)]
+
+
+def test_a_failed_ledger_write_is_written_before_the_job_is_marked_on_retry() -> None:
+    """A step counts a Job, its status write fails; the next step must not mark
+    the Job counted before the ledger is written (a SIGKILL between the two
+    would lose the result for good)."""
+    log: list[tuple[str, Any]] = []
+    kube = FakeKube(log, fail_status=True)
+    dispatcher = _dispatcher(kube, [_finished_job()])
+    asyncio.run(dispatcher.load())
+    with pytest.raises(RuntimeError):
+        asyncio.run(dispatcher.record_finished([_finished_job()]))
+    assert log == []
+    kube.fail_status = False
+    asyncio.run(dispatcher.record_finished([_finished_job()]))
+    assert [e[0] for e in log] == ["status", "annotate"]
+    assert log[0][1]["succeeded"] == 1
+    assert log[0][1]["countedJobs"] == ["job-uid"]
+
+
+def test_a_skip_whose_write_failed_is_acked_only_after_a_later_write() -> None:
+    log: list[tuple[str, Any]] = []
+    kube = FakeKube(log, fail_status=True)
+    dispatcher = _dispatcher(kube, [])
+    spec_model = WorkflowSpec.model_validate(spec())
+    with pytest.raises(RuntimeError):
+        asyncio.run(
+            dispatcher.handle(spec_model, [FakeMsg(log, 7, _event("incoming/notes.txt"))], 1)
+        )
+    assert log == []  # neither written nor acked: the event comes back
+    kube.fail_status = False
+    asyncio.run(dispatcher.handle(spec_model, [FakeMsg(log, 7, _event("incoming/notes.txt"))], 1))
+    assert [e[0] for e in log] == ["status", "ack"]
+    assert log[0][1]["skipped"] == 1
+    assert log[0][1]["countedEvents"] == [7]
+
+
+def test_a_job_the_api_server_rejects_for_good_is_terminated_with_its_reason() -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    log: list[tuple[str, Any]] = []
+    kube = FakeKube(log, create_error=ApiException(status=422, reason="Unprocessable Entity"))
+    events: list[tuple[str, str, str]] = []
+    rt = SimpleNamespace(settings=Settings(status_flush_seconds=3600, poll_seconds=0.01), kube=kube)
+    dispatcher = Dispatcher(rt, BODY, lambda: [], lambda *e: events.append(e))  # type: ignore[arg-type]
+    spec_model = WorkflowSpec.model_validate(spec())
+    asyncio.run(dispatcher.handle(spec_model, [FakeMsg(log, 5, _event("incoming/a.mp4"))], 1))
+    assert log == [("term", 5)]
+    [(type_, reason, message)] = events
+    assert (type_, reason) == ("Warning", "PoisonEvent")
+    assert "422" in message
+    assert "#5" in message
+    # A server error is transient: redelivered, not dropped.
+    log.clear()
+    kube.create_error = ApiException(status=500, reason="Internal Server Error")
+    asyncio.run(dispatcher.handle(spec_model, [FakeMsg(log, 6, _event("incoming/a.mp4"))], 1))
+    assert log == [("nak", 6)]
+
+
+def test_messages_waiting_behind_a_slow_job_creation_are_kept_in_progress() -> None:
+    log: list[tuple[str, Any]] = []
+    kube = FakeKube(log, create_delay=0.2)
+    dispatcher = _dispatcher(kube, [])
+    dispatcher.progress_interval = 0.02
+    spec_model = WorkflowSpec.model_validate(spec())
+    messages = [
+        FakeMsg(log, 1, _event("incoming/a.mp4")),
+        FakeMsg(log, 2, _event("incoming/b.mp4")),
+    ]
+    asyncio.run(dispatcher.handle(spec_model, messages, capacity=2))
+    ack_1 = log.index(("ack", 1))
+    assert ("in_progress", 2) in log[:ack_1], "message 2 waited without in_progress"
+    assert ("in_progress", 1) in log[:ack_1]
+    # Nothing is marked in progress once settled.
+    assert ("in_progress", 1) not in log[ack_1:]
+    assert log[-1] == ("ack", 2)
+
+
+def _done_job(name: str, uid: str) -> JobView:
+    return job_view(
+        {
+            "metadata": {
+                "name": name,
+                "namespace": "ns",
+                "uid": uid,
+                "labels": {naming.LABEL_WORKFLOW_UID: "wf-uid"},
+                "annotations": {naming.ANNOTATION_COUNTED: "succeeded"},
+            },
+            "status": {"conditions": COMPLETE},
+        }
+    )
+
+
+def test_finished_jobs_are_kept_while_an_event_may_still_be_redelivered() -> None:
+    log: list[tuple[str, Any]] = []
+    dispatcher = _dispatcher(FakeKube(log), [])
+    backlog = {"value": (0, 1)}
+
+    async def fake_backlog() -> tuple[int, int]:
+        return backlog["value"]
+
+    dispatcher.backlog = fake_backlog  # type: ignore[method-assign]
+    spec_model = WorkflowSpec.model_validate(spec(execution={"finishedJobRetentionSeconds": 0}))
+    jobs = [_done_job("mf-videos-1", "u1")]
+    asyncio.run(dispatcher.delete_expired(jobs, spec_model))
+    assert log == [], "deleted a Job whose event is still unacked"
+    backlog["value"] = (5, 0)  # queued, never delivered: cannot be for an existing Job
+    asyncio.run(dispatcher.delete_expired(jobs, spec_model))
+    assert log == [("delete", "mf-videos-1")]
+
+
+def test_the_sweep_waits_while_events_are_queued() -> None:
+    log: list[tuple[str, Any]] = []
+    body = {**BODY, "status": {**BODY["status"], "activeSince": "2020-01-01T00:00:00Z"}}
+    rt = SimpleNamespace(
+        settings=Settings(status_flush_seconds=3600, poll_seconds=0.01, sweep_grace_seconds=0),
+        kube=FakeKube(log),
+        minio=None,  # listing would fail: the sweep must not get that far
+    )
+    dispatcher = Dispatcher(rt, body, lambda: [], lambda *e: None)  # type: ignore[arg-type]
+
+    async def queued() -> tuple[int, int]:
+        return (3, 0)
+
+    dispatcher.backlog = queued  # type: ignore[method-assign]
+    spec_model = WorkflowSpec.model_validate(spec())
+    assert asyncio.run(dispatcher.run_sweep(spec_model, capacity=4)) == 0
+    assert dispatcher.swept_until is None, "a deferred sweep must not move sweptUntil"
