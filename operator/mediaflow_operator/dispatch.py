@@ -107,6 +107,7 @@ class Dispatcher:
         self._sub: Any = None
         self._sub_name = ""
         self.served_request = ""
+        self.queued_request = ""
         self.log = logging.LoggerAdapter(
             logger, {"workflow": f"{self.ident.namespace}/{self.ident.name}"}
         )
@@ -166,11 +167,11 @@ class Dispatcher:
 
     async def step(self, stopped: Any = None) -> None:
         spec = self.spec()
-        await self.serve_manual_trigger()
         jobs = self.jobs()
         self._forget_seen_pending(jobs)
         await self.record_finished(jobs)
         await self.delete_expired(jobs, spec)
+        await self.serve_manual_trigger(spec, jobs)
         if spec is None or not self.may_dispatch():
             await self.flush()
             await self._pause(stopped)
@@ -204,12 +205,29 @@ class Dispatcher:
                 del self.pending[name]
 
     # --- manual trigger ---
-    async def serve_manual_trigger(self) -> None:
+    async def serve_manual_trigger(
+        self, spec: WorkflowSpec | None = None, jobs: list[JobView] | None = None
+    ) -> None:
+        """Serve a ``mediaflow process`` request. It takes the next free slot
+        under ``maxConcurrentJobs`` (ahead of queued events); while the Workflow
+        is at its limit the request waits in its annotations."""
         annotations = (self.body.get("metadata") or {}).get("annotations") or {}
         request = annotations.get(naming.ANNOTATION_PROCESS_REQUEST)
         if not request or request == self.served_request:
             return
         key = annotations.get(naming.ANNOTATION_PROCESS, "")
+        if spec is not None:
+            active = count_active(self.jobs() if jobs is None else jobs, self.pending)
+            if active >= spec.execution.max_concurrent_jobs:
+                if self.queued_request != request:
+                    self.queued_request = str(request)
+                    self.post_event(
+                        "Normal",
+                        "ManualTriggerQueued",
+                        f"{key} waits: {active} of {spec.execution.max_concurrent_jobs} "
+                        "Jobs are running",
+                    )
+                return
         try:
             name = await manual.process(self.rt, self.body, key, str(request))
         except manual.ManualTriggerError as exc:

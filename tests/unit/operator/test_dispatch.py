@@ -349,3 +349,60 @@ def test_the_sweep_waits_while_events_are_queued() -> None:
     spec_model = WorkflowSpec.model_validate(spec())
     assert asyncio.run(dispatcher.run_sweep(spec_model, capacity=4)) == 0
     assert dispatcher.swept_until is None, "a deferred sweep must not move sweptUntil"
+
+
+def _active_job(name: str, uid: str) -> JobView:
+    return job_view(
+        {
+            "metadata": {
+                "name": name,
+                "namespace": "ns",
+                "uid": uid,
+                "labels": {naming.LABEL_WORKFLOW_UID: "wf-uid"},
+                "annotations": {},
+            },
+            "status": {},
+        }
+    )
+
+
+def test_a_manual_trigger_waits_for_a_free_slot(monkeypatch: pytest.MonkeyPatch) -> None:
+    from mediaflow_operator import dispatch as dispatch_module
+
+    created: list[str] = []
+
+    async def fake_process(rt: Any, body: Any, key: str, request_id: str) -> str:
+        created.append(key)
+        return f"mf-manual-{request_id}"
+
+    monkeypatch.setattr(dispatch_module.manual, "process", fake_process)
+    body = {
+        **BODY,
+        "metadata": {
+            **BODY["metadata"],
+            "annotations": {
+                naming.ANNOTATION_PROCESS: "incoming/old.mp4",
+                naming.ANNOTATION_PROCESS_REQUEST: "r1",
+            },
+        },
+    }
+    jobs = [_active_job("mf-videos-1", "u1")]
+    events: list[tuple[str, str, str]] = []
+    rt = SimpleNamespace(
+        settings=Settings(status_flush_seconds=3600, poll_seconds=0.01), kube=FakeKube([])
+    )
+    dispatcher = Dispatcher(rt, body, lambda: list(jobs), lambda *e: events.append(e))  # type: ignore[arg-type]
+    one_slot = WorkflowSpec.model_validate(spec(execution={"maxConcurrentJobs": 1}))
+    for _ in range(3):
+        asyncio.run(dispatcher.serve_manual_trigger(one_slot, list(jobs)))
+    assert created == [], "the manual trigger bypassed maxConcurrentJobs"
+    assert [e[1] for e in events] == ["ManualTriggerQueued"]  # said once, not per step
+    jobs[0] = _done_job("mf-videos-1", "u1")  # the slot frees up
+    asyncio.run(dispatcher.serve_manual_trigger(one_slot, list(jobs)))
+    assert created == ["incoming/old.mp4"]
+    assert "mf-manual-r1" in dispatcher.pending  # counts against the limit at once
+    assert [e[1] for e in events] == ["ManualTriggerQueued", "ManualTrigger"]
+    # The request now occupies the only slot: the dispatcher fetches nothing.
+    from mediaflow_operator.dispatch import count_active
+
+    assert count_active(jobs, dispatcher.pending) == 1
