@@ -20,6 +20,7 @@ SECURE_ENV = "MEDIAFLOW_S3_SECURE"
 SCRATCH_ENV = "MEDIAFLOW_SCRATCH_DIR"
 TERMINATION_ENV = "MEDIAFLOW_TERMINATION_MESSAGE_PATH"
 FONT_ENV = "MEDIAFLOW_FONT_FILE"
+MEMORY_ENV = "MEDIAFLOW_FFMPEG_MAX_MEMORY_BYTES"
 
 
 @dataclass(frozen=True)
@@ -84,3 +85,24 @@ def termination_path() -> Path:
 def font_file() -> str:
     """The TrueType font for text watermarks."""
     return os.environ.get(FONT_ENV) or DEFAULT_FONT
+
+
+def ffmpeg_memory_limit() -> int | None:
+    """The address-space limit (RLIMIT_AS) for every ffmpeg/ffprobe process,
+    from ``MEDIAFLOW_FFMPEG_MAX_MEMORY_BYTES``; None (the default) for none.
+
+    Off by default: it bounds *reserved* address space, not memory in use,
+    and encoders reserve far more than they touch (SVT-AV1 at 1080p on two
+    cores: 2.7 GiB reserved for 0.5 GiB resident, and it hangs rather than
+    fails when refused). The Job's memory limit (a cgroup) is the real bound;
+    this is a second fence for deployments that want one."""
+    raw = (os.environ.get(MEMORY_ENV) or "").strip()
+    if not raw or raw == "0":
+        return None
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SpecError(f"{MEMORY_ENV} must be a number of bytes, not {raw!r}") from exc
+    if value < 0:
+        raise SpecError(f"{MEMORY_ENV} must not be negative")
+    return value

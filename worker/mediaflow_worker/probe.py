@@ -12,15 +12,24 @@ from pathlib import Path
 from typing import Any
 
 from mediaflow_worker import safety
+from mediaflow_worker.config import ffmpeg_memory_limit
 from mediaflow_worker.errors import (
     InputRejectedError,
+    ProcessingError,
     ProcessTimeoutError,
     UnreadableInputError,
 )
+from mediaflow_worker.process import limit_memory
 
 PROBE_TIMEOUT_SECONDS = 60
 MAX_PLAUSIBLE_FPS = 240.0
 _MAX_PIXELS_MESSAGE = re.compile(r"Picture size (\d+)x(\d+) exceeds specified max pixel count")
+# What ffprobe says when it is refused memory (RLIMIT_AS) before or while reading.
+_OUT_OF_MEMORY = re.compile(
+    r"Cannot allocate memory|failed to map segment|error while loading shared libraries|"
+    r"malloc of size \d+ failed|out of memory",
+    re.IGNORECASE,
+)
 # Stream dispositions that are not real video (cover art, thumbnails).
 _STILL_DISPOSITIONS = ("attached_pic", "timed_thumbnails")
 
@@ -263,6 +272,7 @@ def probe(path: Path, max_pixels: int, timeout: float = PROBE_TIMEOUT_SECONDS) -
             timeout=timeout,
             stdin=subprocess.DEVNULL,
             check=False,
+            preexec_fn=limit_memory(ffmpeg_memory_limit()),
         )
     except subprocess.TimeoutExpired as exc:
         raise ProcessTimeoutError(f"ffprobe took longer than {timeout:.0f} s") from exc
@@ -273,6 +283,14 @@ def probe(path: Path, max_pixels: int, timeout: float = PROBE_TIMEOUT_SECONDS) -
         raise InputRejectedError(
             f"the input declares {too_big.group(1)}x{too_big.group(2)} pixels per frame; "
             f"the limit is {max_pixels}"
+        )
+    if done.returncode != 0 and (done.returncode < 0 or _OUT_OF_MEMORY.search(done.stderr)):
+        # Killed, or refused memory (MEDIAFLOW_FFMPEG_MAX_MEMORY_BYTES): that
+        # says nothing about the input, so it must not be a permanent failure.
+        raise ProcessingError(
+            f"ffprobe failed without judging the input: {_first_error_line(done.stderr)}"
+            if done.returncode > 0
+            else f"ffprobe was killed by signal {-done.returncode}"
         )
     if done.returncode != 0:
         reason = _first_error_line(done.stderr).replace(str(path), "<input>")
@@ -347,6 +365,7 @@ def last_video_frame(result: ProbeResult, path: Path) -> tuple[float, float] | N
             timeout=PROBE_TIMEOUT_SECONDS,
             stdin=subprocess.DEVNULL,
             check=False,
+            preexec_fn=limit_memory(ffmpeg_memory_limit()),
         )
     except subprocess.TimeoutExpired:
         return None
@@ -389,6 +408,7 @@ def image_size(path: Path) -> tuple[int, int]:
         timeout=PROBE_TIMEOUT_SECONDS,
         stdin=subprocess.DEVNULL,
         check=False,
+        preexec_fn=limit_memory(ffmpeg_memory_limit()),
     )
     try:
         stream = json.loads(done.stdout)["streams"][0]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import resource
 import signal
 import subprocess
 import threading
@@ -14,6 +15,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 
 from mediaflow_worker import safety
+from mediaflow_worker.config import ffmpeg_memory_limit
 from mediaflow_worker.errors import ProcessingError, ProcessTimeoutError
 
 log = logging.getLogger(__name__)
@@ -58,6 +60,17 @@ class _Reader(threading.Thread):
                 self.kept.append(line)
 
 
+def limit_memory(max_bytes: int | None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` setting RLIMIT_AS in the child, or None for no limit."""
+    if max_bytes is None:
+        return None
+
+    def apply() -> None:  # runs in the forked child, before exec
+        resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+
+    return apply
+
+
 def _kill_group(proc: subprocess.Popen[str]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -94,6 +107,7 @@ def run_ffmpeg(
         errors="replace",
         start_new_session=True,
         env=env,
+        preexec_fn=limit_memory(ffmpeg_memory_limit()),
     )
     timed_out = threading.Event()
 

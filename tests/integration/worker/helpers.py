@@ -156,6 +156,46 @@ def run_local(
     )
 
 
+# Runs a command and writes the peak resident memory of its process tree (the
+# largest of the waited-for descendants: the worker, ffprobe, ffmpeg) in KiB.
+_MEASURE = """
+import resource, subprocess, sys
+done = subprocess.run(sys.argv[2:])
+with open(sys.argv[1], "w") as f:
+    f.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(done.returncode)
+"""
+
+
+def run_local_measured(
+    workflow: Path, input_file: Path, out: Path, *extra: str, timeout: float = 300
+) -> tuple[subprocess.CompletedProcess[str], int]:
+    """``run_local`` plus the peak RSS (KiB) of any process it started."""
+    report = out.parent / f"{out.name}.maxrss"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _MEASURE,
+            str(report),
+            *WORKER,
+            "run",
+            "-f",
+            str(workflow),
+            str(input_file),
+            "-o",
+            str(out),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "MEDIAFLOW_SCRATCH_DIR": str(out.parent)},
+        check=False,
+    )
+    return done, int(report.read_text())
+
+
 def hls_segments(playlist: Path) -> int:
     """Number of media segments in an HLS media playlist."""
     return sum(1 for line in playlist.read_text().splitlines() if line.startswith("#EXTINF"))

@@ -15,7 +15,7 @@ import pytest
 from mediaflow_worker.errors import UnreadableInputError
 from mediaflow_worker.probe import probe
 
-from .helpers import make_clip, run_local, write_workflow
+from .helpers import make_clip, run_local_measured, write_workflow
 
 pytestmark = pytest.mark.integration
 
@@ -118,7 +118,7 @@ def test_hostile_input_is_refused_with_exit_2_and_nothing_leaks(
     source.write_bytes(content)
     out = tmp_path / "out"
     started = time.monotonic()
-    done = run_local(workflow, source, out, timeout=60)
+    done, max_rss_kib = run_local_measured(workflow, source, out, timeout=60)
     elapsed = time.monotonic() - started
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
@@ -137,6 +137,9 @@ def test_hostile_input_is_refused_with_exit_2_and_nothing_leaks(
     assert not out.exists() or not any(out.iterdir())
     assert requests == []
     assert elapsed < 30
+    # Bounded memory: no process (worker, ffprobe) grew past 200 MiB; the
+    # huge GIF's 144-megapixel frame (576 MB as RGBA) was never allocated.
+    assert max_rss_kib < 200 * 1024, max_rss_kib
     if case == "huge-gif":
         assert "pixels" in lines[0]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -11,9 +13,11 @@ from mediaflow_spec.job import Limits
 from mediaflow_worker.errors import OutputTooLargeError, ProcessTimeoutError
 from mediaflow_worker.local_mode import run_local
 
-from .helpers import make_clip, write_workflow
+from .helpers import WORKER, make_clip, write_workflow
 
 pytestmark = pytest.mark.integration
+
+MIB = 1024 * 1024
 
 
 def test_output_beyond_the_limit_fails_instead_of_uploading_a_truncated_file(
@@ -45,3 +49,45 @@ def test_wall_time_limit_kills_ffmpeg_promptly(
     assert time.monotonic() - started < 10
     # Scratch space is gone too.
     assert [p for p in tmp_path.iterdir() if p.name.startswith("mediaflow-")] == []
+
+
+def _run_with_memory_cap(
+    workflow: Path, source: Path, out: Path, cap: int
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*WORKER, "run", "-f", str(workflow), str(source), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **os.environ,
+            "MEDIAFLOW_SCRATCH_DIR": str(out.parent),
+            "MEDIAFLOW_FFMPEG_MAX_MEMORY_BYTES": str(cap),
+        },
+        check=False,
+    )
+
+
+def test_an_ffmpeg_memory_cap_stops_an_encoder_that_needs_more(tmp_path: Path) -> None:
+    # ffprobe fits in 400 MiB of address space; x264 at 1280x720 does not.
+    clip = make_clip(tmp_path, "c", size=(1280, 720), duration=1)
+    workflow = write_workflow(
+        tmp_path, [{"name": "web", "transcode": {"video": {"preset": "ultrafast"}}}]
+    )
+    done = _run_with_memory_cap(workflow, clip.path, tmp_path / "out", 400 * MIB)
+    assert done.returncode == 1, done.stderr
+    assert "ProcessingFailed" in done.stderr
+    assert "malloc" in done.stderr or "memory" in done.stderr.lower(), done.stderr
+    # The same run without the cap works (the cap, not the clip, failed it).
+    ok = _run_with_memory_cap(workflow, clip.path, tmp_path / "out2", 0)
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_a_probe_refused_memory_is_retried_not_blamed_on_the_input(tmp_path: Path) -> None:
+    # 100 MiB: not even ffprobe's shared libraries load. The input is fine,
+    # so this must not be exit code 2 ("never retry").
+    clip = make_clip(tmp_path, "c", duration=1)
+    workflow = write_workflow(tmp_path, [{"name": "facts", "analysis": {}}])
+    done = _run_with_memory_cap(workflow, clip.path, tmp_path / "out", 100 * MIB)
+    assert done.returncode == 1, done.stderr
+    assert "ProcessingFailed" in done.stderr
