@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
 
 from pydantic import ValidationError
 
@@ -65,6 +67,19 @@ def cmd_job(args: argparse.Namespace) -> int:
         job = _load_job()
         storage = Storage(make_client(storage_from_env()))
         outcome = run_job(job, storage)
+    except KeyboardInterrupt:
+        # SIGTERM (Pod deleted, activeDeadlineSeconds) or SIGINT: run_job has
+        # already removed partial outputs; say so before exiting.
+        termination.write(
+            path,
+            TerminationSummary(
+                ok=False,
+                exitCode=EXIT_FAILED,
+                reason="Interrupted",
+                message="stopped by a signal before the work was done",
+            ),
+        )
+        raise
     except WorkerError as exc:
         termination.write(
             path,
@@ -77,6 +92,17 @@ def cmd_job(args: argparse.Namespace) -> int:
         )
         print(f"mediaflow-worker: {exc.reason}: {_one_line(exc.message)}", file=sys.stderr)
         return exc.exit_code
+    except Exception as exc:  # a bug: main() logs it; the Job still gets a reason
+        termination.write(
+            path,
+            TerminationSummary(
+                ok=False,
+                exitCode=EXIT_FAILED,
+                reason="InternalError",
+                message=_one_line(repr(exc), 3000),
+            ),
+        )
+        raise
     termination.write(
         path,
         TerminationSummary(
@@ -140,9 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mediaflow-worker`` console script."""
     args = build_parser().parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C: ffmpeg (in its own session, so the signal
+    # does not reach it) is killed, partial outputs and scratch files removed.
+    signal.signal(signal.SIGTERM, _interrupt)
     _setup_logging(args.verbose)
     try:
         code: int = args.func(args)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -91,3 +93,58 @@ def test_a_probe_refused_memory_is_retried_not_blamed_on_the_input(tmp_path: Pat
     done = _run_with_memory_cap(workflow, clip.path, tmp_path / "out", 100 * MIB)
     assert done.returncode == 1, done.stderr
     assert "ProcessingFailed" in done.stderr
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline and "ffmpeg" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_sigterm_stops_ffmpeg_and_removes_scratch_files(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path, "c", size=(640, 360), duration=6)
+    workflow = write_workflow(
+        tmp_path,
+        [{"name": "slow", "transcode": {"video": {"codec": "h265", "preset": "veryslow"}}}],
+    )
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    proc = subprocess.Popen(
+        [*WORKER, "run", "-f", str(workflow), str(clip.path), "-o", str(tmp_path / "out")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "MEDIAFLOW_SCRATCH_DIR": str(scratch)},
+    )
+    try:
+        _wait_for(lambda: bool(_processes_mentioning(str(scratch))), 30, "ffmpeg to start")
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=10)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 1
+    assert "Interrupted" in stderr
+    # ffmpeg runs in its own session (the signal never reached it): the
+    # worker killed it on the way out, and removed its scratch directory.
+    assert _processes_mentioning(str(scratch)) == []
+    assert list(scratch.iterdir()) == []
+    assert not (tmp_path / "out").exists()

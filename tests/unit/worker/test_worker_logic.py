@@ -328,3 +328,33 @@ def test_the_last_video_packet_is_the_latest_presentation_time() -> None:
     assert parse_last_frame(listing) == (5.585503, 1.57)
     assert parse_last_frame("1.0,N/A\n") == (1.0, None)
     assert parse_last_frame("") is None
+
+
+@pytest.mark.parametrize(
+    ("raised", "reason"),
+    [(KeyboardInterrupt(), "Interrupted"), (RuntimeError("bug"), "InternalError")],
+)
+def test_job_command_reports_signals_and_bugs_in_the_termination_message(
+    raised: BaseException, reason: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mediaflow_worker import cli, job_mode
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(job_mode, "run_job", fail)
+    term = tmp_path / "termination-log"
+    job = {
+        "workflow": {"namespace": "ns", "name": "wf"},
+        "input": {"bucket": "up", "key": "a.mp4", "etag": "e"},
+        "output": {"bucket": "media", "dir": "a.mp4.mediaflow/"},
+        "tasks": [{"name": "facts", "analysis": {}}],
+    }
+    monkeypatch.setenv("MEDIAFLOW_JOB", json.dumps(job))
+    monkeypatch.setenv("MEDIAFLOW_S3_ENDPOINT", "127.0.0.1:9")
+    monkeypatch.setenv("MEDIAFLOW_S3_ACCESS_KEY", "k")
+    monkeypatch.setenv("MEDIAFLOW_S3_SECRET_KEY", "s")
+    monkeypatch.setenv("MEDIAFLOW_TERMINATION_MESSAGE_PATH", str(term))
+    assert cli.main(["job"]) == 1
+    parsed = TerminationSummary.model_validate_json(term.read_bytes())
+    assert (parsed.ok, parsed.exit_code, parsed.reason) == (False, 1, reason)
