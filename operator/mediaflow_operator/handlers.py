@@ -42,6 +42,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
     if SETTINGS.peering_name:
         settings.peering.name = SETTINGS.peering_name
         settings.peering.priority = SETTINGS.peering_priority
+        settings.peering.lifetime = SETTINGS.peering_lifetime_seconds
         settings.peering.mandatory = True
         settings.peering.clusterwide = True
     else:
@@ -131,8 +132,17 @@ async def finalize_workflow(
 
 # One dispatcher per Workflow: pulls events while below maxConcurrentJobs, counts results,
 # serves manual triggers (`mediaflow process`) and sweeps for lost events. On stop it gets
-# 5 s to finish its step and write the status before it is cancelled.
-@kopf.daemon(*WORKFLOWS, cancellation_backoff=5, cancellation_timeout=15)  # type: ignore[arg-type]
+# 5 s to finish its step and write the status before it is cancelled (at most 20 s in all:
+# the peering handover waits that long, see Settings.peering_handover_seconds).
+DAEMON_CANCELLATION_BACKOFF = 5
+DAEMON_CANCELLATION_TIMEOUT = 15
+
+
+@kopf.daemon(  # type: ignore[arg-type]
+    *WORKFLOWS,
+    cancellation_backoff=DAEMON_CANCELLATION_BACKOFF,
+    cancellation_timeout=DAEMON_CANCELLATION_TIMEOUT,
+)
 async def dispatcher(
     body: kopf.Body,
     memo: kopf.Memo,
@@ -148,4 +158,11 @@ async def dispatcher(
     def post_event(type_: str, reason: str, message: str) -> None:
         kopf.event(body, type=type_, reason=reason, message=message)
 
+    if SETTINGS.peering_name and SETTINGS.peering_handover_seconds > 0:
+        # This replica may have just taken over from a peer that was paused a moment
+        # ago: let that peer's dispatcher finish and write its counters first, then
+        # read them. Two dispatchers of one Workflow would overwrite each other's counts.
+        await stopped.wait(SETTINGS.peering_handover_seconds)
+        if stopped:
+            return
     await dispatch.Dispatcher(_rt(memo), body, jobs, post_event).run(stopped)

@@ -92,7 +92,30 @@ class Settings(BaseModel):
     peering_name: str = Field(
         default="", description="kopf peering name (needs kopf's peering CRD); empty: standalone."
     )
-    peering_priority: int = Field(default=0, description="kopf peering priority (standby lower).")
+    peering_priority: int = Field(
+        default=0,
+        description=(
+            "kopf peering priority: the active replica gets a higher one than the standby. "
+            "Peers of equal priority all pause (kopf), so replicas must differ."
+        ),
+    )
+    peering_lifetime_seconds: int = Field(
+        default=60,
+        ge=5,
+        description=(
+            "How long a peer counts as alive after its last keep-alive: a standby takes "
+            "over this long after the active replica died without saying goodbye."
+        ),
+    )
+    peering_handover_seconds: float = Field(
+        default=20,
+        ge=0,
+        description=(
+            "With peering, a dispatcher waits this long after it starts before it "
+            "dispatches or reads the counters: the time a paused peer may take to stop "
+            "its own dispatchers (daemon cancellation backoff + timeout)."
+        ),
+    )
     liveness_endpoint: str = Field(
         default="http://0.0.0.0:8080/healthz", description="kopf liveness probe URL; empty: off."
     )

@@ -43,3 +43,28 @@ def real_worker_stack(
     yield from stack_fixture(
         kube_cluster, minio_server, nats_server, tmp_path, worker_command="mediaflow-worker job"
     )
+
+
+@pytest.fixture
+def peered_stack(
+    kube_cluster: Any, minio_server: Any, nats_server: Any, tmp_path: Path
+) -> Iterator[Stack]:
+    """The stack's operator joins a kopf peering (priority 100, 10 s lifetime);
+    a test starts a standby with a lower priority next to it."""
+    import uuid
+
+    from tests.e2e.harness import install_peering
+
+    def peering_env(api: Any) -> dict[str, str]:
+        name = f"mediaflow-{uuid.uuid4().hex[:8]}"
+        install_peering(api, name)
+        return {
+            "MEDIAFLOW_PEERING_NAME": name,
+            "MEDIAFLOW_PEERING_PRIORITY": "100",
+            "MEDIAFLOW_PEERING_LIFETIME_SECONDS": "10",
+            "MEDIAFLOW_PEERING_HANDOVER_SECONDS": "5",
+        }
+
+    yield from stack_fixture(
+        kube_cluster, minio_server, nats_server, tmp_path, worker_sleep=2.0, extra_env=peering_env
+    )

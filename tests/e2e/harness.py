@@ -59,6 +59,30 @@ def install_crd(api_client: client.ApiClient) -> None:
     wait_for(established, 60, "the Workflow CRD to be established")
 
 
+def install_peering(api_client: client.ApiClient, name: str) -> None:
+    """kopf's peering CRD from config/peering.yaml, and a peering object ``name``."""
+    ext = client.ApiextensionsV1Api(api_client)
+    crd_doc, peering_doc = list(yaml.safe_load_all((REPO / "config" / "peering.yaml").read_text()))
+    try:
+        ext.create_custom_resource_definition(crd_doc)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+
+    def established() -> bool:
+        found = ext.read_custom_resource_definition(crd_doc["metadata"]["name"])
+        return any(
+            c.type == "Established" and c.status == "True" for c in (found.status.conditions or [])
+        )
+
+    wait_for(established, 60, "kopf's peering CRD to be established")
+    group, version = peering_doc["apiVersion"].split("/")
+    body = {**peering_doc, "metadata": {"name": name}}
+    client.CustomObjectsApi(api_client).create_cluster_custom_object(
+        group, version, "clusterkopfpeerings", body
+    )
+
+
 def ensure_namespace(api_client: client.ApiClient, name: str) -> None:
     try:
         client.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})
