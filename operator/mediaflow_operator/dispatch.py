@@ -35,13 +35,17 @@ from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.s3_events import BadEvent, ObjectEvent, parse_message
 from mediaflow_operator.status import JobView, Tally, iso, now, parse_time, termination_summary
 from mediaflow_spec.job import ObjectRef
-from mediaflow_spec.workflow import CONDITION_STORAGE, WorkflowSpec
+from mediaflow_spec.workflow import CONDITION_STORAGE, LEDGER_MAX, WorkflowSpec
 
 logger = logging.getLogger(__name__)
 
 FETCH_BATCH_MAX = 16
 NAK_DELAY_SECONDS = 5.0
 PENDING_FORGET = timedelta(minutes=2)
+# Results counted per status write. The ledger keeps the last LEDGER_MAX UIDs; a
+# batch larger than that would push its own first UIDs out before they are marked,
+# and a crash while marking would count those Jobs again.
+RECORD_BATCH_MAX = LEDGER_MAX // 2
 
 
 def _permanent_reason(exc: BaseException) -> str:
@@ -250,6 +254,8 @@ class Dispatcher:
             if self.tally.job_counted(job.uid):
                 to_mark.append(job)
                 continue
+            if len(newly) >= RECORD_BATCH_MAX:
+                continue  # next step: every UID must still be in the ledger when marked
             reason, message = job.reason, job.message
             if job.state == "failed":
                 try:

@@ -406,3 +406,33 @@ def test_a_manual_trigger_waits_for_a_free_slot(monkeypatch: pytest.MonkeyPatch)
     from mediaflow_operator.dispatch import count_active
 
     assert count_active(jobs, dispatcher.pending) == 1
+
+
+def test_every_marked_job_is_in_the_ledger_written_before_it_however_many_finish() -> None:
+    """After a long outage hundreds of Jobs may have finished at once; the bounded
+    ledger must still hold every UID at the moment its Job is marked (a crash
+    while marking would otherwise count the dropped ones twice)."""
+    from mediaflow_spec.workflow import LEDGER_MAX
+
+    def finished(i: int) -> JobView:
+        view = _finished_job(uid=f"u{i:04d}")
+        return JobView(**{**view.__dict__, "name": f"mf-videos-{i}"})
+
+    jobs = [finished(i) for i in range(LEDGER_MAX + 100)]
+    log: list[tuple[str, Any]] = []
+    kube = FakeKube(log)
+    dispatcher = _dispatcher(kube, jobs)
+    asyncio.run(dispatcher.load())
+    for _ in range(4):
+        asyncio.run(dispatcher.record_finished(jobs))
+    ledger: list[str] = []
+    marked = []
+    uid_of = {j.name: j.uid for j in jobs}
+    for kind, value in log:
+        if kind == "status":
+            ledger = value["countedJobs"]
+        elif kind == "annotate":
+            assert uid_of[value] in ledger, f"{value} marked but not in the written ledger"
+            marked.append(value)
+    assert len(marked) == len(jobs)
+    assert dispatcher.tally.succeeded == len(jobs)
