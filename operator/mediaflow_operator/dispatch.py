@@ -245,7 +245,14 @@ class Dispatcher:
         self.served_request = str(request)
 
     # --- results ---
+    def flush_due(self) -> bool:
+        return now() - self.last_flush >= timedelta(seconds=self.rt.settings.status_flush_seconds)
+
     async def record_finished(self, jobs: list[JobView]) -> None:
+        """Count finished Jobs: one status write per flush interval at most, for
+        all results that arrived in it (a result waits safely on its Job)."""
+        if not self.flush_due():
+            return
         newly: list[JobView] = []
         to_mark: list[JobView] = []
         for job in jobs:
@@ -563,9 +570,7 @@ class Dispatcher:
         if not self.dirty:
             return
         moment = now()
-        if not force and moment - self.last_flush < timedelta(
-            seconds=self.rt.settings.status_flush_seconds
-        ):
+        if not force and not self.flush_due():
             return
         patch = {**self.tally.to_status(running), **self.extra_status}
         await self.rt.kube.patch_workflow_status(self.ident.namespace, self.ident.name, patch)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any
 
@@ -424,6 +425,7 @@ def test_every_marked_job_is_in_the_ledger_written_before_it_however_many_finish
     dispatcher = _dispatcher(kube, jobs)
     asyncio.run(dispatcher.load())
     for _ in range(4):
+        dispatcher.last_flush = datetime.min.replace(tzinfo=UTC)  # a flush interval later
         asyncio.run(dispatcher.record_finished(jobs))
     ledger: list[str] = []
     marked = []
@@ -436,3 +438,20 @@ def test_every_marked_job_is_in_the_ledger_written_before_it_however_many_finish
             marked.append(value)
     assert len(marked) == len(jobs)
     assert dispatcher.tally.succeeded == len(jobs)
+
+
+def test_results_are_written_once_per_flush_interval_not_once_per_job() -> None:
+    log: list[tuple[str, Any]] = []
+    dispatcher = _dispatcher(FakeKube(log), [])  # flush interval: an hour
+    asyncio.run(dispatcher.load())
+    first = _finished_job(uid="u1")
+    second = JobView(**{**_finished_job(uid="u2").__dict__, "name": "mf-videos-2"})
+    asyncio.run(dispatcher.record_finished([first]))
+    asyncio.run(dispatcher.record_finished([first, second]))
+    assert [e[0] for e in log] == ["status", "annotate"], "a second write inside the interval"
+    assert dispatcher.tally.succeeded == 1  # the second result waits on its Job
+    dispatcher.last_flush = datetime.min.replace(tzinfo=UTC)  # the interval has passed
+    asyncio.run(dispatcher.record_finished([first, second]))
+    assert [e[0] for e in log] == ["status", "annotate", "status", "annotate"]
+    assert log[2][1]["succeeded"] == 2
+    assert log[2][1]["countedJobs"] == ["u1", "u2"]
