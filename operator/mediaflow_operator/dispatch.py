@@ -112,6 +112,7 @@ class Dispatcher:
         self._sub_name = ""
         self.served_request = ""
         self.queued_request = ""
+        self.held: list[Any] = []  # skipped events, acked after the write that counts them
         self.log = logging.LoggerAdapter(
             logger, {"workflow": f"{self.ident.namespace}/{self.ident.name}"}
         )
@@ -165,7 +166,7 @@ class Dispatcher:
                 self.log.exception("dispatcher step failed (%d in a row)", failures)
                 await stopped.wait(min(30.0, 1.0 * 2 ** min(failures, 5)))
         try:
-            await self.flush(force=True)
+            await self.release(force=True)
         except Exception:
             self.log.warning("final status write failed", exc_info=True)
 
@@ -177,14 +178,14 @@ class Dispatcher:
         await self.delete_expired(jobs, spec)
         await self.serve_manual_trigger(spec, jobs)
         if spec is None or not self.may_dispatch():
-            await self.flush()
+            await self.release()
             await self._pause(stopped)
             return
         capacity = spec.execution.max_concurrent_jobs - count_active(jobs, self.pending)
         if capacity > 0 and now() >= self.next_sweep:
             capacity -= await self.run_sweep(spec, capacity)
         if capacity <= 0:
-            await self.flush()
+            await self.release()
             await self._pause(stopped)
             return
         messages = await self.fetch(min(capacity, FETCH_BATCH_MAX))
@@ -192,7 +193,7 @@ class Dispatcher:
             self.log.debug("fetch returned %d messages for %d slots", len(messages), capacity)
         if messages:
             await self.handle(spec, messages, capacity)
-        await self.flush()
+        await self.release()
 
     async def _pause(self, stopped: Any) -> None:
         """Wait one poll interval, returning early when the daemon is asked to stop."""
@@ -438,18 +439,18 @@ class Dispatcher:
             if skip:
                 if self.tally.record_skip(seq):
                     self.dirty = True
-                # Acked only once the ledger holding ``seq`` is written, also when an
-                # earlier attempt counted it in memory but its write failed.
+                # Acked only once the ledger holding ``seq`` is written (also when an
+                # earlier attempt counted it in memory but its write failed); the
+                # write is coalesced with the other skips of the flush interval.
                 after_flush.append(msg)
             else:
                 await msg.ack()
                 settled(msg)
         if after_flush:
-            if self.dirty:
-                await self.flush(force=True)
+            self.held.extend(after_flush)
             for msg in after_flush:
-                await msg.ack()
-                settled(msg)
+                settled(msg)  # held until the write, well within AckWait
+            await self.release()
 
     async def create_job(
         self,
@@ -562,6 +563,20 @@ class Dispatcher:
         return created
 
     # --- status ---
+    async def release(self, force: bool = False) -> None:
+        """Write the status if due, then ack the skipped events it made durable.
+        If the write fails they are let go unacked: JetStream redelivers them
+        and the ledger keeps them from being counted twice."""
+        try:
+            await self.flush(force=force)
+        except Exception:
+            self.held.clear()
+            raise
+        if self.held and not self.dirty:
+            held, self.held = self.held, []
+            for msg in held:
+                await msg.ack()
+
     async def flush(self, force: bool = False) -> None:
         running = count_running(self.jobs(), self.tally, self.pending)
         current = self.status()

@@ -184,7 +184,8 @@ def test_a_redelivered_skip_is_not_counted_twice() -> None:
             capacity=1,
         )
     )
-    assert log == [("ack", 7)]
+    assert [e for e in log if e[0] != "status"] == [("ack", 7)]
+    assert all(e[1]["skipped"] == 1 for e in log if e[0] == "status")
     assert dispatcher.tally.skipped == 1
 
 
@@ -455,3 +456,22 @@ def test_results_are_written_once_per_flush_interval_not_once_per_job() -> None:
     assert [e[0] for e in log] == ["status", "annotate", "status", "annotate"]
     assert log[2][1]["succeeded"] == 2
     assert log[2][1]["countedJobs"] == ["u1", "u2"]
+
+
+def test_skips_of_one_flush_interval_share_one_status_write() -> None:
+    """maxConcurrentJobs 1 fetches one event at a time: a burst of skipped uploads
+    must not turn into one status write per event."""
+    log: list[tuple[str, Any]] = []
+    dispatcher = _dispatcher(FakeKube(log), [])  # flush interval: an hour
+    spec_model = WorkflowSpec.model_validate(spec())
+    for seq in range(1, 6):
+        asyncio.run(
+            dispatcher.handle(spec_model, [FakeMsg(log, seq, _event(f"incoming/{seq}.txt"))], 1)
+        )
+    # The first write went out at once; the next four wait, unacked, for the next one.
+    assert [e[0] for e in log] == ["status", "ack"]
+    assert dispatcher.tally.skipped == 5
+    dispatcher.last_flush = datetime.min.replace(tzinfo=UTC)  # the interval has passed
+    asyncio.run(dispatcher.release())
+    assert [e[0] for e in log] == ["status", "ack", "status", "ack", "ack", "ack", "ack"]
+    assert log[2][1]["countedEvents"] == [1, 2, 3, 4, 5]
