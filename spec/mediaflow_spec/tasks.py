@@ -174,6 +174,23 @@ def _count_set(model: BaseModel, fields: list[str]) -> int:
     return sum(getattr(model, f) is not None for f in fields)
 
 
+# Settings that only mean something when a stream is encoded (not copy/none).
+_VIDEO_ENCODING_FIELDS = [
+    "width",
+    "height",
+    "fps",
+    "crf",
+    "bitrate",
+    "maxrate",
+    "bufsize",
+    "preset",
+    "gop",
+    "upscale",
+]
+_AUDIO_ENCODING_FIELDS = ["bitrate", "sample_rate", "channels"]
+_ALIASES = {"sample_rate": "sampleRate"}
+
+
 class _Spec(BaseModel):
     """Base of every spec model: camelCase aliases, unknown keys rejected."""
 
@@ -266,6 +283,13 @@ class VideoSettings(_Spec):
     def _crf_xor_bitrate(self) -> VideoSettings:
         if self.crf is not None and self.bitrate is not None:
             raise ValueError("video.crf and video.bitrate are mutually exclusive: set one")
+        if self.codec in ("copy", "none"):
+            encoding = [f for f in _VIDEO_ENCODING_FIELDS if getattr(self, f) is not None]
+            if encoding:
+                raise ValueError(
+                    f"video.codec {self.codec} takes no encoding settings: remove "
+                    + ", ".join(_ALIASES.get(f, f) for f in encoding)
+                )
         return self
 
     model_config = ConfigDict(
@@ -274,7 +298,14 @@ class VideoSettings(_Spec):
                 _cel(
                     "!(has(self.crf) && has(self.bitrate))",
                     "video.crf and video.bitrate are mutually exclusive: set one",
-                )
+                ),
+                _cel(
+                    "!has(self.codec) || !(self.codec in ['copy', 'none']) || !("
+                    + " || ".join(f"has(self.{_ALIASES.get(f, f)})" for f in _VIDEO_ENCODING_FIELDS)
+                    + ")",
+                    "video.codec copy/none takes no encoding settings (width, height, fps, crf, "
+                    "bitrate, maxrate, bufsize, preset, gop, upscale)",
+                ),
             ]
         }
     )
@@ -282,6 +313,31 @@ class VideoSettings(_Spec):
 
 class AudioSettings(_Spec):
     """Audio stream settings of a transcode."""
+
+    @model_validator(mode="after")
+    def _copy_takes_no_settings(self) -> AudioSettings:
+        if self.codec in ("copy", "none"):
+            encoding = [f for f in _AUDIO_ENCODING_FIELDS if getattr(self, f) is not None]
+            if encoding:
+                raise ValueError(
+                    f"audio.codec {self.codec} takes no encoding settings: remove "
+                    + ", ".join(_ALIASES.get(f, f) for f in encoding)
+                )
+        return self
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "!has(self.codec) || !(self.codec in ['copy', 'none']) || !("
+                    + " || ".join(f"has(self.{_ALIASES.get(f, f)})" for f in _AUDIO_ENCODING_FIELDS)
+                    + ")",
+                    "audio.codec copy/none takes no encoding settings (bitrate, sampleRate, "
+                    "channels)",
+                )
+            ]
+        }
+    )
 
     codec: AudioCodec | None = Field(
         default=None,

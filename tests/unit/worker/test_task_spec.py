@@ -49,6 +49,15 @@ VALID: list[dict[str, Any]] = [
     },
     {"name": "vp9-in-mkv", "transcode": {"preset": "vp9-720p", "container": "mkv"}},
     {
+        "name": "remux",
+        "transcode": {
+            "container": "mkv",
+            "video": {"codec": "copy"},
+            "audio": {"codec": "copy"},
+            "trim": {"start": 10, "duration": 30},
+        },
+    },
+    {
         "name": "preset-codecs-overridden",
         "transcode": {
             "preset": "vp9-720p",
@@ -106,6 +115,14 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"name": "a", "transcode": {"container": "webm", "video": {"codec": "h264"}}}, "video.codec"),
     ({"name": "a", "transcode": {"container": "mp3", "audio": {"codec": "aac"}}}, "audio.codec"),
     ({"name": "a", "transcode": {"container": "mp3", "video": {"codec": "vp9"}}}, "video.codec"),
+    (
+        {"name": "a", "transcode": {"video": {"codec": "copy", "height": 720}}},
+        "takes no encoding settings",
+    ),
+    (
+        {"name": "a", "transcode": {"audio": {"codec": "none", "sampleRate": 44100}}},
+        "takes no encoding settings",
+    ),
     # ffmpeg 5.1 muxes FLAC into MP4 only with -strict experimental.
     ({"name": "a", "transcode": {"container": "mp4", "audio": {"codec": "flac"}}}, "audio.codec"),
     (
@@ -197,6 +214,8 @@ def test_every_cross_field_rule_has_a_cel_twin_in_the_schema() -> None:
         "transcode.audio.codec cannot go in this container",
         "transcode.container cannot hold the video codec of the preset",
         "transcode.container cannot hold the audio codec of the preset",
+        "video.codec copy/none takes no encoding settings",
+        "audio.codec copy/none takes no encoding settings",
     ):
         assert any(needle in m for m in messages), needle
 
