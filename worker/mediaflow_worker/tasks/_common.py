@@ -31,14 +31,17 @@ def describe_media(path: Path) -> dict[str, Any]:
     """Duration, size and codecs of a file *we* wrote (for the manifest)."""
     args = describe_args(path)
     safety.check_restricted(args)
-    done = subprocess.run(
-        args,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-        check=False,
-    )
+    try:
+        done = subprocess.run(
+            args,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        return {}  # the manifest entry just has less detail
     try:
         raw = json.loads(done.stdout)
     except json.JSONDecodeError:
