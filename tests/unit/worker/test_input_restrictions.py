@@ -208,3 +208,33 @@ def test_run_ffmpeg_refuses_an_unrestricted_command_before_starting_it(
             deadline=float("inf"),
         )
     assert started == []
+
+
+def test_av1_output_below_svtav1s_minimum_is_a_permanent_failure(tmp_path: Path) -> None:
+    from mediaflow_worker.errors import BadInputError
+
+    raw = {
+        "format": {"format_name": "matroska,webm", "duration": "1"},
+        "streams": [{"codec_type": "video", "codec_name": "vp9", "width": 161, "height": 121}],
+    }
+    ctx = TaskContext(
+        input_path=SRC,
+        probe=parse_probe(raw, 1000),
+        limits=Limits(),
+        scratch=tmp_path,
+        out_dir=tmp_path,
+        deadline=0,
+        fetch_asset=lambda bucket, key: tmp_path / key,
+        font="/font.ttf",
+        task_name="tiny",
+    )
+    small = resolve_transcode(
+        TranscodeTask.model_validate({"video": {"codec": "av1", "height": 48}})
+    )
+    with pytest.raises(BadInputError, match="at least 64x64 pixels; this input comes out at 64x48"):
+        transcode_task.build_args(small, ctx, tmp_path / "tiny.mp4")
+    # 64 px is enough: the command is built.
+    fine = resolve_transcode(
+        TranscodeTask.model_validate({"video": {"codec": "av1", "height": 64}})
+    )
+    assert "libsvtav1" in transcode_task.build_args(fine, ctx, tmp_path / "tiny.mp4")

@@ -8,7 +8,12 @@ from pathlib import Path
 from mediaflow_spec.presets import resolve_transcode
 from mediaflow_spec.tasks import AUDIO_ONLY_CONTAINERS, TranscodeTask
 from mediaflow_worker import ffmpeg_args as fa
-from mediaflow_worker.errors import IncompatibleCopyError, ProcessingError, SpecError
+from mediaflow_worker.errors import (
+    BadInputError,
+    IncompatibleCopyError,
+    ProcessingError,
+    SpecError,
+)
 from mediaflow_worker.probe import image_size, last_video_frame
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
@@ -20,6 +25,8 @@ _MUXER_REFUSED = re.compile(
     r"codec not currently supported|Could not find tag for codec",
     re.IGNORECASE,
 )
+# SVT-AV1 1.4 encodes nothing smaller than this on either side.
+SVTAV1_MIN_SIDE = 64
 # A watermark is a logo, not a poster: this bounds what its decoder allocates.
 MAX_WATERMARK_PIXELS = 4096 * 4096
 
@@ -76,6 +83,14 @@ def build_args(
             upscale=bool(video.upscale),
             adaptive_orientation=video.adaptive_orientation is not False,
         )
+        if video.codec == "av1" and min(size) < SVTAV1_MIN_SIDE:
+            # SVT-AV1 refuses such frames ("bad parameter") every time.
+            raise BadInputError(
+                f"video.codec av1 needs at least {SVTAV1_MIN_SIDE}x{SVTAV1_MIN_SIDE} pixels; "
+                f"this input comes out at {size[0]}x{size[1]} (allow upscale or pick "
+                "another codec)",
+                reason="OutputTooSmall",
+            )
         marks: list[fa.WatermarkInput] = []
         for i, mark in enumerate(spec.watermarks or []):
             if mark.image is not None:
