@@ -99,3 +99,36 @@ def test_transcode_settings_all_show_in_the_output(logo_png: Path, tmp_path: Pat
     assert max(_pixel(result, 1.0, *outside, (320, 180))) < 30
     assert max(_pixel(result, 0.2, *inside, (320, 180))) < 30  # not yet shown
     assert max(_pixel(result, 1.8, *inside, (320, 180))) < 30  # gone again
+
+
+def test_a_failing_held_frame_input_falls_back_to_a_plain_transcode(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mediaflow_spec.job import Limits
+    from mediaflow_worker.errors import ProcessingError
+    from mediaflow_worker.local_mode import run_local as run_in_process
+    from mediaflow_worker.tasks import transcode
+
+    from .helpers import make_clip
+
+    monkeypatch.setenv("MEDIAFLOW_SCRATCH_DIR", str(tmp_path))
+    clip = make_clip(tmp_path, "c", duration=2)
+    # Pretend the last frame (from 0.5 s) is held to the end, and make the
+    # command that repeats it fail the way an odd file might.
+    monkeypatch.setattr(transcode, "last_video_frame", lambda probe, path: (0.5, 2.0))
+    commands: list[list[str]] = []
+    real = transcode.run_ffmpeg
+
+    def flaky(args: list[str], **kwargs: object) -> list[str]:
+        commands.append(list(args))
+        if any("interleave" in a for a in args):
+            raise ProcessingError("web: ffmpeg failed: Invalid data found when processing input")
+        return real(args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(transcode, "run_ffmpeg", flaky)
+    workflow = write_workflow(tmp_path, [{"name": "web", "transcode": {"preset": "h264-360p"}}])
+    doc = run_in_process(workflow, clip.path, tmp_path / "out", limits=Limits())
+    assert doc["ok"] is True
+    assert [any("interleave" in a for a in c) for c in commands] == [True, False]
+    info = ffprobe(tmp_path / "out" / "web" / "web.mp4")
+    assert float(info["format"]["duration"]) == pytest.approx(2.0, abs=0.1)

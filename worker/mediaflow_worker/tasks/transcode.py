@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -11,13 +12,17 @@ from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker.errors import (
     BadInputError,
     IncompatibleCopyError,
+    OutputTooLargeError,
     ProcessingError,
+    ProcessTimeoutError,
     SpecError,
 )
 from mediaflow_worker.probe import image_size, last_video_frame
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
 from mediaflow_worker.tasks._common import describe_media
+
+log = logging.getLogger(__name__)
 
 # ffmpeg's words when a muxer refuses a stream's codec.
 _MUXER_REFUSED = re.compile(
@@ -179,7 +184,20 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
         resolved.audio.codec if resolved.audio else None,
     )
     try:
-        run_ffmpeg(args, label=f"{ctx.task_name}", expected_seconds=expected, deadline=ctx.deadline)
+        try:
+            run_ffmpeg(
+                args, label=f"{ctx.task_name}", expected_seconds=expected, deadline=ctx.deadline
+            )
+        except ProcessingError as exc:
+            if tail is None or isinstance(exc, ProcessTimeoutError | OutputTooLargeError):
+                raise
+            # The repeated last frame is a refinement: should its second
+            # input trip ffmpeg up on some odd file, do without it.
+            log.warning("%s: retrying without the held last frame: %s", ctx.task_name, exc)
+            args = build_args(resolved, ctx, out)
+            run_ffmpeg(
+                args, label=f"{ctx.task_name}", expected_seconds=expected, deadline=ctx.deadline
+            )
     except ProcessingError as exc:
         # The table above is what ffmpeg 5.1 was measured to accept; a muxer
         # refusing a copied stream anyway is just as permanent.
