@@ -12,7 +12,6 @@ import os
 import signal
 import sys
 from pathlib import Path
-from types import FrameType
 
 from pydantic import ValidationError
 
@@ -27,6 +26,7 @@ from mediaflow_spec.job import (
 from mediaflow_worker import termination
 from mediaflow_worker.config import storage_from_env, termination_path
 from mediaflow_worker.errors import SpecError, WorkerError
+from mediaflow_worker.process import handle_stop_signal
 
 log = logging.getLogger("mediaflow_worker")
 
@@ -166,16 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``mediaflow-worker`` console script."""
     args = build_parser().parse_args(argv)
     # SIGTERM unwinds like Ctrl-C: ffmpeg (in its own session, so the signal
     # does not reach it) is killed, partial outputs and scratch files removed.
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, handle_stop_signal)
+    signal.signal(signal.SIGINT, handle_stop_signal)
     _setup_logging(args.verbose)
     try:
         code: int = args.func(args)

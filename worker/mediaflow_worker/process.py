@@ -71,6 +71,23 @@ def limit_memory(max_bytes: int | None) -> Callable[[], None] | None:
     return apply
 
 
+class _Deferral:
+    """While a process is being started, a stop signal only takes note: the
+    child's id is not known yet, so raising then would leave it running."""
+
+    active = False
+    pending = False
+
+
+def handle_stop_signal(signum: int, frame: object) -> None:
+    """The SIGTERM/SIGINT handler (installed by the CLI): unwind like Ctrl-C,
+    except while ffmpeg is being started (see ``_Deferral``)."""
+    if _Deferral.active:
+        _Deferral.pending = True
+        return
+    raise KeyboardInterrupt
+
+
 def _kill_group(proc: subprocess.Popen[str]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
@@ -97,31 +114,42 @@ def run_ffmpeg(
     if remaining <= 0:
         raise ProcessTimeoutError(f"{label}: no time left before the wall-time limit")
     log.debug("running %s", " ".join(args))
-    # A new session: the deadline kills ffmpeg and anything it started.
-    proc = subprocess.Popen(
-        list(args),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        errors="replace",
-        start_new_session=True,
-        env=env,
-        preexec_fn=limit_memory(ffmpeg_memory_limit()),
-    )
     timed_out = threading.Event()
-
-    def on_deadline() -> None:
-        timed_out.set()
-        _kill_group(proc)
-
-    timer = threading.Timer(remaining, on_deadline)
-    timer.daemon = True
-    timer.start()
-    reader = _Reader(proc.stderr, keep)
-    reader.start()
+    proc: subprocess.Popen[str] | None = None
+    timer: threading.Timer | None = None
+    reader: _Reader | None = None
     next_report = PROGRESS_STEP_PERCENT
     try:
+        _Deferral.active = True
+        try:
+            # A new session: the deadline kills ffmpeg and anything it started.
+            proc = subprocess.Popen(
+                list(args),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                errors="replace",
+                start_new_session=True,
+                env=env,
+                preexec_fn=limit_memory(ffmpeg_memory_limit()),
+            )
+        finally:
+            _Deferral.active = False
+        started = proc
+
+        def on_deadline() -> None:
+            timed_out.set()
+            _kill_group(started)
+
+        timer = threading.Timer(remaining, on_deadline)
+        timer.daemon = True
+        timer.start()
+        reader = _Reader(proc.stderr, keep)
+        reader.start()
+        if _Deferral.pending:
+            _Deferral.pending = False
+            raise KeyboardInterrupt
         assert proc.stdout is not None
         for line in proc.stdout:
             done = parse_progress_line(line)
@@ -133,11 +161,13 @@ def run_ffmpeg(
                 next_report = (int(percent) // PROGRESS_STEP_PERCENT + 1) * PROGRESS_STEP_PERCENT
         proc.wait()
     finally:
-        timer.cancel()
-        if proc.poll() is None:
+        if timer is not None:
+            timer.cancel()
+        if proc is not None and proc.poll() is None:
             _kill_group(proc)
             proc.wait()
-        reader.join(timeout=5)
+        if reader is not None:
+            reader.join(timeout=5)
     if timed_out.is_set():
         raise ProcessTimeoutError(f"{label}: stopped at the wall-time limit")
     if proc.returncode != 0:
