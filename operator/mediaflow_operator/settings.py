@@ -84,7 +84,13 @@ class Settings(BaseModel):
         default=120, ge=5, description="Periodic re-reconcile of rules and consumers."
     )
     status_flush_seconds: float = Field(
-        default=2.0, gt=0, description="At most one counter write per Workflow per interval."
+        default=2.0,
+        gt=0,
+        le=30,
+        description=(
+            "At most one counter write per Workflow per interval. Skipped events stay "
+            "unacked until that write, so it must stay well below the 60 s AckWait."
+        ),
     )
     poll_seconds: float = Field(
         default=1.0, gt=0, description="Longest wait of a dispatcher for new events."

@@ -105,7 +105,7 @@ COMPLETE = [{"type": "Complete", "status": "True", "lastTransitionTime": "2026-0
 
 
 def _dispatcher(kube: FakeKube, jobs: list[JobView]) -> Dispatcher:
-    rt = SimpleNamespace(settings=Settings(status_flush_seconds=3600, poll_seconds=0.01), kube=kube)
+    rt = SimpleNamespace(settings=Settings(status_flush_seconds=30, poll_seconds=0.01), kube=kube)
     events: list[tuple[str, str, str]] = []
     return Dispatcher(rt, BODY, lambda: list(jobs), lambda *e: events.append(e))  # type: ignore[arg-type]
 
@@ -266,7 +266,7 @@ def test_a_job_the_api_server_rejects_for_good_is_terminated_with_its_reason() -
     log: list[tuple[str, Any]] = []
     kube = FakeKube(log, create_error=ApiException(status=422, reason="Unprocessable Entity"))
     events: list[tuple[str, str, str]] = []
-    rt = SimpleNamespace(settings=Settings(status_flush_seconds=3600, poll_seconds=0.01), kube=kube)
+    rt = SimpleNamespace(settings=Settings(status_flush_seconds=30, poll_seconds=0.01), kube=kube)
     dispatcher = Dispatcher(rt, BODY, lambda: [], lambda *e: events.append(e))  # type: ignore[arg-type]
     spec_model = WorkflowSpec.model_validate(spec())
     asyncio.run(dispatcher.handle(spec_model, [FakeMsg(log, 5, _event("incoming/a.mp4"))], 1))
@@ -338,7 +338,7 @@ def test_the_sweep_waits_while_events_are_queued() -> None:
     log: list[tuple[str, Any]] = []
     body = {**BODY, "status": {**BODY["status"], "activeSince": "2020-01-01T00:00:00Z"}}
     rt = SimpleNamespace(
-        settings=Settings(status_flush_seconds=3600, poll_seconds=0.01, sweep_grace_seconds=0),
+        settings=Settings(status_flush_seconds=30, poll_seconds=0.01, sweep_grace_seconds=0),
         kube=FakeKube(log),
         minio=None,  # listing would fail: the sweep must not get that far
     )
@@ -391,7 +391,7 @@ def test_a_manual_trigger_waits_for_a_free_slot(monkeypatch: pytest.MonkeyPatch)
     jobs = [_active_job("mf-videos-1", "u1")]
     events: list[tuple[str, str, str]] = []
     rt = SimpleNamespace(
-        settings=Settings(status_flush_seconds=3600, poll_seconds=0.01), kube=FakeKube([])
+        settings=Settings(status_flush_seconds=30, poll_seconds=0.01), kube=FakeKube([])
     )
     dispatcher = Dispatcher(rt, body, lambda: list(jobs), lambda *e: events.append(e))  # type: ignore[arg-type]
     one_slot = WorkflowSpec.model_validate(spec(execution={"maxConcurrentJobs": 1}))
@@ -443,7 +443,7 @@ def test_every_marked_job_is_in_the_ledger_written_before_it_however_many_finish
 
 def test_results_are_written_once_per_flush_interval_not_once_per_job() -> None:
     log: list[tuple[str, Any]] = []
-    dispatcher = _dispatcher(FakeKube(log), [])  # flush interval: an hour
+    dispatcher = _dispatcher(FakeKube(log), [])  # flush interval: 30 s
     asyncio.run(dispatcher.load())
     first = _finished_job(uid="u1")
     second = JobView(**{**_finished_job(uid="u2").__dict__, "name": "mf-videos-2"})
@@ -462,7 +462,7 @@ def test_skips_of_one_flush_interval_share_one_status_write() -> None:
     """maxConcurrentJobs 1 fetches one event at a time: a burst of skipped uploads
     must not turn into one status write per event."""
     log: list[tuple[str, Any]] = []
-    dispatcher = _dispatcher(FakeKube(log), [])  # flush interval: an hour
+    dispatcher = _dispatcher(FakeKube(log), [])  # flush interval: 30 s
     spec_model = WorkflowSpec.model_validate(spec())
     for seq in range(1, 6):
         asyncio.run(
