@@ -1,5 +1,6 @@
 """Active/standby with kopf peering: the standby creates nothing while the active
-replica lives, takes over after a SIGKILL, and every object is processed once."""
+replica lives, takes over after a SIGKILL, hands back when the active one
+returns, and every object is processed once with exact counters."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def _created(log: str) -> int:
     return log.count("created Job ")
 
 
-def test_standby_stays_idle_then_takes_over_after_sigkill(
+def test_standby_stays_idle_takes_over_after_sigkill_and_hands_back(
     peered_stack: Stack, tmp_path: Path
 ) -> None:
     stack = peered_stack
@@ -83,5 +84,28 @@ def test_standby_stays_idle_then_takes_over_after_sigkill(
         assert "Resuming operations" in standby.log_text()
         assert _created(standby.log_text()) >= len(during), "the standby did not take over"
         assert len(stack.status("peered")["countedJobs"]) == 10
+
+        # The higher-priority operator comes back: the standby pauses and hands over.
+        active.start()
+        wait_for(
+            lambda: "Pausing operations in favour of" in standby.log_text(),
+            60,
+            f"the standby to pause again\n{standby.log_tail()}",
+        )
+        by_standby = _created(standby.log_text())
+        after = [f"in/after-{i:02d}.mp4" for i in range(3)]
+        for key in after:
+            stack.upload(bucket, key)
+
+        def all_done() -> dict[str, int] | None:
+            c = counters(stack.status("peered"))
+            return c if c["succeeded"] + c["failed"] >= 13 and c["running"] == 0 else None
+
+        final = wait_for(all_done, 120, f"13 results after the hand-back\n{active.log_tail()}")
+        assert final == {"received": 14, "skipped": 1, "running": 0, "succeeded": 13, "failed": 0}
+        keys = sorted(j.metadata.annotations["mediaflow.dev/key"] for j in stack.jobs(uid))
+        assert keys == sorted(first + during + after)
+        assert _created(standby.log_text()) == by_standby, "the paused standby kept creating Jobs"
+        assert len(stack.status("peered")["countedJobs"]) == 13
     finally:
         standby.stop()
