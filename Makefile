@@ -32,9 +32,10 @@ tools: ## Build/install the pinned stack binaries (cached in ~/.cache/mediaflow)
 	@scripts/tools.sh
 
 .PHONY: lint
-lint: venv ## ruff (lint + format check) and hadolint on the Dockerfiles
+lint: venv ## ruff (lint + format check), mypy --strict on the packages, hadolint on the Dockerfiles
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy spec operator/mediaflow_operator worker/mediaflow_worker
 	@for f in $$(git ls-files '*Dockerfile'); do echo "hadolint $$f"; $(VENV)/bin/hadolint "$$f" || exit 1; done
 
 .PHONY: fmt
