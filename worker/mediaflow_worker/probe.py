@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from mediaflow_worker import safety
-from mediaflow_worker.config import ffmpeg_memory_limit
 from mediaflow_worker.errors import (
     InputRejectedError,
     ProcessingError,
     ProcessTimeoutError,
     UnreadableInputError,
 )
-from mediaflow_worker.process import limit_memory
+from mediaflow_worker.process import run_restricted
 
 PROBE_TIMEOUT_SECONDS = 60
 MAX_PLAUSIBLE_FPS = 240.0
@@ -262,18 +261,8 @@ def _first_error_line(stderr: str) -> str:
 def probe(path: Path, max_pixels: int, timeout: float = PROBE_TIMEOUT_SECONDS) -> ProbeResult:
     """Probe ``path``; ``UnreadableInputError`` when it is not usable media."""
     args = probe_args(path, max_pixels)
-    safety.check_restricted(args)
     try:
-        done = subprocess.run(
-            args,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            stdin=subprocess.DEVNULL,
-            check=False,
-            preexec_fn=limit_memory(ffmpeg_memory_limit()),
-        )
+        done = run_restricted(args, timeout)
     except subprocess.TimeoutExpired as exc:
         raise ProcessTimeoutError(f"ffprobe took longer than {timeout:.0f} s") from exc
     too_big = _MAX_PIXELS_MESSAGE.search(done.stderr)
@@ -355,18 +344,8 @@ def last_video_frame(result: ProbeResult, path: Path) -> tuple[float, float] | N
     args = last_frame_args(
         path, result.demuxer, result.start_time + result.duration - LAST_FRAME_WINDOW_SECONDS
     )
-    safety.check_restricted(args)
     try:
-        done = subprocess.run(
-            args,
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=PROBE_TIMEOUT_SECONDS,
-            stdin=subprocess.DEVNULL,
-            check=False,
-            preexec_fn=limit_memory(ffmpeg_memory_limit()),
-        )
+        done = run_restricted(args, PROBE_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         return None
     found = parse_last_frame(done.stdout) if done.returncode == 0 else None
@@ -399,17 +378,7 @@ def image_size_args(path: Path) -> list[str]:
 def image_size(path: Path) -> tuple[int, int]:
     """Width and height of a watermark image, probed with the image allow-list."""
     args = image_size_args(path)
-    safety.check_restricted(args)
-    done = subprocess.run(
-        args,
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=PROBE_TIMEOUT_SECONDS,
-        stdin=subprocess.DEVNULL,
-        check=False,
-        preexec_fn=limit_memory(ffmpeg_memory_limit()),
-    )
+    done = run_restricted(args, PROBE_TIMEOUT_SECONDS)
     try:
         stream = json.loads(done.stdout)["streams"][0]
         return int(stream["width"]), int(stream["height"])

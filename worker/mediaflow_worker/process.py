@@ -71,6 +71,23 @@ def limit_memory(max_bytes: int | None) -> Callable[[], None] | None:
     return apply
 
 
+def run_restricted(args: Sequence[str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run a short ffmpeg/ffprobe command to completion: checked against the
+    input restrictions, no stdin, text output (undecodable bytes replaced),
+    and the ffmpeg memory limit. ``TimeoutExpired`` is the caller's to handle."""
+    safety.check_restricted(args)
+    return subprocess.run(
+        args,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+        check=False,
+        preexec_fn=limit_memory(ffmpeg_memory_limit()),
+    )
+
+
 class _Deferral:
     """While a process is being started, a stop signal only takes note: the
     child's id is not known yet, so raising then would leave it running."""
