@@ -191,6 +191,30 @@ _AUDIO_ENCODING_FIELDS = ["bitrate", "sample_rate", "channels"]
 _ALIASES = {"sample_rate": "sampleRate"}
 
 
+def _check_no_encoding_settings(
+    stream: str, codec: str | None, settings: BaseModel, fields: list[str]
+) -> None:
+    """copy/none keeps or drops the stream: reject any encoding setting."""
+    if codec in ("copy", "none"):
+        encoding = [f for f in fields if getattr(settings, f) is not None]
+        if encoding:
+            raise ValueError(
+                f"{stream}.codec {codec} takes no encoding settings: remove "
+                + ", ".join(_ALIASES.get(f, f) for f in encoding)
+            )
+
+
+def _no_encoding_settings_cel(stream: str, fields: list[str]) -> dict[str, JsonValue]:
+    """The CEL twin of ``_check_no_encoding_settings``."""
+    names = [_ALIASES.get(f, f) for f in fields]
+    return _cel(
+        "!has(self.codec) || !(self.codec in ['copy', 'none']) || !("
+        + " || ".join(f"has(self.{name})" for name in names)
+        + ")",
+        f"{stream}.codec copy/none takes no encoding settings ({', '.join(names)})",
+    )
+
+
 class _Spec(BaseModel):
     """Base of every spec model: camelCase aliases, unknown keys rejected."""
 
@@ -283,13 +307,7 @@ class VideoSettings(_Spec):
     def _crf_xor_bitrate(self) -> VideoSettings:
         if self.crf is not None and self.bitrate is not None:
             raise ValueError("video.crf and video.bitrate are mutually exclusive: set one")
-        if self.codec in ("copy", "none"):
-            encoding = [f for f in _VIDEO_ENCODING_FIELDS if getattr(self, f) is not None]
-            if encoding:
-                raise ValueError(
-                    f"video.codec {self.codec} takes no encoding settings: remove "
-                    + ", ".join(_ALIASES.get(f, f) for f in encoding)
-                )
+        _check_no_encoding_settings("video", self.codec, self, _VIDEO_ENCODING_FIELDS)
         return self
 
     model_config = ConfigDict(
@@ -299,13 +317,7 @@ class VideoSettings(_Spec):
                     "!(has(self.crf) && has(self.bitrate))",
                     "video.crf and video.bitrate are mutually exclusive: set one",
                 ),
-                _cel(
-                    "!has(self.codec) || !(self.codec in ['copy', 'none']) || !("
-                    + " || ".join(f"has(self.{_ALIASES.get(f, f)})" for f in _VIDEO_ENCODING_FIELDS)
-                    + ")",
-                    "video.codec copy/none takes no encoding settings (width, height, fps, crf, "
-                    "bitrate, maxrate, bufsize, preset, gop, upscale)",
-                ),
+                _no_encoding_settings_cel("video", _VIDEO_ENCODING_FIELDS),
             ]
         }
     )
@@ -316,26 +328,12 @@ class AudioSettings(_Spec):
 
     @model_validator(mode="after")
     def _copy_takes_no_settings(self) -> AudioSettings:
-        if self.codec in ("copy", "none"):
-            encoding = [f for f in _AUDIO_ENCODING_FIELDS if getattr(self, f) is not None]
-            if encoding:
-                raise ValueError(
-                    f"audio.codec {self.codec} takes no encoding settings: remove "
-                    + ", ".join(_ALIASES.get(f, f) for f in encoding)
-                )
+        _check_no_encoding_settings("audio", self.codec, self, _AUDIO_ENCODING_FIELDS)
         return self
 
     model_config = ConfigDict(
         json_schema_extra={
-            "x-kubernetes-validations": [
-                _cel(
-                    "!has(self.codec) || !(self.codec in ['copy', 'none']) || !("
-                    + " || ".join(f"has(self.{_ALIASES.get(f, f)})" for f in _AUDIO_ENCODING_FIELDS)
-                    + ")",
-                    "audio.codec copy/none takes no encoding settings (bitrate, sampleRate, "
-                    "channels)",
-                )
-            ]
+            "x-kubernetes-validations": [_no_encoding_settings_cel("audio", _AUDIO_ENCODING_FIELDS)]
         }
     )
 
