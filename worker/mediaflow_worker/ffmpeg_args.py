@@ -846,26 +846,32 @@ def ladder_args(
         ]
     else:
         sets = "id=0,streams=v" + (" id=1,streams=a" if audio_maps else "")
-        args += [
-            "-f",
-            "dash",
-            "-seg_duration",
-            f"{segment_seconds:g}",
-            "-use_template",
-            "1",
-            "-use_timeline",
-            "1",
-            "-adaptation_sets",
-            sets,
-            "-init_seg_name",
-            "init-$RepresentationID$.m4s",
-            "-media_seg_name",
-            "chunk-$RepresentationID$-$Number%05d$.m4s",
-            str(out_dir / "manifest.mpd"),
-        ]
+        args += _dash_output_args(segment_seconds, sets, out_dir)
     # No -fs here: it applies per output file and HLS writes many; the total
     # size is checked after the run.
     return args
+
+
+def _dash_output_args(segment_seconds: float, adaptation_sets: str, out_dir: Path) -> list[str]:
+    """The DASH muxer and its output names: ``manifest.mpd``, init and chunk
+    segments per representation (pure)."""
+    return [
+        "-f",
+        "dash",
+        "-seg_duration",
+        f"{segment_seconds:g}",
+        "-use_template",
+        "1",
+        "-use_timeline",
+        "1",
+        "-adaptation_sets",
+        adaptation_sets,
+        "-init_seg_name",
+        "init-$RepresentationID$.m4s",
+        "-media_seg_name",
+        "chunk-$RepresentationID$-$Number%05d$.m4s",
+        str(out_dir / "manifest.mpd"),
+    ]
 
 
 def audio_stream_args(
@@ -913,24 +919,7 @@ def audio_stream_args(
             "a:0",
             str(out_dir / "stream_%v" / "index.m3u8"),
         ]
-    return [
-        *args,
-        "-f",
-        "dash",
-        "-seg_duration",
-        f"{segment_seconds:g}",
-        "-use_template",
-        "1",
-        "-use_timeline",
-        "1",
-        "-adaptation_sets",
-        "id=0,streams=a",
-        "-init_seg_name",
-        "init-$RepresentationID$.m4s",
-        "-media_seg_name",
-        "chunk-$RepresentationID$-$Number%05d$.m4s",
-        str(out_dir / "manifest.mpd"),
-    ]
+    return [*args, *_dash_output_args(segment_seconds, "id=0,streams=a", out_dir)]
 
 
 # --- analysis ------------------------------------------------------------------
