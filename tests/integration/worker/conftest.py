@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
+
+from .helpers import make_png
 
 
 @pytest.fixture(scope="session")
@@ -14,21 +15,5 @@ def logo_png(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("assets")
     path = root / "assets" / "logo.png"
     path.parent.mkdir(parents=True)
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=red@0.6:s=64x32,format=rgba",
-            "-frames:v",
-            "1",
-            str(path),
-        ],
-        check=True,
-        timeout=60,
-    )
+    make_png(path, "red@0.6", (64, 32))
     return path

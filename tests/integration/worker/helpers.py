@@ -89,6 +89,28 @@ def make_clip(
     return Clip(path, display, duration, audio, float(num) / float(den or 1))
 
 
+def make_png(path: Path, color: str, size: tuple[int, int]) -> Path:
+    """A one-colour RGBA PNG (``color`` as lavfi takes it, e.g. ``red@0.6``)."""
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"color=c={color}:s={size[0]}x{size[1]},format=rgba",
+            "-frames:v",
+            "1",
+            str(path),
+        ],
+        check=True,
+        timeout=60,
+    )
+    return path
+
+
 def ffprobe(path: Path, *extra: str) -> dict[str, Any]:
     """ffprobe's JSON for a file the worker wrote."""
     done = subprocess.run(

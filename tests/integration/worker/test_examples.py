@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import yaml
 
 from mediaflow_spec.workflow import WorkflowSpec
 
-from .helpers import make_clip, run_local
+from .helpers import make_clip, make_png, run_local
 
 pytestmark = pytest.mark.integration
 
@@ -46,23 +45,7 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("assets")
     logo = root / "media-assets" / "brand" / "logo.png"
     logo.parent.mkdir(parents=True)
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=white@0.5:s=120x40,format=rgba",
-            "-frames:v",
-            "1",
-            str(logo),
-        ],
-        check=True,
-        timeout=60,
-    )
+    make_png(logo, "white@0.5", (120, 40))
     return root
 
 

@@ -16,7 +16,7 @@ from minio import Minio
 from mediaflow_spec import metadata as md
 from mediaflow_spec.job import TerminationSummary
 
-from .helpers import WORKER, ffprobe, make_clip
+from .helpers import WORKER, ffprobe, make_clip, make_png
 
 pytestmark = pytest.mark.integration
 
@@ -117,23 +117,7 @@ class Env:
 @pytest.fixture
 def env(minio_server: Any, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Env:
     logo = tmp_path / "logo.png"
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=blue@0.5:s=48x48,format=rgba",
-            "-frames:v",
-            "1",
-            str(logo),
-        ],
-        check=True,
-        timeout=60,
-    )
+    make_png(logo, "blue@0.5", (48, 48))
     return Env(minio_server, tmp_path, logo)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -106,6 +107,21 @@ def test_every_builder_opens_its_inputs_under_the_rules(name: str) -> None:
     assert "-protocol_whitelist" in args
 
 
+def _context(tmp_path: Path, raw: dict[str, Any], task_name: str) -> TaskContext:
+    """A task context for SRC described by the ffprobe output ``raw``."""
+    return TaskContext(
+        input_path=SRC,
+        probe=parse_probe(raw, 1000),
+        limits=Limits(),
+        scratch=tmp_path,
+        out_dir=tmp_path,
+        deadline=0,
+        fetch_asset=lambda bucket, key: tmp_path / key,
+        font="/font.ttf",
+        task_name=task_name,
+    )
+
+
 def _transcode_args(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(transcode_task, "image_size", lambda _path: (64, 32))
     raw = {
@@ -115,17 +131,7 @@ def _transcode_args(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str
             {"codec_type": "audio", "codec_name": "aac", "sample_rate": "48000", "channels": 2},
         ],
     }
-    ctx = TaskContext(
-        input_path=SRC,
-        probe=parse_probe(raw, 1000),
-        limits=Limits(),
-        scratch=tmp_path,
-        out_dir=tmp_path,
-        deadline=0,
-        fetch_asset=lambda bucket, key: tmp_path / key,
-        font="/font.ttf",
-        task_name="web",
-    )
+    ctx = _context(tmp_path, raw, "web")
     spec = resolve_transcode(
         TranscodeTask.model_validate(
             {
@@ -217,17 +223,7 @@ def test_av1_output_below_svtav1s_minimum_is_a_permanent_failure(tmp_path: Path)
         "format": {"format_name": "matroska,webm", "duration": "1"},
         "streams": [{"codec_type": "video", "codec_name": "vp9", "width": 161, "height": 121}],
     }
-    ctx = TaskContext(
-        input_path=SRC,
-        probe=parse_probe(raw, 1000),
-        limits=Limits(),
-        scratch=tmp_path,
-        out_dir=tmp_path,
-        deadline=0,
-        fetch_asset=lambda bucket, key: tmp_path / key,
-        font="/font.ttf",
-        task_name="tiny",
-    )
+    ctx = _context(tmp_path, raw, "tiny")
     small = resolve_transcode(
         TranscodeTask.model_validate({"video": {"codec": "av1", "height": 48}})
     )

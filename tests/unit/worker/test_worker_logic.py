@@ -4,6 +4,7 @@ termination message, manifest idempotency, endpoint parsing, encoders."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -274,14 +275,12 @@ def test_termination_message_of_any_size_fits_and_parses(fields: dict[str, str])
     assert summary.message.startswith(parsed.message.removesuffix("..."))
 
 
-def test_job_command_writes_a_short_termination_message_for_a_huge_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _run_failing_job_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail: Callable[..., None]
+) -> Path:
+    """Run ``mediaflow-worker job`` with ``run_job`` replaced by ``fail``;
+    it must exit 1. Returns the termination-message file."""
     from mediaflow_worker import cli, job_mode
-    from mediaflow_worker.errors import ProcessingError
-
-    def fail(*_args: object, **_kwargs: object) -> None:
-        raise ProcessingError("ffmpeg said: " + "Ω bad frame\n" * 200_000)
 
     monkeypatch.setattr(job_mode, "run_job", fail)
     term = tmp_path / "termination-log"
@@ -297,6 +296,18 @@ def test_job_command_writes_a_short_termination_message_for_a_huge_error(
     monkeypatch.setenv("MEDIAFLOW_S3_SECRET_KEY", "s")
     monkeypatch.setenv("MEDIAFLOW_TERMINATION_MESSAGE_PATH", str(term))
     assert cli.main(["job"]) == 1
+    return term
+
+
+def test_job_command_writes_a_short_termination_message_for_a_huge_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mediaflow_worker.errors import ProcessingError
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise ProcessingError("ffmpeg said: " + "Ω bad frame\n" * 200_000)
+
+    term = _run_failing_job_command(tmp_path, monkeypatch, fail)
     raw = term.read_bytes()
     assert len(raw) < TERMINATION_MESSAGE_LIMIT
     parsed = TerminationSummary.model_validate_json(raw)
@@ -337,24 +348,9 @@ def test_the_last_video_packet_is_the_latest_presentation_time() -> None:
 def test_job_command_reports_signals_and_bugs_in_the_termination_message(
     raised: BaseException, reason: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mediaflow_worker import cli, job_mode
-
     def fail(*_args: object, **_kwargs: object) -> None:
         raise raised
 
-    monkeypatch.setattr(job_mode, "run_job", fail)
-    term = tmp_path / "termination-log"
-    job = {
-        "workflow": {"namespace": "ns", "name": "wf"},
-        "input": {"bucket": "up", "key": "a.mp4", "etag": "e"},
-        "output": {"bucket": "media", "dir": "a.mp4.mediaflow/"},
-        "tasks": [{"name": "facts", "analysis": {}}],
-    }
-    monkeypatch.setenv("MEDIAFLOW_JOB", json.dumps(job))
-    monkeypatch.setenv("MEDIAFLOW_S3_ENDPOINT", "127.0.0.1:9")
-    monkeypatch.setenv("MEDIAFLOW_S3_ACCESS_KEY", "k")
-    monkeypatch.setenv("MEDIAFLOW_S3_SECRET_KEY", "s")
-    monkeypatch.setenv("MEDIAFLOW_TERMINATION_MESSAGE_PATH", str(term))
-    assert cli.main(["job"]) == 1
+    term = _run_failing_job_command(tmp_path, monkeypatch, fail)
     parsed = TerminationSummary.model_validate_json(term.read_bytes())
     assert (parsed.ok, parsed.exit_code, parsed.reason) == (False, 1, reason)
