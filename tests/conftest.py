@@ -21,8 +21,8 @@ from tests.support.kube import KubeControlPlane, start_control_plane
 from tests.support.minio import MinioServer, start_minio
 from tests.support.nats import NatsServer, start_nats
 from tests.support.pod_runner import PodRunner
-from tests.support.processes import tail
-from tests.support.stack import _runner_path
+from tests.support.processes import log_tails
+from tests.support.stack import runner_path
 
 STACK_FIXTURES = {"nats_server", "minio_server", "kube_cluster", "stack_workdir"}
 
@@ -75,7 +75,7 @@ def minio_server(stack_workdir: Path, nats_server: NatsServer) -> Iterator[Minio
 @pytest.fixture(scope="session")
 def kube_cluster(stack_workdir: Path) -> Iterator[KubeCluster]:
     control_plane = start_control_plane(stack_workdir)
-    runner = PodRunner(control_plane.api_client(), stack_workdir / "pods", path=_runner_path())
+    runner = PodRunner(control_plane.api_client(), stack_workdir / "pods", path=runner_path())
     runner.start()
     try:
         yield KubeCluster(control_plane, runner)
@@ -126,8 +126,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):  
     workdir = getattr(item, "funcargs", {}).get("stack_workdir")
     if workdir is None:
         return
-    parts = [
-        f"--- {log.name} ---\n{tail(log, 25)}" for log in sorted((workdir / "logs").glob("*.log"))
-    ]
-    if parts:
-        report.sections.append(("local stack logs (tails)", "\n".join(parts)))
+    tails = log_tails(workdir)
+    if tails:
+        report.sections.append(("local stack logs (tails)", tails))

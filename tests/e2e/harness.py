@@ -22,41 +22,17 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from minio import Minio
 
-from mediaflow_spec import crd
 from mediaflow_spec.workflow import GROUP, PLURAL, VERSION
 from tests.support.processes import free_port, tail
 from tests.support.waiting import wait_for
+from tests.support.workflow_api import ensure_namespace, install_crd
 
-__all__ = ["wait_for"]
+__all__ = ["ensure_namespace", "install_crd", "wait_for"]
 
 FAKE_WORKER = Path(__file__).with_name("fake_worker.py")
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM_NAMESPACE = "mediaflow-system"
 DEFAULT_SECRET = "mediaflow-storage"
-
-
-def install_crd(api_client: client.ApiClient) -> None:
-    """Create or update the Workflow CRD and wait until it is established."""
-    ext = client.ApiextensionsV1Api(api_client)
-    manifest = yaml.safe_load(crd.default_path().read_text())
-    name = manifest["metadata"]["name"]
-    try:
-        current = ext.read_custom_resource_definition(name)
-        manifest["metadata"]["resourceVersion"] = current.metadata.resource_version
-        ext.replace_custom_resource_definition(name, manifest)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        ext.create_custom_resource_definition(manifest)
-
-    def established() -> bool:
-        crd_obj = ext.read_custom_resource_definition(name)
-        return any(
-            c.type == "Established" and c.status == "True"
-            for c in (crd_obj.status.conditions or [])
-        )
-
-    wait_for(established, 60, "the Workflow CRD to be established")
 
 
 def install_peering(api_client: client.ApiClient, name: str) -> None:
@@ -81,14 +57,6 @@ def install_peering(api_client: client.ApiClient, name: str) -> None:
     client.CustomObjectsApi(api_client).create_cluster_custom_object(
         group, version, "clusterkopfpeerings", body
     )
-
-
-def ensure_namespace(api_client: client.ApiClient, name: str) -> None:
-    try:
-        client.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})
-    except ApiException as exc:
-        if exc.status != 409:
-            raise
 
 
 def put_secret(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import socket
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,12 +46,10 @@ def start_nats(workdir: Path) -> NatsServer:
     process.start()
 
     def ready() -> bool:
-        import urllib.request
-
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true", timeout=1
-        ) as r:
-            return r.status == 200 and socket.create_connection(("127.0.0.1", port), 1) is not None
+        # /healthz answers 200 only once the client port listens and JetStream is up.
+        url = f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true"
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return r.status == 200
 
     process.wait_ready(ready, 30, "healthy")
     return NatsServer(

@@ -401,14 +401,16 @@ class PodRunner:
         self, running: RunningPod, spec: dict[str, Any], exc: PodSetupError
     ) -> None:
         log.warning("pod %s/%s cannot start: %s", running.namespace, running.name, exc)
-        waiting = [
-            self._container_status(
-                c["name"],
-                c.get("image", ""),
-                {"waiting": {"reason": exc.reason, "message": exc.message}},
-            )
-            for c in spec["containers"]
-        ]
+        stamp = now()
+        terminated = {
+            "terminated": {
+                "exitCode": 128,
+                "reason": exc.reason,
+                "message": exc.message,
+                "startedAt": stamp,
+                "finishedAt": stamp,
+            }
+        }
         # A kubelet would keep such a pod Pending and retry; failing it is more
         # useful in tests, and the Job controller treats it like any failed pod.
         self._patch_status(
@@ -419,19 +421,8 @@ class PodRunner:
                 "message": exc.message,
                 "conditions": self._conditions(ready=False),
                 "containerStatuses": [
-                    {
-                        **s,
-                        "state": {
-                            "terminated": {
-                                "exitCode": 128,
-                                "reason": exc.reason,
-                                "message": exc.message,
-                                "startedAt": now(),
-                                "finishedAt": now(),
-                            }
-                        },
-                    }
-                    for s in waiting
+                    self._container_status(c["name"], c.get("image", ""), terminated)
+                    for c in spec["containers"]
                 ],
             },
         )

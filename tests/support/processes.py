@@ -37,6 +37,14 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(content[-lines:])
 
 
+def log_tails(workdir: Path, lines: int = 25) -> str:
+    """The tail of every component log under ``workdir/logs``, for failure reports."""
+    return "\n".join(
+        f"===== {log.name} =====\n{tail(log, lines)}"
+        for log in sorted((workdir / "logs").glob("*.log"))
+    )
+
+
 @dataclass
 class ManagedProcess:
     """One server process of the stack with its log file."""

@@ -22,7 +22,7 @@ from .kube import KubeControlPlane, start_control_plane
 from .minio import MinioServer, start_minio
 from .nats import NatsServer, start_nats
 from .pod_runner import PodRunner
-from .processes import ManagedProcess, StackError, pid_alive, stop_pid, tail
+from .processes import ManagedProcess, StackError, log_tails, pid_alive, stop_pid, tail
 
 
 @dataclass
@@ -51,13 +51,6 @@ class LocalStack:
             self.pod_runner.stop()
         for process in self.processes():
             process.stop()
-
-    def logs_summary(self, lines: int = 30) -> str:
-        """The tail of every component's log, for failure reports."""
-        parts = []
-        for log in sorted((self.workdir / "logs").glob("*.log")):
-            parts.append(f"===== {log.name} =====\n{tail(log, lines)}")
-        return "\n".join(parts)
 
     def env(self) -> dict[str, str]:
         """How to reach the stack, as environment variables (stack.env)."""
@@ -101,7 +94,7 @@ def start_stack(workdir: Path, *, kube: bool = True, runner: bool = True) -> Loc
             _timed(stack, "kubernetes", t)
             if runner:
                 stack.pod_runner = PodRunner(
-                    stack.kube.api_client(), workdir / "pods", path=_runner_path()
+                    stack.kube.api_client(), workdir / "pods", path=runner_path()
                 )
                 stack.pod_runner.start()
     except BaseException:
@@ -110,7 +103,7 @@ def start_stack(workdir: Path, *, kube: bool = True, runner: bool = True) -> Loc
     return stack
 
 
-def _runner_path() -> str:
+def runner_path() -> str:
     """PATH for pod processes: this interpreter's bin dir first, so console
     scripts of the checkout (mediaflow-worker) resolve as in the image."""
     return os.pathsep.join(
@@ -146,7 +139,7 @@ def _serve(state_dir: Path) -> int:
             dead = [p.name for p in stack.processes() if not p.alive()]
             if dead:
                 print(f"stack component(s) exited: {dead}", file=sys.stderr)
-                print(stack.logs_summary(), file=sys.stderr)
+                print(log_tails(stack.workdir), file=sys.stderr)
                 return 1
         return 0
     finally:

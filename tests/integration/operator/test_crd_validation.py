@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import copy
 import subprocess
-import uuid
 from typing import Any
 
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from mediaflow_spec.workflow import GROUP, PLURAL, VERSION
-from tests.e2e.harness import ensure_namespace, install_crd, wait_for
+from tests.e2e.harness import wait_for
 from tests.support.binaries import binary
+from tests.support.workflow_api import create_workflow_object
 
 pytestmark = pytest.mark.integration
 
@@ -119,30 +118,8 @@ INVALID = [
 ]
 
 
-@pytest.fixture(scope="module")
-def api(kube_cluster: Any) -> client.ApiClient:
-    api_client = kube_cluster.api_client()
-    install_crd(api_client)
-    return api_client
-
-
-@pytest.fixture(scope="module")
-def namespace(api: client.ApiClient) -> str:
-    name = f"crd-{uuid.uuid4().hex[:6]}"
-    ensure_namespace(api, name)
-    return name
-
-
 def _create(api: client.ApiClient, namespace: str, spec: dict[str, Any]) -> dict[str, Any]:
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Workflow",
-        "metadata": {"generateName": "wf-", "namespace": namespace},
-        "spec": spec,
-    }
-    return client.CustomObjectsApi(api).create_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, body, field_validation="Strict"
-    )
+    return create_workflow_object(api, namespace, spec)
 
 
 def test_a_valid_workflow_is_accepted_and_defaulted(api: client.ApiClient, namespace: str) -> None:

@@ -4,7 +4,6 @@ rule's CEL twin is real, and the server's defaults agree with the models'."""
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import pytest
@@ -12,8 +11,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from mediaflow_spec.tasks import TaskSpec
-from mediaflow_spec.workflow import GROUP, PLURAL, VERSION
-from tests.e2e.harness import ensure_namespace, install_crd
+from tests.support.workflow_api import create_workflow_object
 from tests.unit.worker.test_task_spec import INVALID, VALID
 
 pytestmark = pytest.mark.integration
@@ -26,30 +24,9 @@ SERVER_NEEDLE = {
 }
 
 
-@pytest.fixture(scope="module")
-def api(kube_cluster: Any) -> client.ApiClient:
-    api_client = kube_cluster.api_client()
-    install_crd(api_client)
-    return api_client
-
-
-@pytest.fixture(scope="module")
-def namespace(api: client.ApiClient) -> str:
-    name = f"tasks-{uuid.uuid4().hex[:6]}"
-    ensure_namespace(api, name)
-    return name
-
-
 def _create(api: client.ApiClient, namespace: str, task: dict[str, Any]) -> dict[str, Any]:
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "Workflow",
-        "metadata": {"generateName": "wf-", "namespace": namespace},
-        "spec": {"trigger": {"bucket": "uploads", "prefix": "incoming/"}, "tasks": [task]},
-    }
-    return client.CustomObjectsApi(api).create_namespaced_custom_object(
-        GROUP, VERSION, namespace, PLURAL, body, field_validation="Strict"
-    )
+    trigger = {"bucket": "uploads", "prefix": "incoming/"}
+    return create_workflow_object(api, namespace, {"trigger": trigger, "tasks": [task]})
 
 
 @pytest.mark.parametrize("raw", VALID, ids=lambda r: r["name"])

@@ -1,0 +1,63 @@
+"""The Workflow API on a test cluster: install the CRD, make namespaces,
+create Workflow objects the way ``kubectl apply`` does (strict field validation)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from mediaflow_spec import crd
+from mediaflow_spec.workflow import GROUP, PLURAL, VERSION
+from tests.support.waiting import wait_for
+
+
+def install_crd(api_client: client.ApiClient) -> None:
+    """Create or update the Workflow CRD and wait until it is established."""
+    ext = client.ApiextensionsV1Api(api_client)
+    manifest = yaml.safe_load(crd.default_path().read_text())
+    name = manifest["metadata"]["name"]
+    try:
+        current = ext.read_custom_resource_definition(name)
+        manifest["metadata"]["resourceVersion"] = current.metadata.resource_version
+        ext.replace_custom_resource_definition(name, manifest)
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        ext.create_custom_resource_definition(manifest)
+
+    def established() -> bool:
+        crd_obj = ext.read_custom_resource_definition(name)
+        return any(
+            c.type == "Established" and c.status == "True"
+            for c in (crd_obj.status.conditions or [])
+        )
+
+    wait_for(established, 60, "the Workflow CRD to be established")
+
+
+def ensure_namespace(api_client: client.ApiClient, name: str) -> None:
+    try:
+        client.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
+
+
+def create_workflow_object(
+    api_client: client.ApiClient, namespace: str, spec: dict[str, Any], name: str | None = None
+) -> dict[str, Any]:
+    """Create a Workflow with strict field validation; ``generateName`` when no name is given."""
+    metadata: dict[str, Any] = {"namespace": namespace}
+    metadata.update({"name": name} if name else {"generateName": "wf-"})
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Workflow",
+        "metadata": metadata,
+        "spec": spec,
+    }
+    return client.CustomObjectsApi(api_client).create_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, body, field_validation="Strict"
+    )
