@@ -35,7 +35,7 @@ tools: ## Build/install the pinned stack binaries (cached in ~/.cache/mediaflow)
 lint: venv ## ruff (lint + format check), mypy --strict on the packages, hadolint on the Dockerfiles
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy spec operator/mediaflow_operator worker/mediaflow_worker
+	$(VENV)/bin/mypy api operator/mediaflow_operator worker/mediaflow_worker
 	@for f in $$(git ls-files '*Dockerfile'); do echo "hadolint $$f"; $(VENV)/bin/hadolint "$$f" || exit 1; done
 
 .PHONY: fmt
@@ -95,7 +95,7 @@ run: venv ## Run the operator from the checkout against the current kubeconfig (
 
 .PHONY: crds
 crds: venv ## Regenerate crds/ from the spec models (a test checks they agree)
-	$(PY) -m mediaflow_spec.crd
+	$(PY) -m mediaflow_api.crd
 
 .PHONY: bench
 bench: venv tools ## Benchmarks against a same-run baseline (worker vs plain ffmpeg, one decode vs many)

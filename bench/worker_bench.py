@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from mediaflow_spec.tasks import Rendition
+from mediaflow_api.tasks import Rendition
 from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker.probe import probe
 

@@ -52,13 +52,17 @@ build_kubestack() {
       -X k8s.io/component-base/version.gitTreeState=clean" .)
 }
 
-build_go kubestack "$KUBERNETES_VERSION" build_kubestack
-for cmd in kube-apiserver kube-controller-manager kubectl etcd; do
-  ln -sfn "$cache/kubestack-$KUBERNETES_VERSION/kubestack" "$bin/$cmd"
+# The wrapper's own sources are part of the key: adding a command to it must
+# rebuild the binary even when the Kubernetes version stays the same.
+kubestack_key="$KUBERNETES_VERSION-$(cat "$repo"/tools/kubestack/{main.go,go.mod,go.sum} | sha256sum | cut -c1-12)"
+build_go kubestack "$kubestack_key" build_kubestack
+for cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl etcd; do
+  ln -sfn "$cache/kubestack-$kubestack_key/kubestack" "$bin/$cmd"
 done
 build_go nats-server "$NATS_SERVER_VERSION" go install "github.com/nats-io/nats-server/v2@$NATS_SERVER_VERSION"
 # helm reads its version from ldflags, like its release builds.
 build_go helm "$HELM_VERSION" go install -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+build_go coredns "$COREDNS_VERSION" go install "github.com/coredns/coredns@$COREDNS_VERSION"
 build_go minio "$MINIO_VERSION" go install "github.com/minio/minio@$MINIO_VERSION"
 
 # FFmpeg comes from the distribution, as in the worker image.

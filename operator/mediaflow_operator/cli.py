@@ -16,8 +16,8 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
+from mediaflow_api.workflow import GROUP, PLURAL, VERSION
 from mediaflow_operator import naming
-from mediaflow_spec.workflow import GROUP, PLURAL, VERSION
 
 
 def _process(args: argparse.Namespace) -> int:
@@ -66,7 +66,7 @@ def _process(args: argparse.Namespace) -> int:
 
 
 def _crd(_: argparse.Namespace) -> int:
-    from mediaflow_spec.crd import render
+    from mediaflow_api.crd import render
 
     sys.stdout.write(render())
     return 0

@@ -27,6 +27,8 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import NotFoundError
 from pydantic import ValidationError
 
+from mediaflow_api.job import ObjectRef
+from mediaflow_api.workflow import CONDITION_STORAGE, LEDGER_MAX, WorkflowSpec
 from mediaflow_operator import job_render, manual, metrics, naming, sweep, workflows
 from mediaflow_operator.kube import status_of
 from mediaflow_operator.matching import Verdict, decide
@@ -34,8 +36,6 @@ from mediaflow_operator.queue import ACK_WAIT_SECONDS
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.s3_events import BadEvent, ObjectEvent, parse_message
 from mediaflow_operator.status import JobView, Tally, iso, now, parse_time, termination_summary
-from mediaflow_spec.job import ObjectRef
-from mediaflow_spec.workflow import CONDITION_STORAGE, LEDGER_MAX, WorkflowSpec
 
 logger = logging.getLogger(__name__)
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import kopf
 
+from mediaflow_api.workflow import GROUP, PLURAL, VERSION
 from mediaflow_operator import dispatch, metrics, naming, reconcile, workflows
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.settings import Settings
 from mediaflow_operator.status import JobView, job_view
-from mediaflow_spec.workflow import GROUP, PLURAL, VERSION
 
 SETTINGS = Settings.from_env()
 WORKFLOWS = (GROUP, VERSION, PLURAL)

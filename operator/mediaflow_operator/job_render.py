@@ -1,6 +1,6 @@
 """Render the Kubernetes Job for one input object: a pure function.
 
-The Job is the whole contract with the worker (``mediaflow_spec.job``): a
+The Job is the whole contract with the worker (``mediaflow_api.job``): a
 ``WorkerJob`` snapshot in ``MEDIAFLOW_JOB``, storage credentials only through
 ``secretKeyRef``, the exit-code contract in the ``podFailurePolicy``, and a
 locked-down pod (non-root, read-only root filesystem, no service account token).
@@ -11,8 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from mediaflow_operator import naming
-from mediaflow_spec.job import (
+from mediaflow_api.job import (
     EXIT_BAD_INPUT,
     JOB_ENV,
     STORAGE_ENV,
@@ -24,8 +23,9 @@ from mediaflow_spec.job import (
     WorkerJob,
     WorkflowRef,
 )
-from mediaflow_spec.metadata import output_dir_for
-from mediaflow_spec.workflow import GROUP, KIND, VERSION, WorkflowSpec
+from mediaflow_api.metadata import output_dir_for
+from mediaflow_api.workflow import GROUP, KIND, VERSION, WorkflowSpec
+from mediaflow_operator import naming
 
 SCRATCH_DIR = "/scratch"
 CONTAINER_NAME = "worker"

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from mediaflow_spec.workflow import GROUP, PLURAL, VERSION
+from mediaflow_api.workflow import GROUP, PLURAL, VERSION
 
 T = TypeVar("T")
 MERGE_PATCH = "application/merge-patch+json"

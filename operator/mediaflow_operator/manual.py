@@ -16,9 +16,9 @@ from typing import Any
 
 from minio.error import S3Error
 
+from mediaflow_api.job import ObjectRef
 from mediaflow_operator import job_render, naming, workflows
 from mediaflow_operator.runtime import Runtime
-from mediaflow_spec.job import ObjectRef
 
 
 class ManualTriggerError(Exception):

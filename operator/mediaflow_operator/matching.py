@@ -12,8 +12,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from mediaflow_spec.metadata import OUTPUT_DIR_SUFFIX, is_mediaflow_output
-from mediaflow_spec.workflow import WorkflowSpec
+from mediaflow_api.metadata import OUTPUT_DIR_SUFFIX, is_mediaflow_output
+from mediaflow_api.workflow import WorkflowSpec
 
 
 class Verdict(enum.Enum):

@@ -16,17 +16,17 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mediaflow_operator import metrics, naming, queue, reconcile_notifications, workflows
-from mediaflow_operator.runtime import Runtime
-from mediaflow_operator.status import iso, now, set_condition
-from mediaflow_spec.job import STORAGE_ENV
-from mediaflow_spec.workflow import (
+from mediaflow_api.job import STORAGE_ENV
+from mediaflow_api.workflow import (
     CONDITION_NOTIFICATION,
     CONDITION_QUEUE,
     CONDITION_READY,
     CONDITION_STORAGE,
     WorkflowSpec,
 )
+from mediaflow_operator import metrics, naming, queue, reconcile_notifications, workflows
+from mediaflow_operator.runtime import Runtime
+from mediaflow_operator.status import iso, now, set_condition
 
 logger = logging.getLogger(__name__)
 

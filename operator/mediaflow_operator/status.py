@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from mediaflow_api.job import TerminationSummary
+from mediaflow_api.workflow import LAST_FAILURES_MAX, LEDGER_MAX
 from mediaflow_operator import naming
-from mediaflow_spec.job import TerminationSummary
-from mediaflow_spec.workflow import LAST_FAILURES_MAX, LEDGER_MAX
 
 JobState = Literal["active", "succeeded", "failed"]
 

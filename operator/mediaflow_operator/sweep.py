@@ -18,9 +18,9 @@ from datetime import UTC, datetime, timedelta
 from minio import Minio
 from minio.error import S3Error
 
+from mediaflow_api.metadata import MANIFEST_NAME, output_dir_for
+from mediaflow_api.workflow import WorkflowSpec
 from mediaflow_operator.matching import Verdict, decide
-from mediaflow_spec.metadata import MANIFEST_NAME, output_dir_for
-from mediaflow_spec.workflow import WorkflowSpec
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 OVERLAP = timedelta(seconds=5)

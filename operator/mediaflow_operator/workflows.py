@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mediaflow_api.workflow import WorkflowSpec
 from mediaflow_operator.job_render import WorkflowIdentity
-from mediaflow_spec.workflow import WorkflowSpec
 
 DEFAULT_STORAGE_SECRET_NAME = "mediaflow-default-storage"  # noqa: S105 (a name)
 

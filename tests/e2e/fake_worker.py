@@ -18,8 +18,8 @@ import time
 
 from minio import Minio
 
-from mediaflow_spec.job import WorkerJob
-from mediaflow_spec.metadata import MANIFEST_NAME, OUTPUT_MARKER
+from mediaflow_api.job import WorkerJob
+from mediaflow_api.metadata import MANIFEST_NAME, OUTPUT_MARKER
 
 
 def main() -> int:

@@ -22,7 +22,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from minio import Minio
 
-from mediaflow_spec.workflow import GROUP, PLURAL, VERSION
+from mediaflow_api.workflow import GROUP, PLURAL, VERSION
 from tests.support.processes import free_port, tail
 from tests.support.waiting import wait_for
 from tests.support.workflow_api import ensure_namespace, install_crd

@@ -6,7 +6,7 @@ import urllib.request
 
 import pytest
 
-from mediaflow_spec.metadata import output_dir_for
+from mediaflow_api.metadata import output_dir_for
 from tests.e2e.harness import Stack, counters, wait_for
 
 pytestmark = pytest.mark.e2e

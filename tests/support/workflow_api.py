@@ -9,8 +9,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from mediaflow_spec import crd
-from mediaflow_spec.workflow import GROUP, PLURAL, VERSION
+from mediaflow_api import crd
+from mediaflow_api.workflow import GROUP, PLURAL, VERSION
 from tests.support.waiting import wait_for
 
 

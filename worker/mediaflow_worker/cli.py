@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from mediaflow_spec.job import (
+from mediaflow_api.job import (
     EXIT_FAILED,
     EXIT_OK,
     JOB_ENV,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from mediaflow_spec.job import TERMINATION_MESSAGE_PATH
+from mediaflow_api.job import TERMINATION_MESSAGE_PATH
 from mediaflow_worker.errors import SpecError
 from mediaflow_worker.ffmpeg_args import DEFAULT_FONT
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import subprocess
 
-from mediaflow_spec.presets import resolve_ladder, resolve_transcode
-from mediaflow_spec.tasks import TaskSpec
+from mediaflow_api.presets import resolve_ladder, resolve_transcode
+from mediaflow_api.tasks import TaskSpec
 from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker.errors import EncoderUnavailableError, SpecError
 

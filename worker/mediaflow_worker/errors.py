@@ -27,7 +27,7 @@ message and the Workflow status) and a one-line human message.
 
 from __future__ import annotations
 
-from mediaflow_spec.job import EXIT_BAD_INPUT, EXIT_FAILED
+from mediaflow_api.job import EXIT_BAD_INPUT, EXIT_FAILED
 
 
 class WorkerError(Exception):

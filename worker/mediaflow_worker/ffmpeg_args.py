@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mediaflow_spec.tasks import (
+from mediaflow_api.tasks import (
     AudioSettings,
     Rendition,
     VideoSettings,

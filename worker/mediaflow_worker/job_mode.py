@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mediaflow_spec import metadata as md
-from mediaflow_spec.job import WorkerJob
+from mediaflow_api import metadata as md
+from mediaflow_api.job import WorkerJob
 from mediaflow_worker import manifest, runner
 from mediaflow_worker.config import font_file, scratch_root
 from mediaflow_worker.errors import WorkerError

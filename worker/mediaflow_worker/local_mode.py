@@ -13,8 +13,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from mediaflow_spec.job import Limits
-from mediaflow_spec.tasks import TaskSpec, check_unique_task_names
+from mediaflow_api.job import Limits
+from mediaflow_api.tasks import TaskSpec, check_unique_task_names
 from mediaflow_worker import manifest, runner
 from mediaflow_worker.config import font_file, scratch_root
 from mediaflow_worker.errors import InputNotFoundError, SpecError

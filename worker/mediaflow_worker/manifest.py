@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from mediaflow_spec.tasks import TaskSpec, task_json
+from mediaflow_api.tasks import TaskSpec, task_json
 
 MANIFEST_VERSION = 1
 

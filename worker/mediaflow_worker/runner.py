@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mediaflow_spec.job import Limits
-from mediaflow_spec.tasks import TaskSpec
+from mediaflow_api.job import Limits
+from mediaflow_api.tasks import TaskSpec
 from mediaflow_worker import encoders, safety
 from mediaflow_worker.errors import OutputTooLargeError, WorkerError
 from mediaflow_worker.probe import ProbeResult, probe

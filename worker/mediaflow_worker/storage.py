@@ -21,8 +21,8 @@ from minio.deleteobjects import DeleteObject
 from minio.error import MinioException, S3Error
 from urllib3.exceptions import HTTPError
 
-from mediaflow_spec import metadata as md
-from mediaflow_spec.job import ObjectRef, WorkerJob
+from mediaflow_api import metadata as md
+from mediaflow_api.job import ObjectRef, WorkerJob
 from mediaflow_worker.config import StorageSettings
 from mediaflow_worker.errors import (
     InputChangedError,

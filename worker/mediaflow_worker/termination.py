@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from mediaflow_spec.job import TERMINATION_MESSAGE_LIMIT, TerminationSummary
+from mediaflow_api.job import TERMINATION_MESSAGE_LIMIT, TerminationSummary
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mediaflow_spec.workflow import WorkflowSpec
+from mediaflow_api.workflow import WorkflowSpec
 
 from .helpers import make_clip, make_png, run_local
 

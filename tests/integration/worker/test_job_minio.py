@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from minio import Minio
 
-from mediaflow_spec import metadata as md
-from mediaflow_spec.job import TerminationSummary
+from mediaflow_api import metadata as md
+from mediaflow_api.job import TerminationSummary
 
 from .helpers import WORKER, ffprobe, make_clip, make_png
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mediaflow_spec.job import Limits
+from mediaflow_api.job import Limits
 from mediaflow_worker.errors import OutputTooLargeError, ProcessTimeoutError
 from mediaflow_worker.local_mode import run_local
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from mediaflow_spec.job import ObjectRef, WorkerJob
+from mediaflow_api.job import ObjectRef, WorkerJob
 from mediaflow_worker.errors import StorageError
 from mediaflow_worker.job_mode import run_job
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from minio import Minio
 
-from mediaflow_spec.job import ObjectRef
+from mediaflow_api.job import ObjectRef
 from mediaflow_worker import storage as st
 from mediaflow_worker.config import StorageSettings
 from mediaflow_worker.errors import ProcessTimeoutError, StorageError

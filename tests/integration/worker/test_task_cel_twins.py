@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from mediaflow_spec.tasks import TaskSpec
+from mediaflow_api.tasks import TaskSpec
 from tests.support.workflow_api import create_workflow_object
 from tests.unit.worker.test_task_spec import INVALID, VALID
 

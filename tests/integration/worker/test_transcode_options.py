@@ -104,7 +104,7 @@ def test_transcode_settings_all_show_in_the_output(logo_png: Path, tmp_path: Pat
 def test_a_failing_held_frame_input_falls_back_to_a_plain_transcode(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mediaflow_spec.job import Limits
+    from mediaflow_api.job import Limits
     from mediaflow_worker.errors import ProcessingError
     from mediaflow_worker.local_mode import run_local as run_in_process
     from mediaflow_worker.tasks import transcode

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mediaflow_spec import crd, workflow
+from mediaflow_api import crd, workflow
 
 pytestmark = pytest.mark.unit
 
@@ -29,7 +29,7 @@ def _walk(node: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any
 
 def test_committed_crd_is_a_fresh_generation() -> None:
     committed = crd.default_path().read_text()
-    assert committed == crd.render(), "crds/ is stale: run python -m mediaflow_spec.crd"
+    assert committed == crd.render(), "crds/ is stale: run python -m mediaflow_api.crd"
 
 
 def test_schema_is_structural() -> None:

@@ -17,11 +17,11 @@ from typing import Any
 
 import pytest
 
+from mediaflow_api.workflow import WorkflowSpec
 from mediaflow_operator import naming
 from mediaflow_operator.dispatch import Dispatcher
 from mediaflow_operator.settings import Settings
 from mediaflow_operator.status import JobView, job_view
-from mediaflow_spec.workflow import WorkflowSpec
 
 from .samples import spec
 
@@ -414,7 +414,7 @@ def test_every_marked_job_is_in_the_ledger_written_before_it_however_many_finish
     """After a long outage hundreds of Jobs may have finished at once; the bounded
     ledger must still hold every UID at the moment its Job is marked (a crash
     while marking would otherwise count the dropped ones twice)."""
-    from mediaflow_spec.workflow import LEDGER_MAX
+    from mediaflow_api.workflow import LEDGER_MAX
 
     def finished(i: int) -> JobView:
         view = _finished_job(uid=f"u{i:04d}")

@@ -4,9 +4,7 @@ import json
 
 import pytest
 
-from mediaflow_operator import naming
-from mediaflow_operator.job_render import WorkflowIdentity, render_job
-from mediaflow_spec.job import (
+from mediaflow_api.job import (
     EXIT_BAD_INPUT,
     JOB_ENV,
     STORAGE_ENV,
@@ -15,7 +13,9 @@ from mediaflow_spec.job import (
     ObjectRef,
     WorkerJob,
 )
-from mediaflow_spec.workflow import WorkflowSpec
+from mediaflow_api.workflow import WorkflowSpec
+from mediaflow_operator import naming
+from mediaflow_operator.job_render import WorkflowIdentity, render_job
 
 from .samples import spec
 

@@ -4,9 +4,9 @@ import json
 
 import pytest
 
+from mediaflow_api.workflow import WorkflowSpec
 from mediaflow_operator.matching import Verdict, decide
 from mediaflow_operator.s3_events import BadEvent, parse_message
-from mediaflow_spec.workflow import WorkflowSpec
 
 from .samples import spec
 

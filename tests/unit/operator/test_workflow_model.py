@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from mediaflow_spec.workflow import WorkflowSpec, WorkflowStatus
+from mediaflow_api.workflow import WorkflowSpec, WorkflowStatus
 
 from .samples import spec
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mediaflow_spec.tasks import AudioSettings, Rendition, VideoSettings, Watermark
+from mediaflow_api.tasks import AudioSettings, Rendition, VideoSettings, Watermark
 from mediaflow_worker import ffmpeg_args as fa
 
 pytestmark = pytest.mark.unit

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from mediaflow_spec.job import Limits
-from mediaflow_spec.presets import resolve_transcode
-from mediaflow_spec.tasks import Rendition, TranscodeTask
+from mediaflow_api.job import Limits
+from mediaflow_api.presets import resolve_transcode
+from mediaflow_api.tasks import Rendition, TranscodeTask
 from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker import process, safety
 from mediaflow_worker.probe import image_size_args, parse_probe, probe_args

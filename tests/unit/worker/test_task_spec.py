@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from mediaflow_spec.presets import LADDERS, TRANSCODE_PRESETS, resolve_ladder, resolve_transcode
-from mediaflow_spec.tasks import (
+from mediaflow_api.presets import LADDERS, TRANSCODE_PRESETS, resolve_ladder, resolve_transcode
+from mediaflow_api.tasks import (
     CONTAINER_VIDEO_CODECS,
     PRESET_CODECS,
     TASK_TYPES,
@@ -324,7 +324,7 @@ def test_every_preset_resolves_and_is_documented_with_its_settings() -> None:
 
 
 def test_renditions_replace_the_named_ladder() -> None:
-    from mediaflow_spec.tasks import AdaptiveStreamingTask
+    from mediaflow_api.tasks import AdaptiveStreamingTask
 
     task = AdaptiveStreamingTask.model_validate(
         {"ladder": "hevc-ladder", "renditions": [{"height": 240, "videoBitrate": "300k"}]}

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mediaflow_spec.job import TERMINATION_MESSAGE_LIMIT, TerminationSummary
-from mediaflow_spec.tasks import TaskSpec
+from mediaflow_api.job import TERMINATION_MESSAGE_LIMIT, TerminationSummary
+from mediaflow_api.tasks import TaskSpec
 from mediaflow_worker import manifest, safety, termination
 from mediaflow_worker.config import parse_endpoint, storage_from_env
 from mediaflow_worker.encoders import check_encoders, required_encoders

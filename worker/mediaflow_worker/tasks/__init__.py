@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mediaflow_spec.job import Limits
+from mediaflow_api.job import Limits
 from mediaflow_worker.probe import ProbeResult
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mediaflow_spec.presets import resolve_ladder
-from mediaflow_spec.tasks import AdaptiveStreamingTask, parse_bitrate
+from mediaflow_api.presets import resolve_ladder
+from mediaflow_api.tasks import AdaptiveStreamingTask, parse_bitrate
 from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable

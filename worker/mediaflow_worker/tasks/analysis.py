@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from mediaflow_spec.tasks import AnalysisTask
+from mediaflow_api.tasks import AnalysisTask
 from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext

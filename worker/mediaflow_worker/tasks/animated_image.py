@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mediaflow_spec.tasks import AnimatedImageTask, parse_time_point
+from mediaflow_api.tasks import AnimatedImageTask, parse_time_point
 from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mediaflow_spec.tasks import SnapshotTask, parse_time_point
+from mediaflow_api.tasks import SnapshotTask, parse_time_point
 from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker.errors import ProcessingError
 from mediaflow_worker.process import run_ffmpeg

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mediaflow_spec.tasks import SpriteTask
+from mediaflow_api.tasks import SpriteTask
 from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker.errors import ProcessingError
 from mediaflow_worker.process import run_ffmpeg

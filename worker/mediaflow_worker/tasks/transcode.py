@@ -6,8 +6,8 @@ import logging
 import re
 from pathlib import Path
 
-from mediaflow_spec.presets import resolve_transcode
-from mediaflow_spec.tasks import AUDIO_ONLY_CONTAINERS, TranscodeTask
+from mediaflow_api.presets import resolve_transcode
+from mediaflow_api.tasks import AUDIO_ONLY_CONTAINERS, TranscodeTask
 from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker.errors import (
     BadInputError,

@@ -1,13 +1,13 @@
 """The ``Workflow`` custom resource (``mediaflow.dev/v1alpha1``): spec and status.
 
 These models are the single source of truth of ``crds/mediaflow.dev_workflows.yaml``
-(``python -m mediaflow_spec.crd`` regenerates it; a unit test proves the committed
+(``python -m mediaflow_api.crd`` regenerates it; a unit test proves the committed
 file is current). The operator converts a Workflow's ``spec`` into
 ``WorkflowSpec`` once, at the edge, and works with typed values from there on.
 
 Rules that a JSON schema cannot state live twice, as pydantic validators (for the
 operator and tests) and as ``x-kubernetes-validations`` CEL rules (for the API
-server), exactly like ``mediaflow_spec.tasks`` does for the tasks.
+server), exactly like ``mediaflow_api.tasks`` does for the tasks.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-from mediaflow_spec.tasks import (
+from mediaflow_api.tasks import (
     BUCKET_PATTERN,
     TASKS_LIST_VALIDATIONS,
     TASKS_MAX_ITEMS,

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from mediaflow_spec.tasks import TaskSpec
+from mediaflow_api.tasks import TaskSpec
 
 EXIT_OK = 0
 EXIT_FAILED = 1

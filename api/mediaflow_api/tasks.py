@@ -14,7 +14,7 @@ Serialise with ``task.model_dump(by_alias=True, exclude_none=True,
 mode="json")``; the result validates back into an equal model.
 
 Named presets (``transcode.preset``, ``adaptiveStreaming.ladder``) live in
-``mediaflow_spec.presets``; explicit fields override the preset.
+``mediaflow_api.presets``; explicit fields override the preset.
 """
 
 from __future__ import annotations
@@ -106,7 +106,7 @@ CONTAINER_AUDIO_CODECS: dict[str, tuple[str, ...]] = {
 }
 AUDIO_ONLY_CONTAINERS = ("mp3", "m4a", "wav", "flac", "ogg")
 # The (video, audio) codecs each named preset implies (the full presets live in
-# mediaflow_spec.presets, which a unit test keeps in agreement with this): an
+# mediaflow_api.presets, which a unit test keeps in agreement with this): an
 # explicit container must be able to hold them unless the task overrides them.
 PRESET_CODECS: dict[str, tuple[str, str]] = {
     "h264-360p": ("h264", "aac"),

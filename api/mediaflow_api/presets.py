@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from mediaflow_spec.tasks import (
+from mediaflow_api.tasks import (
     CONTAINER_AUDIO_CODECS,
     CONTAINER_VIDEO_CODECS,
     AdaptiveStreamingTask,
