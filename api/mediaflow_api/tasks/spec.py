@@ -1,0 +1,138 @@
+"""The task entry (``TaskSpec``) and the table of task types.
+
+``TaskSpec`` has one optional field per task type, named after the type (the
+camelCase alias is the type's name in the Workflow, e.g. ``animatedImage``).
+Those fields *are* the table of task types: ``TASK_MODELS`` and ``TASK_TYPES``
+are read from them, so adding a type to the contract is its model plus one
+field here.
+"""
+
+from __future__ import annotations
+
+import typing
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+
+from mediaflow_api.tasks.adaptive_streaming import AdaptiveStreamingTask
+from mediaflow_api.tasks.analysis import AnalysisTask
+from mediaflow_api.tasks.animated_image import AnimatedImageTask
+from mediaflow_api.tasks.common import (
+    TASK_NAME_PATTERN,
+    SpecModel,
+    cel,
+    count_set,
+    exactly_one_cel,
+)
+from mediaflow_api.tasks.snapshot import SnapshotTask
+from mediaflow_api.tasks.sprite import SpriteTask
+from mediaflow_api.tasks.transcode import TranscodeTask
+
+
+def _type_fields(model: type[BaseModel]) -> dict[str, str]:
+    """Task type (camelCase) -> Python field name, in declaration order."""
+    return {info.alias or name: name for name, info in model.model_fields.items() if name != "name"}
+
+
+def _one_type_rule(schema: dict[str, JsonValue], cls: type[Any]) -> None:
+    """The CEL twin of ``TaskSpec._exactly_one_type`` (computed from the fields)."""
+    kinds = list(_type_fields(cls))
+    schema["x-kubernetes-validations"] = [
+        cel(exactly_one_cel(kinds), "set exactly one of " + ", ".join(kinds))
+    ]
+
+
+class TaskSpec(SpecModel):
+    """One entry of Workflow.spec.tasks: a name and exactly one task type."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=TASK_NAME_PATTERN,
+        description=(
+            "Task name, unique in the Workflow (DNS label: lower case, digits, '-'). "
+            "Outputs go under <output dir>/<name>/."
+        ),
+    )
+    # One field per task type (see the module docstring).
+    transcode: TranscodeTask | None = Field(
+        default=None, description="Encode into one file (container, codecs, size, watermarks)."
+    )
+    snapshot: SnapshotTask | None = Field(default=None, description="Still images.")
+    sprite: SpriteTask | None = Field(default=None, description="Sprite sheets + WebVTT.")
+    animated_image: AnimatedImageTask | None = Field(
+        default=None, alias="animatedImage", description="Animated GIF or WebP preview."
+    )
+    adaptive_streaming: AdaptiveStreamingTask | None = Field(
+        default=None, alias="adaptiveStreaming", description="HLS or DASH ladder."
+    )
+    analysis: AnalysisTask | None = Field(
+        default=None, description="Media metadata and content analysis as JSON."
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one_type(self) -> TaskSpec:
+        if count_set(self, list(_TASK_FIELDS.values())) != 1:
+            raise ValueError(f"task {self.name!r}: set exactly one of {', '.join(TASK_TYPES)}")
+        return self
+
+    @property
+    def kind(self) -> str:
+        """The camelCase name of the task type that is set (e.g. ``animatedImage``)."""
+        for kind, field in _TASK_FIELDS.items():
+            if getattr(self, field) is not None:
+                return kind
+        raise AssertionError("validated TaskSpec has no task type")  # pragma: no cover
+
+    @property
+    def type_spec(self) -> SpecModel:
+        """The settings of the task type that is set (e.g. the ``TranscodeTask``)."""
+        spec: SpecModel = getattr(self, _TASK_FIELDS[self.kind])
+        return spec
+
+    model_config = ConfigDict(json_schema_extra=_one_type_rule)
+
+
+def _field_model(name: str) -> type[SpecModel]:
+    """The model of one task-type field (``X | None`` -> ``X``)."""
+    annotation = TaskSpec.model_fields[name].annotation
+    for arg in typing.get_args(annotation):
+        if isinstance(arg, type) and issubclass(arg, SpecModel):
+            return arg
+    raise AssertionError(f"TaskSpec.{name} is not an optional task model: {annotation}")
+
+
+# Task type (camelCase, as written in a Workflow) -> TaskSpec field name.
+_TASK_FIELDS: dict[str, str] = _type_fields(TaskSpec)
+# The task types, in the order the CRD lists them.
+TASK_TYPES: list[str] = list(_TASK_FIELDS)
+# Task type -> the model of its settings (the worker's handler table is keyed
+# by the same names; a worker unit test keeps the two in step).
+TASK_MODELS: dict[str, type[SpecModel]] = {
+    kind: _field_model(field) for kind, field in _TASK_FIELDS.items()
+}
+
+# For the ``tasks`` list of the Workflow spec (the list itself lives there).
+TASKS_MAX_ITEMS = 20
+TASKS_LIST_VALIDATIONS: list[JsonValue] = [
+    cel(
+        "self.all(t, self.exists_one(u, u.name == t.name))",
+        "task names must be unique",
+    )
+]
+
+
+def check_unique_task_names(tasks: list[TaskSpec]) -> list[TaskSpec]:
+    """Raise ``ValueError`` if two tasks share a name (pydantic twin of
+    ``TASKS_LIST_VALIDATIONS``); return the list unchanged otherwise."""
+    seen: set[str] = set()
+    for task in tasks:
+        if task.name in seen:
+            raise ValueError(f"task names must be unique: {task.name!r} appears twice")
+        seen.add(task.name)
+    return tasks
+
+
+def task_json(task: TaskSpec) -> dict[str, Any]:
+    """The canonical JSON form of a task (aliases, no nulls)."""
+    return task.model_dump(by_alias=True, exclude_none=True, mode="json")
