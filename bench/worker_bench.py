@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mediaflow_api.tasks import Rendition
-from mediaflow_worker import ffmpeg_args as fa
+from mediaflow_worker.ffmpeg import adaptive_streaming, common, snapshot
 from mediaflow_worker.probe import probe
 
 FFMPEG_QUIET = ["ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-y"]
@@ -95,7 +95,7 @@ def bench_overhead(src: Path, work: Path, runs: int) -> dict[str, object]:
     )
     info = probe(src, 8192 * 8192)
     assert info.video is not None
-    w, h = fa.fit_size(info.video.display_width, info.video.display_height, None, 480)
+    w, h = common.fit_size(info.video.display_width, info.video.display_height, None, 480)
     worker = [
         sys.executable,
         "-m",
@@ -156,13 +156,15 @@ def bench_ladder(src: Path, work: Path, runs: int) -> dict[str, object]:
         Rendition(height=h, videoBitrate=b)
         for h, b in ((720, "2800k"), (480, "1400k"), (360, "800k"))
     ]
-    planned = fa.plan_ladder(rungs, (info.video.display_width, info.video.display_height))
+    planned = adaptive_streaming.plan_ladder(
+        rungs, (info.video.display_width, info.video.display_height)
+    )
 
-    def ladder(parts: list[fa.PlannedRendition], out: Path) -> list[str]:
+    def ladder(parts: list[adaptive_streaming.PlannedRendition], out: Path) -> list[str]:
         out.mkdir(parents=True, exist_ok=True)
         for i in range(len(parts)):
             (out / f"stream_{i}").mkdir(exist_ok=True)
-        return fa.ladder_args(
+        return adaptive_streaming.ladder_args(
             src,
             info.demuxer,
             8192 * 8192,
@@ -198,10 +200,12 @@ def bench_snapshots(src: Path, work: Path, runs: int) -> dict[str, object]:
     info = probe(src, 8192 * 8192)
     assert info.video is not None
     assert info.duration
-    times = fa.snapshot_times(info.duration, info.video.fps, count=5)
-    size = fa.fit_size(info.video.display_width, info.video.display_height, 320, None)
+    times = snapshot.snapshot_times(info.duration, info.video.fps, count=5)
+    size = common.fit_size(info.video.display_width, info.video.display_height, 320, None)
     seeks = [
-        fa.snapshot_args(src, info.demuxer, 8192 * 8192, t, size, "jpeg", work / f"seek{i}.jpg")
+        snapshot.snapshot_args(
+            src, info.demuxer, 8192 * 8192, t, size, "jpeg", work / f"seek{i}.jpg"
+        )
         for i, t in enumerate(times)
     ]
     n = len(times)

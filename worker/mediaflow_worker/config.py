@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 from mediaflow_api.job import TERMINATION_MESSAGE_PATH
 from mediaflow_worker.errors import SpecError
-from mediaflow_worker.ffmpeg_args import DEFAULT_FONT
+from mediaflow_worker.ffmpeg.common import DEFAULT_FONT
 
 ENDPOINT_ENV = "MEDIAFLOW_S3_ENDPOINT"
 ACCESS_KEY_ENV = "MEDIAFLOW_S3_ACCESS_KEY"

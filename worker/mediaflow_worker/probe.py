@@ -18,6 +18,7 @@ from mediaflow_worker.errors import (
     ProcessTimeoutError,
     UnreadableInputError,
 )
+from mediaflow_worker.ffmpeg.ffprobe import image_size_args, last_frame_args, probe_args
 from mediaflow_worker.process import run_restricted
 
 PROBE_TIMEOUT_SECONDS = 60
@@ -232,26 +233,6 @@ def parse_probe(raw: dict[str, Any], size: int) -> ProbeResult:
     )
 
 
-def probe_args(path: Path, max_pixels: int) -> list[str]:
-    """The ffprobe command for ``path`` (pure)."""
-    return [
-        "ffprobe",
-        "-hide_banner",
-        "-v",
-        "error",
-        *safety.protocol_args(),
-        *safety.demuxer_whitelist_args(),
-        "-max_pixels",
-        str(max_pixels),
-        "-show_format",
-        "-show_streams",
-        "-of",
-        "json",
-        "-i",
-        f"file:{path}",
-    ]
-
-
 def _first_error_line(stderr: str) -> str:
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
     # The last line is the one that says why probing gave up.
@@ -299,28 +280,6 @@ def probe(path: Path, max_pixels: int, timeout: float = PROBE_TIMEOUT_SECONDS) -
 LAST_FRAME_WINDOW_SECONDS = 30.0
 
 
-def last_frame_args(path: Path, demuxer: str, from_seconds: float) -> list[str]:
-    """ffprobe listing the video packets from ``from_seconds`` on (pure)."""
-    return [
-        "ffprobe",
-        "-v",
-        "error",
-        *safety.protocol_args(),
-        "-f",
-        demuxer,
-        "-select_streams",
-        "V:0",
-        "-read_intervals",
-        f"{max(0.0, from_seconds):.3f}%",
-        "-show_entries",
-        "packet=pts_time,duration_time",
-        "-of",
-        "csv=p=0",
-        "-i",
-        f"file:{path}",
-    ]
-
-
 def parse_last_frame(text: str) -> tuple[float, float | None] | None:
     """(pts, duration) of the latest packet in an ffprobe packet listing."""
     best: tuple[float, float | None] | None = None
@@ -354,25 +313,6 @@ def last_video_frame(result: ProbeResult, path: Path) -> tuple[float, float] | N
     pts, duration = found
     end = pts + duration if duration else result.start_time + result.duration
     return (pts, end) if end > pts else None
-
-
-def image_size_args(path: Path) -> list[str]:
-    """The ffprobe command for a watermark image (pure)."""
-    return [
-        "ffprobe",
-        "-v",
-        "error",
-        *safety.protocol_args(),
-        *safety.demuxer_whitelist_args(safety.ALLOWED_IMAGE_DEMUXERS),
-        "-select_streams",
-        "v:0",
-        "-show_entries",
-        "stream=width,height",
-        "-of",
-        "json",
-        "-i",
-        f"file:{path}",
-    ]
 
 
 def image_size(path: Path) -> tuple[int, int]:

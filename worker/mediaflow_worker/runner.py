@@ -15,18 +15,8 @@ from mediaflow_api.tasks import TaskSpec
 from mediaflow_worker import encoders, safety
 from mediaflow_worker.errors import OutputTooLargeError, WorkerError
 from mediaflow_worker.probe import ProbeResult, probe
-from mediaflow_worker.tasks import (
-    AssetFetcher,
-    OutputFile,
-    TaskContext,
-    TaskNotApplicable,
-    adaptive_streaming,
-    analysis,
-    animated_image,
-    snapshot,
-    sprite,
-    transcode,
-)
+from mediaflow_worker.tasks import AssetFetcher, OutputFile, TaskContext, TaskNotApplicable
+from mediaflow_worker.tasks.registry import prepare
 
 log = logging.getLogger(__name__)
 
@@ -59,21 +49,6 @@ def vet_input(path: Path, limits: Limits) -> ProbeResult:
     return result
 
 
-def _run_one(task: TaskSpec, ctx: TaskContext) -> list[OutputFile]:
-    if task.transcode is not None:
-        return transcode.run(task.transcode, ctx)
-    if task.snapshot is not None:
-        return snapshot.run(task.snapshot, ctx)
-    if task.sprite is not None:
-        return sprite.run(task.sprite, ctx)
-    if task.animated_image is not None:
-        return animated_image.run(task.animated_image, ctx)
-    if task.adaptive_streaming is not None:
-        return adaptive_streaming.run(task.adaptive_streaming, ctx)
-    assert task.analysis is not None
-    return analysis.run(task.analysis, ctx)
-
-
 def run_tasks(
     input_path: Path,
     probe_result: ProbeResult,
@@ -90,9 +65,11 @@ def run_tasks(
 
     The first failing task stops the run (its ``WorkerError`` propagates):
     a Job either delivers everything or nothing."""
-    encoders.check_encoders(tasks)
+    prepared = [prepare(task) for task in tasks]  # presets resolved once, here
+    encoders.check_encoders(prepared)
     results = []
-    for task in tasks:
+    for job in prepared:
+        task = job.task
         out_dir = out_root / task.name
         out_dir.mkdir(parents=True, exist_ok=True)
         ctx = TaskContext(
@@ -109,7 +86,7 @@ def run_tasks(
         started = time.monotonic()
         log.info("task %s (%s): started", task.name, task.kind)
         try:
-            outputs = _run_one(task, ctx)
+            outputs = job.run(ctx)
         except TaskNotApplicable as exc:
             log.info("task %s: skipped: %s", task.name, exc)
             results.append(

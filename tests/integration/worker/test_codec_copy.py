@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from mediaflow_worker import ffmpeg_args as fa
+from mediaflow_worker.ffmpeg import codecs
 from mediaflow_worker.tasks.transcode import _MUXER_REFUSED
 
 from .helpers import ffprobe, make_clip, run_local, write_workflow
@@ -57,7 +57,7 @@ def streams(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _copy(source: Path, container: str, out_dir: Path) -> subprocess.CompletedProcess[str]:
-    muxer, ext = fa.CONTAINERS[container]
+    muxer, ext = codecs.CONTAINERS[container]
     return subprocess.run(
         [
             *("ffmpeg", "-hide_banner", "-nostdin", "-v", "error", "-y", "-i", str(source)),
@@ -70,15 +70,15 @@ def _copy(source: Path, container: str, out_dir: Path) -> subprocess.CompletedPr
     )
 
 
-@pytest.mark.parametrize("container", list(fa.CONTAINERS))
+@pytest.mark.parametrize("container", list(codecs.CONTAINERS))
 def test_copy_table_agrees_with_ffmpegs_muxers(
     container: str, streams: dict[str, Path], tmp_path: Path
 ) -> None:
     # Audio-only containers take no video at all (the spec says codec none).
-    kinds = [("video", VIDEO)] if container in fa.COPY_VIDEO_CODECS else []
+    kinds = [("video", VIDEO)] if container in codecs.COPY_VIDEO_CODECS else []
     for kind, names in [*kinds, ("audio", AUDIO)]:
         for codec in names:
-            fits = fa.copy_fits(kind, codec, container)
+            fits = codecs.copy_fits(kind, codec, container)
             done = _copy(streams[codec], container, tmp_path)
             if fits:
                 # Everything the table lets through really muxes.

@@ -7,7 +7,15 @@ from pathlib import Path
 import pytest
 
 from mediaflow_api.tasks import AudioSettings, Rendition, VideoSettings, Watermark
-from mediaflow_worker import ffmpeg_args as fa
+from mediaflow_worker.ffmpeg import (
+    adaptive_streaming,
+    analysis,
+    common,
+    snapshot,
+    sprite,
+    transcode,
+    watermark,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -33,25 +41,27 @@ def test_fit_size_keeps_aspect_even_and_never_upscales_by_default(
     kwargs: dict[str, bool],
     expected: tuple[int, int],
 ) -> None:
-    assert fa.fit_size(*src, *req, **kwargs) == expected
+    assert common.fit_size(*src, *req, **kwargs) == expected
 
 
 def test_snapshot_times_for_percentages_are_clamped_to_the_last_frame() -> None:
-    times = fa.snapshot_times(10.0, 25.0, times=[(0, False), (50, True), (100, True), (30, False)])
+    times = snapshot.snapshot_times(
+        10.0, 25.0, times=[(0, False), (50, True), (100, True), (30, False)]
+    )
     assert times == [0.0, 5.0, 9.92, 9.92]
 
 
 def test_snapshot_times_every_n_seconds_are_capped() -> None:
-    assert fa.snapshot_times(10.0, 25.0, interval=3) == [0, 3, 6, 9]
-    assert len(fa.snapshot_times(1000.0, 25.0, interval=1, max_count=7)) == 7
+    assert snapshot.snapshot_times(10.0, 25.0, interval=3) == [0, 3, 6, 9]
+    assert len(snapshot.snapshot_times(1000.0, 25.0, interval=1, max_count=7)) == 7
 
 
 def test_snapshot_count_spreads_inside_the_duration() -> None:
-    assert fa.snapshot_times(8.0, 25.0, count=3) == [2.0, 4.0, 6.0]
+    assert snapshot.snapshot_times(8.0, 25.0, count=3) == [2.0, 4.0, 6.0]
 
 
 def test_sprite_plan_defaults_to_one_sheet_covering_the_input() -> None:
-    plan = fa.plan_sprite(
+    plan = sprite.plan_sprite(
         20.0, (1920, 1080), interval=None, columns=5, rows=4, width=160, max_sheets=3
     )
     assert (plan.thumbs, plan.sheets, plan.thumb_w, plan.thumb_h) == (20, 1, 160, 90)
@@ -59,13 +69,17 @@ def test_sprite_plan_defaults_to_one_sheet_covering_the_input() -> None:
 
 
 def test_sprite_plan_spills_onto_more_sheets_up_to_the_cap() -> None:
-    plan = fa.plan_sprite(100.0, (640, 480), interval=1, columns=4, rows=4, width=100, max_sheets=3)
+    plan = sprite.plan_sprite(
+        100.0, (640, 480), interval=1, columns=4, rows=4, width=100, max_sheets=3
+    )
     assert (plan.thumbs, plan.sheets, plan.thumb_h) == (48, 3, 74)
 
 
 def test_sprite_vtt_maps_each_cue_to_its_cell() -> None:
-    plan = fa.SpritePlan(interval=2, thumbs=5, columns=2, rows=2, sheets=2, thumb_w=100, thumb_h=50)
-    vtt = fa.sprite_vtt(plan, 9.0, ["a.jpg", "b.jpg"])
+    plan = sprite.SpritePlan(
+        interval=2, thumbs=5, columns=2, rows=2, sheets=2, thumb_w=100, thumb_h=50
+    )
+    vtt = sprite.sprite_vtt(plan, 9.0, ["a.jpg", "b.jpg"])
     assert vtt.startswith("WEBVTT\n")
     assert "00:00:02.000 --> 00:00:04.000\na.jpg#xywh=100,0,100,50" in vtt
     assert "00:00:06.000 --> 00:00:08.000\na.jpg#xywh=100,50,100,50" in vtt
@@ -75,20 +89,22 @@ def test_sprite_vtt_maps_each_cue_to_its_cell() -> None:
 
 def test_ladder_never_upscales_and_keeps_one_rung_for_tiny_sources() -> None:
     rungs = [Rendition(height=h, videoBitrate="1M") for h in (1080, 720, 480, 360)]
-    planned = fa.plan_ladder(rungs, (1280, 720))
+    planned = adaptive_streaming.plan_ladder(rungs, (1280, 720))
     assert [(p.width, p.height) for p in planned] == [(1280, 720), (854, 480), (640, 360)]
-    tiny = fa.plan_ladder(rungs, (161, 121))
+    tiny = adaptive_streaming.plan_ladder(rungs, (161, 121))
     assert [(p.width, p.height, p.rendition.height) for p in tiny] == [(160, 120, 360)]
 
 
 def test_ladder_of_a_portrait_source_uses_the_short_side() -> None:
     rungs = [Rendition(height=h, videoBitrate="1M") for h in (720, 360)]
-    planned = fa.plan_ladder(rungs, (720, 1280))
+    planned = adaptive_streaming.plan_ladder(rungs, (720, 1280))
     assert [(p.width, p.height) for p in planned] == [(720, 1280), (360, 640)]
 
 
 def test_h265_in_mp4_is_tagged_hvc1_and_vfr_is_kept() -> None:
-    args = fa.video_codec_args(VideoSettings(codec="h265", crf=28, preset="fast"), "mp4", 30.0)
+    args = transcode.video_codec_args(
+        VideoSettings(codec="h265", crf=28, preset="fast"), "mp4", 30.0
+    )
     assert args[:2] == ["-c:v", "libx265"]
     assert args[args.index("-tag:v") : args.index("-tag:v") + 2] == ["-tag:v", "hvc1"]
     assert "-crf" in args
@@ -96,24 +112,28 @@ def test_h265_in_mp4_is_tagged_hvc1_and_vfr_is_kept() -> None:
 
 
 def test_vp9_constant_quality_sets_zero_bitrate() -> None:
-    args = fa.video_codec_args(VideoSettings(codec="vp9", crf=32, preset="medium"), "webm", None)
+    args = transcode.video_codec_args(
+        VideoSettings(codec="vp9", crf=32, preset="medium"), "webm", None
+    )
     assert args[args.index("-b:v") + 1] == "0"
     assert args[args.index("-cpu-used") + 1] == "3"
 
 
 def test_maxrate_without_bufsize_gets_twice_the_maxrate() -> None:
-    args = fa.video_codec_args(VideoSettings(codec="h264", crf=23, maxrate="3M"), "mp4", None)
+    args = transcode.video_codec_args(
+        VideoSettings(codec="h264", crf=23, maxrate="3M"), "mp4", None
+    )
     assert args[args.index("-maxrate") + 1] == "3000000"
     assert args[args.index("-bufsize") + 1] == "6000000"
 
 
 def test_opus_forces_a_supported_rate_and_stereo() -> None:
-    args = fa.audio_codec_args(AudioSettings(codec="opus", bitrate="96k"), 44100, 6)
+    args = transcode.audio_codec_args(AudioSettings(codec="opus", bitrate="96k"), 44100, 6)
     assert args == ["-c:a", "libopus", "-b:a", "96000", "-ar", "48000", "-ac", "2"]
 
 
 def test_input_args_force_the_demuxer_and_allow_only_files() -> None:
-    args = fa.input_args(Path("/s/in"), "mov", 100, start=1.5)
+    args = common.input_args(Path("/s/in"), "mov", 100, start=1.5)
     assert args[args.index("-protocol_whitelist") + 1] == "file"
     assert args[args.index("-f") + 1] == "mov"
     assert args[args.index("-ss") + 1] == "1.500"
@@ -135,10 +155,10 @@ def test_watermarks_are_placed_with_numbers_computed_from_the_frame() -> None:
     )
     text = Watermark.model_validate({"text": "hi", "position": "top-left", "fontSize": "24"})
     marks = [
-        fa.WatermarkInput(image, 1, (200, 100), None),
-        fa.WatermarkInput(text, None, None, Path("/s/t'x.txt")),
+        watermark.WatermarkInput(image, 1, (200, 100), None),
+        watermark.WatermarkInput(text, None, None, Path("/s/t'x.txt")),
     ]
-    graph = fa.transcode_video_graph((1280, 720), None, marks, "/f.ttf")
+    graph = transcode.transcode_video_graph((1280, 720), None, marks, "/f.ttf")
     assert "[1:v]scale=128:64,format=rgba,colorchannelmixer=aa=0.500[wm0]" in graph
     assert "overlay=x=1280-128-64:y=720-64-8" in graph
     assert "enable='between(t,1.000,2.000)'" in graph
@@ -149,7 +169,7 @@ def test_watermarks_are_placed_with_numbers_computed_from_the_frame() -> None:
 
 
 def test_analysis_without_applicable_detectors_runs_nothing() -> None:
-    args = fa.analysis_args(
+    args = analysis.analysis_args(
         Path("/i"),
         "mp3",
         1,
@@ -164,10 +184,10 @@ def test_analysis_without_applicable_detectors_runs_nothing() -> None:
 
 
 def test_hls_ladder_maps_audio_per_rendition_and_aligns_keyframes() -> None:
-    planned = fa.plan_ladder(
+    planned = adaptive_streaming.plan_ladder(
         [Rendition(height=h, videoBitrate="1M") for h in (720, 360)], (1280, 720)
     )
-    args = fa.ladder_args(
+    args = adaptive_streaming.ladder_args(
         Path("/i"),
         "mov",
         1,
@@ -187,7 +207,9 @@ def test_hls_ladder_maps_audio_per_rendition_and_aligns_keyframes() -> None:
 
 def test_single_pass_snapshots_branch_once_per_instant() -> None:
     outs = [Path("/o/1.jpg"), Path("/o/2.jpg")]
-    args = fa.snapshots_single_pass_args(Path("/i"), "mov", 1, [0.5, 2.0], (96, 54), "jpeg", outs)
+    args = snapshot.snapshots_single_pass_args(
+        Path("/i"), "mov", 1, [0.5, 2.0], (96, 54), "jpeg", outs
+    )
     graph = args[args.index("-filter_complex") + 1]
     assert graph.startswith("[0:V:0]split=2[s0][s1];")
     assert "[s1]trim=start=2.000,scale=96:54,setsar=1[o1]" in graph
@@ -196,7 +218,9 @@ def test_single_pass_snapshots_branch_once_per_instant() -> None:
 
 
 def test_window_snapshot_keeps_the_last_frame_before_the_instant() -> None:
-    args = fa.snapshot_window_args(Path("/i"), "mov", 1, 8.4, 2.0, (96, 54), "png", Path("/o.png"))
+    args = snapshot.snapshot_window_args(
+        Path("/i"), "mov", 1, 8.4, 2.0, (96, 54), "png", Path("/o.png")
+    )
     assert args[args.index("-ss") + 1] == "6.400"
     assert args[args.index("-t") + 1] == "2.000"
     assert "-frames:v" not in args
@@ -204,7 +228,7 @@ def test_window_snapshot_keeps_the_last_frame_before_the_instant() -> None:
 
 
 def test_audio_only_hls_is_one_aac_rendition() -> None:
-    args = fa.audio_stream_args(
+    args = adaptive_streaming.audio_stream_args(
         Path("/i"), "mp3", 1, fmt="hls", bitrate="128k", segment_seconds=6, out_dir=Path("/o")
     )
     assert args[args.index("-var_stream_map") + 1] == "a:0"
@@ -214,7 +238,7 @@ def test_audio_only_hls_is_one_aac_rendition() -> None:
 
 def test_a_held_last_frame_is_planned_to_end_where_the_source_ends() -> None:
     # The screen recording: ~7.22 fps on average, last frame 7.1555 -> 8.7255.
-    tail = fa.plan_tail_frame(
+    tail = transcode.plan_tail_frame(
         last_pts=7.155503,
         end=8.725503,
         start_time=0.0,
@@ -230,7 +254,7 @@ def test_a_held_last_frame_is_planned_to_end_where_the_source_ends() -> None:
     # The repeated frame lasts one frame interval as the muxer sees it.
     assert tail.at + 1 / tail.frame_rate == pytest.approx(8.725503)
     # Start time and trim shift the output timeline; a CFR output uses its rate.
-    shifted = fa.plan_tail_frame(
+    shifted = transcode.plan_tail_frame(
         last_pts=8.555503,
         end=10.125503,
         start_time=1.4,
@@ -256,7 +280,7 @@ def test_a_held_last_frame_is_planned_to_end_where_the_source_ends() -> None:
 )
 def test_no_tail_frame_for_ordinary_endings(last_pts: float, end: float, trim_start: float) -> None:
     assert (
-        fa.plan_tail_frame(
+        transcode.plan_tail_frame(
             last_pts=last_pts,
             end=end,
             start_time=0.0,
@@ -271,11 +295,13 @@ def test_no_tail_frame_for_ordinary_endings(last_pts: float, end: float, trim_st
 
 
 def test_tail_frame_joins_the_graph_before_scaling_and_sets_the_encoder_rate() -> None:
-    tail = fa.TailFrame(input_index=1, seek=7.1545, at=8.587, frame_rate=7.22, time_base="1/57600")
-    graph = fa.transcode_video_graph((640, 292), None, [], tail=tail)
+    tail = transcode.TailFrame(
+        input_index=1, seek=7.1545, at=8.587, frame_rate=7.22, time_base="1/57600"
+    )
+    graph = transcode.transcode_video_graph((640, 292), None, [], tail=tail)
     assert graph.startswith(
         "[1:V:0]trim=end_frame=1,setpts=8.587000/TB[tail];"
         "[0:V:0][tail]interleave,settb=1/57600[src];[src]scale=640:292"
     )
-    args = fa.video_codec_args(VideoSettings(codec="h264"), "mp4", 7.22, tail)
+    args = transcode.video_codec_args(VideoSettings(codec="h264"), "mp4", 7.22, tail)
     assert args[-6:] == ["-fps_mode", "vfr", "-r", "7.220000", "-enc_time_base:v", "1/57600"]

@@ -14,12 +14,19 @@ import pytest
 from mediaflow_api.job import Limits
 from mediaflow_api.presets import resolve_transcode
 from mediaflow_api.tasks import Rendition, TranscodeTask
-from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker import process, safety
-from mediaflow_worker.probe import image_size_args, parse_probe, probe_args
+from mediaflow_worker.ffmpeg import (
+    adaptive_streaming,
+    analysis,
+    animated_image,
+    common,
+    snapshot,
+    sprite,
+)
+from mediaflow_worker.ffmpeg.ffprobe import describe_args, image_size_args, probe_args
+from mediaflow_worker.probe import parse_probe
 from mediaflow_worker.tasks import TaskContext
 from mediaflow_worker.tasks import transcode as transcode_task
-from mediaflow_worker.tasks._common import describe_args
 
 pytestmark = pytest.mark.unit
 
@@ -27,31 +34,31 @@ SRC = Path("/scratch/in")
 OUT = Path("/scratch/out")
 MAXPX = 8192 * 8192
 RUNGS = [
-    fa.PlannedRendition(Rendition(height=360, videoBitrate="800k"), 640, 360),
-    fa.PlannedRendition(Rendition(height=240, videoBitrate="400k"), 426, 240),
+    adaptive_streaming.PlannedRendition(Rendition(height=360, videoBitrate="800k"), 640, 360),
+    adaptive_streaming.PlannedRendition(Rendition(height=240, videoBitrate="400k"), 426, 240),
 ]
-PLAN = fa.SpritePlan(interval=1, thumbs=4, columns=2, rows=2, sheets=1, thumb_w=64, thumb_h=36)
+PLAN = sprite.SpritePlan(interval=1, thumbs=4, columns=2, rows=2, sheets=1, thumb_w=64, thumb_h=36)
 
 BUILDERS: dict[str, Callable[[], list[str]]] = {
     "probe": lambda: probe_args(SRC, MAXPX),
     "image-size": lambda: image_size_args(SRC),
     "describe-output": lambda: describe_args(OUT / "a.mp4"),
-    "image-input": lambda: ["ffmpeg", *fa.image_input_args(SRC)],
-    "snapshot": lambda: fa.snapshot_args(SRC, "mov", MAXPX, 1.0, (64, 36), "jpeg", OUT),
-    "snapshot-window": lambda: fa.snapshot_window_args(
+    "image-input": lambda: ["ffmpeg", *common.image_input_args(SRC)],
+    "snapshot": lambda: snapshot.snapshot_args(SRC, "mov", MAXPX, 1.0, (64, 36), "jpeg", OUT),
+    "snapshot-window": lambda: snapshot.snapshot_window_args(
         SRC, "mov", MAXPX, 9.0, 2.0, (64, 36), "png", OUT
     ),
-    "snapshots-single-pass": lambda: fa.snapshots_single_pass_args(
+    "snapshots-single-pass": lambda: snapshot.snapshots_single_pass_args(
         SRC, "matroska", MAXPX, [1.0, 2.0], (64, 36), "webp", [OUT, OUT]
     ),
-    "sprite": lambda: fa.sprite_args(SRC, "avi", MAXPX, PLAN, "jpeg", OUT),
-    "gif": lambda: fa.animated_args(
+    "sprite": lambda: sprite.sprite_args(SRC, "avi", MAXPX, PLAN, "jpeg", OUT),
+    "gif": lambda: animated_image.animated_args(
         SRC, "flv", MAXPX, start=1, duration=2, fps=10, size=(64, 36), fmt="gif", loop=0, out=OUT
     ),
-    "webp": lambda: fa.animated_args(
+    "webp": lambda: animated_image.animated_args(
         SRC, "gif", MAXPX, start=0, duration=2, fps=10, size=(64, 36), fmt="webp", loop=0, out=OUT
     ),
-    "hls": lambda: fa.ladder_args(
+    "hls": lambda: adaptive_streaming.ladder_args(
         SRC,
         "mpegts",
         MAXPX,
@@ -63,7 +70,7 @@ BUILDERS: dict[str, Callable[[], list[str]]] = {
         has_audio=True,
         out_dir=OUT,
     ),
-    "dash-h265": lambda: fa.ladder_args(
+    "dash-h265": lambda: adaptive_streaming.ladder_args(
         SRC,
         "mov",
         MAXPX,
@@ -75,13 +82,13 @@ BUILDERS: dict[str, Callable[[], list[str]]] = {
         has_audio=False,
         out_dir=OUT,
     ),
-    "audio-hls": lambda: fa.audio_stream_args(
+    "audio-hls": lambda: adaptive_streaming.audio_stream_args(
         SRC, "mp3", MAXPX, fmt="hls", bitrate="128k", segment_seconds=6, out_dir=OUT
     ),
-    "audio-dash": lambda: fa.audio_stream_args(
+    "audio-dash": lambda: adaptive_streaming.audio_stream_args(
         SRC, "flac", MAXPX, fmt="dash", bitrate="128k", segment_seconds=6, out_dir=OUT
     ),
-    "analysis": lambda: fa.analysis_args(  # type: ignore[return-value]
+    "analysis": lambda: analysis.analysis_args(  # type: ignore[return-value]
         SRC,
         "ogg",
         MAXPX,
@@ -145,7 +152,7 @@ def _transcode_args(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str
             }
         )
     )
-    return transcode_task.build_args(spec, ctx, tmp_path / "web.mp4")
+    return transcode_task.prepare_command(spec, ctx, tmp_path / "web.mp4")
 
 
 def test_transcode_with_image_watermarks_opens_every_input_under_the_rules(
@@ -228,9 +235,9 @@ def test_av1_output_below_svtav1s_minimum_is_a_permanent_failure(tmp_path: Path)
         TranscodeTask.model_validate({"video": {"codec": "av1", "height": 48}})
     )
     with pytest.raises(BadInputError, match="at least 64x64 pixels; this input comes out at 64x48"):
-        transcode_task.build_args(small, ctx, tmp_path / "tiny.mp4")
+        transcode_task.prepare_command(small, ctx, tmp_path / "tiny.mp4")
     # 64 px is enough: the command is built.
     fine = resolve_transcode(
         TranscodeTask.model_validate({"video": {"codec": "av1", "height": 64}})
     )
-    assert "libsvtav1" in transcode_task.build_args(fine, ctx, tmp_path / "tiny.mp4")
+    assert "libsvtav1" in transcode_task.prepare_command(fine, ctx, tmp_path / "tiny.mp4")

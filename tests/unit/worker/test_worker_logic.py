@@ -13,7 +13,7 @@ from mediaflow_api.job import TERMINATION_MESSAGE_LIMIT, TerminationSummary
 from mediaflow_api.tasks import TaskSpec
 from mediaflow_worker import manifest, safety, termination
 from mediaflow_worker.config import parse_endpoint, storage_from_env
-from mediaflow_worker.encoders import check_encoders, required_encoders
+from mediaflow_worker.encoders import check_encoders
 from mediaflow_worker.errors import (
     BadInputError,
     EmptyInputError,
@@ -27,6 +27,7 @@ from mediaflow_worker.process import parse_progress_line
 from mediaflow_worker.storage import content_type
 from mediaflow_worker.tasks.analysis import parse_detectors
 from mediaflow_worker.tasks.animated_image import clip_window
+from mediaflow_worker.tasks.registry import prepare
 
 pytestmark = pytest.mark.unit
 
@@ -222,11 +223,11 @@ def test_storage_settings_never_show_the_secret() -> None:
 
 def test_required_encoders_follow_presets_and_missing_ones_fail_clearly() -> None:
     tasks = [
-        TaskSpec.model_validate({"name": "a", "transcode": {"preset": "av1-720p"}}),
-        TaskSpec.model_validate({"name": "b", "snapshot": {"count": 1, "format": "webp"}}),
+        prepare(TaskSpec.model_validate({"name": "a", "transcode": {"preset": "av1-720p"}})),
+        prepare(TaskSpec.model_validate({"name": "b", "snapshot": {"count": 1, "format": "webp"}})),
     ]
-    assert required_encoders(tasks[0]) == {"libsvtav1", "aac"}
-    assert required_encoders(tasks[1]) == {"libwebp"}
+    assert tasks[0].required_encoders() == {"libsvtav1", "aac"}
+    assert tasks[1].required_encoders() == {"libwebp"}
     with pytest.raises(EncoderUnavailableError, match="task 'a' needs encoder libsvtav1"):
         check_encoders(tasks, frozenset({"aac", "libwebp"}))
     check_encoders(tasks, frozenset({"aac", "libwebp", "libsvtav1"}))

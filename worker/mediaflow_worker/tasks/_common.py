@@ -7,39 +7,17 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from mediaflow_worker import safety
+from mediaflow_worker.ffmpeg.ffprobe import describe_args
+from mediaflow_worker.process import run_restricted
 
-
-def describe_args(path: Path) -> list[str]:
-    """The ffprobe command describing one of our outputs (pure)."""
-    return [
-        "ffprobe",
-        "-v",
-        "error",
-        *safety.protocol_args(),
-        *safety.demuxer_whitelist_args((*safety.ALLOWED_DEMUXERS, *safety.ALLOWED_IMAGE_DEMUXERS)),
-        "-show_entries",
-        "format=duration:stream=codec_type,codec_name,width,height",
-        "-of",
-        "json",
-        "-i",
-        f"file:{path}",
-    ]
+DESCRIBE_TIMEOUT_SECONDS = 60
 
 
 def describe_media(path: Path) -> dict[str, Any]:
     """Duration, size and codecs of a file *we* wrote (for the manifest)."""
-    args = describe_args(path)
-    safety.check_restricted(args)
     try:
-        done = subprocess.run(
-            args,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
+        # Like every ffprobe: checked against the input rules, memory-limited.
+        done = run_restricted(describe_args(path), DESCRIBE_TIMEOUT_SECONDS)
     except subprocess.TimeoutExpired:
         return {}  # the manifest entry just has less detail
     try:

@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from mediaflow_api.presets import resolve_ladder
-from mediaflow_api.tasks import AdaptiveStreamingTask, parse_bitrate
-from mediaflow_worker import ffmpeg_args as fa
+from mediaflow_api.tasks import AdaptiveStreamingTask, Rendition, parse_bitrate
+from mediaflow_worker.ffmpeg.adaptive_streaming import audio_stream_args, ladder_args, plan_ladder
+from mediaflow_worker.ffmpeg.codecs import VIDEO_ENCODERS
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
 
 
-def run(spec: AdaptiveStreamingTask, ctx: TaskContext) -> list[OutputFile]:
+@dataclass(frozen=True)
+class Ladder:
+    """An adaptive streaming task with its ladder resolved (named ladder or
+    explicit renditions, tallest first)."""
+
+    spec: AdaptiveStreamingTask
+    codec: str
+    renditions: list[Rendition]
+
+
+def resolve(spec: AdaptiveStreamingTask) -> Ladder:
+    """The task with its ladder resolved (``presets.resolve_ladder``)."""
+    codec, renditions = resolve_ladder(spec)
+    return Ladder(spec, codec, renditions)
+
+
+def required_encoders(ladder: Ladder) -> set[str]:
+    """The ladder's video encoder and AAC."""
+    return {VIDEO_ENCODERS[ladder.codec], "aac"}
+
+
+def run(ladder: Ladder, ctx: TaskContext) -> list[OutputFile]:
     """HLS: ``master.m3u8`` + ``stream_<i>/index.m3u8`` + segments;
     DASH: ``manifest.mpd`` + init/chunk segments. Audio-only inputs get one
     audio rendition (podcasts stream too)."""
-    codec, renditions = resolve_ladder(spec)
+    spec, codec, renditions = ladder.spec, ladder.codec, ladder.renditions
     if ctx.probe.video is None:
         if ctx.probe.audio is None:
             raise TaskNotApplicable("the input has no audio or video stream")
@@ -23,7 +46,7 @@ def run(spec: AdaptiveStreamingTask, ctx: TaskContext) -> list[OutputFile]:
         bitrate = max((r.audio_bitrate for r in renditions), key=parse_bitrate)
         if spec.format == "hls":
             (ctx.out_dir / "stream_0").mkdir(parents=True, exist_ok=True)
-        args = fa.audio_stream_args(
+        args = audio_stream_args(
             ctx.input_path,
             ctx.probe.demuxer,
             ctx.limits.max_pixels,
@@ -35,11 +58,11 @@ def run(spec: AdaptiveStreamingTask, ctx: TaskContext) -> list[OutputFile]:
         info: dict[str, Any] = {"renditions": [{"audioBitrate": bitrate}], "codec": "aac"}
     else:
         display = ctx.display_size()
-        planned = fa.plan_ladder(renditions, display)
+        planned = plan_ladder(renditions, display)
         if spec.format == "hls":
             for i in range(len(planned)):
                 (ctx.out_dir / f"stream_{i}").mkdir(parents=True, exist_ok=True)
-        args = fa.ladder_args(
+        args = ladder_args(
             ctx.input_path,
             ctx.probe.demuxer,
             ctx.limits.max_pixels,

@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from mediaflow_api.tasks import AnalysisTask
-from mediaflow_worker import ffmpeg_args as fa
+from mediaflow_worker.ffmpeg.analysis import analysis_args
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext
 
@@ -87,11 +87,16 @@ def parse_detectors(lines: list[str], duration: float) -> dict[str, Any]:
     return {"scenes": scenes, "black": black, "silence": silence, "loudness": loudness}
 
 
+def required_encoders(spec: AnalysisTask) -> set[str]:
+    """None: the detectors decode only."""
+    return set()
+
+
 def run(spec: AnalysisTask, ctx: TaskContext) -> list[OutputFile]:
     """``analysis.json``: probe data always, detector results when asked."""
     probe = ctx.probe
     result: dict[str, Any] = {"summary": probe.summary(), "probe": probe.raw}
-    args = fa.analysis_args(
+    args = analysis_args(
         ctx.input_path,
         probe.demuxer,
         ctx.limits.max_pixels,

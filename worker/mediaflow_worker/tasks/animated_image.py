@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from mediaflow_api.tasks import AnimatedImageTask, parse_time_point
-from mediaflow_worker import ffmpeg_args as fa
+from mediaflow_worker.ffmpeg.animated_image import animated_args
+from mediaflow_worker.ffmpeg.codecs import ANIMATION_ENCODERS
+from mediaflow_worker.ffmpeg.common import fit_size
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext
 from mediaflow_worker.tasks._common import describe_media
@@ -20,13 +22,18 @@ def clip_window(total: float, start: tuple[float, bool], length: float) -> tuple
     return round(begin, 3), round(length, 3)
 
 
+def required_encoders(spec: AnimatedImageTask) -> set[str]:
+    """The encoder of the animation's format."""
+    return {ANIMATION_ENCODERS[spec.format]}
+
+
 def run(spec: AnimatedImageTask, ctx: TaskContext) -> list[OutputFile]:
     """``<task>.gif`` or ``<task>.webp``."""
     display = ctx.display_size()
     begin, length = clip_window(ctx.duration, parse_time_point(spec.start), spec.duration)
-    size = fa.fit_size(*display, spec.width, None, adaptive_orientation=False)
+    size = fit_size(*display, spec.width, None, adaptive_orientation=False)
     out = ctx.out_dir / f"{ctx.task_name}.{spec.format}"
-    args = fa.animated_args(
+    args = animated_args(
         ctx.input_path,
         ctx.probe.demuxer,
         ctx.limits.max_pixels,

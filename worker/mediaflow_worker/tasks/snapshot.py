@@ -5,8 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from mediaflow_api.tasks import SnapshotTask, parse_time_point
-from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker.errors import ProcessingError
+from mediaflow_worker.ffmpeg.codecs import IMAGE_ENCODERS, IMAGE_EXTENSIONS
+from mediaflow_worker.ffmpeg.common import fit_size
+from mediaflow_worker.ffmpeg.snapshot import (
+    snapshot_args,
+    snapshot_times,
+    snapshot_window_args,
+    snapshots_single_pass_args,
+)
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext
 
@@ -18,12 +25,17 @@ SINGLE_PASS_MAX_SECONDS = 60.0
 SINGLE_PASS_MAX_IMAGES = 20
 
 
+def required_encoders(spec: SnapshotTask) -> set[str]:
+    """The image encoder of the snapshot's format."""
+    return {IMAGE_ENCODERS[spec.format]}
+
+
 def run(spec: SnapshotTask, ctx: TaskContext) -> list[OutputFile]:
     """One image per instant: ``snapshot-0001.jpg`` ... in time order."""
     display = ctx.display_size()
     video = ctx.probe.video
     assert video is not None
-    times = fa.snapshot_times(
+    times = snapshot_times(
         ctx.duration,
         video.fps,
         times=[parse_time_point(t) for t in spec.times] if spec.times else None,
@@ -31,11 +43,11 @@ def run(spec: SnapshotTask, ctx: TaskContext) -> list[OutputFile]:
         count=spec.count,
         max_count=spec.max_count,
     )
-    size = fa.fit_size(*display, spec.width, spec.height, adaptive_orientation=False)
-    ext = fa.IMAGE_EXTENSIONS[spec.format]
+    size = fit_size(*display, spec.width, spec.height, adaptive_orientation=False)
+    ext = IMAGE_EXTENSIONS[spec.format]
     outs = [ctx.out_dir / f"snapshot-{i:04d}.{ext}" for i in range(1, len(times) + 1)]
     if ctx.duration <= SINGLE_PASS_MAX_SECONDS and len(times) <= SINGLE_PASS_MAX_IMAGES:
-        args = fa.snapshots_single_pass_args(
+        args = snapshots_single_pass_args(
             ctx.input_path,
             ctx.probe.demuxer,
             ctx.limits.max_pixels,
@@ -67,7 +79,7 @@ def _seek_one(
     spec: SnapshotTask, ctx: TaskContext, i: int, at: float, size: tuple[int, int], out: Path
 ) -> None:
     """One image by input seeking (decodes from the nearest keyframe only)."""
-    args = fa.snapshot_args(
+    args = snapshot_args(
         ctx.input_path, ctx.probe.demuxer, ctx.limits.max_pixels, at, size, spec.format, out
     )
     run_ffmpeg(args, label=f"{ctx.task_name} #{i}", expected_seconds=None, deadline=ctx.deadline)
@@ -77,7 +89,7 @@ def _seek_one(
     for window in (2.0, 10.0, at):
         if _written(out):
             return
-        args = fa.snapshot_window_args(
+        args = snapshot_window_args(
             ctx.input_path,
             ctx.probe.demuxer,
             ctx.limits.max_pixels,

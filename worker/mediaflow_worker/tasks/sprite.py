@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from mediaflow_api.tasks import SpriteTask
-from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker.errors import ProcessingError
+from mediaflow_worker.ffmpeg.codecs import IMAGE_ENCODERS, IMAGE_EXTENSIONS
+from mediaflow_worker.ffmpeg.sprite import SpritePlan, plan_sprite, sprite_args, sprite_vtt
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
+
+
+def required_encoders(spec: SpriteTask) -> set[str]:
+    """The image encoder of the sheets' format."""
+    return {IMAGE_ENCODERS[spec.format]}
 
 
 def run(spec: SpriteTask, ctx: TaskContext) -> list[OutputFile]:
@@ -14,7 +20,7 @@ def run(spec: SpriteTask, ctx: TaskContext) -> list[OutputFile]:
     display = ctx.display_size()
     if ctx.duration <= 0:
         raise TaskNotApplicable("the input has no duration to index")
-    plan = fa.plan_sprite(
+    plan = plan_sprite(
         ctx.duration,
         display,
         interval=spec.interval_seconds,
@@ -23,9 +29,9 @@ def run(spec: SpriteTask, ctx: TaskContext) -> list[OutputFile]:
         width=spec.width,
         max_sheets=spec.max_sheets,
     )
-    ext = fa.IMAGE_EXTENSIONS[spec.format]
+    ext = IMAGE_EXTENSIONS[spec.format]
     pattern = ctx.out_dir / f"sprite-%03d.{ext}"
-    args = fa.sprite_args(
+    args = sprite_args(
         ctx.input_path, ctx.probe.demuxer, ctx.limits.max_pixels, plan, spec.format, pattern
     )
     run_ffmpeg(args, label=ctx.task_name, expected_seconds=ctx.duration, deadline=ctx.deadline)
@@ -36,9 +42,9 @@ def run(spec: SpriteTask, ctx: TaskContext) -> list[OutputFile]:
     # end; index only the sheets that exist.
     per_sheet = plan.columns * plan.rows
     thumbs = min(plan.thumbs, len(sheets) * per_sheet)
-    plan = fa.SpritePlan(**{**plan.__dict__, "thumbs": thumbs, "sheets": len(sheets)})
+    plan = SpritePlan(**{**plan.__dict__, "thumbs": thumbs, "sheets": len(sheets)})
     vtt = ctx.out_dir / "sprite.vtt"
-    vtt.write_text(fa.sprite_vtt(plan, ctx.duration, [s.name for s in sheets]), encoding="utf-8")
+    vtt.write_text(sprite_vtt(plan, ctx.duration, [s.name for s in sheets]), encoding="utf-8")
     sheet_w, sheet_h = plan.thumb_w * plan.columns, plan.thumb_h * plan.rows
     outputs = [OutputFile(s, {"width": sheet_w, "height": sheet_h}) for s in sheets]
     outputs.append(

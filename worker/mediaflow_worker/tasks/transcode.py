@@ -8,7 +8,6 @@ from pathlib import Path
 
 from mediaflow_api.presets import resolve_transcode
 from mediaflow_api.tasks import AUDIO_ONLY_CONTAINERS, TranscodeTask
-from mediaflow_worker import ffmpeg_args as fa
 from mediaflow_worker.errors import (
     BadInputError,
     IncompatibleCopyError,
@@ -17,6 +16,10 @@ from mediaflow_worker.errors import (
     ProcessTimeoutError,
     SpecError,
 )
+from mediaflow_worker.ffmpeg.codecs import AUDIO_ENCODERS, CONTAINERS, VIDEO_ENCODERS, copy_fits
+from mediaflow_worker.ffmpeg.common import fit_size
+from mediaflow_worker.ffmpeg.transcode import plan_tail_frame, transcode_args
+from mediaflow_worker.ffmpeg.watermark import WatermarkInput
 from mediaflow_worker.probe import image_size, last_video_frame
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
@@ -36,15 +39,32 @@ SVTAV1_MIN_SIDE = 64
 MAX_WATERMARK_PIXELS = 4096 * 4096
 
 
-def build_args(
+# The presets are resolved once, before any task runs (``registry.prepare``).
+resolve = resolve_transcode
+
+
+def required_encoders(spec: TranscodeTask) -> set[str]:
+    """The ffmpeg encoders a resolved transcode uses (none for copy/none)."""
+    assert spec.video is not None
+    assert spec.audio is not None
+    needed = set()
+    if spec.video.codec in VIDEO_ENCODERS:
+        needed.add(VIDEO_ENCODERS[spec.video.codec])
+    if spec.audio.codec in AUDIO_ENCODERS:
+        needed.add(AUDIO_ENCODERS[spec.audio.codec])
+    return needed
+
+
+def prepare_command(
     spec: TranscodeTask,
     ctx: TaskContext,
     out: Path,
     tail: tuple[float, float] | None = None,
 ) -> list[str]:
-    """The full ffmpeg command for a resolved transcode (touches only the
-    watermark assets, which it fetches). ``tail``: (start, end) of the
-    source's last video frame (``probe.last_video_frame``), when known."""
+    """Decide whether and how a resolved transcode applies to this input,
+    gather what its command needs (fetching the watermark assets) and build
+    it with ``ffmpeg.transcode``. ``tail``: (start, end) of the source's last
+    video frame (``probe.last_video_frame``), when known."""
     probe = ctx.probe
     video = spec.video
     audio = spec.audio
@@ -56,8 +76,7 @@ def build_args(
     if not use_video and not use_audio:
         wanted = "audio" if spec.container in AUDIO_ONLY_CONTAINERS else "audio or video"
         raise TaskNotApplicable(f"the input has no {wanted} stream for a {spec.container} file")
-    trim = spec.trim
-    start = trim.start if trim else None
+    start = spec.trim.start if spec.trim else None
     if start and ctx.duration and start >= ctx.duration:
         raise TaskNotApplicable(f"trim.start {start:g} s is past the end ({ctx.duration:g} s)")
     copied: list[tuple[str, str]] = []
@@ -66,21 +85,18 @@ def build_args(
     if probe.audio is not None and audio.codec == "copy":
         copied.append(("audio", probe.audio.codec))
     for kind, source_codec in copied:
-        if not fa.copy_fits(kind, source_codec, spec.container):
+        if not copy_fits(kind, source_codec, spec.container):
             raise IncompatibleCopyError(
                 f"{kind}.codec copy: the source's {source_codec} {kind} cannot go into "
                 f"a {spec.container} file unchanged; pick a codec to re-encode, or "
                 "another container"
             )
-    args = [
-        *fa.base_args(),
-        *fa.input_args(ctx.input_path, probe.demuxer, ctx.limits.max_pixels, start=start),
-    ]
-    if use_video and video.codec == "copy":
-        args += ["-map", "0:V:0", "-c:v", "copy"]
-    elif use_video:
+    size = None
+    marks: list[WatermarkInput] = []
+    held = None
+    if use_video and video.codec != "copy":
         assert probe.video is not None
-        size = fa.fit_size(
+        size = fit_size(
             probe.video.display_width,
             probe.video.display_height,
             video.width,
@@ -96,27 +112,9 @@ def build_args(
                 "another codec)",
                 reason="OutputTooSmall",
             )
-        marks: list[fa.WatermarkInput] = []
-        for i, mark in enumerate(spec.watermarks or []):
-            if mark.image is not None:
-                image = ctx.fetch_asset(mark.image.bucket, mark.image.key)
-                img_w, img_h = image_size(image)
-                if img_w * img_h > MAX_WATERMARK_PIXELS:
-                    raise SpecError(
-                        f"watermark s3://{mark.image.bucket}/{mark.image.key} is {img_w}x{img_h}; "
-                        f"the limit is {MAX_WATERMARK_PIXELS} pixels"
-                    )
-                marks.append(
-                    fa.WatermarkInput(mark, len(marks_inputs(marks)) + 1, (img_w, img_h), None)
-                )
-                args += fa.image_input_args(image)
-            else:
-                text_file = ctx.scratch / f"{ctx.task_name}-text-{i}.txt"
-                text_file.write_text(mark.text or "", encoding="utf-8")
-                marks.append(fa.WatermarkInput(mark, None, None, text_file))
-        held = None
+        marks = _watermarks(spec, ctx)
         if tail is not None:
-            held = fa.plan_tail_frame(
+            held = plan_tail_frame(
                 last_pts=tail[0],
                 end=tail[1],
                 start_time=probe.start_time,
@@ -124,64 +122,75 @@ def build_args(
                 frame_rate=probe.video.fps,
                 out_rate=video.fps,
                 time_base=probe.video.time_base,
+                # The extra input comes after the watermark images.
                 input_index=len(marks_inputs(marks)) + 1,
             )
-        if held is not None:
-            args += fa.input_args(
-                ctx.input_path, probe.demuxer, ctx.limits.max_pixels, start=held.seek
-            )
-        graph = fa.transcode_video_graph(size, video.fps, marks, ctx.font, held)
-        args += ["-filter_complex", graph, "-map", "[vout]"]
-        args += fa.video_codec_args(video, spec.container, probe.video.fps, held)
-    if use_audio:
-        assert probe.audio is not None
-        args += ["-map", "0:a:0"]
-        if audio.codec == "copy":
-            args += ["-c:a", "copy"]
+    return transcode_args(
+        spec,
+        ctx.input_path,
+        probe.demuxer,
+        ctx.limits.max_pixels,
+        video=probe.video if use_video else None,
+        audio=probe.audio if use_audio else None,
+        size=size,
+        marks=marks,
+        tail=held,
+        font=ctx.font,
+        max_output_bytes=ctx.limits.max_output_bytes,
+        out=out,
+    )
+
+
+def _watermarks(spec: TranscodeTask, ctx: TaskContext) -> list[WatermarkInput]:
+    """Fetch and measure the watermark images, write the texts to files: the
+    watermarks as ``ffmpeg.watermark`` places them."""
+    marks: list[WatermarkInput] = []
+    for i, mark in enumerate(spec.watermarks or []):
+        if mark.image is not None:
+            image = ctx.fetch_asset(mark.image.bucket, mark.image.key)
+            img_w, img_h = image_size(image)
+            if img_w * img_h > MAX_WATERMARK_PIXELS:
+                raise SpecError(
+                    f"watermark s3://{mark.image.bucket}/{mark.image.key} is {img_w}x{img_h}; "
+                    f"the limit is {MAX_WATERMARK_PIXELS} pixels"
+                )
+            index = len(marks_inputs(marks)) + 1
+            marks.append(WatermarkInput(mark, index, (img_w, img_h), None, image))
         else:
-            args += fa.audio_codec_args(audio, probe.audio.sample_rate, probe.audio.channels)
-    if trim and trim.duration:
-        args += ["-t", fa.seconds(trim.duration)]
-    muxer, _ = fa.CONTAINERS[spec.container]
-    if spec.faststart and spec.container in fa.FASTSTART_CONTAINERS:
-        args += ["-movflags", "+faststart"]
-    args += fa.strip_metadata_args()
-    args += fa.output_limit_args(ctx.limits.max_output_bytes)
-    args += ["-f", muxer, str(out)]
-    return args
+            text_file = ctx.scratch / f"{ctx.task_name}-text-{i}.txt"
+            text_file.write_text(mark.text or "", encoding="utf-8")
+            marks.append(WatermarkInput(mark, None, None, text_file))
+    return marks
 
 
-def marks_inputs(marks: list[fa.WatermarkInput]) -> list[fa.WatermarkInput]:
+def marks_inputs(marks: list[WatermarkInput]) -> list[WatermarkInput]:
     """The watermarks that take an extra ffmpeg input (images)."""
     return [m for m in marks if m.input_index is not None]
 
 
 def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
-    """Encode the input into ``<task>/<fileName or task>.<ext>``."""
-    try:
-        resolved = resolve_transcode(spec)
-    except ValueError as exc:
-        raise SpecError(str(exc)) from exc
-    assert resolved.container is not None
-    _, ext = fa.CONTAINERS[resolved.container]
-    out = ctx.out_dir / f"{resolved.file_name or ctx.task_name}.{ext}"
-    assert resolved.video is not None
+    """Encode the input into ``<task>/<fileName or task>.<ext>`` (``spec``
+    resolved: presets applied)."""
+    assert spec.container is not None
+    _, ext = CONTAINERS[spec.container]
+    out = ctx.out_dir / f"{spec.file_name or ctx.task_name}.{ext}"
+    assert spec.video is not None
     tail = None
-    trim = resolved.trim
+    trim = spec.trim
     if (
         ctx.probe.video is not None
-        and resolved.video.codec not in ("copy", "none")
+        and spec.video.codec not in ("copy", "none")
         and (trim is None or trim.duration is None or trim.start + trim.duration >= ctx.duration)
     ):
         # A screen recording's last frame can stay on screen for seconds.
         tail = last_video_frame(ctx.probe, ctx.input_path)
-    args = build_args(resolved, ctx, out, tail)
-    expected = ctx.duration - (resolved.trim.start if resolved.trim else 0)
-    if resolved.trim and resolved.trim.duration:
-        expected = min(expected, resolved.trim.duration)
+    args = prepare_command(spec, ctx, out, tail)
+    expected = ctx.duration - (trim.start if trim else 0)
+    if trim and trim.duration:
+        expected = min(expected, trim.duration)
     copying = "copy" in (
-        resolved.video.codec if resolved.video else None,
-        resolved.audio.codec if resolved.audio else None,
+        spec.video.codec if spec.video else None,
+        spec.audio.codec if spec.audio else None,
     )
     try:
         try:
@@ -194,7 +203,7 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
             # The repeated last frame is a refinement: should its second
             # input trip ffmpeg up on some odd file, do without it.
             log.warning("%s: retrying without the held last frame: %s", ctx.task_name, exc)
-            args = build_args(resolved, ctx, out)
+            args = prepare_command(spec, ctx, out)
             run_ffmpeg(
                 args, label=f"{ctx.task_name}", expected_seconds=expected, deadline=ctx.deadline
             )
@@ -203,8 +212,7 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
         # refusing a copied stream anyway is just as permanent.
         if copying and _MUXER_REFUSED.search(exc.message):
             raise IncompatibleCopyError(
-                f"codec copy: the {resolved.container} muxer refused the source stream "
-                f"({exc.message})"
+                f"codec copy: the {spec.container} muxer refused the source stream ({exc.message})"
             ) from exc
         raise
     return [OutputFile(out, describe_media(out))]

@@ -1,0 +1,109 @@
+"""The ``sprite`` command: sheet geometry, one pass for every sheet, and the
+WebVTT index (pure)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from mediaflow_worker.ffmpeg.codecs import image_codec_args
+from mediaflow_worker.ffmpeg.common import base_args, even, input_args, strip_metadata_args
+
+
+@dataclass(frozen=True)
+class SpritePlan:
+    """Geometry of a sprite job (pure result of ``plan_sprite``)."""
+
+    interval: float
+    thumbs: int
+    columns: int
+    rows: int
+    sheets: int
+    thumb_w: int
+    thumb_h: int
+
+
+def plan_sprite(
+    duration: float,
+    display: tuple[int, int],
+    *,
+    interval: float | None,
+    columns: int,
+    rows: int,
+    width: int,
+    max_sheets: int,
+) -> SpritePlan:
+    """How many thumbnails at which interval, on how many sheets."""
+    per_sheet = columns * rows
+    if interval is None:
+        interval = max(duration / per_sheet, 0.04)
+    thumbs = max(1, min(math.ceil(duration / interval - 1e-6), per_sheet * max_sheets))
+    src_w, src_h = display
+    thumb_w = even(min(width, src_w)) if src_w >= 2 else 2
+    thumb_h = even(round(src_h * thumb_w / src_w))
+    return SpritePlan(
+        interval=interval,
+        thumbs=thumbs,
+        columns=columns,
+        rows=rows,
+        sheets=math.ceil(thumbs / per_sheet),
+        thumb_w=thumb_w,
+        thumb_h=thumb_h,
+    )
+
+
+def sprite_args(
+    path: Path, demuxer: str, max_pixels: int, plan: SpritePlan, fmt: str, pattern: Path
+) -> list[str]:
+    """All sheets in one pass: fps picks one frame per interval, tile packs them."""
+    return [
+        *base_args(),
+        *input_args(path, demuxer, max_pixels),
+        "-map",
+        "0:V:0",
+        "-vf",
+        f"fps=1/{plan.interval:.6f}:round=down,scale={plan.thumb_w}:{plan.thumb_h},setsar=1,"
+        f"tile={plan.columns}x{plan.rows}",
+        "-frames:v",
+        str(plan.sheets),
+        "-fps_mode",
+        "passthrough",
+        *image_codec_args(fmt),
+        *strip_metadata_args(),
+        "-f",
+        "image2",
+        "-start_number",
+        "1",
+        str(pattern),
+    ]
+
+
+def vtt_timestamp(t: float) -> str:
+    """``HH:MM:SS.mmm`` for WebVTT."""
+    ms = round(t * 1000)
+    h, rest = divmod(ms, 3_600_000)
+    m, rest = divmod(rest, 60_000)
+    s, ms = divmod(rest, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+def sprite_vtt(plan: SpritePlan, duration: float, sheet_names: Sequence[str]) -> str:
+    """The WebVTT index: one cue per thumbnail, pointing at its sheet region."""
+    lines = ["WEBVTT", ""]
+    per_sheet = plan.columns * plan.rows
+    for i in range(plan.thumbs):
+        start = i * plan.interval
+        end = min((i + 1) * plan.interval, duration)
+        if end <= start:
+            break
+        sheet, cell = divmod(i, per_sheet)
+        row, col = divmod(cell, plan.columns)
+        x, y = col * plan.thumb_w, row * plan.thumb_h
+        lines += [
+            f"{vtt_timestamp(start)} --> {vtt_timestamp(end)}",
+            f"{sheet_names[sheet]}#xywh={x},{y},{plan.thumb_w},{plan.thumb_h}",
+            "",
+        ]
+    return "\n".join(lines)
