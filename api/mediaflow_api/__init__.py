@@ -4,7 +4,8 @@ Everything both sides must agree on is defined here, once:
 
 - ``tasks``: the task spec models (``transcode``, ``snapshot``, ...), also the
   source of the ``spec.tasks`` schema of the Workflow CRD;
-- ``workflow``: the Workflow spec/status models (source of ``crds/``);
+- ``workflow``, ``workflow_status``, ``workflow_fields``: the Workflow spec and
+  status models and their field types (source of ``crds/``);
 - ``job``: what the operator hands a worker Job (``WorkerJob``) and the exit
   codes the worker reports back;
 - ``metadata``: the S3 user-metadata keys that mark objects as mediaflow output.

@@ -27,7 +27,7 @@ from typing import Any
 
 import yaml
 
-from mediaflow_api import workflow
+from mediaflow_api import workflow, workflow_status
 
 CRD_FILE_NAME = f"{workflow.GROUP}_{workflow.PLURAL}.yaml"
 _DROP = {"title", "examples", "$defs", "$schema"}
@@ -139,7 +139,7 @@ def _model_schema(model: type[Any]) -> dict[str, Any]:
 def build_crd() -> dict[str, Any]:
     """The complete CustomResourceDefinition as a dict."""
     spec_schema = _model_schema(workflow.WorkflowSpec)
-    status_schema = _model_schema(workflow.WorkflowStatus)
+    status_schema = _model_schema(workflow_status.WorkflowStatus)
     status_schema.pop("required", None)
     root = {
         "type": "object",

@@ -64,6 +64,9 @@ class OutputLocation(_Strict):
 
 
 class WorkflowRef(_Strict):
+    """The Workflow a Job was made for; ``generation`` is the spec generation of
+    the task snapshot (the operator's identity type for a Workflow, too)."""
+
     namespace: str
     name: str
     uid: str = ""

@@ -1,9 +1,11 @@
-"""The ``Workflow`` custom resource (``mediaflow.dev/v1alpha1``): spec and status.
+"""The ``Workflow`` custom resource (``mediaflow.dev/v1alpha1``): names and spec.
 
-These models are the single source of truth of ``crds/mediaflow.dev_workflows.yaml``
-(``python -m mediaflow_api.crd`` regenerates it; a unit test proves the committed
-file is current). The operator converts a Workflow's ``spec`` into
-``WorkflowSpec`` once, at the edge, and works with typed values from there on.
+These models, with the status in ``workflow_status`` and the field types in
+``workflow_fields``, are the single source of truth of
+``crds/mediaflow.dev_workflows.yaml`` (``python -m mediaflow_api.crd``
+regenerates it; a unit test proves the committed file is current). The
+operator converts a Workflow's ``spec`` into ``WorkflowSpec`` once, at the
+edge, and works with typed values from there on.
 
 Rules that a JSON schema cannot state live twice, as pydantic validators (for the
 operator and tests) and as ``x-kubernetes-validations`` CEL rules (for the API
@@ -12,18 +14,28 @@ server), exactly like ``mediaflow_api.tasks`` does for the tasks.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator
 
 from mediaflow_api.tasks import (
-    BUCKET_PATTERN,
     TASKS_LIST_VALIDATIONS,
     TASKS_MAX_ITEMS,
     TaskSpec,
     check_unique_task_names,
 )
+from mediaflow_api.workflow_fields import (
+    ApiModel,
+    BucketName,
+    DnsSubdomain,
+    KeyPrefix,
+    Quantity,
+    ResourceName,
+    Suffix,
+    bucket_ok,
+    prefix_ok,
+)
+from mediaflow_api.workflow_status import WorkflowStatus
 
 GROUP = "mediaflow.dev"
 VERSION = "v1alpha1"
@@ -33,110 +45,8 @@ SINGULAR = "workflow"
 SHORT_NAMES = ["mfw"]
 CATEGORIES = ["mediaflow"]
 
-# The condition types written by the operator, one per reconcile step plus Ready.
-CONDITION_READY = "Ready"
-CONDITION_STORAGE = "StorageReady"
-CONDITION_QUEUE = "QueueReady"
-CONDITION_NOTIFICATION = "NotificationReady"
-CONDITION_TYPES = (CONDITION_READY, CONDITION_STORAGE, CONDITION_QUEUE, CONDITION_NOTIFICATION)
 
-# How many entries the bounded status lists keep.
-LAST_FAILURES_MAX = 10
-LEDGER_MAX = 256
-
-_PREFIX_MAX = 512
-
-
-def _cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
-    rule_dict = {"rule": rule, "message": message}
-    if field_path:
-        rule_dict["fieldPath"] = field_path
-    return rule_dict
-
-
-# S3 bucket names: the pattern says the alphabet and length; CEL adds what a
-# regular expression without look-ahead says badly.
-BUCKET_VALIDATIONS = [
-    _cel("!self.contains('..')", "bucket names must not contain '..'"),
-    _cel(
-        "!self.matches('^[0-9]+[.][0-9]+[.][0-9]+[.][0-9]+$')",
-        "bucket names must not look like an IP address",
-    ),
-    _cel(
-        "!self.contains('.-') && !self.contains('-.')", "bucket names must not contain '.-' or '-.'"
-    ),
-]
-BucketName = Annotated[
-    str,
-    StringConstraints(min_length=3, max_length=63, pattern=BUCKET_PATTERN),
-    Field(json_schema_extra={"x-kubernetes-validations": BUCKET_VALIDATIONS}),
-]
-# A key prefix ("directory"): empty, or ending in '/', never starting with '/'.
-PREFIX_VALIDATIONS = [
-    _cel("self == '' || self.endsWith('/')", "a prefix must be empty or end with '/'"),
-    _cel("!self.startsWith('/')", "a prefix must not start with '/'"),
-    _cel("!self.contains('//')", "a prefix must not contain '//'"),
-    _cel("!self.contains('.mediaflow/')", "a prefix must not contain '.mediaflow/' (output dirs)"),
-]
-KeyPrefix = Annotated[
-    str,
-    StringConstraints(max_length=_PREFIX_MAX),
-    Field(json_schema_extra={"x-kubernetes-validations": PREFIX_VALIDATIONS}),
-]
-Suffix = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[^/*?]+$")]
-DnsLabel = Annotated[
-    str,
-    StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"),
-]
-DnsSubdomain = Annotated[
-    str,
-    StringConstraints(
-        min_length=1,
-        max_length=253,
-        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$",
-    ),
-]
-# A Kubernetes resource quantity ("500m", "2", "1Gi", "1.5G").
-Quantity = Annotated[
-    str,
-    StringConstraints(
-        min_length=1, max_length=32, pattern=r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|Ki|Mi|Gi|Ti|Pi)?$"
-    ),
-]
-ResourceName = Literal["cpu", "memory", "ephemeral-storage"]
-
-
-def _prefix_ok(value: str) -> str:
-    if value and not value.endswith("/"):
-        raise ValueError("a prefix must be empty or end with '/'")
-    if value.startswith("/") or "//" in value:
-        raise ValueError("a prefix must not start with '/' or contain '//'")
-    if ".mediaflow/" in value:
-        raise ValueError("a prefix must not contain '.mediaflow/' (output dirs)")
-    return value
-
-
-def _bucket_ok(value: str | None) -> str | None:
-    if value is None:
-        return value
-    if ".." in value or ".-" in value or "-." in value:
-        raise ValueError("bucket names must not contain '..', '.-' or '-.'")
-    parts = value.split(".")
-    if len(parts) == 4 and all(p.isdigit() for p in parts):
-        raise ValueError("bucket names must not look like an IP address")
-    return value
-
-
-class _Model(BaseModel):
-    """camelCase aliases, unknown keys rejected (the API server prunes or rejects them too)."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-# --- spec ------------------------------------------------------------------
-
-
-class Trigger(_Model):
+class Trigger(ApiModel):
     """Where uploads start processing."""
 
     bucket: BucketName = Field(description="Bucket whose uploads trigger the Workflow.")
@@ -164,11 +74,11 @@ class Trigger(_Model):
         ),
     )
 
-    _check_bucket = field_validator("bucket")(_bucket_ok)
-    _check_prefix = field_validator("prefix")(_prefix_ok)
+    _check_bucket = field_validator("bucket")(bucket_ok)
+    _check_prefix = field_validator("prefix")(prefix_ok)
 
 
-class Output(_Model):
+class Output(ApiModel):
     """Where results go. Each input gets its own directory:
     <prefix><key relative to trigger prefix>.mediaflow/ holding <task>/... and manifest.json."""
 
@@ -184,21 +94,21 @@ class Output(_Model):
         ),
     )
 
-    _check_bucket = field_validator("bucket")(_bucket_ok)
+    _check_bucket = field_validator("bucket")(bucket_ok)
 
     @field_validator("prefix")
     @classmethod
     def _check_prefix(cls, value: str | None) -> str | None:
-        return value if value is None else _prefix_ok(value)
+        return value if value is None else prefix_ok(value)
 
 
-class SecretReference(_Model):
+class SecretReference(ApiModel):
     """A Secret in the Workflow's namespace."""
 
     name: DnsSubdomain = Field(description="Name of the Secret (same namespace as the Workflow).")
 
 
-class Storage(_Model):
+class Storage(ApiModel):
     """How workers reach the object store."""
 
     secret_ref: SecretReference | None = Field(
@@ -219,7 +129,7 @@ def _all_events() -> list[NotificationEvent]:
     return ["Succeeded", "Failed"]
 
 
-class WebhookNotification(_Model):
+class WebhookNotification(ApiModel):
     """An HTTP POST of a JSON summary per finished object (delivered in a later release)."""
 
     url: str = Field(
@@ -241,7 +151,7 @@ class WebhookNotification(_Model):
     )
 
 
-class QueueNotification(_Model):
+class QueueNotification(ApiModel):
     """A message per finished object published to a NATS subject (delivered in a later release)."""
 
     subject: str = Field(
@@ -258,7 +168,7 @@ class QueueNotification(_Model):
     )
 
 
-class Notifications(_Model):
+class Notifications(ApiModel):
     """Where to announce finished objects (Kubernetes Events are always recorded)."""
 
     webhooks: list[WebhookNotification] = Field(
@@ -269,7 +179,7 @@ class Notifications(_Model):
     )
 
 
-class ResourceRequirements(_Model):
+class ResourceRequirements(ApiModel):
     """Compute resources of the worker container."""
 
     requests: dict[ResourceName, Quantity] = Field(
@@ -284,7 +194,7 @@ class ResourceRequirements(_Model):
     )
 
 
-class Toleration(_Model):
+class Toleration(ApiModel):
     """A toleration of the worker pod (same meaning as in a Pod spec)."""
 
     key: str | None = Field(default=None, max_length=316, description="Taint key to tolerate.")
@@ -304,7 +214,7 @@ class Toleration(_Model):
     )
 
 
-class Execution(_Model):
+class Execution(ApiModel):
     """How the Jobs of this Workflow run."""
 
     max_concurrent_jobs: int = Field(
@@ -372,7 +282,7 @@ class Execution(_Model):
     )
 
 
-class WorkflowSpec(_Model):
+class WorkflowSpec(ApiModel):
     """The desired behaviour: which uploads to process, how, and where results go."""
 
     suspend: bool = Field(
@@ -432,107 +342,7 @@ class WorkflowSpec(_Model):
         return self.trigger.prefix if self.output.prefix is None else self.output.prefix
 
 
-# --- status ----------------------------------------------------------------
-
-
-class Condition(_Model):
-    """A kstatus-style condition."""
-
-    type: str = Field(max_length=64, description="Ready, StorageReady, QueueReady, ...")
-    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
-    reason: str = Field(default="", max_length=128, description="CamelCase machine reason.")
-    message: str = Field(default="", max_length=2048, description="Human-readable details.")
-    last_transition_time: datetime | None = Field(
-        default=None,
-        alias="lastTransitionTime",
-        description="When the status last changed.",
-    )
-    observed_generation: int | None = Field(
-        default=None,
-        alias="observedGeneration",
-        description="The spec generation this condition was computed for.",
-    )
-
-
-class Failure(_Model):
-    """One recent failed object."""
-
-    object: str = Field(max_length=1100, description="The input, as <bucket>/<key>.")
-    job: str = Field(default="", max_length=63, description="Name of the failed Job.")
-    reason: str = Field(default="", max_length=128, description="Why it failed (CamelCase).")
-    message: str = Field(
-        default="", max_length=1024, description="Details from the worker's termination message."
-    )
-    time: datetime | None = Field(default=None, description="When the failure was recorded.")
-
-
-class WorkflowStatus(_Model):
-    """What the operator observed. received = skipped + running + succeeded + failed."""
-
-    observed_generation: int | None = Field(
-        default=None,
-        alias="observedGeneration",
-        description="The spec generation the conditions describe.",
-    )
-    conditions: list[Condition] = Field(
-        default_factory=list,
-        max_length=16,
-        description="Ready plus one per reconcile step (StorageReady, QueueReady, ...).",
-        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
-    )
-    active_since: datetime | None = Field(
-        default=None,
-        alias="activeSince",
-        description=(
-            "When the Workflow last became active (created or resumed); the sweep ignores "
-            "older objects unless trigger.processExisting."
-        ),
-    )
-    received: int = Field(
-        default=0, ge=0, description="Uploads seen in the trigger directory (not our outputs)."
-    )
-    skipped: int = Field(
-        default=0, ge=0, description="Uploads not processed: suffix mismatch or folder markers."
-    )
-    running: int = Field(default=0, ge=0, description="Jobs created whose result is pending.")
-    succeeded: int = Field(default=0, ge=0, description="Objects processed successfully.")
-    failed: int = Field(default=0, ge=0, description="Objects whose Job failed.")
-    last_failures: list[Failure] = Field(
-        default_factory=list,
-        alias="lastFailures",
-        max_length=LAST_FAILURES_MAX,
-        description="The most recent failures, newest first.",
-    )
-    counted_jobs: list[str] = Field(
-        default_factory=list,
-        alias="countedJobs",
-        max_length=LEDGER_MAX,
-        description=(
-            "Internal: UIDs of the Jobs most recently counted; keeps counters exact when the "
-            "operator restarts between recording a result and marking its Job."
-        ),
-    )
-    counted_events: list[int] = Field(
-        default_factory=list,
-        alias="countedEvents",
-        max_length=LEDGER_MAX,
-        description=(
-            "Internal: queue sequence numbers of the skipped events most recently counted "
-            "(same purpose as countedJobs)."
-        ),
-    )
-    consumer: str = Field(default="", max_length=128, description="JetStream consumer name.")
-    swept_until: datetime | None = Field(
-        default=None,
-        alias="sweptUntil",
-        description="Objects modified before this time were checked by the periodic sweep.",
-    )
-    last_dispatch_time: datetime | None = Field(
-        default=None, alias="lastDispatchTime", description="When the last Job was created."
-    )
-
-
-class Workflow(_Model):
+class Workflow(ApiModel):
     """A Workflow object as stored by the API server (metadata kept loose)."""
 
     api_version: Literal["mediaflow.dev/v1alpha1"] = Field(

@@ -1,8 +1,8 @@
 """kopf wiring: every decorator lives here, each a thin call into a plain module.
 
 Read this file to find any behaviour; the work is in reconcile.py (rules,
-consumers, conditions), dispatch.py (events -> Jobs -> counters), sweep.py,
-manual.py and job_render.py.
+consumers, conditions), dispatch.py (events -> Jobs -> counters; it names the
+modules it delegates to), bucket_rules.py and job_render.py.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import kopf
 
 from mediaflow_api.workflow import GROUP, PLURAL, VERSION
 from mediaflow_operator import dispatch, metrics, naming, reconcile, workflows
+from mediaflow_operator.job_views import JobView, job_view
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.settings import Settings
-from mediaflow_operator.status import JobView, job_view
 
 SETTINGS = Settings.from_env()
 WORKFLOWS = (GROUP, VERSION, PLURAL)
@@ -150,7 +150,7 @@ async def dispatcher(
     mediaflow_jobs: kopf.Index[str, JobView],
     **_: Any,
 ) -> None:
-    uid = workflows.identity(body).uid
+    uid = workflows.ref(body).uid
 
     def jobs() -> list[JobView]:
         return list(mediaflow_jobs.get(uid, []))

@@ -1,4 +1,8 @@
-"""Render the Kubernetes Job for one input object: a pure function.
+"""From one input object to its Kubernetes Job: name and manifest, pure functions.
+
+``plan_job`` is the one path from an object to a Job, used by events, the
+sweep and the manual trigger alike: the name is deterministic (``naming``), so
+the same object version always plans the same Job.
 
 The Job is the whole contract with the worker (``mediaflow_api.job``): a
 ``WorkerJob`` snapshot in ``MEDIAFLOW_JOB``, storage credentials only through
@@ -8,8 +12,9 @@ locked-down pod (non-root, read-only root filesystem, no service account token).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from mediaflow_api.job import (
     EXIT_BAD_INPUT,
@@ -25,7 +30,7 @@ from mediaflow_api.job import (
 )
 from mediaflow_api.metadata import output_dir_for
 from mediaflow_api.workflow import GROUP, KIND, VERSION, WorkflowSpec
-from mediaflow_operator import naming
+from mediaflow_operator import naming, workflows
 
 SCRATCH_DIR = "/scratch"
 CONTAINER_NAME = "worker"
@@ -34,35 +39,75 @@ CONTAINER_NAME = "worker"
 TTL_BACKSTOP_SECONDS = 86400
 
 
+Trigger = Literal["event", "sweep", "manual"]  # the Job's mediaflow.dev/trigger label
+
+
 @dataclass(frozen=True)
-class WorkflowIdentity:
-    namespace: str
+class JobPlan:
+    """The Job for one object version: its deterministic name and its manifest."""
+
     name: str
-    uid: str
-    generation: int
+    manifest: dict[str, Any]
+
+
+def job_name_for(workflow: WorkflowRef, obj: ObjectRef, *, nonce: str = "") -> str:
+    """The deterministic Job name of ``obj`` for ``workflow`` (``nonce``: a forced re-run)."""
+    return naming.job_name(
+        workflow.namespace,
+        workflow.name,
+        obj.bucket,
+        obj.key,
+        obj.etag,
+        obj.version_id,
+        workflow_uid=workflow.uid,
+        nonce=nonce,
+    )
+
+
+def plan_job(
+    workflow: WorkflowRef,
+    spec: WorkflowSpec,
+    obj: ObjectRef,
+    *,
+    image: str,
+    command: Sequence[str],
+    trigger: Trigger,
+    nonce: str = "",
+    force: bool = False,
+) -> JobPlan:
+    """The Job that processes ``obj`` with a snapshot of ``spec`` (``image`` and
+    ``command``: the operator's worker defaults)."""
+    name = job_name_for(workflow, obj, nonce=nonce)
+    manifest = render_job(
+        workflow=workflow,
+        spec=spec,
+        obj=obj,
+        job_name=name,
+        storage_secret=workflows.storage_secret_name(spec),
+        image=image,
+        command=command,
+        trigger=trigger,
+        force=force,
+    )
+    return JobPlan(name=name, manifest=manifest)
 
 
 def render_job(
     *,
-    workflow: WorkflowIdentity,
+    workflow: WorkflowRef,
     spec: WorkflowSpec,
     obj: ObjectRef,
     job_name: str,
     storage_secret: str,
     image: str,
-    command: tuple[str, ...] | list[str],
-    trigger: str = "event",
+    command: Sequence[str],
+    trigger: Trigger = "event",
     force: bool = False,
 ) -> dict[str, Any]:
     """The Job manifest (a dict ready for ``create_namespaced_job``)."""
     execution = spec.execution
     worker_job = WorkerJob(
-        workflow=WorkflowRef(
-            namespace=workflow.namespace,
-            name=workflow.name,
-            uid=workflow.uid,
-            generation=workflow.generation,
-        ),
+        workflow=workflow,
         input=obj,
         output=OutputLocation(
             bucket=spec.output_bucket,

@@ -5,7 +5,9 @@ A user (or ``mediaflow process``) sets two annotations on the Workflow:
 ``mediaflow.dev/process: <key>`` and ``mediaflow.dev/process-request: <id>``.
 The operator creates a forced Job for the object's current version, named from
 the request id (so repeating a request is idempotent, a new request re-runs),
-then removes both annotations and records an Event.
+then removes both annotations and records an Event. The request takes the next
+free slot under ``maxConcurrentJobs`` (ahead of queued events); while the
+Workflow is at its limit it waits in its annotations.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from typing import Any
 from minio.error import S3Error
 
 from mediaflow_api.job import ObjectRef
-from mediaflow_operator import job_render, naming, workflows
+from mediaflow_api.workflow import WorkflowSpec
+from mediaflow_operator import naming, workflows
+from mediaflow_operator.context import DispatchContext
+from mediaflow_operator.job_render import plan_job
+from mediaflow_operator.job_views import JobView, count_active
+from mediaflow_operator.ledger import StatusLedger
 from mediaflow_operator.runtime import Runtime
 
 
@@ -25,51 +32,88 @@ class ManualTriggerError(Exception):
     """The request cannot be served (no such object, key outside the trigger)."""
 
 
+class ManualTrigger:
+    """Serves the manual requests of one Workflow, one at a time."""
+
+    def __init__(self, ctx: DispatchContext, ledger: StatusLedger) -> None:
+        self.ctx = ctx
+        self.ledger = ledger
+        self.served_request = ""
+        self.queued_request = ""
+
+    async def serve(self, spec: WorkflowSpec | None, jobs: list[JobView]) -> None:
+        """Serve a pending request if there is one and a slot is free."""
+        annotations = (self.ctx.body.get("metadata") or {}).get("annotations") or {}
+        request = annotations.get(naming.ANNOTATION_PROCESS_REQUEST)
+        if not request or request == self.served_request:
+            return
+        key = annotations.get(naming.ANNOTATION_PROCESS, "")
+        if spec is not None:
+            active = count_active(jobs, self.ctx.pending)
+            limit = spec.execution.max_concurrent_jobs
+            if active >= limit:
+                if self.queued_request != request:
+                    self.queued_request = str(request)
+                    self.ctx.post_event(
+                        "Normal",
+                        "ManualTriggerQueued",
+                        f"{key} waits: {active} of {limit} Jobs are running",
+                    )
+                return
+        try:
+            name = await process(self.ctx.rt, self.ctx.body, key, str(request))
+        except ManualTriggerError as exc:
+            self.ctx.post_event("Warning", "ManualTriggerFailed", str(exc))
+            await clear(self.ctx.rt, self.ctx.body)
+        else:
+            self.ctx.pending.add(name)
+            self.ledger.touch()
+            self.ctx.post_event("Normal", "ManualTrigger", f"Job {name} processes {key}")
+            self.ctx.log.info("manual trigger: Job %s for %s", name, key)
+        self.served_request = str(request)
+
+
 async def process(rt: Runtime, body: Mapping[str, Any], key: str, request_id: str) -> str:
-    """Create the Job; returns its name."""
+    """Create the forced Job for the current version of ``key``; returns its name."""
     spec = workflows.parse_spec(body)
-    ident = workflows.identity(body)
-    bucket = spec.trigger.bucket
+    workflow = workflows.ref(body)
     if not key.startswith(spec.trigger.prefix):
         raise ManualTriggerError(f"{key!r} is outside the trigger prefix {spec.trigger.prefix!r}")
+    obj = await _current_version(rt, spec.trigger.bucket, key)
+    plan = plan_job(
+        workflow,
+        spec,
+        obj,
+        image=rt.settings.worker_image,
+        command=rt.settings.worker_command,
+        trigger="manual",
+        nonce=request_id,
+        force=True,
+    )
+    await rt.kube.create_job(workflow.namespace, plan.manifest)
+    await clear(rt, body)
+    return plan.name
+
+
+async def _current_version(rt: Runtime, bucket: str, key: str) -> ObjectRef:
     try:
         stat = await asyncio.to_thread(rt.minio.stat_object, bucket, key)
     except S3Error as exc:
         raise ManualTriggerError(f"{bucket}/{key}: {exc.code}") from None
-    etag = (stat.etag or "").strip('"')
-    name = naming.job_name(
-        ident.namespace,
-        ident.name,
-        bucket,
-        key,
-        etag,
-        stat.version_id or "",
-        workflow_uid=ident.uid,
-        nonce=request_id,
+    return ObjectRef(
+        bucket=bucket,
+        key=key,
+        etag=(stat.etag or "").strip('"'),
+        versionId=stat.version_id or "",
+        size=stat.size,
     )
-    manifest = job_render.render_job(
-        workflow=ident,
-        spec=spec,
-        obj=ObjectRef(
-            bucket=bucket, key=key, etag=etag, versionId=stat.version_id or "", size=stat.size
-        ),
-        job_name=name,
-        storage_secret=workflows.storage_secret_name(spec),
-        image=rt.settings.worker_image,
-        command=rt.settings.worker_command,
-        trigger="manual",
-        force=True,
-    )
-    await rt.kube.create_job(ident.namespace, manifest)
-    await clear(rt, body)
-    return name
 
 
 async def clear(rt: Runtime, body: Mapping[str, Any]) -> None:
     """Remove the request annotations (the request is served)."""
-    ident = workflows.identity(body)
+    workflow = workflows.ref(body)
     await rt.kube.patch_workflow_metadata(
-        ident.namespace,
-        ident.name,
+        workflow.namespace,
+        workflow.name,
         {"annotations": {naming.ANNOTATION_PROCESS: None, naming.ANNOTATION_PROCESS_REQUEST: None}},
     )

@@ -17,16 +17,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from mediaflow_api.job import STORAGE_ENV
-from mediaflow_api.workflow import (
+from mediaflow_api.workflow import WorkflowSpec
+from mediaflow_api.workflow_status import (
     CONDITION_NOTIFICATION,
     CONDITION_QUEUE,
     CONDITION_READY,
     CONDITION_STORAGE,
-    WorkflowSpec,
 )
-from mediaflow_operator import metrics, naming, queue, reconcile_notifications, workflows
+from mediaflow_operator import bucket_rules, metrics, naming, queue, workflows
+from mediaflow_operator.clock import iso, now
+from mediaflow_operator.logs import WorkflowLogger
 from mediaflow_operator.runtime import Runtime
-from mediaflow_operator.status import iso, now, set_condition
+from mediaflow_operator.status import set_condition
 
 logger = logging.getLogger(__name__)
 
@@ -107,7 +109,7 @@ async def check_storage(rt: Runtime, ns: str, spec: WorkflowSpec) -> Step:
 
 
 async def ensure_queue(rt: Runtime, body: Mapping[str, Any], active: bool) -> Step:
-    ident = workflows.identity(body)
+    ident = workflows.ref(body)
     js = await rt.jetstream(check_stream=True)
     durable = naming.consumer_name(ident.namespace, ident.name, ident.uid)
     stream = rt.settings.nats_stream
@@ -129,11 +131,11 @@ async def bucket_prefixes(
 ) -> list[str]:
     """Trigger prefixes of all active Workflows on ``bucket`` (``current`` is the
     fresh copy of the Workflow being reconciled; the listing may lag behind)."""
-    current_uid = workflows.identity(current).uid if current is not None else ""
+    current_uid = workflows.ref(current).uid if current is not None else ""
     prefixes = []
     items = await rt.kube.list_workflows()
     for item in items:
-        uid = workflows.identity(item).uid
+        uid = workflows.ref(item).uid
         if uid in (current_uid, exclude_uid):
             continue
         prefixes.extend(_active_prefix(item, bucket))
@@ -155,14 +157,15 @@ async def sync_bucket(
     rt: Runtime, bucket: str, current: Mapping[str, Any] | None, *, exclude_uid: str = ""
 ) -> None:
     prefixes = await bucket_prefixes(rt, bucket, current, exclude_uid=exclude_uid)
-    await reconcile_notifications.apply(rt.minio, bucket, prefixes, rt.settings.notify_arn)
+    await bucket_rules.apply(rt.minio, bucket, prefixes, rt.settings.notify_arn)
 
 
 async def reconcile(
     rt: Runtime, body: Mapping[str, Any], *, old_buckets: tuple[str, ...] = ()
 ) -> ReconcileResult:
     """Run all steps for one Workflow and write conditions + observedGeneration."""
-    ident = workflows.identity(body)
+    ident = workflows.ref(body)
+    log = WorkflowLogger(logger, ident)
     status = dict(body.get("status") or {})
     result = ReconcileResult()
     at = now()
@@ -178,7 +181,7 @@ async def reconcile(
     try:
         result.steps[CONDITION_STORAGE] = await check_storage(rt, ident.namespace, spec)
     except Exception as exc:
-        logger.warning("%s/%s storage check failed: %s", ident.namespace, ident.name, _short(exc))
+        log.warning("storage check failed: %s", _short(exc))
         result.steps[CONDITION_STORAGE] = Step(False, "StorageUnavailable", _short(exc))
     if not result.steps[CONDITION_STORAGE].ok:
         result.retry = True
@@ -187,7 +190,7 @@ async def reconcile(
     try:
         result.steps[CONDITION_QUEUE] = await ensure_queue(rt, body, active)
     except Exception as exc:
-        logger.warning("%s/%s queue step failed: %s", ident.namespace, ident.name, _short(exc))
+        log.warning("queue step failed: %s", _short(exc))
         result.steps[CONDITION_QUEUE] = Step(False, "QueueUnavailable", _short(exc))
         result.retry = True
 
@@ -205,9 +208,7 @@ async def reconcile(
                 else Step(True, "Suspended", "no bucket rule while suspended")
             )
         except Exception as exc:
-            logger.warning(
-                "%s/%s notification step failed: %s", ident.namespace, ident.name, _short(exc)
-            )
+            log.warning("notification step failed: %s", _short(exc))
             result.steps[CONDITION_NOTIFICATION] = Step(False, "NotificationFailed", _short(exc))
             result.retry = True
     else:
@@ -230,7 +231,7 @@ async def _write(
     *,
     active: bool,
 ) -> None:
-    ident = workflows.identity(body)
+    ident = workflows.ref(body)
     conditions = list(status.get("conditions") or [])
     for type_, step in result.steps.items():
         conditions = set_condition(
@@ -264,7 +265,7 @@ async def _write(
 
 async def finalize(rt: Runtime, body: Mapping[str, Any]) -> None:
     """On delete: remove our consumer and our share of the bucket rule."""
-    ident = workflows.identity(body)
+    ident = workflows.ref(body)
     js = await rt.jetstream()
     await queue.delete_consumer(
         js, rt.settings.nats_stream, naming.consumer_name(ident.namespace, ident.name, ident.uid)

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from urllib.parse import unquote_plus
 
+from mediaflow_api.job import ObjectRef
+
 
 class BadEvent(ValueError):
     """The message is not an S3 event we understand; retrying cannot help."""
@@ -20,14 +22,10 @@ class BadEvent(ValueError):
 
 @dataclass(frozen=True)
 class ObjectEvent:
-    """One object-created event."""
+    """One object event: which object version, what happened, its user metadata."""
 
     event_name: str
-    bucket: str
-    key: str
-    etag: str = ""
-    version_id: str = ""
-    size: int | None = None
+    obj: ObjectRef
     user_metadata: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -68,10 +66,12 @@ def _parse_record(record: object) -> ObjectEvent:
     size = obj.get("size")
     return ObjectEvent(
         event_name=str(event_name),
-        bucket=bucket,
-        key=unquote_plus(raw_key),
-        etag=str(obj.get("eTag") or "").strip('"'),
-        version_id=str(obj.get("versionId") or ""),
-        size=size if isinstance(size, int) else None,
+        obj=ObjectRef(
+            bucket=bucket,
+            key=unquote_plus(raw_key),
+            etag=str(obj.get("eTag") or "").strip('"'),
+            versionId=str(obj.get("versionId") or ""),
+            size=size if isinstance(size, int) else None,
+        ),
         user_metadata={str(k): str(v) for k, v in metadata.items()},
     )

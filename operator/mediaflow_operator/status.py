@@ -1,125 +1,24 @@
-"""Status arithmetic: Job outcomes, exact counters, conditions. Pure functions.
+"""Status arithmetic: the counters with their ledgers, and conditions. Pure.
 
-Counters stay exact across operator restarts and repeated observations:
-
-- ``running`` is never stored as a running total: it is the number of this
-  Workflow's Jobs whose result is not yet recorded (derived from the Job list);
-- a finished Job is counted by one status write that bumps ``succeeded`` or
-  ``failed`` *and* appends the Job's UID to ``countedJobs`` (a bounded ledger);
-  only afterwards is the Job marked ``mediaflow.dev/counted`` (and later
-  deleted). A restart between the two steps finds the UID in the ledger and
-  only marks the Job; a Job seen twice is marked already;
-- a skipped event is counted the same way with its stream sequence number in
-  ``countedEvents``, and acked only after that write;
-- ``received = skipped + running + succeeded + failed``.
+``Tally`` is what the Workflow status holds about results: ``skipped``,
+``succeeded``, ``failed``, the last failures, and the bounded ledgers
+``countedJobs`` (Job UIDs) and ``countedEvents`` (stream sequences) that make
+counting idempotent. ``running`` is never stored as a running total: it is
+derived from the Job list (``count_running``), and
+``received = skipped + running + succeeded + failed``. *When* a tally may be
+written, and what must wait for that write, is ``ledger``'s business.
 """
 
 from __future__ import annotations
 
-import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any
 
-from mediaflow_api.job import TerminationSummary
-from mediaflow_api.workflow import LAST_FAILURES_MAX, LEDGER_MAX
-from mediaflow_operator import naming
-
-JobState = Literal["active", "succeeded", "failed"]
-
-
-def now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-@dataclass(frozen=True)
-class JobView:
-    """What the operator needs to know about one of its Jobs."""
-
-    namespace: str
-    name: str
-    uid: str
-    workflow_uid: str
-    bucket: str
-    key: str
-    state: JobState
-    counted: bool
-    finished_at: datetime | None
-    reason: str = ""
-    message: str = ""
-
-    @property
-    def finished(self) -> bool:
-        return self.state != "active"
-
-
-def job_view(body: dict[str, Any]) -> JobView:
-    """Summarise a Job (as a dict from the API or a kopf body)."""
-    meta = body.get("metadata") or {}
-    annotations = meta.get("annotations") or {}
-    labels = meta.get("labels") or {}
-    status = body.get("status") or {}
-    state: JobState = "active"
-    reason = message = ""
-    finished_at = None
-    for cond in status.get("conditions") or []:
-        if cond.get("status") != "True":
-            continue
-        if cond.get("type") == "Complete":
-            state = "succeeded"
-        elif cond.get("type") == "Failed":
-            state = "failed"
-            reason = cond.get("reason") or "Failed"
-            message = cond.get("message") or ""
-        else:
-            continue
-        finished_at = parse_time(cond.get("lastTransitionTime"))
-    if state == "succeeded":
-        finished_at = parse_time(status.get("completionTime")) or finished_at
-    return JobView(
-        namespace=meta.get("namespace", ""),
-        name=meta.get("name", ""),
-        uid=meta.get("uid", ""),
-        workflow_uid=labels.get(naming.LABEL_WORKFLOW_UID, ""),
-        bucket=annotations.get(naming.ANNOTATION_BUCKET, ""),
-        key=annotations.get(naming.ANNOTATION_KEY, ""),
-        state=state,
-        counted=naming.ANNOTATION_COUNTED in annotations,
-        finished_at=finished_at,
-        reason=reason,
-        message=message,
-    )
-
-
-def termination_summary(pods: list[dict[str, Any]]) -> TerminationSummary | None:
-    """The worker's summary from the newest terminated pod, if it wrote one."""
-    best: tuple[str, TerminationSummary] | None = None
-    for pod in pods:
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            terminated = (status.get("state") or {}).get("terminated") or {}
-            text = terminated.get("message")
-            if not text:
-                continue
-            try:
-                summary = TerminationSummary.model_validate(json.loads(text))
-            except ValueError:
-                summary = TerminationSummary(
-                    ok=False, exitCode=int(terminated.get("exitCode") or 1), message=text[:1024]
-                )
-            stamp = terminated.get("finishedAt") or ""
-            if best is None or stamp > best[0]:
-                best = (stamp, summary)
-    return best[1] if best else None
+from mediaflow_api.workflow_status import LAST_FAILURES_MAX, LEDGER_MAX
+from mediaflow_operator.clock import iso
+from mediaflow_operator.job_views import JobView
 
 
 @dataclass
@@ -191,6 +90,18 @@ class Tally:
             "countedJobs": self.counted_jobs,
             "countedEvents": self.counted_events,
         }
+
+
+def count_running(jobs: Iterable[JobView], tally: Tally, pending: Iterable[str]) -> int:
+    """Jobs whose result is not recorded yet (the ``running`` counter): Jobs of the
+    index neither marked nor in the ledger, plus created ones the index lacks."""
+    seen = set()
+    running = 0
+    for job in jobs:
+        seen.add(job.name)
+        if not job.counted and not tally.job_counted(job.uid):
+            running += 1
+    return running + sum(1 for name in pending if name not in seen)
 
 
 def set_condition(

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mediaflow_api import crd, workflow
+from mediaflow_api import crd, workflow_status
 
 pytestmark = pytest.mark.unit
 
@@ -50,7 +50,9 @@ def test_every_spec_and_status_field_is_described() -> None:
 
 def test_every_status_field_is_declared() -> None:
     declared = set(_schema()["properties"]["status"]["properties"])
-    assert declared == {f.alias or name for name, f in workflow.WorkflowStatus.model_fields.items()}
+    assert declared == {
+        f.alias or name for name, f in workflow_status.WorkflowStatus.model_fields.items()
+    }
 
 
 def test_cel_rules_cover_what_the_schema_cannot_say() -> None:

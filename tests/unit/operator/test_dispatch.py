@@ -20,8 +20,8 @@ import pytest
 from mediaflow_api.workflow import WorkflowSpec
 from mediaflow_operator import naming
 from mediaflow_operator.dispatch import Dispatcher
+from mediaflow_operator.job_views import JobView, count_active, job_view
 from mediaflow_operator.settings import Settings
-from mediaflow_operator.status import JobView, job_view
 
 from .samples import spec
 
@@ -133,7 +133,7 @@ def test_the_ledger_is_written_before_the_job_is_marked() -> None:
     kube = FakeKube(log)
     dispatcher = _dispatcher(kube, [_finished_job()])
     asyncio.run(dispatcher.load())
-    asyncio.run(dispatcher.record_finished([_finished_job()]))
+    asyncio.run(dispatcher.ledger.record_finished([_finished_job()]))
     kinds = [entry[0] for entry in log]
     assert kinds == ["status", "annotate"]
     assert log[0][1]["succeeded"] == 1
@@ -145,16 +145,16 @@ def test_a_restart_between_ledger_and_mark_only_marks() -> None:
     kube = FakeKube(log, status={"succeeded": 1, "countedJobs": ["job-uid"]})
     restarted = _dispatcher(kube, [_finished_job()])
     asyncio.run(restarted.load())
-    asyncio.run(restarted.record_finished([_finished_job()]))
+    asyncio.run(restarted.ledger.record_finished([_finished_job()]))
     assert log == [("annotate", "mf-videos-1")]
-    assert restarted.tally.succeeded == 1
+    assert restarted.ledger.tally.succeeded == 1
 
 
 def test_a_marked_job_is_never_counted_again() -> None:
     log: list[tuple[str, Any]] = []
     kube = FakeKube(log)
     dispatcher = _dispatcher(kube, [])
-    asyncio.run(dispatcher.record_finished([_finished_job(counted=True)]))
+    asyncio.run(dispatcher.ledger.record_finished([_finished_job(counted=True)]))
     assert log == []
 
 
@@ -186,7 +186,7 @@ def test_a_redelivered_skip_is_not_counted_twice() -> None:
     )
     assert [e for e in log if e[0] != "status"] == [("ack", 7)]
     assert all(e[1]["skipped"] == 1 for e in log if e[0] == "status")
-    assert dispatcher.tally.skipped == 1
+    assert dispatcher.ledger.tally.skipped == 1
 
 
 def test_jobs_are_created_before_the_ack_and_redelivery_hits_already_exists() -> None:
@@ -234,10 +234,10 @@ def test_a_failed_ledger_write_is_written_before_the_job_is_marked_on_retry() ->
     dispatcher = _dispatcher(kube, [_finished_job()])
     asyncio.run(dispatcher.load())
     with pytest.raises(RuntimeError):
-        asyncio.run(dispatcher.record_finished([_finished_job()]))
+        asyncio.run(dispatcher.ledger.record_finished([_finished_job()]))
     assert log == []
     kube.fail_status = False
-    asyncio.run(dispatcher.record_finished([_finished_job()]))
+    asyncio.run(dispatcher.ledger.record_finished([_finished_job()]))
     assert [e[0] for e in log] == ["status", "annotate"]
     assert log[0][1]["succeeded"] == 1
     assert log[0][1]["countedJobs"] == ["job-uid"]
@@ -324,7 +324,7 @@ def test_finished_jobs_are_kept_while_an_event_may_still_be_redelivered() -> Non
     async def fake_backlog() -> tuple[int, int]:
         return backlog["value"]
 
-    dispatcher.backlog = fake_backlog  # type: ignore[method-assign]
+    dispatcher.subscription.backlog = fake_backlog  # type: ignore[method-assign]
     spec_model = WorkflowSpec.model_validate(spec(execution={"finishedJobRetentionSeconds": 0}))
     jobs = [_done_job("mf-videos-1", "u1")]
     asyncio.run(dispatcher.delete_expired(jobs, spec_model))
@@ -347,10 +347,10 @@ def test_the_sweep_waits_while_events_are_queued() -> None:
     async def queued() -> tuple[int, int]:
         return (3, 0)
 
-    dispatcher.backlog = queued  # type: ignore[method-assign]
+    dispatcher.subscription.backlog = queued  # type: ignore[method-assign]
     spec_model = WorkflowSpec.model_validate(spec())
-    assert asyncio.run(dispatcher.run_sweep(spec_model, capacity=4)) == 0
-    assert dispatcher.swept_until is None, "a deferred sweep must not move sweptUntil"
+    assert asyncio.run(dispatcher.sweeper.run(spec_model, capacity=4)) == 0
+    assert dispatcher.sweeper.swept_until is None, "a deferred sweep must not move sweptUntil"
 
 
 def _active_job(name: str, uid: str) -> JobView:
@@ -369,7 +369,7 @@ def _active_job(name: str, uid: str) -> JobView:
 
 
 def test_a_manual_trigger_waits_for_a_free_slot(monkeypatch: pytest.MonkeyPatch) -> None:
-    from mediaflow_operator import dispatch as dispatch_module
+    from mediaflow_operator import manual as manual_module
 
     created: list[str] = []
 
@@ -377,7 +377,7 @@ def test_a_manual_trigger_waits_for_a_free_slot(monkeypatch: pytest.MonkeyPatch)
         created.append(key)
         return f"mf-manual-{request_id}"
 
-    monkeypatch.setattr(dispatch_module.manual, "process", fake_process)
+    monkeypatch.setattr(manual_module, "process", fake_process)
     body = {
         **BODY,
         "metadata": {
@@ -396,25 +396,23 @@ def test_a_manual_trigger_waits_for_a_free_slot(monkeypatch: pytest.MonkeyPatch)
     dispatcher = Dispatcher(rt, body, lambda: list(jobs), lambda *e: events.append(e))  # type: ignore[arg-type]
     one_slot = WorkflowSpec.model_validate(spec(execution={"maxConcurrentJobs": 1}))
     for _ in range(3):
-        asyncio.run(dispatcher.serve_manual_trigger(one_slot, list(jobs)))
+        asyncio.run(dispatcher.manual.serve(one_slot, list(jobs)))
     assert created == [], "the manual trigger bypassed maxConcurrentJobs"
     assert [e[1] for e in events] == ["ManualTriggerQueued"]  # said once, not per step
     jobs[0] = _done_job("mf-videos-1", "u1")  # the slot frees up
-    asyncio.run(dispatcher.serve_manual_trigger(one_slot, list(jobs)))
+    asyncio.run(dispatcher.manual.serve(one_slot, list(jobs)))
     assert created == ["incoming/old.mp4"]
-    assert "mf-manual-r1" in dispatcher.pending  # counts against the limit at once
+    assert "mf-manual-r1" in dispatcher.ctx.pending  # counts against the limit at once
     assert [e[1] for e in events] == ["ManualTriggerQueued", "ManualTrigger"]
     # The request now occupies the only slot: the dispatcher fetches nothing.
-    from mediaflow_operator.dispatch import count_active
-
-    assert count_active(jobs, dispatcher.pending) == 1
+    assert count_active(jobs, dispatcher.ctx.pending) == 1
 
 
 def test_every_marked_job_is_in_the_ledger_written_before_it_however_many_finish() -> None:
     """After a long outage hundreds of Jobs may have finished at once; the bounded
     ledger must still hold every UID at the moment its Job is marked (a crash
     while marking would otherwise count the dropped ones twice)."""
-    from mediaflow_api.workflow import LEDGER_MAX
+    from mediaflow_api.workflow_status import LEDGER_MAX
 
     def finished(i: int) -> JobView:
         view = _finished_job(uid=f"u{i:04d}")
@@ -426,8 +424,8 @@ def test_every_marked_job_is_in_the_ledger_written_before_it_however_many_finish
     dispatcher = _dispatcher(kube, jobs)
     asyncio.run(dispatcher.load())
     for _ in range(4):
-        dispatcher.last_flush = datetime.min.replace(tzinfo=UTC)  # a flush interval later
-        asyncio.run(dispatcher.record_finished(jobs))
+        dispatcher.ledger.last_flush = datetime.min.replace(tzinfo=UTC)  # a flush interval later
+        asyncio.run(dispatcher.ledger.record_finished(jobs))
     ledger: list[str] = []
     marked = []
     uid_of = {j.name: j.uid for j in jobs}
@@ -438,7 +436,7 @@ def test_every_marked_job_is_in_the_ledger_written_before_it_however_many_finish
             assert uid_of[value] in ledger, f"{value} marked but not in the written ledger"
             marked.append(value)
     assert len(marked) == len(jobs)
-    assert dispatcher.tally.succeeded == len(jobs)
+    assert dispatcher.ledger.tally.succeeded == len(jobs)
 
 
 def test_results_are_written_once_per_flush_interval_not_once_per_job() -> None:
@@ -447,12 +445,12 @@ def test_results_are_written_once_per_flush_interval_not_once_per_job() -> None:
     asyncio.run(dispatcher.load())
     first = _finished_job(uid="u1")
     second = JobView(**{**_finished_job(uid="u2").__dict__, "name": "mf-videos-2"})
-    asyncio.run(dispatcher.record_finished([first]))
-    asyncio.run(dispatcher.record_finished([first, second]))
+    asyncio.run(dispatcher.ledger.record_finished([first]))
+    asyncio.run(dispatcher.ledger.record_finished([first, second]))
     assert [e[0] for e in log] == ["status", "annotate"], "a second write inside the interval"
-    assert dispatcher.tally.succeeded == 1  # the second result waits on its Job
-    dispatcher.last_flush = datetime.min.replace(tzinfo=UTC)  # the interval has passed
-    asyncio.run(dispatcher.record_finished([first, second]))
+    assert dispatcher.ledger.tally.succeeded == 1  # the second result waits on its Job
+    dispatcher.ledger.last_flush = datetime.min.replace(tzinfo=UTC)  # the interval has passed
+    asyncio.run(dispatcher.ledger.record_finished([first, second]))
     assert [e[0] for e in log] == ["status", "annotate", "status", "annotate"]
     assert log[2][1]["succeeded"] == 2
     assert log[2][1]["countedJobs"] == ["u1", "u2"]
@@ -470,8 +468,8 @@ def test_skips_of_one_flush_interval_share_one_status_write() -> None:
         )
     # The first write went out at once; the next four wait, unacked, for the next one.
     assert [e[0] for e in log] == ["status", "ack"]
-    assert dispatcher.tally.skipped == 5
-    dispatcher.last_flush = datetime.min.replace(tzinfo=UTC)  # the interval has passed
-    asyncio.run(dispatcher.release())
+    assert dispatcher.ledger.tally.skipped == 5
+    dispatcher.ledger.last_flush = datetime.min.replace(tzinfo=UTC)  # the interval has passed
+    asyncio.run(dispatcher.ledger.release())
     assert [e[0] for e in log] == ["status", "ack", "status", "ack", "ack", "ack", "ack"]
     assert log[2][1]["countedEvents"] == [1, 2, 3, 4, 5]

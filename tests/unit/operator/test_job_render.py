@@ -12,16 +12,17 @@ from mediaflow_api.job import (
     TERMINATION_MESSAGE_PATH,
     ObjectRef,
     WorkerJob,
+    WorkflowRef,
 )
 from mediaflow_api.workflow import WorkflowSpec
 from mediaflow_operator import naming
-from mediaflow_operator.job_render import WorkflowIdentity, render_job
+from mediaflow_operator.job_render import render_job
 
 from .samples import spec
 
 pytestmark = pytest.mark.unit
 
-IDENT = WorkflowIdentity(namespace="media", name="videos", uid="uid-1", generation=7)
+IDENT = WorkflowRef(namespace="media", name="videos", uid="uid-1", generation=7)
 
 
 def _render(**spec_overrides: object) -> dict:

@@ -81,10 +81,10 @@ def _minio_message(key_escaped: str, **obj: object) -> bytes:
 
 def test_minio_query_escaped_keys_are_decoded() -> None:
     [event] = parse_message(_minio_message("incoming%2Fwith+space+and%2Bplus+%C3%BC.mp4"))
-    assert event.key == "incoming/with space and+plus ü.mp4"
-    assert event.bucket == "uploads"
-    assert event.etag == "abc"
-    assert event.size == 5
+    assert event.obj.key == "incoming/with space and+plus ü.mp4"
+    assert event.obj.bucket == "uploads"
+    assert event.obj.etag == "abc"
+    assert event.obj.size == 5
     assert event.user_metadata == {"X-Amz-Meta-A": "1"}
     assert event.is_create
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 import pytest
 
 from mediaflow_operator import naming
-from mediaflow_operator.dispatch import count_active, count_running
-from mediaflow_operator.status import JobView, Tally, job_view, set_condition, termination_summary
+from mediaflow_operator.job_views import JobView, count_active, job_view, termination_summary
+from mediaflow_operator.status import Tally, count_running, set_condition
 
 pytestmark = pytest.mark.unit
 AT = datetime(2026, 1, 1, tzinfo=UTC)

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from mediaflow_api.workflow import WorkflowSpec, WorkflowStatus
+from mediaflow_api.workflow import WorkflowSpec
+from mediaflow_api.workflow_status import WorkflowStatus
 
 from .samples import spec
 

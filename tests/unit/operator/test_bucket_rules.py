@@ -4,7 +4,7 @@ import pytest
 from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig, TopicConfig
 
 from mediaflow_operator import naming
-from mediaflow_operator.reconcile_notifications import (
+from mediaflow_operator.bucket_rules import (
     covering_prefixes,
     merged_config,
     our_prefixes,

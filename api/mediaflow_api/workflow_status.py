@@ -1,0 +1,124 @@
+"""The ``status`` of a Workflow: conditions, counters and their ledgers.
+
+The operator is the only writer. Conditions follow kstatus (``Ready`` plus one
+per reconcile step); the counters obey ``received = skipped + running +
+succeeded + failed`` and stay exact through the bounded ledgers
+``countedJobs``/``countedEvents`` (see ``mediaflow_operator.ledger``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import Field
+
+from mediaflow_api.workflow_fields import ApiModel
+
+# The condition types written by the operator, one per reconcile step plus Ready.
+CONDITION_READY = "Ready"
+CONDITION_STORAGE = "StorageReady"
+CONDITION_QUEUE = "QueueReady"
+CONDITION_NOTIFICATION = "NotificationReady"
+CONDITION_TYPES = (CONDITION_READY, CONDITION_STORAGE, CONDITION_QUEUE, CONDITION_NOTIFICATION)
+
+# How many entries the bounded status lists keep.
+LAST_FAILURES_MAX = 10
+LEDGER_MAX = 256
+
+
+class Condition(ApiModel):
+    """A kstatus-style condition."""
+
+    type: str = Field(max_length=64, description="Ready, StorageReady, QueueReady, ...")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    reason: str = Field(default="", max_length=128, description="CamelCase machine reason.")
+    message: str = Field(default="", max_length=2048, description="Human-readable details.")
+    last_transition_time: datetime | None = Field(
+        default=None,
+        alias="lastTransitionTime",
+        description="When the status last changed.",
+    )
+    observed_generation: int | None = Field(
+        default=None,
+        alias="observedGeneration",
+        description="The spec generation this condition was computed for.",
+    )
+
+
+class Failure(ApiModel):
+    """One recent failed object."""
+
+    object: str = Field(max_length=1100, description="The input, as <bucket>/<key>.")
+    job: str = Field(default="", max_length=63, description="Name of the failed Job.")
+    reason: str = Field(default="", max_length=128, description="Why it failed (CamelCase).")
+    message: str = Field(
+        default="", max_length=1024, description="Details from the worker's termination message."
+    )
+    time: datetime | None = Field(default=None, description="When the failure was recorded.")
+
+
+class WorkflowStatus(ApiModel):
+    """What the operator observed. received = skipped + running + succeeded + failed."""
+
+    observed_generation: int | None = Field(
+        default=None,
+        alias="observedGeneration",
+        description="The spec generation the conditions describe.",
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Ready plus one per reconcile step (StorageReady, QueueReady, ...).",
+        json_schema_extra={"x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"]},
+    )
+    active_since: datetime | None = Field(
+        default=None,
+        alias="activeSince",
+        description=(
+            "When the Workflow last became active (created or resumed); the sweep ignores "
+            "older objects unless trigger.processExisting."
+        ),
+    )
+    received: int = Field(
+        default=0, ge=0, description="Uploads seen in the trigger directory (not our outputs)."
+    )
+    skipped: int = Field(
+        default=0, ge=0, description="Uploads not processed: suffix mismatch or folder markers."
+    )
+    running: int = Field(default=0, ge=0, description="Jobs created whose result is pending.")
+    succeeded: int = Field(default=0, ge=0, description="Objects processed successfully.")
+    failed: int = Field(default=0, ge=0, description="Objects whose Job failed.")
+    last_failures: list[Failure] = Field(
+        default_factory=list,
+        alias="lastFailures",
+        max_length=LAST_FAILURES_MAX,
+        description="The most recent failures, newest first.",
+    )
+    counted_jobs: list[str] = Field(
+        default_factory=list,
+        alias="countedJobs",
+        max_length=LEDGER_MAX,
+        description=(
+            "Internal: UIDs of the Jobs most recently counted; keeps counters exact when the "
+            "operator restarts between recording a result and marking its Job."
+        ),
+    )
+    counted_events: list[int] = Field(
+        default_factory=list,
+        alias="countedEvents",
+        max_length=LEDGER_MAX,
+        description=(
+            "Internal: queue sequence numbers of the skipped events most recently counted "
+            "(same purpose as countedJobs)."
+        ),
+    )
+    consumer: str = Field(default="", max_length=128, description="JetStream consumer name.")
+    swept_until: datetime | None = Field(
+        default=None,
+        alias="sweptUntil",
+        description="Objects modified before this time were checked by the periodic sweep.",
+    )
+    last_dispatch_time: datetime | None = Field(
+        default=None, alias="lastDispatchTime", description="When the last Job was created."
+    )

@@ -1,0 +1,114 @@
+"""The bucket notification rules on MinIO, shared by all Workflows of a bucket.
+
+MinIO keeps *one* notification configuration per bucket, other tools may own
+rules in it, and it rejects identical rules. So the configuration is always
+recomputed from scratch: keep every rule we do not own (ours have ids starting
+with ``mediaflow-``), add one rule per distinct trigger prefix of the active
+Workflows on the bucket (a prefix inside another one's is already covered), all
+sent to the one NATS target. Suffixes are not put into rules: MinIO compares
+them case-sensitively and allows one per rule, so the dispatcher filters them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Iterable
+
+from minio import Minio
+from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig
+
+from mediaflow_operator import naming
+
+logger = logging.getLogger(__name__)
+
+EVENTS = ["s3:ObjectCreated:*"]
+
+_bucket_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+
+def covering_prefixes(prefixes: Iterable[str]) -> list[str]:
+    """The smallest set of prefixes covering all of ``prefixes`` (sorted)."""
+    result: list[str] = []
+    for prefix in sorted(set(prefixes)):
+        if not any(prefix.startswith(kept) for kept in result):
+            result.append(prefix)
+    return result
+
+
+def merged_config(
+    existing: NotificationConfig, prefixes: Iterable[str], arn: str
+) -> NotificationConfig:
+    """``existing`` with our rules replaced by one rule per covering prefix."""
+    foreign = [q for q in existing.queue_config_list if not naming.is_our_rule(q.config_id)]
+    ours = [
+        QueueConfig(
+            queue=arn,
+            events=list(EVENTS),
+            config_id=naming.rule_id(prefix),
+            prefix_filter_rule=PrefixFilterRule(prefix) if prefix else None,
+        )
+        for prefix in covering_prefixes(prefixes)
+    ]
+    return NotificationConfig(
+        cloud_func_config_list=list(existing.cloud_func_config_list),
+        queue_config_list=foreign + ours,
+        topic_config_list=list(existing.topic_config_list),
+    )
+
+
+def _signature(config: NotificationConfig) -> list[tuple[str, ...]]:
+    def one(kind: str, target: str | None, c: object) -> tuple[str, ...]:
+        prefix = getattr(c, "prefix_filter_rule", None)
+        suffix = getattr(c, "suffix_filter_rule", None)
+        return (
+            kind,
+            str(target),
+            str(getattr(c, "config_id", "")),
+            ",".join(sorted(getattr(c, "events", []))),
+            prefix.value if prefix else "",
+            suffix.value if suffix else "",
+        )
+
+    items = [one("queue", q.queue, q) for q in config.queue_config_list]
+    items += [one("topic", t.topic, t) for t in config.topic_config_list]
+    items += [one("lambda", f.cloud_func, f) for f in config.cloud_func_config_list]
+    return sorted(items)
+
+
+def same_config(a: NotificationConfig, b: NotificationConfig) -> bool:
+    return _signature(a) == _signature(b)
+
+
+def our_prefixes(config: NotificationConfig) -> list[str]:
+    """The prefixes of our rules in ``config`` (for tests and status)."""
+    return sorted(
+        (q.prefix_filter_rule.value if q.prefix_filter_rule else "")
+        for q in config.queue_config_list
+        if naming.is_our_rule(q.config_id)
+    )
+
+
+def _apply_sync(client: Minio, bucket: str, prefixes: list[str], arn: str) -> bool:
+    existing = client.get_bucket_notification(bucket)
+    wanted = merged_config(existing, prefixes, arn)
+    if same_config(existing, wanted):
+        return False
+    if not (wanted.queue_config_list or wanted.topic_config_list or wanted.cloud_func_config_list):
+        client.delete_bucket_notification(bucket)
+    else:
+        client.set_bucket_notification(bucket, wanted)
+    logger.info(
+        "bucket %s: notification rules for prefixes %s", bucket, covering_prefixes(prefixes)
+    )
+    return True
+
+
+async def apply(client: Minio, bucket: str, prefixes: list[str], arn: str) -> bool:
+    """Make the bucket's configuration match ``prefixes``; True if it changed.
+
+    Serialised per bucket inside this process (read-modify-write of one document).
+    """
+    async with _bucket_locks[bucket]:
+        return await asyncio.to_thread(_apply_sync, client, bucket, prefixes, arn)

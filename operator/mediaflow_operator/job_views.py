@@ -1,0 +1,136 @@
+"""The dispatcher's view of its Jobs: summaries of Job objects, the Jobs just
+created that the watch has not delivered yet, and what is active or running.
+Pure functions and plain data."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from mediaflow_api.job import TerminationSummary
+from mediaflow_operator import naming
+from mediaflow_operator.clock import now, parse_time
+
+JobState = Literal["active", "succeeded", "failed"]
+# A created Job the watch has not shown after this long is forgotten (it was
+# deleted, or the watch will show it anyway).
+PENDING_FORGET = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class JobView:
+    """What the operator needs to know about one of its Jobs."""
+
+    namespace: str
+    name: str
+    uid: str
+    workflow_uid: str
+    bucket: str
+    key: str
+    state: JobState
+    counted: bool
+    finished_at: datetime | None
+    reason: str = ""
+    message: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.state != "active"
+
+
+def job_view(body: dict[str, Any]) -> JobView:
+    """Summarise a Job (as a dict from the API or a kopf body)."""
+    meta = body.get("metadata") or {}
+    annotations = meta.get("annotations") or {}
+    labels = meta.get("labels") or {}
+    status = body.get("status") or {}
+    state: JobState = "active"
+    reason = message = ""
+    finished_at = None
+    for cond in status.get("conditions") or []:
+        if cond.get("status") != "True":
+            continue
+        if cond.get("type") == "Complete":
+            state = "succeeded"
+        elif cond.get("type") == "Failed":
+            state = "failed"
+            reason = cond.get("reason") or "Failed"
+            message = cond.get("message") or ""
+        else:
+            continue
+        finished_at = parse_time(cond.get("lastTransitionTime"))
+    if state == "succeeded":
+        finished_at = parse_time(status.get("completionTime")) or finished_at
+    return JobView(
+        namespace=meta.get("namespace", ""),
+        name=meta.get("name", ""),
+        uid=meta.get("uid", ""),
+        workflow_uid=labels.get(naming.LABEL_WORKFLOW_UID, ""),
+        bucket=annotations.get(naming.ANNOTATION_BUCKET, ""),
+        key=annotations.get(naming.ANNOTATION_KEY, ""),
+        state=state,
+        counted=naming.ANNOTATION_COUNTED in annotations,
+        finished_at=finished_at,
+        reason=reason,
+        message=message,
+    )
+
+
+def termination_summary(pods: list[dict[str, Any]]) -> TerminationSummary | None:
+    """The worker's summary from the newest terminated pod, if it wrote one."""
+    best: tuple[str, TerminationSummary] | None = None
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            terminated = (status.get("state") or {}).get("terminated") or {}
+            text = terminated.get("message")
+            if not text:
+                continue
+            try:
+                summary = TerminationSummary.model_validate(json.loads(text))
+            except ValueError:
+                summary = TerminationSummary(
+                    ok=False, exitCode=int(terminated.get("exitCode") or 1), message=text[:1024]
+                )
+            stamp = terminated.get("finishedAt") or ""
+            if best is None or stamp > best[0]:
+                best = (stamp, summary)
+    return best[1] if best else None
+
+
+class PendingJobs:
+    """Jobs this dispatcher created that the watch-fed index does not show yet:
+    they count against ``maxConcurrentJobs`` and as ``running`` at once."""
+
+    def __init__(self) -> None:
+        self._created: dict[str, datetime] = {}
+
+    def add(self, name: str) -> None:
+        self._created[name] = now()
+
+    def forget_seen(self, jobs: Iterable[JobView]) -> None:
+        """Drop the names the index shows now, and the ones waited on too long."""
+        names = {j.name for j in jobs}
+        limit = now() - PENDING_FORGET
+        for name, created in list(self._created.items()):
+            if name in names or created < limit:
+                del self._created[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._created
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._created))
+
+
+def count_active(jobs: Iterable[JobView], pending: Iterable[str]) -> int:
+    """Unfinished Jobs, including ones just created and not yet seen by the watch."""
+    seen = set()
+    active = 0
+    for job in jobs:
+        seen.add(job.name)
+        if not job.finished:
+            active += 1
+    return active + sum(1 for name in pending if name not in seen)

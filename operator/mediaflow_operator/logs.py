@@ -1,0 +1,29 @@
+"""One logging style for everything done on behalf of one Workflow.
+
+Every line starts with ``[namespace/name]`` (kopf's own prefix style) and
+carries ``workflow: namespace/name`` as an extra field for JSON logs. The
+adapter deliberately does not set kopf's ``k8s_ref``: kopf would post every
+such line as a Kubernetes Event.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import MutableMapping
+from typing import Any
+
+from mediaflow_api.job import WorkflowRef
+
+
+class WorkflowLogger(logging.LoggerAdapter[logging.Logger]):
+    """A logger whose every line names its Workflow."""
+
+    def __init__(self, logger: logging.Logger, workflow: WorkflowRef) -> None:
+        self.workflow = f"{workflow.namespace}/{workflow.name}"
+        super().__init__(logger, {"workflow": self.workflow})
+
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
+        kwargs["extra"] = {**(self.extra or {}), **(kwargs.get("extra") or {})}
+        return f"[{self.workflow}] {msg}", kwargs

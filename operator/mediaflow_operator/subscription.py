@@ -1,0 +1,56 @@
+"""The dispatcher's end of its Workflow's durable JetStream consumer: pull
+events, and ask how many are still waiting (``queue`` configures the consumer)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.errors import NotFoundError
+
+from mediaflow_operator.context import DispatchContext
+from mediaflow_operator.messages import QueueMessage
+
+
+class Subscription:
+    """A pull subscription bound to the consumer named in the Workflow's status."""
+
+    def __init__(self, ctx: DispatchContext) -> None:
+        self.ctx = ctx
+        self._sub: Any = None
+        self._name = ""
+
+    def consumer(self) -> str:
+        return str(self.ctx.status().get("consumer") or "")
+
+    async def fetch(self, batch: int) -> list[QueueMessage]:
+        """Up to ``batch`` messages, waiting at most one poll interval."""
+        settings = self.ctx.rt.settings
+        name = self.consumer()
+        try:
+            if self._sub is None or self._name != name:
+                js = await self.ctx.rt.jetstream()
+                self._sub = await js.pull_subscribe_bind(consumer=name, stream=settings.nats_stream)
+                self._name = name
+            return list(await self._sub.fetch(batch=batch, timeout=settings.poll_seconds))
+        except NatsTimeout:
+            return []
+        except NotFoundError:
+            self.ctx.log.info("consumer %s not found yet", name)
+            self._sub = None
+            await asyncio.sleep(settings.poll_seconds)
+            return []
+
+    async def backlog(self) -> tuple[int, int] | None:
+        """(undelivered, delivered but unacked) messages of the Workflow's consumer;
+        None when it has none (suspended, deleted)."""
+        name = self.consumer()
+        if not name:
+            return None
+        js = await self.ctx.rt.jetstream()
+        try:
+            info = await js.consumer_info(self.ctx.rt.settings.nats_stream, name)
+        except NotFoundError:
+            return None
+        return int(info.num_pending or 0), int(info.num_ack_pending or 0)
