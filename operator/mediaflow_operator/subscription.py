@@ -4,9 +4,9 @@ events, and ask how many are still waiting (``queue`` configures the consumer)."
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from mediaflow_operator.context import DispatchContext
@@ -18,7 +18,7 @@ class Subscription:
 
     def __init__(self, ctx: DispatchContext) -> None:
         self.ctx = ctx
-        self._sub: Any = None
+        self._sub: JetStreamContext.PullSubscription | None = None
         self._name = ""
 
     def consumer(self) -> str:
