@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Builds the operator and worker images from operator/Dockerfile and
+# worker/Dockerfile with buildah (daemonless, from Debian), exactly as a user
+# would build them with Docker.
+#
+# No container registry is reachable on the machines mediaflow is developed
+# on, so the base images the Dockerfiles name in FROM are bootstrapped first
+# from Debian packages (mmdebstrap) and stored under those very references:
+#   docker.io/library/debian:bookworm-slim    (mmdebstrap minbase, slimmed like the official image)
+#   docker.io/library/python:3.11-slim-bookworm (scripts/base-images/python-slim.Containerfile)
+# Each is built once and kept in the image store under $MEDIAFLOW_CACHE/containers.
+#
+#   scripts/images.sh            build what is missing or out of date
+#   scripts/images.sh --archives also write docker-archive tarballs for containerd import
+#
+# Prints the references and sizes at the end.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+# shellcheck source=container-env.sh
+source "$here/container-env.sh"
+
+step() { printf '[images] %-34s %s\n' "$1" "$2"; }
+mkdir -p "$cache/logs" "$cache/images"
+host_ca=/etc/ssl/certs/ca-certificates.crt
+# Builds may cross an HTTPS-intercepting proxy whose CA only the host trusts:
+# lend them the host's bundle read-only (never copied into an image). The
+# Python base gets it aside (its own ca-certificates must configure); the
+# project's builds see it where OpenSSL (and so pip's truststore) looks.
+base_ca_mount=() ca_mount=()
+if [[ -f $host_ca ]]; then
+  base_ca_mount=(--volume "$host_ca:/run/host-ca.crt:ro")
+  ca_mount=(--volume "$host_ca:$host_ca:ro")
+fi
+
+image_id() { buildah images --noheading --format '{{.ID}}' "$1" 2>/dev/null | head -1; }
+
+# -- Debian base -------------------------------------------------------------------------
+debian_ref=docker.io/library/debian:bookworm-slim
+if [[ -n "$(image_id "$debian_ref")" ]]; then
+  step "$debian_ref" "present"
+else
+  step "$debian_ref" "bootstrapping with mmdebstrap (log: $cache/logs/mmdebstrap.log)"
+  start=$SECONDS
+  rootfs="$(mktemp -d)/rootfs.tar"
+  # The official slim image leaves out documentation, man pages and locales of
+  # every package installed later too (dpkg path-exclude, kept in the image),
+  # and has no usrmerge (it is merged already) and so no perl beyond perl-base.
+  mmdebstrap --variant=minbase --components=main --mode=root --format=tar \
+    --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
+    --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
+    --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
+    --dpkgopt='path-exclude=/usr/share/lintian/*' \
+    --aptopt='APT::Install-Recommends "false"' \
+    --customize-hook='chroot "$1" dpkg --purge usrmerge libfile-find-rule-perl libnumber-compare-perl libtext-glob-perl perl perl-modules-5.36 libperl5.36' \
+    --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin "$1"/var/cache/ldconfig/aux-cache "$1"/var/log/*.log "$1"/var/log/apt/*' \
+    bookworm "$rootfs" \
+    "deb http://deb.debian.org/debian bookworm main" \
+    "deb http://deb.debian.org/debian bookworm-updates main" \
+    "deb http://deb.debian.org/debian-security bookworm-security main" \
+    >"$cache/logs/mmdebstrap.log" 2>&1 || { tail -20 "$cache/logs/mmdebstrap.log" >&2; exit 1; }
+  podman import --change 'CMD ["bash"]' "$rootfs" "$debian_ref" >/dev/null
+  rm -rf "$(dirname "$rootfs")"
+  step "$debian_ref" "bootstrapped in $((SECONDS - start))s"
+fi
+
+# build REF CONTAINERFILE [IGNOREFILE [MOUNT...]]: buildah bud from the
+# repository root, never pulling (the bases are local), with the host network
+# for apt and pip.
+build() {
+  local ref="$1" file="$2" ignore="${3:-}" name log start
+  shift 2; shift || true
+  local mounts=("$@")
+  [[ ${#mounts[@]} -eq 0 ]] && mounts=("${ca_mount[@]}")
+  name="$(basename "$(dirname "$file")")-$(basename "$file")"
+  log="$cache/logs/build-${name//\//-}.log"
+  start=$SECONDS
+  local args=(bud --pull=never --network=host --layers "${mounts[@]}" -f "$file" -t "$ref")
+  [[ -n $ignore ]] && args+=(--ignorefile "$ignore")
+  step "$ref" "building from ${file#"$repo"/} (log: $log)"
+  if ! buildah "${args[@]}" "$repo" >"$log" 2>&1; then
+    tail -30 "$log" >&2
+    echo "[images] building $ref failed; log: $log" >&2
+    exit 1
+  fi
+  step "$ref" "built in $((SECONDS - start))s"
+}
+
+python_ref=docker.io/library/python:3.11-slim-bookworm
+python_key="$(sha256sum "$here/base-images/python-slim.Containerfile" | cut -c1-12)"
+if [[ "$(buildah inspect --format '{{index .ImageAnnotations "dev.mediaflow.bootstrap"}}' "$python_ref" 2>/dev/null || true)" == "$python_key" ]]; then
+  step "$python_ref" "present"
+else
+  build "$python_ref" "$here/base-images/python-slim.Containerfile" "" "${base_ca_mount[@]}"
+  # Mark the stand-in with the recipe it came from so a changed recipe rebuilds it.
+  ctr="$(buildah from --pull=never "$python_ref")"
+  buildah config --annotation "dev.mediaflow.bootstrap=$python_key" "$ctr" >/dev/null
+  buildah commit --quiet --rm "$ctr" "$python_ref" >/dev/null
+fi
+
+# -- the project's images, from its Dockerfiles unchanged --------------------------------
+version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/pyproject.toml" | head -1)"
+operator_ref="${MEDIAFLOW_OPERATOR_IMAGE:-ghcr.io/mediaflow/operator:$version}"
+worker_ref="${MEDIAFLOW_WORKER_IMAGE:-ghcr.io/mediaflow/worker:$version}"
+build "$operator_ref" "$repo/operator/Dockerfile" "$repo/operator/Dockerfile.dockerignore"
+build "$worker_ref" "$repo/worker/Dockerfile" "$repo/worker/Dockerfile.dockerignore"
+buildah rmi --prune >/dev/null 2>&1 || true
+
+if [[ "${1:-}" == "--archives" ]]; then
+  for ref in "$operator_ref" "$worker_ref"; do
+    out="$cache/images/$(echo "$ref" | tr '/:' '__').tar"
+    rm -f "$out"
+    buildah push --quiet "$ref" "docker-archive:$out:$ref" >/dev/null
+    step "$ref" "archive $out"
+  done
+fi
+
+for ref in "$debian_ref" "$python_ref" "$operator_ref" "$worker_ref"; do
+  step "$ref" "$(buildah images --noheading --format '{{.Size}}' "$ref" | head -1)"
+done
