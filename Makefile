@@ -31,11 +31,15 @@ venv: $(VENV)/.installed ## Create .venv with mediaflow and its dev dependencies
 tools: ## Build/install the pinned stack binaries (cached in ~/.cache/mediaflow)
 	@scripts/tools.sh
 
+# The same ruff and mypy runs as .pre-commit-config.yaml; the tools are pinned in pyproject.toml.
+MYPY_PATHS := api operator/mediaflow_operator worker/mediaflow_worker tests
+
 .PHONY: lint
-lint: venv ## ruff (lint + format check), mypy --strict on the packages, hadolint on the Dockerfiles
+lint: venv ## ruff (lint + format check), mypy --strict (packages and tests), import boundaries, hadolint
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy api operator/mediaflow_operator worker/mediaflow_worker
+	$(VENV)/bin/mypy $(MYPY_PATHS)
+	$(VENV)/bin/lint-imports
 	@for f in $$(git ls-files '*Dockerfile'); do echo "hadolint $$f"; $(VENV)/bin/hadolint "$$f" || exit 1; done
 
 .PHONY: fmt

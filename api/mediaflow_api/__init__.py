@@ -9,4 +9,9 @@ Everything both sides must agree on is defined here, once:
 - ``job``: what the operator hands a worker Job (``WorkerJob``) and the exit
   codes the worker reports back;
 - ``metadata``: the S3 user-metadata keys that mark objects as mediaflow output.
+
+``__version__`` is the project's one version: the distribution's (setuptools reads it
+from here), the worker's, and the tag of the default images.
 """
+
+__version__ = "0.1.0"

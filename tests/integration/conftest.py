@@ -14,7 +14,7 @@ from tests.support.workflow_api import ensure_namespace, install_crd
 @pytest.fixture(scope="module")
 def api(kube_cluster: Any) -> client.ApiClient:
     """An admin API client on a cluster with the Workflow CRD installed."""
-    api_client = kube_cluster.api_client()
+    api_client: client.ApiClient = kube_cluster.api_client()
     install_crd(api_client)
     return api_client
 

@@ -3,4 +3,6 @@
 Entry point: ``mediaflow-worker`` (``mediaflow_worker.cli:main``).
 """
 
-__version__ = "0.1.0"
+from mediaflow_api import __version__
+
+__all__ = ["__version__"]

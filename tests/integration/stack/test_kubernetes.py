@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from kubernetes import client
@@ -22,7 +22,7 @@ PY = "python3"
 
 
 @pytest.fixture
-def namespace(kube_cluster) -> str:  # type: ignore[no-untyped-def]
+def namespace(kube_cluster: Any) -> str:
     name = f"smoke-{uuid.uuid4().hex[:8]}"
     core = client.CoreV1Api(kube_cluster.api_client())
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
@@ -42,6 +42,11 @@ def job_manifest(name: str, script: str, **spec: Any) -> dict[str, Any]:
     }
 
 
+def create_job(batch: client.BatchV1Api, namespace: str, manifest: dict[str, Any]) -> None:
+    """The client sends a plain manifest as it is; its stubs only know V1Job."""
+    batch.create_namespaced_job(namespace, manifest)  # type: ignore[arg-type]
+
+
 def job_condition(
     batch: client.BatchV1Api, namespace: str, name: str, kind: str
 ) -> dict[str, Any] | None:
@@ -52,7 +57,7 @@ def job_condition(
     return None
 
 
-def test_readyz_reports_ok_with_the_admin_kubeconfig(kube_cluster) -> None:  # type: ignore[no-untyped-def]
+def test_readyz_reports_ok_with_the_admin_kubeconfig(kube_cluster: Any) -> None:
     kubectl = binary("kubectl")
     out = subprocess.run(
         [kubectl, "--kubeconfig", str(kube_cluster.kubeconfig), "get", "--raw", "/readyz"],
@@ -66,7 +71,7 @@ def test_readyz_reports_ok_with_the_admin_kubeconfig(kube_cluster) -> None:  # t
     assert version == versions()["KUBERNETES_VERSION"]
 
 
-def test_a_custom_resource_is_stored_and_its_status_subresource_updated(kube_cluster) -> None:  # type: ignore[no-untyped-def]
+def test_a_custom_resource_is_stored_and_its_status_subresource_updated(kube_cluster: Any) -> None:
     api = kube_cluster.api_client()
     ext = client.ApiextensionsV1Api(api)
     group = "smoke.mediaflow.dev"
@@ -103,7 +108,7 @@ def test_a_custom_resource_is_stored_and_its_status_subresource_updated(kube_clu
             ],
         },
     }
-    ext.create_custom_resource_definition(crd)
+    ext.create_custom_resource_definition(crd)  # type: ignore[arg-type]  # a plain manifest
 
     def established() -> bool:
         conditions = ext.read_custom_resource_definition(f"gadgets.{group}").status.conditions or []
@@ -122,13 +127,18 @@ def test_a_custom_resource_is_stored_and_its_status_subresource_updated(kube_clu
     custom.patch_namespaced_custom_object(
         group, "v1", "default", "gadgets", "g1", {"status": {"seen": 1}}
     )
-    assert "status" not in custom.get_namespaced_custom_object(
-        group, "v1", "default", "gadgets", "g1"
-    )
+
+    def gadget() -> dict[str, Any]:
+        return cast(
+            dict[str, Any],
+            custom.get_namespaced_custom_object(group, "v1", "default", "gadgets", "g1"),
+        )
+
+    assert "status" not in gadget()
     custom.patch_namespaced_custom_object_status(
         group, "v1", "default", "gadgets", "g1", {"status": {"seen": 7}}
     )
-    stored = custom.get_namespaced_custom_object(group, "v1", "default", "gadgets", "g1")
+    stored = gadget()
     assert stored["spec"] == {"size": 3}
     assert stored["status"] == {"seen": 7}
     with pytest.raises(ApiException) as invalid:
@@ -143,9 +153,9 @@ def test_a_custom_resource_is_stored_and_its_status_subresource_updated(kube_clu
     assert "spec.size" in invalid.value.body
 
 
-def test_a_job_whose_pod_exits_zero_completes(kube_cluster, namespace: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_job_whose_pod_exits_zero_completes(kube_cluster: Any, namespace: str) -> None:
     batch = client.BatchV1Api(kube_cluster.api_client())
-    batch.create_namespaced_job(namespace, job_manifest("ok", "print('hello from the pod')"))
+    create_job(batch, namespace, job_manifest("ok", "print('hello from the pod')"))
     wait_for(lambda: job_condition(batch, namespace, "ok", "Complete"), 60, "Job ok to complete")
     assert batch.read_namespaced_job("ok", namespace).status.succeeded == 1
     pod = client.CoreV1Api(kube_cluster.api_client()).list_namespaced_pod(namespace).items[0]
@@ -155,12 +165,12 @@ def test_a_job_whose_pod_exits_zero_completes(kube_cluster, namespace: str) -> N
 
 
 def test_a_job_whose_pod_exits_one_fails_after_its_backoff_limit(
-    kube_cluster, namespace: str
-) -> None:  # type: ignore[no-untyped-def]
+    kube_cluster: Any, namespace: str
+) -> None:
     api = kube_cluster.api_client()
     batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
     manifest = job_manifest("bad", "import sys; sys.exit(1)", backoffLimit=1)
-    batch.create_namespaced_job(namespace, manifest)
+    create_job(batch, namespace, manifest)
     failed = wait_for(
         lambda: job_condition(batch, namespace, "bad", "Failed"), 90, "Job bad to fail"
     )
@@ -171,8 +181,8 @@ def test_a_job_whose_pod_exits_one_fails_after_its_backoff_limit(
 
 
 def test_a_pod_failure_policy_on_an_exit_code_fails_the_job_at_once(
-    kube_cluster, namespace: str
-) -> None:  # type: ignore[no-untyped-def]
+    kube_cluster: Any, namespace: str
+) -> None:
     api = kube_cluster.api_client()
     batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
     script = (
@@ -193,7 +203,7 @@ def test_a_pod_failure_policy_on_an_exit_code_fails_the_job_at_once(
             ]
         },
     )
-    batch.create_namespaced_job(namespace, manifest)
+    create_job(batch, namespace, manifest)
     failed = wait_for(
         lambda: job_condition(batch, namespace, "poison", "Failed"), 60, "Job poison to fail"
     )
@@ -205,7 +215,7 @@ def test_a_pod_failure_policy_on_an_exit_code_fails_the_job_at_once(
     assert terminated.message == "corrupt input"
 
 
-def test_deleting_the_owner_garbage_collects_its_jobs(kube_cluster, namespace: str) -> None:  # type: ignore[no-untyped-def]
+def test_deleting_the_owner_garbage_collects_its_jobs(kube_cluster: Any, namespace: str) -> None:
     api = kube_cluster.api_client()
     batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
     owner = core.create_namespaced_config_map(
@@ -213,10 +223,10 @@ def test_deleting_the_owner_garbage_collects_its_jobs(kube_cluster, namespace: s
     )
     ref = {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner.metadata.uid}
     for name in ("owned-a", "owned-b"):
-        batch.create_namespaced_job(
-            namespace, job_manifest(name, "print(1)", metadata={"ownerReferences": [ref]})
+        create_job(
+            batch, namespace, job_manifest(name, "print(1)", metadata={"ownerReferences": [ref]})
         )
-    batch.create_namespaced_job(namespace, job_manifest("unowned", "print(1)"))
+    create_job(batch, namespace, job_manifest("unowned", "print(1)"))
     core.delete_namespaced_config_map("owner", namespace, propagation_policy="Background")
 
     def only_unowned_left() -> bool:
@@ -227,8 +237,8 @@ def test_deleting_the_owner_garbage_collects_its_jobs(kube_cluster, namespace: s
 
 
 def test_the_pod_runner_resolves_env_volumes_and_translates_mount_paths(
-    kube_cluster, namespace: str
-) -> None:  # type: ignore[no-untyped-def]
+    kube_cluster: Any, namespace: str
+) -> None:
     api = kube_cluster.api_client()
     batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
     core.create_namespaced_secret(
@@ -286,7 +296,7 @@ def test_the_pod_runner_resolves_env_volumes_and_translates_mount_paths(
             ]
         },
     )
-    batch.create_namespaced_job(namespace, manifest)
+    create_job(batch, namespace, manifest)
     wait_for(lambda: job_condition(batch, namespace, "env", "Complete"), 60, "Job env to complete")
     pod = core.list_namespaced_pod(namespace, label_selector="job-name=env").items[0]
     import json
@@ -302,7 +312,9 @@ def test_the_pod_runner_resolves_env_volumes_and_translates_mount_paths(
     }
 
 
-def test_a_missing_secret_key_fails_the_pod_with_a_reason(kube_cluster, namespace: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_missing_secret_key_fails_the_pod_with_a_reason(
+    kube_cluster: Any, namespace: str
+) -> None:
     api = kube_cluster.api_client()
     batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
     manifest = job_manifest(
@@ -312,7 +324,7 @@ def test_a_missing_secret_key_fails_the_pod_with_a_reason(kube_cluster, namespac
             "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k"}}}]
         },
     )
-    batch.create_namespaced_job(namespace, manifest)
+    create_job(batch, namespace, manifest)
     wait_for(
         lambda: job_condition(batch, namespace, "nosecret", "Failed"), 60, "Job nosecret to fail"
     )
@@ -321,14 +333,14 @@ def test_a_missing_secret_key_fails_the_pod_with_a_reason(kube_cluster, namespac
 
 
 def test_job_deadline_kills_the_running_process(
-    kube_cluster, namespace: str, tmp_path: Path
-) -> None:  # type: ignore[no-untyped-def]
+    kube_cluster: Any, namespace: str, tmp_path: Path
+) -> None:
     batch = client.BatchV1Api(kube_cluster.api_client())
     pid_file = tmp_path / "pid"
     script = (
         f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(600)"
     )
-    batch.create_namespaced_job(namespace, job_manifest("slow", script, activeDeadlineSeconds=3))
+    create_job(batch, namespace, job_manifest("slow", script, activeDeadlineSeconds=3))
     pid = int(
         wait_for(lambda: pid_file.exists() and pid_file.read_text(), 60, "the pod process to start")
     )
@@ -341,7 +353,9 @@ def test_job_deadline_kills_the_running_process(
     wait_for(lambda: not pid_alive(pid), 30, f"process {pid} to be killed")
 
 
-def test_token_request_issues_a_token_for_a_service_account(kube_cluster, namespace: str) -> None:  # type: ignore[no-untyped-def]
+def test_token_request_issues_a_token_for_a_service_account(
+    kube_cluster: Any, namespace: str
+) -> None:
     api = kube_cluster.api_client()
     core = client.CoreV1Api(api)
     core.create_namespaced_service_account(

@@ -8,6 +8,8 @@ import io
 import json
 import urllib.parse
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import nats
 import nats.js.errors
@@ -18,7 +20,9 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 pytestmark = pytest.mark.integration
 
 
-async def _fetch_events(url: str, subject: str, bucket: str, upload, count: int) -> list[dict]:  # type: ignore[no-untyped-def]
+async def _fetch_events(
+    url: str, subject: str, bucket: str, upload: Callable[[], object], count: int
+) -> list[dict[str, Any]]:
     """Upload, then collect ``count`` events about ``bucket`` from JetStream.
 
     The subject is fixed by MinIO's target, and other tests (the operator)
@@ -40,7 +44,7 @@ async def _fetch_events(url: str, subject: str, bucket: str, upload, count: int)
             config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW),
         )
         await asyncio.to_thread(upload)
-        events: list[dict] = []
+        events: list[dict[str, Any]] = []
         deadline = asyncio.get_running_loop().time() + 30
         while len(events) < count and asyncio.get_running_loop().time() < deadline:
             try:
@@ -61,8 +65,8 @@ async def _fetch_events(url: str, subject: str, bucket: str, upload, count: int)
 
 
 def test_an_upload_arrives_as_a_jetstream_message_with_user_metadata(
-    minio_server, nats_server
-) -> None:  # type: ignore[no-untyped-def]
+    minio_server: Any, nats_server: Any
+) -> None:
     minio = minio_server.client()
     bucket = f"smoke-{uuid.uuid4().hex[:8]}"
     minio.make_bucket(bucket)

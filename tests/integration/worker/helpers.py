@@ -130,12 +130,14 @@ def ffprobe(path: Path, *extra: str) -> dict[str, Any]:
         check=True,
         timeout=60,
     )
-    return json.loads(done.stdout)
+    info: dict[str, Any] = json.loads(done.stdout)
+    return info
 
 
 def video_stream(info: dict[str, Any]) -> dict[str, Any] | None:
     """The first video stream (cover art excluded)."""
-    for s in info["streams"]:
+    streams: list[dict[str, Any]] = info["streams"]
+    for s in streams:
         if s["codec_type"] == "video" and not s.get("disposition", {}).get("attached_pic"):
             return s
     return None

@@ -201,7 +201,7 @@ def _check_hls(clip: Clip, out: Path) -> None:
         assert "#EXT-X-ENDLIST" in playlist.read_text()
         assert hls_segments(playlist) in (expected_segments, expected_segments + 1)
     first = ffprobe(out / "hls" / "stream_0" / "segment_00000.ts")
-    assert video_stream(first)["codec_name"] == "h264"  # type: ignore[index]
+    assert video_stream(first)["codec_name"] == "h264"
 
 
 def _check_dash(clip: Clip, out: Path) -> None:

@@ -107,6 +107,7 @@ def test_a_failing_held_frame_input_falls_back_to_a_plain_transcode(
     from mediaflow_api.job import Limits
     from mediaflow_worker.errors import ProcessingError
     from mediaflow_worker.local_mode import run_local as run_in_process
+    from mediaflow_worker.process import run_ffmpeg
     from mediaflow_worker.tasks import transcode
 
     from .helpers import make_clip
@@ -117,7 +118,7 @@ def test_a_failing_held_frame_input_falls_back_to_a_plain_transcode(
     # command that repeats it fail the way an odd file might.
     monkeypatch.setattr(transcode, "last_video_frame", lambda probe, path: (0.5, 2.0))
     commands: list[list[str]] = []
-    real = transcode.run_ffmpeg
+    real = run_ffmpeg  # what transcode calls, until patched below
 
     def flaky(args: list[str], **kwargs: object) -> list[str]:
         commands.append(list(args))

@@ -13,7 +13,8 @@ pytestmark = pytest.mark.unit
 
 
 def _schema() -> dict[str, Any]:
-    return crd.build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    schema: dict[str, Any] = crd.build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return schema
 
 
 def _walk(node: dict[str, Any], path: str = "") -> list[tuple[str, dict[str, Any]]]:

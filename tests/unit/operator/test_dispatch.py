@@ -21,6 +21,7 @@ from mediaflow_api.workflow import WorkflowSpec
 from mediaflow_operator import naming
 from mediaflow_operator.dispatch import Dispatcher
 from mediaflow_operator.job_views import JobView, count_active, job_view
+from mediaflow_operator.messages import QueueMessage
 from mediaflow_operator.settings import Settings
 
 from .samples import spec
@@ -161,7 +162,7 @@ def test_a_marked_job_is_never_counted_again() -> None:
 def test_skipped_events_are_acked_only_after_the_status_write() -> None:
     log: list[tuple[str, Any]] = []
     dispatcher = _dispatcher(FakeKube(log), [])
-    messages = [
+    messages: list[QueueMessage] = [
         FakeMsg(log, 7, _event("incoming/notes.txt")),
         FakeMsg(log, 8, _event("other/x.mp4")),
     ]
@@ -210,7 +211,7 @@ def test_poison_is_terminated_api_trouble_is_redelivered_and_capacity_holds() ->
     kube = FakeKube(log)
     dispatcher = _dispatcher(kube, [])
     spec_model = WorkflowSpec.model_validate(spec())
-    messages = [
+    messages: list[QueueMessage] = [
         FakeMsg(log, 1, b"garbage"),
         FakeMsg(log, 2, _event("incoming/a.mp4")),
         FakeMsg(log, 3, _event("incoming/b.mp4")),
@@ -288,7 +289,7 @@ def test_messages_waiting_behind_a_slow_job_creation_are_kept_in_progress() -> N
     dispatcher = _dispatcher(kube, [])
     dispatcher.progress_interval = 0.02
     spec_model = WorkflowSpec.model_validate(spec())
-    messages = [
+    messages: list[QueueMessage] = [
         FakeMsg(log, 1, _event("incoming/a.mp4")),
         FakeMsg(log, 2, _event("incoming/b.mp4")),
     ]

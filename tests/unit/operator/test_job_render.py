@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.unit
 IDENT = WorkflowRef(namespace="media", name="videos", uid="uid-1", generation=7)
 
 
-def _render(**spec_overrides: object) -> dict:
+def _render(**spec_overrides: object) -> dict[str, Any]:
     return render_job(
         workflow=IDENT,
         spec=WorkflowSpec.model_validate(spec(**spec_overrides)),
@@ -37,7 +38,7 @@ def _render(**spec_overrides: object) -> dict:
     )
 
 
-def _env(job: dict) -> dict:
+def _env(job: dict[str, Any]) -> dict[str, Any]:
     return {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
 
 

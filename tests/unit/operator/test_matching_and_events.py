@@ -16,7 +16,10 @@ SPEC = WorkflowSpec.model_validate(spec())
 
 
 def _verdict(
-    key: str, bucket: str = "uploads", meta: dict | None = None, event: str = "s3:ObjectCreated:Put"
+    key: str,
+    bucket: str = "uploads",
+    meta: dict[str, str] | None = None,
+    event: str = "s3:ObjectCreated:Put",
 ) -> Verdict:
     return decide(
         SPEC, bucket=bucket, key=key, size=1, user_metadata=meta, event_name=event

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -14,8 +15,11 @@ AT = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _job(
-    name: str = "j1", uid: str = "u1", conditions: list | None = None, counted: bool = False
-) -> dict:
+    name: str = "j1",
+    uid: str = "u1",
+    conditions: list[dict[str, Any]] | None = None,
+    counted: bool = False,
+) -> dict[str, Any]:
     annotations = {naming.ANNOTATION_KEY: "in/a.mp4", naming.ANNOTATION_BUCKET: "b"}
     if counted:
         annotations[naming.ANNOTATION_COUNTED] = "succeeded"
@@ -125,7 +129,7 @@ def test_conditions_keep_transition_time_until_the_status_changes() -> None:
 
 
 def test_termination_summary_from_the_newest_pod() -> None:
-    def pod(finished: str, message: str, code: int = 1) -> dict:
+    def pod(finished: str, message: str, code: int = 1) -> dict[str, Any]:
         terminated = {"exitCode": code, "finishedAt": finished, "message": message}
         return {"status": {"containerStatuses": [{"state": {"terminated": terminated}}]}}
 

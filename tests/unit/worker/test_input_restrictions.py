@@ -5,6 +5,7 @@ process start at runtime (``safety.check_restricted``)."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -88,7 +89,7 @@ BUILDERS: dict[str, Callable[[], list[str]]] = {
     "audio-dash": lambda: adaptive_streaming.audio_stream_args(
         SRC, "flac", MAXPX, fmt="dash", bitrate="128k", segment_seconds=6, out_dir=OUT
     ),
-    "analysis": lambda: analysis.analysis_args(  # type: ignore[return-value]
+    "analysis": lambda: analysis.analysis_args(
         SRC,
         "ogg",
         MAXPX,
@@ -212,7 +213,7 @@ def test_run_ffmpeg_refuses_an_unrestricted_command_before_starting_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     started: list[object] = []
-    monkeypatch.setattr(process.subprocess, "Popen", lambda *a, **k: started.append(a))
+    monkeypatch.setattr(subprocess, "Popen", lambda *a, **k: started.append(a))
     with pytest.raises(AssertionError, match="unrestricted input"):
         process.run_ffmpeg(
             ["ffmpeg", "-i", "http://169.254.169.254/", "-f", "null", "-"],

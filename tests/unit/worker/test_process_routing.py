@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import ast
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mediaflow_worker import process
+from mediaflow_worker import process, safety
 from mediaflow_worker.tasks._common import describe_media
 
 pytestmark = pytest.mark.unit
@@ -56,12 +57,16 @@ def test_describing_an_output_runs_ffprobe_restricted_and_memory_limited(
         runs.append((list(args), kwargs))
         return subprocess.CompletedProcess(args, 0, '{"format": {"duration": "1.5"}}', "")
 
-    monkeypatch.setattr(process.subprocess, "run", fake_run)
+    # process calls subprocess.run and safety.check_restricted through their modules.
+    monkeypatch.setattr(subprocess, "run", fake_run)
     checked: list[list[str]] = []
-    real_check = process.safety.check_restricted
-    monkeypatch.setattr(
-        process.safety, "check_restricted", lambda a: (checked.append(list(a)), real_check(a))
-    )
+    real_check = safety.check_restricted
+
+    def recording_check(args: Sequence[str]) -> None:
+        checked.append(list(args))
+        real_check(args)
+
+    monkeypatch.setattr(safety, "check_restricted", recording_check)
     assert describe_media(tmp_path / "out.mp4") == {"duration": 1.5}
     [(args, kwargs)] = runs
     assert args[0] == "ffprobe"

@@ -111,16 +111,23 @@ def test_demuxer_allow_list_excludes_playlists() -> None:
 
 
 def test_limits_reject_long_large_and_huge_inputs() -> None:
-    ok = {"duration": 10.0, "pixels": 100, "size": 10}
-    caps = {"max_duration": 60, "max_pixels": 1000, "max_size": 100}
-    safety.check_limits(**ok, **caps)
-    for key, value, word in (
-        ("duration", 61.0, "lasts"),
-        ("pixels", 1001, "pixels"),
-        ("size", 101, "bytes"),
-    ):
-        with pytest.raises(InputRejectedError, match=word):
-            safety.check_limits(**{**ok, key: value}, **caps)
+    def check(duration: float = 10.0, pixels: int = 100, size: int = 10) -> None:
+        safety.check_limits(
+            duration=duration,
+            pixels=pixels,
+            size=size,
+            max_duration=60,
+            max_pixels=1000,
+            max_size=100,
+        )
+
+    check()
+    with pytest.raises(InputRejectedError, match="lasts"):
+        check(duration=61.0)
+    with pytest.raises(InputRejectedError, match="pixels"):
+        check(pixels=1001)
+    with pytest.raises(InputRejectedError, match="bytes"):
+        check(size=101)
 
 
 def test_detector_log_lines_become_segments() -> None:
