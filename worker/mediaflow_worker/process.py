@@ -185,6 +185,13 @@ def run_ffmpeg(
             proc.wait()
         if reader is not None:
             reader.join(timeout=5)
+        if proc is not None:
+            # Close our ends of the pipes (the GC would, with a ResourceWarning); stderr
+            # only once the reader is done with it.
+            if proc.stdout is not None:
+                proc.stdout.close()
+            if proc.stderr is not None and (reader is None or not reader.is_alive()):
+                proc.stderr.close()
     if timed_out.is_set():
         raise ProcessTimeoutError(f"{label}: stopped at the wall-time limit")
     if proc.returncode != 0:
