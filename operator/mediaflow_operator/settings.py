@@ -12,6 +12,8 @@ from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from mediaflow_api import __version__
+
 ENV_PREFIX = "MEDIAFLOW_"
 
 
@@ -66,7 +68,8 @@ class Settings(BaseModel):
         ),
     )
     worker_image: str = Field(
-        default="ghcr.io/mediaflow/worker:0.1.0", description="Default worker image."
+        default=f"ghcr.io/mediaflow/worker:{__version__}",
+        description="Default worker image (tagged with this release's version).",
     )
     worker_command: tuple[str, ...] = Field(
         default=("mediaflow-worker", "job"),
