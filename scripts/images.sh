@@ -10,8 +10,9 @@
 #   docker.io/library/python:3.11-slim-bookworm (scripts/base-images/python-slim.Containerfile)
 # Each is built once and kept in the image store under $MEDIAFLOW_CACHE/containers.
 #
-#   scripts/images.sh            build what is missing or out of date
-#   scripts/images.sh --archives also write docker-archive tarballs for containerd import
+#   scripts/images.sh            build what is missing or out of date, and leave a
+#                                docker-archive of each image the local node runs in
+#                                $MEDIAFLOW_CACHE/images/ (imported into its containerd)
 #
 # Prints the references and sizes at the end.
 set -euo pipefail
@@ -45,13 +46,15 @@ else
   rootfs="$(mktemp -d)/rootfs.tar"
   # The official slim image leaves out documentation, man pages and locales of
   # every package installed later too (dpkg path-exclude, kept in the image),
-  # and has no usrmerge (it is merged already) and so no perl beyond perl-base.
+  # and satisfies init-system-helpers with usr-is-merged, not usrmerge (which
+  # drags in perl): the tree is merged already.
   mmdebstrap --variant=minbase --components=main --mode=root --format=tar \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/info/*' \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     --dpkgopt='path-exclude=/usr/share/locale/*' --dpkgopt='path-include=/usr/share/locale/locale.alias' \
     --dpkgopt='path-exclude=/usr/share/lintian/*' \
     --aptopt='APT::Install-Recommends "false"' \
+    --include=usr-is-merged \
     --customize-hook='chroot "$1" dpkg --purge usrmerge libfile-find-rule-perl libnumber-compare-perl libtext-glob-perl perl perl-modules-5.36 libperl5.36' \
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin "$1"/var/cache/ldconfig/aux-cache "$1"/var/log/*.log "$1"/var/log/apt/*' \
     bookworm "$rootfs" \
@@ -64,6 +67,7 @@ else
   step "$debian_ref" "bootstrapped in $((SECONDS - start))s"
 fi
 
+build_args=()
 # build REF CONTAINERFILE [IGNOREFILE [MOUNT...]]: buildah bud from the
 # repository root, never pulling (the bases are local), with the host network
 # for apt and pip.
@@ -75,7 +79,7 @@ build() {
   name="$(basename "$(dirname "$file")")-$(basename "$file")"
   log="$cache/logs/build-${name//\//-}.log"
   start=$SECONDS
-  local args=(bud --pull=never --network=host --layers "${mounts[@]}" -f "$file" -t "$ref")
+  local args=(bud --pull=never --network=host --layers "${mounts[@]}" "${build_args[@]}" -f "$file" -t "$ref")
   [[ -n $ignore ]] && args+=(--ignorefile "$ignore")
   step "$ref" "building from ${file#"$repo"/} (log: $log)"
   if ! buildah "${args[@]}" "$repo" >"$log" 2>&1; then
@@ -87,33 +91,68 @@ build() {
 }
 
 python_ref=docker.io/library/python:3.11-slim-bookworm
-python_key="$(sha256sum "$here/base-images/python-slim.Containerfile" | cut -c1-12)"
-if [[ "$(buildah inspect --format '{{index .ImageAnnotations "dev.mediaflow.bootstrap"}}' "$python_ref" 2>/dev/null || true)" == "$python_key" ]]; then
+# A bootstrapped base is current while the image built from this recipe (and
+# this Debian base) is still the one under the reference: a stamp file holds
+# the recipe's hash and the resulting image id.
+python_key="$(cat "$here/base-images/python-slim.Containerfile" | sha256sum | cut -c1-12)-$(image_id "$debian_ref")"
+python_stamp="$containers_dir/python-base.stamp"
+if [[ -n "$(image_id "$python_ref")" && "$(cat "$python_stamp" 2>/dev/null)" == "$python_key $(image_id "$python_ref")" ]]; then
   step "$python_ref" "present"
 else
   build "$python_ref" "$here/base-images/python-slim.Containerfile" "" "${base_ca_mount[@]}"
-  # Mark the stand-in with the recipe it came from so a changed recipe rebuilds it.
-  ctr="$(buildah from --pull=never "$python_ref")"
-  buildah config --annotation "dev.mediaflow.bootstrap=$python_key" "$ctr" >/dev/null
-  buildah commit --quiet --rm "$ctr" "$python_ref" >/dev/null
+  echo "$python_key $(image_id "$python_ref")" >"$python_stamp"
 fi
 
 # -- the project's images, from its Dockerfiles unchanged --------------------------------
-version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$repo/pyproject.toml" | head -1)"
+# The project's one version source (setuptools reads the same attribute).
+version="$(sed -n 's/^__version__ = "\(.*\)"/\1/p' "$repo/api/mediaflow_api/__init__.py")"
+[[ -n $version ]] || { echo "[images] no __version__ in api/mediaflow_api/__init__.py" >&2; exit 1; }
 operator_ref="${MEDIAFLOW_OPERATOR_IMAGE:-ghcr.io/mediaflow/operator:$version}"
 worker_ref="${MEDIAFLOW_WORKER_IMAGE:-ghcr.io/mediaflow/worker:$version}"
 build "$operator_ref" "$repo/operator/Dockerfile" "$repo/operator/Dockerfile.dockerignore"
 build "$worker_ref" "$repo/worker/Dockerfile" "$repo/worker/Dockerfile.dockerignore"
 buildah rmi --prune >/dev/null 2>&1 || true
 
-if [[ "${1:-}" == "--archives" ]]; then
-  for ref in "$operator_ref" "$worker_ref"; do
-    out="$cache/images/$(echo "$ref" | tr '/:' '__').tar"
-    rm -f "$out"
-    buildah push --quiet "$ref" "docker-archive:$out:$ref" >/dev/null
-    step "$ref" "archive $out"
-  done
+# A test-only image: the real worker image plus the stand-in worker the
+# operator's end-to-end tests use where FFmpeg would only cost time. Never
+# published; built here so the local node can run it like any image.
+fake_worker_ref=localhost/mediaflow-fake-worker:test
+build_args=(--build-arg "WORKER_IMAGE=$worker_ref")
+build "$fake_worker_ref" "$repo/tests/e2e/fake-worker.Containerfile" "$repo/tests/e2e/fake-worker.Containerfile.dockerignore"
+build_args=()
+
+# -- the pod sandbox image ----------------------------------------------------------------
+# The local node's containerd needs a pause image and cannot pull one: Debian's
+# static catatonit has a pause mode (-P) and is all such an image holds.
+pause_ref=registry.k8s.io/pause:3.10
+pause_key="$(sha256sum /usr/bin/catatonit | cut -c1-12)"
+pause_stamp="$containers_dir/pause.stamp"
+if [[ -n "$(image_id "$pause_ref")" && "$(cat "$pause_stamp" 2>/dev/null)" == "$pause_key $(image_id "$pause_ref")" ]]; then
+  step "$pause_ref" "present"
+else
+  ctr="$(buildah from scratch)"
+  buildah copy --quiet "$ctr" /usr/bin/catatonit /pause >/dev/null
+  buildah config --entrypoint '["/pause", "-P"]' --user 65535:65535 "$ctr" >/dev/null
+  buildah commit --quiet --rm "$ctr" "$pause_ref" >/dev/null
+  echo "$pause_key $(image_id "$pause_ref")" >"$pause_stamp"
+  step "$pause_ref" "built from /usr/bin/catatonit"
 fi
+
+# -- archives for the local node's containerd ---------------------------------------------
+# One docker-archive per image, rewritten only when the image changed.
+archives="$cache/images"
+for ref in "$pause_ref" "$operator_ref" "$worker_ref" "$fake_worker_ref"; do
+  out="$archives/$(echo "$ref" | tr '/:' '__').tar"
+  id="$(image_id "$ref")"
+  if [[ -f $out && "$(cat "$out.id" 2>/dev/null)" == "$id" ]]; then
+    continue
+  fi
+  rm -f "$out" "$out.id"
+  buildah push --quiet "$ref" "docker-archive:$out:$ref" >/dev/null
+  echo "$id" >"$out.id"
+  step "$ref" "archived for containerd ($out)"
+done
+printf '%s\n' "$pause_ref" "$operator_ref" "$worker_ref" "$fake_worker_ref" >"$archives/node-images.txt"
 
 for ref in "$debian_ref" "$python_ref" "$operator_ref" "$worker_ref"; do
   step "$ref" "$(buildah images --noheading --format '{{.Size}}' "$ref" | head -1)"
