@@ -34,6 +34,10 @@ tools: ## Build/install the pinned stack binaries (cached in ~/.cache/mediaflow)
 # The same ruff and mypy runs as .pre-commit-config.yaml; the tools are pinned in pyproject.toml.
 MYPY_PATHS := api operator/mediaflow_operator worker/mediaflow_worker tests
 
+.PHONY: images
+images: tools ## Build the operator and worker images from their Dockerfiles (buildah; bases bootstrapped from Debian)
+	@scripts/images.sh
+
 .PHONY: lint
 lint: venv ## ruff (lint + format check), mypy --strict (packages and tests), import boundaries, hadolint
 	$(VENV)/bin/ruff check .
@@ -52,20 +56,20 @@ test-unit: venv ## Pure-logic tests (no external process)
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
 
 .PHONY: test-integration
-test-integration: venv tools ## Tests against the real local stack (Kubernetes, MinIO, NATS, ffmpeg)
+test-integration: venv tools images ## Tests against the real local stack (Kubernetes, MinIO, NATS, ffmpeg)
 	$(PY) -m pytest -m "integration and not e2e" $(PYTEST_ARGS)
 
 .PHONY: test-e2e
-test-e2e: venv tools ## The whole flow: operator + worker + stack
+test-e2e: venv tools images ## The whole flow: operator + worker + stack
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
 .PHONY: test
-test: venv tools lint ## Everything: install, lint, then every test tier
+test: venv tools images lint ## Everything: install, lint, then every test tier
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
 	$(PY) -m pytest -m "not unit" $(PYTEST_ARGS)
 
 .PHONY: stack-up
-stack-up: venv tools ## Start the local stack in the background; writes .mediaflow/stack.env
+stack-up: venv tools images ## Start the local stack in the background; writes .mediaflow/stack.env
 	@$(PY) -m tests.support.stack up --state-dir $(STATE_DIR)
 
 .PHONY: stack-down

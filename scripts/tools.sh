@@ -65,14 +65,31 @@ build_go helm "$HELM_VERSION" go install -ldflags "-s -w -X helm.sh/helm/v3/inte
 build_go coredns "$COREDNS_VERSION" go install "github.com/coredns/coredns@$COREDNS_VERSION"
 build_go minio "$MINIO_VERSION" go install "github.com/minio/minio@$MINIO_VERSION"
 
-# FFmpeg comes from the distribution, as in the worker image.
-if command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; then
-  step "ffmpeg" "present ($(ffmpeg -version | head -1 | cut -d' ' -f3))"
+# From Debian: FFmpeg (as in the worker image), the image builders, and the
+# node's container runtime and network plugins (no kubelet or crictl is
+# packaged; those come from the Kubernetes build above).
+declare -A debian_packages=(
+  [ffmpeg]=ffmpeg [ffprobe]=ffmpeg
+  [buildah]=buildah [podman]=podman [mmdebstrap]=mmdebstrap
+  [containerd]=containerd [ctr]=containerd [runc]=runc [conmon]=conmon
+  [/usr/lib/cni/bridge]=containernetworking-plugins [/usr/bin/catatonit]=catatonit
+  [iptables]=iptables [nsenter]=util-linux [newuidmap]=uidmap [fuse-overlayfs]=fuse-overlayfs
+  [/usr/share/containers/containers.conf]=golang-github-containers-common
+)
+missing=()
+for probe in "${!debian_packages[@]}"; do
+  if [[ $probe == /* ]]; then [[ -e $probe ]] && continue; else command -v "$probe" >/dev/null && continue; fi
+  missing+=("${debian_packages[$probe]}")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  step "debian packages" "present (ffmpeg $(ffmpeg -version | head -1 | cut -d' ' -f3), containerd, buildah)"
 else
-  step "ffmpeg" "installing from Debian (apt-get install ffmpeg)"
+  mapfile -t missing < <(printf '%s\n' "${missing[@]}" | sort -u)
+  step "debian packages" "installing: ${missing[*]} (log: $cache/logs/apt.log)"
   sudo_cmd=""; [[ $(id -u) -ne 0 ]] && sudo_cmd="sudo"
-  $sudo_cmd apt-get install -y --no-install-recommends ffmpeg >"$cache/logs/apt-ffmpeg.log" 2>&1 \
-    || { $sudo_cmd apt-get update >/dev/null 2>&1 && $sudo_cmd apt-get install -y --no-install-recommends ffmpeg >"$cache/logs/apt-ffmpeg.log" 2>&1; } \
-    || { tail -20 "$cache/logs/apt-ffmpeg.log" >&2; echo "[tools] apt-get install ffmpeg failed" >&2; exit 1; }
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get install -y --no-install-recommends "${missing[@]}" >"$cache/logs/apt.log" 2>&1 \
+    || { $sudo_cmd apt-get update >/dev/null 2>&1 && $sudo_cmd apt-get install -y --no-install-recommends "${missing[@]}" >"$cache/logs/apt.log" 2>&1; } \
+    || { tail -20 "$cache/logs/apt.log" >&2; echo "[tools] apt-get install ${missing[*]} failed" >&2; exit 1; }
 fi
 step "done" "binaries in $bin"
