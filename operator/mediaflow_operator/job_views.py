@@ -79,25 +79,48 @@ def job_view(body: dict[str, Any]) -> JobView:
     )
 
 
+OOM_KILLED = "OOMKilled"
+
+
 def termination_summary(pods: list[dict[str, Any]]) -> TerminationSummary | None:
-    """The worker's summary from the newest terminated pod, if it wrote one."""
+    """The worker's summary from the newest terminated pod: what it wrote, or
+    what the kubelet saw when the worker could not write (an OOM kill)."""
     best: tuple[str, TerminationSummary] | None = None
     for pod in pods:
         for status in (pod.get("status") or {}).get("containerStatuses") or []:
             terminated = (status.get("state") or {}).get("terminated") or {}
-            text = terminated.get("message")
-            if not text:
+            summary = _summary_of(terminated)
+            if summary is None:
                 continue
-            try:
-                summary = TerminationSummary.model_validate(json.loads(text))
-            except ValueError:
-                summary = TerminationSummary(
-                    ok=False, exitCode=int(terminated.get("exitCode") or 1), message=text[:1024]
-                )
             stamp = terminated.get("finishedAt") or ""
             if best is None or stamp > best[0]:
                 best = (stamp, summary)
     return best[1] if best else None
+
+
+def _summary_of(terminated: dict[str, Any]) -> TerminationSummary | None:
+    text = terminated.get("message") or ""
+    exit_code = int(terminated.get("exitCode") or 1)
+    summary: TerminationSummary | None = None
+    if text:
+        try:
+            summary = TerminationSummary.model_validate(json.loads(text))
+        except ValueError:
+            summary = TerminationSummary(ok=False, exitCode=exit_code, message=text[:1024])
+    if terminated.get("reason") == OOM_KILLED:
+        # The kernel killed a process of the container (often FFmpeg, so the
+        # worker may still have written its own account): the cause to show is
+        # the memory limit.
+        said = f"; the worker said: {summary.message}" if summary and summary.message else ""
+        return TerminationSummary(
+            ok=False,
+            exitCode=exit_code,
+            reason=OOM_KILLED,
+            message=f"the worker exceeded its memory limit (raise resources.limits.memory){said}"[
+                :1024
+            ],
+        )
+    return summary
 
 
 class PendingJobs:

@@ -144,3 +144,19 @@ def test_termination_summary_from_the_newest_pod() -> None:
     assert raw is not None
     assert raw.message == "Traceback: boom"
     assert termination_summary([{"status": {}}]) is None
+
+
+def test_an_oom_killed_worker_is_reported_as_such_with_what_it_said() -> None:
+    def pod(message: str) -> dict[str, Any]:
+        terminated = {"exitCode": 137, "reason": "OOMKilled", "finishedAt": "t", "message": message}
+        return {"status": {"containerStatuses": [{"state": {"terminated": terminated}}]}}
+
+    silent = termination_summary([pod("")])
+    assert silent is not None
+    assert (silent.reason, silent.exit_code, silent.ok) == ("OOMKilled", 137, False)
+    assert "memory limit" in silent.message
+    said = json.dumps({"ok": False, "exitCode": 1, "reason": "FFmpegFailed", "message": "killed"})
+    spoke = termination_summary([pod(said)])
+    assert spoke is not None
+    assert spoke.reason == "OOMKilled"
+    assert spoke.message.endswith("the worker said: killed")
