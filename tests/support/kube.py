@@ -1,5 +1,8 @@
-"""A real Kubernetes control plane on loopback: etcd, kube-apiserver and
+"""A real Kubernetes control plane: etcd, kube-apiserver and
 kube-controller-manager, built from the official Go modules (tools/kubestack).
+etcd stays on loopback; the API server listens on the stack's host address
+(the host end of the node's veth pair, see ``node_network``) so the node and
+pods reach it too.
 
 The API server serves TLS with client-certificate authentication and RBAC, and
 signs service-account tokens, so tests can act as a ServiceAccount through the
@@ -29,6 +32,16 @@ CONTROLLERS = (
     "namespace-controller",
     "serviceaccount-controller",
     "root-ca-certificate-publisher-controller",
+    # With a real node: Services need endpoints (kube-proxy, CoreDNS), an
+    # operator runs as a Deployment, and dead pods are collected.
+    "endpointslice-controller",
+    "endpointslice-mirroring-controller",
+    "endpoints-controller",
+    "deployment-controller",
+    "replicaset-controller",
+    "pod-garbage-collector-controller",
+    # Lifts the not-ready taint the kubelet registers its node with.
+    "node-lifecycle-controller",
 )
 
 
@@ -58,8 +71,14 @@ class KubeControlPlane:
 
 
 def write_kubeconfig(
-    path: Path, server: str, pki: ClusterPki, user: str = "mediaflow-admin"
+    path: Path,
+    server: str,
+    pki: ClusterPki,
+    user: str = "mediaflow-admin",
+    cert: Path | None = None,
+    key: Path | None = None,
 ) -> None:
+    """A kubeconfig for ``server`` as ``user`` (default: the admin's certificate)."""
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -73,8 +92,8 @@ def write_kubeconfig(
             {
                 "name": user,
                 "user": {
-                    "client-certificate": str(pki.admin_cert),
-                    "client-key": str(pki.admin_key),
+                    "client-certificate": str(cert or pki.admin_cert),
+                    "client-key": str(key or pki.admin_key),
                 },
             }
         ],
@@ -97,10 +116,11 @@ def _https_ok(url: str, pki: ClusterPki) -> bool:
         return response.status == 200 and response.read().strip() == b"ok"
 
 
-def start_control_plane(workdir: Path) -> KubeControlPlane:
-    """Start etcd, then kube-apiserver (wait for /readyz), then the controller manager."""
+def start_control_plane(workdir: Path, host_ip: str = "127.0.0.1") -> KubeControlPlane:
+    """Start etcd, then kube-apiserver on ``host_ip`` (wait for /readyz), then
+    the controller manager."""
     logs = workdir / "logs"
-    pki = create_cluster_pki(workdir / "pki")
+    pki = create_cluster_pki(workdir / "pki", server_ips=(host_ip,))
     etcd_port, etcd_peer, api_port = free_port(), free_port(), free_port()
 
     etcd = ManagedProcess(
@@ -137,15 +157,15 @@ def start_control_plane(workdir: Path) -> KubeControlPlane:
 
     etcd.wait_ready(etcd_ready, 30, "healthy")
 
-    server = f"https://127.0.0.1:{api_port}"
+    server = f"https://{host_ip}:{api_port}"
     apiserver = ManagedProcess(
         "kube-apiserver",
         [
             binary("kube-apiserver"),
             f"--etcd-servers=http://127.0.0.1:{etcd_port}",
-            "--bind-address=127.0.0.1",
+            f"--bind-address={host_ip}",
             f"--secure-port={api_port}",
-            "--advertise-address=127.0.0.1",
+            f"--advertise-address={host_ip}",
             f"--tls-cert-file={pki.server_cert}",
             f"--tls-private-key-file={pki.server_key}",
             f"--client-ca-file={pki.ca_cert}",
@@ -157,7 +177,13 @@ def start_control_plane(workdir: Path) -> KubeControlPlane:
             "--allow-privileged=true",
             "--anonymous-auth=true",
             "--enable-priority-and-fairness=false",
-            "--endpoint-reconciler-type=none",
+            # The `kubernetes` Service points at the advertise address: what
+            # in-cluster clients (an operator pod) connect to.
+            # (A loopback address cannot be an endpoint: no reconciler then.)
+            "--endpoint-reconciler-type=" + ("none" if host_ip.startswith("127.") else "lease"),
+            "--kubelet-preferred-address-types=InternalIP",
+            f"--kubelet-client-certificate={pki.kubelet_client_cert}",
+            f"--kubelet-client-key={pki.kubelet_client_key}",
             "--storage-media-type=application/json",
             "--v=1",
         ],

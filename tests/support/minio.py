@@ -1,4 +1,5 @@
-"""A MinIO server with a NATS JetStream notification target on loopback.
+"""A MinIO server with a NATS JetStream notification target, listening on the
+stack's host address (reachable from the node's pods).
 
 A notification target can only be configured when MinIO starts (environment
 variables, suffix = target id); bucket rules that point at it are set live by
@@ -54,7 +55,7 @@ class MinioServer:
         self.process.stop()
 
 
-def start_minio(workdir: Path, nats_port: int) -> MinioServer:
+def start_minio(workdir: Path, nats_port: int, host: str = "127.0.0.1") -> MinioServer:
     port, console = free_port(), free_port()
     data, queue = workdir / "minio" / "data", workdir / "minio" / "queue"
     data.mkdir(parents=True, exist_ok=True)
@@ -71,7 +72,7 @@ def start_minio(workdir: Path, nats_port: int) -> MinioServer:
         "MINIO_UPDATE": "off",
         "MINIO_CI_CD": "on",
         f"MINIO_NOTIFY_NATS_ENABLE_{tid}": "on",
-        f"MINIO_NOTIFY_NATS_ADDRESS_{tid}": f"127.0.0.1:{nats_port}",
+        f"MINIO_NOTIFY_NATS_ADDRESS_{tid}": f"{host}:{nats_port}",
         f"MINIO_NOTIFY_NATS_SUBJECT_{tid}": NOTIFY_SUBJECT,
         f"MINIO_NOTIFY_NATS_JETSTREAM_{tid}": "on",
         f"MINIO_NOTIFY_NATS_QUEUE_DIR_{tid}": str(queue),
@@ -84,7 +85,7 @@ def start_minio(workdir: Path, nats_port: int) -> MinioServer:
             "server",
             "--quiet",
             "--address",
-            f"127.0.0.1:{port}",
+            f"{host}:{port}",
             "--console-address",
             f"127.0.0.1:{console}",
             str(data),
@@ -95,12 +96,12 @@ def start_minio(workdir: Path, nats_port: int) -> MinioServer:
     process.start()
 
     def ready() -> bool:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/minio/health/ready", timeout=1) as r:
+        with urllib.request.urlopen(f"http://{host}:{port}/minio/health/ready", timeout=1) as r:
             return r.status == 200
 
     process.wait_ready(ready, 60, "ready")
     return MinioServer(
-        endpoint=f"127.0.0.1:{port}",
+        endpoint=f"{host}:{port}",
         access_key=access_key,
         secret_key=secret_key,
         console_port=console,

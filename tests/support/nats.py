@@ -1,4 +1,4 @@
-"""A NATS server with JetStream on a free loopback port."""
+"""A NATS server with JetStream on a free port of the stack's host address."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class NatsServer:
         self.process.stop()
 
 
-def start_nats(workdir: Path) -> NatsServer:
+def start_nats(workdir: Path, host: str = "127.0.0.1") -> NatsServer:
     port, monitor = free_port(), free_port()
     store = workdir / "nats"
     store.mkdir(parents=True, exist_ok=True)
@@ -33,6 +33,8 @@ def start_nats(workdir: Path) -> NatsServer:
             binary("nats-server"),
             "-js",
             "-a",
+            host,
+            "--http_host",
             "127.0.0.1",
             "-p",
             str(port),
@@ -53,5 +55,5 @@ def start_nats(workdir: Path) -> NatsServer:
 
     process.wait_ready(ready, 30, "healthy")
     return NatsServer(
-        url=f"nats://127.0.0.1:{port}", port=port, monitor_port=monitor, process=process
+        url=f"nats://{host}:{port}", port=port, monitor_port=monitor, process=process
     )
