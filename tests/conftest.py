@@ -1,11 +1,13 @@
 """Session fixtures for the real local stack and the media corpus.
 
-Every integration and e2e test talks to real servers started here on
-loopback: NATS JetStream, MinIO (with a JetStream notification target), etcd +
-kube-apiserver + kube-controller-manager, and the test pod runner standing in
-for the kubelet. Each component starts once per session, only when a test asks
-for it; when a test fails, the tail of every component's log is attached to its
-report.
+Every integration and e2e test talks to real servers started here: NATS
+JetStream, MinIO (with a JetStream notification target), etcd +
+kube-apiserver + kube-controller-manager, and one real node (containerd,
+kubelet, kube-proxy, kube-scheduler, CoreDNS) running the images `make
+images` built. Servers listen on the host end of the node's network (see
+tests/support/node_network.py), where pods reach them. Each component starts
+once per session, only when a test asks for it; when a test fails, the tail of
+every component's log is attached to its report.
 """
 
 from __future__ import annotations
@@ -20,19 +22,19 @@ import pytest
 from tests.support.kube import KubeControlPlane, start_control_plane
 from tests.support.minio import MinioServer, start_minio
 from tests.support.nats import NatsServer, start_nats
-from tests.support.pod_runner import PodRunner
+from tests.support.node import KubeNode, node_images, start_node
+from tests.support.node_network import NodeNetwork, create_node_network
 from tests.support.processes import log_tails
-from tests.support.stack import runner_path
 
-STACK_FIXTURES = {"nats_server", "minio_server", "kube_cluster", "stack_workdir"}
+STACK_FIXTURES = {"nats_server", "minio_server", "kube_cluster", "stack_workdir", "stack_network"}
 
 
 class KubeCluster:
-    """The control plane plus the pod runner that executes its pods."""
+    """The control plane plus the real node that runs its pods."""
 
-    def __init__(self, control_plane: KubeControlPlane, runner: PodRunner) -> None:
+    def __init__(self, control_plane: KubeControlPlane, node: KubeNode) -> None:
         self.control_plane = control_plane
-        self.pod_runner = runner
+        self.node = node
         self.kubeconfig = control_plane.kubeconfig
         self.server = control_plane.server
 
@@ -41,9 +43,13 @@ class KubeCluster:
         return self.control_plane.api_client()
 
     def pod_log(self, namespace: str, pod: str, container: str) -> str:
-        """What a pod's container printed (the runner's stand-in for `kubectl logs`)."""
-        path = self.pod_runner.log_path(namespace, pod, container)
-        return path.read_text(errors="replace") if path.exists() else ""
+        """What a pod's container printed (`kubectl logs`, through the kubelet)."""
+        from kubernetes import client
+
+        with self.api_client() as api:
+            return str(
+                client.CoreV1Api(api).read_namespaced_pod_log(pod, namespace, container=container)
+            )
 
 
 @pytest.fixture(scope="session")
@@ -59,28 +65,41 @@ def stack_workdir() -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
-def nats_server(stack_workdir: Path) -> Iterator[NatsServer]:
-    server = start_nats(stack_workdir)
+def stack_network() -> Iterator[NodeNetwork]:
+    """The node's network namespace; servers listen on its host address."""
+    network = create_node_network()
+    yield network
+    network.destroy()
+
+
+@pytest.fixture(scope="session")
+def nats_server(stack_workdir: Path, stack_network: NodeNetwork) -> Iterator[NatsServer]:
+    server = start_nats(stack_workdir, stack_network.host_ip)
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
-def minio_server(stack_workdir: Path, nats_server: NatsServer) -> Iterator[MinioServer]:
-    server = start_minio(stack_workdir, nats_server.port)
+def minio_server(
+    stack_workdir: Path, nats_server: NatsServer, stack_network: NodeNetwork
+) -> Iterator[MinioServer]:
+    server = start_minio(stack_workdir, nats_server.port, stack_network.host_ip)
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="session")
-def kube_cluster(stack_workdir: Path) -> Iterator[KubeCluster]:
-    control_plane = start_control_plane(stack_workdir)
-    runner = PodRunner(control_plane.api_client(), stack_workdir / "pods", path=runner_path())
-    runner.start()
+def kube_cluster(stack_workdir: Path, stack_network: NodeNetwork) -> Iterator[KubeCluster]:
+    control_plane = start_control_plane(stack_workdir, stack_network.host_ip)
     try:
-        yield KubeCluster(control_plane, runner)
+        node = start_node(stack_workdir, stack_network, control_plane, node_images())
+    except BaseException:
+        control_plane.stop()
+        raise
+    try:
+        yield KubeCluster(control_plane, node)
     finally:
-        runner.stop()
+        node.stop()
         control_plane.stop()
 
 

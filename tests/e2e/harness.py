@@ -22,6 +22,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from minio import Minio
 
+from mediaflow_api import __version__
 from mediaflow_api.workflow import GROUP, PLURAL, VERSION
 from tests.support.processes import free_port, tail
 from tests.support.waiting import wait_for
@@ -29,7 +30,15 @@ from tests.support.workflow_api import ensure_namespace, install_crd
 
 __all__ = ["ensure_namespace", "install_crd", "wait_for"]
 
-FAKE_WORKER = Path(__file__).with_name("fake_worker.py")
+# Jobs run as real containers on the stack's node: the stand-in worker is
+# tests/e2e/fake_worker.py baked into a test image built FROM the worker image
+# (tests/e2e/fake-worker.Containerfile, by `make images`).
+FAKE_WORKER_IMAGE = "localhost/mediaflow-fake-worker:test"
+FAKE_WORKER_COMMAND = "python /opt/mediaflow-test/fake_worker.py"
+WORKER_IMAGE = f"ghcr.io/mediaflow/worker:{__version__}"
+# Namespaces of Workflows enforce the restricted Pod Security Standard, as a
+# careful cluster would: the operator's Jobs must pass it.
+RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 REPO = Path(__file__).resolve().parents[2]
 SYSTEM_NAMESPACE = "mediaflow-system"
 DEFAULT_SECRET = "mediaflow-storage"
@@ -154,9 +163,9 @@ def operator_env(
             "MEDIAFLOW_S3_ACCESS_KEY": minio_server.access_key,
             "MEDIAFLOW_S3_SECRET_KEY": minio_server.secret_key,
             "MEDIAFLOW_DEFAULT_STORAGE_SECRET": f"{SYSTEM_NAMESPACE}/{DEFAULT_SECRET}",
-            "MEDIAFLOW_WORKER_IMAGE": "mediaflow-worker:test",
+            "MEDIAFLOW_WORKER_IMAGE": WORKER_IMAGE if worker_command else FAKE_WORKER_IMAGE,
             "MEDIAFLOW_WORKER_COMMAND": worker_command
-            or f"python {FAKE_WORKER} --sleep {worker_sleep}",
+            or f"{FAKE_WORKER_COMMAND} --sleep {worker_sleep}",
             "MEDIAFLOW_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",
             "MEDIAFLOW_METRICS_PORT": str(free_port()),
             "MEDIAFLOW_SWEEP_INTERVAL_SECONDS": str(sweep_interval),
@@ -335,7 +344,7 @@ def stack_fixture(
         },
     )
     namespace = f"t-{uuid.uuid4().hex[:8]}"
-    ensure_namespace(api, namespace)
+    ensure_namespace(api, namespace, labels=RESTRICTED)
     extra_env = env_kw.pop("extra_env", None) or {}
     env = operator_env(kube_cluster, minio_server, nats_server, **env_kw)
     env.update(extra_env(api) if callable(extra_env) else extra_env)

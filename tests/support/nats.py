@@ -34,8 +34,6 @@ def start_nats(workdir: Path, host: str = "127.0.0.1") -> NatsServer:
             "-js",
             "-a",
             host,
-            "--http_host",
-            "127.0.0.1",
             "-p",
             str(port),
             "-m",
@@ -49,7 +47,7 @@ def start_nats(workdir: Path, host: str = "127.0.0.1") -> NatsServer:
 
     def ready() -> bool:
         # /healthz answers 200 only once the client port listens and JetStream is up.
-        url = f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true"
+        url = f"http://{host}:{monitor}/healthz?js-enabled-only=true"
         with urllib.request.urlopen(url, timeout=1) as r:
             return r.status == 200
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -63,6 +64,39 @@ def image_archives_dir() -> Path:
     """Where ``make images`` leaves docker-archive tarballs for containerd."""
     cache = os.environ.get("MEDIAFLOW_CACHE") or str(Path.home() / ".cache" / "mediaflow")
     return Path(cache) / "images"
+
+
+def node_images() -> list[Path]:
+    """The image archives ``make images`` prepared for the node, in its order."""
+    directory = image_archives_dir()
+    listing = directory / "node-images.txt"
+    if not listing.exists():
+        raise StackError(f"no node images in {directory}: run `make images` first")
+    archives = []
+    for ref in listing.read_text().split():
+        archive = directory / (ref.replace("/", "_").replace(":", "_") + ".tar")
+        if not archive.exists():
+            raise StackError(f"image archive {archive} is missing: run `make images`")
+        archives.append(archive)
+    return archives
+
+
+def node_directory(network: NodeNetwork) -> Path:
+    """The node's state (containerd, kubelet, pod volumes). A short path of its
+    own: the kubelet's unix sockets live under it and a socket path may not
+    exceed 107 bytes, which a pytest temporary directory easily does."""
+    return Path("/var/tmp/mediaflow") / f"node-{network.index}"
+
+
+def remove_node_leftovers(network: NodeNetwork) -> None:
+    """Undo what a node that died without stopping left: its containers,
+    cgroups, state directory and network namespace (the mount namespace died
+    with its processes)."""
+    root = f"/mediaflow-{network.index}"
+    _kill_cgroup_tree(root)
+    _remove_cgroup_tree(root)
+    shutil.rmtree(node_directory(network), ignore_errors=True)
+    network.destroy()
 
 
 @dataclass
@@ -113,6 +147,8 @@ class KubeNode:
         self.holder.stop(grace=2)
         _kill_cgroup_tree(self.cgroup_root)
         _remove_cgroup_tree(self.cgroup_root)
+        # Its mounts went with the mount namespace: only plain files are left.
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 # -- cgroups -------------------------------------------------------------------------------
@@ -354,8 +390,9 @@ def start_node(
 ) -> KubeNode:
     """Start containerd, import ``images``, then kubelet, kube-proxy,
     kube-scheduler and CoreDNS; return once the node is Ready."""
-    directory = workdir / "node"
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = node_directory(network)
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
     logs = workdir / "logs"
     cgroup_root = f"/mediaflow-{network.index}"
     holder = ManagedProcess(

@@ -1,5 +1,6 @@
-"""The whole local stack: NATS JetStream, MinIO, the Kubernetes control plane
-and the test pod runner, started in dependency order and stopped in reverse.
+"""The whole local stack: the node network, NATS JetStream, MinIO, the
+Kubernetes control plane and one real node (containerd + kubelet running the
+project's images), started in dependency order and stopped in reverse.
 
 Used by the pytest fixtures (tests/conftest.py) and by ``make stack-up``
 (``python -m tests.support.stack up``), which runs it in the background for a
@@ -21,7 +22,8 @@ from pathlib import Path
 from .kube import KubeControlPlane, start_control_plane
 from .minio import MinioServer, start_minio
 from .nats import NatsServer, start_nats
-from .pod_runner import PodRunner
+from .node import KubeNode, node_images, remove_node_leftovers, start_node
+from .node_network import NodeNetwork, create_node_network
 from .processes import ManagedProcess, StackError, log_tails, pid_alive, stop_pid, tail
 
 
@@ -30,14 +32,17 @@ class LocalStack:
     """Handles to every running component; ``stop()`` stops exactly these."""
 
     workdir: Path
+    network: NodeNetwork | None = None
     nats: NatsServer | None = None
     minio: MinioServer | None = None
     kube: KubeControlPlane | None = None
-    pod_runner: PodRunner | None = None
+    node: KubeNode | None = None
     started_in: dict[str, float] = field(default_factory=dict)
 
     def processes(self) -> list[ManagedProcess]:
         found: list[ManagedProcess] = []
+        if self.node:
+            found += [self.node.holder, *self.node.processes]
         if self.kube:
             found += self.kube.processes()
         if self.minio:
@@ -47,10 +52,16 @@ class LocalStack:
         return found
 
     def stop(self) -> None:
-        if self.pod_runner:
-            self.pod_runner.stop()
-        for process in self.processes():
-            process.stop()
+        if self.node:
+            self.node.stop()
+        if self.kube:
+            self.kube.stop()
+        if self.minio:
+            self.minio.stop()
+        if self.nats:
+            self.nats.stop()
+        if self.network:
+            self.network.destroy()
 
     def env(self) -> dict[str, str]:
         """How to reach the stack, as environment variables (stack.env)."""
@@ -74,41 +85,34 @@ def _timed(stack: LocalStack, name: str, start: float) -> None:
     stack.started_in[name] = round(time.monotonic() - start, 1)
 
 
-def start_stack(workdir: Path, *, kube: bool = True, runner: bool = True) -> LocalStack:
-    """Start NATS, MinIO and (optionally) Kubernetes plus the pod runner.
+def start_stack(workdir: Path, *, kube: bool = True, node: bool = True) -> LocalStack:
+    """Start the node network, NATS, MinIO and (optionally) Kubernetes with its node.
 
     On any failure everything already started is stopped before raising.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     stack = LocalStack(workdir=workdir)
     try:
+        stack.network = create_node_network()
+        host = stack.network.host_ip
         t = time.monotonic()
-        stack.nats = start_nats(workdir)
+        stack.nats = start_nats(workdir, host)
         _timed(stack, "nats", t)
         t = time.monotonic()
-        stack.minio = start_minio(workdir, stack.nats.port)
+        stack.minio = start_minio(workdir, stack.nats.port, host)
         _timed(stack, "minio", t)
         if kube:
             t = time.monotonic()
-            stack.kube = start_control_plane(workdir)
+            stack.kube = start_control_plane(workdir, host)
             _timed(stack, "kubernetes", t)
-            if runner:
-                stack.pod_runner = PodRunner(
-                    stack.kube.api_client(), workdir / "pods", path=runner_path()
-                )
-                stack.pod_runner.start()
+            if node:
+                t = time.monotonic()
+                stack.node = start_node(workdir, stack.network, stack.kube, node_images())
+                _timed(stack, "node", t)
     except BaseException:
         stack.stop()
         raise
     return stack
-
-
-def runner_path() -> str:
-    """PATH for pod processes: this interpreter's bin dir first, so console
-    scripts of the checkout (mediaflow-worker) resolve as in the image."""
-    return os.pathsep.join(
-        [str(Path(sys.executable).parent), os.environ.get("PATH", "/usr/bin:/bin")]
-    )
 
 
 # -- make stack-up / stack-down ----------------------------------------------------------
@@ -132,6 +136,8 @@ def _serve(state_dir: Path) -> int:
         (state_dir / "stack.pids").write_text(
             "\n".join(f"{p.name} {p.pid}" for p in stack.processes()) + "\n"
         )
+        assert stack.network
+        (state_dir / "stack.network").write_text(f"{stack.network.index}\n")
         (state_dir / "stack.ready").write_text(
             f"started in {time.monotonic() - t:.1f}s {stack.started_in}\n"
         )
@@ -144,7 +150,7 @@ def _serve(state_dir: Path) -> int:
         return 0
     finally:
         stack.stop()
-        for name in ("stack.env", "stack.pids", "stack.ready"):
+        for name in ("stack.env", "stack.pids", "stack.ready", "stack.network"):
             (state_dir / name).unlink(missing_ok=True)
 
 
@@ -175,9 +181,8 @@ def _up(state_dir: Path, timeout: float) -> int:
             print(
                 f"  source {state_dir}/stack.env  # KUBECONFIG, MinIO endpoint + credentials, NATS"
             )
-            print(f"  kubectl --kubeconfig {state_dir}/stack/kubeconfig get --raw /readyz")
-            print(f"  pod logs: {state_dir}/stack/pods/<namespace>/<pod>/<container>.log")
-            print("  make stack-down                   # stops exactly these processes")
+            print(f"  kubectl --kubeconfig {state_dir}/stack/kubeconfig get nodes")
+            print("  make stack-down                   # stops it all, leaves nothing behind")
             return 0
         if process.poll() is not None:
             print(
@@ -207,6 +212,12 @@ def _down(state_dir: Path) -> int:
     for child in children:
         if pid_alive(child):
             stop_pid(child, grace=5)
+    # A supervisor that had to be killed could not stop the node: its
+    # containers, cgroups and network namespace go here.
+    network_file = state_dir / "stack.network"
+    if network_file.exists():
+        remove_node_leftovers(NodeNetwork(int(network_file.read_text())))
+        network_file.unlink()
     pid_file.unlink(missing_ok=True)
     left = [c for c in [pid, *children] if pid_alive(c)]
     if left:
@@ -219,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.support.stack")
     parser.add_argument("command", choices=["up", "down", "serve"])
     parser.add_argument("--state-dir", type=Path, default=Path(".mediaflow"))
-    parser.add_argument("--timeout", type=float, default=180)
+    parser.add_argument("--timeout", type=float, default=240)
     args = parser.parse_args(argv)
     state_dir = args.state_dir.resolve()
     if args.command == "serve":

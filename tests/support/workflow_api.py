@@ -38,9 +38,14 @@ def install_crd(api_client: client.ApiClient) -> None:
     wait_for(established, 60, "the Workflow CRD to be established")
 
 
-def ensure_namespace(api_client: client.ApiClient, name: str) -> None:
+def ensure_namespace(
+    api_client: client.ApiClient, name: str, labels: dict[str, str] | None = None
+) -> None:
+    """Create namespace ``name`` (with ``labels``) unless it exists."""
     try:
-        client.CoreV1Api(api_client).create_namespace({"metadata": {"name": name}})
+        client.CoreV1Api(api_client).create_namespace(
+            {"metadata": {"name": name, "labels": labels or {}}}
+        )
     except ApiException as exc:
         if exc.status != 409:
             raise

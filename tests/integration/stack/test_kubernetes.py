@@ -1,5 +1,6 @@
-"""The local Kubernetes control plane and the test pod runner behave like a
-real cluster for everything mediaflow relies on."""
+"""The local Kubernetes control plane and its real node behave like a cluster
+for everything mediaflow relies on. Pods run as containers of the project's
+worker image (it has Python) under containerd."""
 
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from mediaflow_api import __version__
 from tests.support.binaries import binary, versions
-from tests.support.processes import pid_alive
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.integration
 
 PY = "python3"
+IMAGE = f"ghcr.io/mediaflow/worker:{__version__}"
 
 
 @pytest.fixture
@@ -30,7 +32,7 @@ def namespace(kube_cluster: Any) -> str:
 
 
 def job_manifest(name: str, script: str, **spec: Any) -> dict[str, Any]:
-    container: dict[str, Any] = {"name": "main", "image": "python:3", "command": [PY, "-c", script]}
+    container: dict[str, Any] = {"name": "main", "image": IMAGE, "command": [PY, "-c", script]}
     container.update(spec.pop("container", {}))
     pod_spec: dict[str, Any] = {"restartPolicy": "Never", "containers": [container]}
     pod_spec.update(spec.pop("pod", {}))
@@ -236,7 +238,7 @@ def test_deleting_the_owner_garbage_collects_its_jobs(kube_cluster: Any, namespa
     wait_for(only_unowned_left, 60, "owned Jobs to be garbage-collected")
 
 
-def test_the_pod_runner_resolves_env_volumes_and_translates_mount_paths(
+def test_a_pod_gets_env_from_secrets_config_maps_and_fields_and_its_volumes(
     kube_cluster: Any, namespace: str
 ) -> None:
     api = kube_cluster.api_client()
@@ -312,9 +314,11 @@ def test_the_pod_runner_resolves_env_volumes_and_translates_mount_paths(
     }
 
 
-def test_a_missing_secret_key_fails_the_pod_with_a_reason(
+def test_a_missing_secret_key_leaves_the_pod_waiting_with_the_reason(
     kube_cluster: Any, namespace: str
 ) -> None:
+    """The kubelet does not fail such a pod: it retries and says why while
+    waiting (only a deadline ends its Job). The operator must expect that."""
     api = kube_cluster.api_client()
     batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
     manifest = job_manifest(
@@ -325,32 +329,138 @@ def test_a_missing_secret_key_fails_the_pod_with_a_reason(
         },
     )
     create_job(batch, namespace, manifest)
-    wait_for(
-        lambda: job_condition(batch, namespace, "nosecret", "Failed"), 60, "Job nosecret to fail"
-    )
-    pod = core.list_namespaced_pod(namespace, label_selector="job-name=nosecret").items[0]
-    assert 'secret "absent" not found' in pod.status.container_statuses[0].state.terminated.message
+
+    def waiting_reason() -> Any:
+        pods = core.list_namespaced_pod(namespace, label_selector="job-name=nosecret").items
+        for pod in pods:
+            for status in pod.status.container_statuses or []:
+                if status.state.waiting and status.state.waiting.reason:
+                    if status.state.waiting.reason == "CreateContainerConfigError":
+                        return status.state.waiting
+        return None
+
+    waiting = wait_for(waiting_reason, 60, "the pod to wait for its Secret")
+    assert 'secret "absent" not found' in waiting.message
 
 
-def test_job_deadline_kills_the_running_process(
-    kube_cluster: Any, namespace: str, tmp_path: Path
-) -> None:
-    batch = client.BatchV1Api(kube_cluster.api_client())
-    pid_file = tmp_path / "pid"
-    script = (
-        f"import os, time; open({str(pid_file)!r}, 'w').write(str(os.getpid())); time.sleep(600)"
+def _container_id(core: client.CoreV1Api, namespace: str, job: str) -> str | None:
+    for pod in core.list_namespaced_pod(namespace, label_selector=f"job-name={job}").items:
+        for status in pod.status.container_statuses or []:
+            if status.state.running and status.container_id:
+                return str(status.container_id)
+    return None
+
+
+def test_job_deadline_kills_the_running_container(kube_cluster: Any, namespace: str) -> None:
+    api = kube_cluster.api_client()
+    batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
+    create_job(
+        batch, namespace, job_manifest("slow", "import time; time.sleep(600)", activeDeadlineSeconds=8)
     )
-    create_job(batch, namespace, job_manifest("slow", script, activeDeadlineSeconds=3))
-    pid = int(
-        wait_for(lambda: pid_file.exists() and pid_file.read_text(), 60, "the pod process to start")
+    container_id = wait_for(
+        lambda: _container_id(core, namespace, "slow"), 60, "the container to run"
     )
+    assert container_id.startswith("containerd://")
+    task = container_id.removeprefix("containerd://")
+    assert task in kube_cluster.node.ctr("tasks", "list")
     failed = wait_for(
         lambda: job_condition(batch, namespace, "slow", "Failed"),
         60,
         "Job slow to hit its deadline",
     )
     assert failed["reason"] == "DeadlineExceeded"
-    wait_for(lambda: not pid_alive(pid), 30, f"process {pid} to be killed")
+    wait_for(
+        lambda: task not in kube_cluster.node.ctr("tasks", "list"),
+        60,
+        f"container {task[:12]} to be killed",
+    )
+
+
+def test_a_pod_over_its_memory_limit_is_oom_killed(kube_cluster: Any, namespace: str) -> None:
+    batch = client.BatchV1Api(kube_cluster.api_client())
+    core = client.CoreV1Api(kube_cluster.api_client())
+    script = "blocks = [bytearray(16 * 2**20) for _ in range(64)]; print(len(blocks))"
+    manifest = job_manifest(
+        "hungry", script, container={"resources": {"limits": {"memory": "64Mi"}}}
+    )
+    create_job(batch, namespace, manifest)
+    wait_for(lambda: job_condition(batch, namespace, "hungry", "Failed"), 90, "Job hungry to fail")
+    pod = core.list_namespaced_pod(namespace, label_selector="job-name=hungry").items[0]
+    terminated = pod.status.container_statuses[0].state.terminated
+    assert terminated.reason == "OOMKilled"
+    assert terminated.exit_code == 137
+
+
+def test_a_restricted_pod_runs_non_root_without_token_on_a_read_only_root(
+    kube_cluster: Any,
+) -> None:
+    """The worker image under the restricted Pod Security Standard: admitted,
+    non-root, its root filesystem read-only, no ServiceAccount token; cluster
+    DNS and a Service (through kube-proxy) reachable."""
+    api = kube_cluster.api_client()
+    core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+    name = f"restricted-{uuid.uuid4().hex[:8]}"
+    labels = {"pod-security.kubernetes.io/enforce": "restricted"}
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
+    script = (
+        "import json, os, pathlib, socket\n"
+        "out = {'uid': os.getuid()}\n"
+        "try:\n    pathlib.Path('/probe').write_text('x'); out['rootWritable'] = True\n"
+        "except OSError as e:\n    out['rootWritable'] = e.strerror\n"
+        "out['token'] = os.path.exists('/var/run/secrets/kubernetes.io/serviceaccount/token')\n"
+        "out['dns'] = socket.gethostbyname('kubernetes.default.svc.cluster.local')\n"
+        "socket.create_connection(('kubernetes.default', 443), timeout=5).close()\n"
+        "out['service'] = 'connected'\n"
+        "open('/dev/termination-log', 'w').write(json.dumps(out))\n"
+    )
+    restricted = {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": True,
+        "capabilities": {"drop": ["ALL"]},
+    }
+    manifest = job_manifest(
+        "restricted",
+        script,
+        container={"securityContext": restricted},
+        pod={
+            "automountServiceAccountToken": False,
+            "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
+        },
+    )
+    wait_for(
+        lambda: core.read_namespaced_service_account("default", name), 30, "the default SA"
+    )
+    create_job(batch, name, manifest)
+    wait_for(lambda: job_condition(batch, name, "restricted", "Complete"), 90, "Job to complete")
+    pod = core.list_namespaced_pod(name, label_selector="job-name=restricted").items[0]
+    import json
+
+    seen = json.loads(pod.status.container_statuses[0].state.terminated.message)
+    assert seen == {
+        "uid": 10001,
+        "rootWritable": "Read-only file system",
+        "token": False,
+        "dns": "10.0.0.1",
+        "service": "connected",
+    }
+    assert pod.spec.node_name == kube_cluster.node.name
+    core.delete_namespace(name)
+
+
+def test_a_privileged_pod_is_refused_in_a_restricted_namespace(kube_cluster: Any) -> None:
+    core = client.CoreV1Api(kube_cluster.api_client())
+    name = f"restricted-{uuid.uuid4().hex[:8]}"
+    labels = {"pod-security.kubernetes.io/enforce": "restricted"}
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
+    pod = {
+        "metadata": {"name": "root"},
+        "spec": {"containers": [{"name": "main", "image": IMAGE, "command": ["true"]}]},
+    }
+    with pytest.raises(ApiException) as refused:
+        core.create_namespaced_pod(name, pod)  # type: ignore[arg-type]
+    assert refused.value.status == 403
+    assert "violates PodSecurity" in refused.value.body
+    core.delete_namespace(name)
 
 
 def test_token_request_issues_a_token_for_a_service_account(

@@ -68,7 +68,29 @@ def test_helm_is_the_pinned_version() -> None:
     assert out.stdout.startswith(versions()["HELM_VERSION"])
 
 
-def test_stack_up_serves_readyz_and_stack_down_leaves_no_process(tmp_path: Path) -> None:
+def _leftovers(index: int) -> list[str]:
+    """What a stopped node could leave on the host: its network namespace, its
+    veth, its cgroups, mounts of its directories."""
+    found = []
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+    if f"mediaflow-{index}" in netns.split():
+        found.append(f"netns mediaflow-{index}")
+    if Path(f"/sys/class/net/mfh{index}").exists():
+        found.append(f"interface mfh{index}")
+    found += [str(p) for p in Path("/sys/fs/cgroup").glob(f"*/mediaflow-{index}")]
+    state = Path(f"/var/tmp/mediaflow/node-{index}")
+    if state.exists():
+        found.append(str(state))
+    mounts = Path("/proc/self/mounts").read_text()
+    found += [
+        line
+        for line in mounts.splitlines()
+        if f"mediaflow-{index} " in line or f"/var/tmp/mediaflow/node-{index}" in line
+    ]
+    return found
+
+
+def test_stack_up_runs_a_ready_node_and_stack_down_leaves_nothing(tmp_path: Path) -> None:
     state = tmp_path / "state"
     run = [sys.executable, "-m", "tests.support.stack"]
     up = subprocess.run(
@@ -76,9 +98,10 @@ def test_stack_up_serves_readyz_and_stack_down_leaves_no_process(tmp_path: Path)
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=300,
     )
     pids: list[int] = []
+    index = -1
     try:
         assert up.returncode == 0, up.stderr + up.stdout
         env = dict(
@@ -86,16 +109,24 @@ def test_stack_up_serves_readyz_and_stack_down_leaves_no_process(tmp_path: Path)
             for line in (state / "stack.env").read_text().splitlines()
         )
         assert {"KUBECONFIG", "MEDIAFLOW_S3_ENDPOINT", "MEDIAFLOW_NATS_URL"} <= env.keys()
+        kubectl = [binary("kubectl"), "--kubeconfig", env["KUBECONFIG"]]
         ready = subprocess.run(
-            [binary("kubectl"), "--kubeconfig", env["KUBECONFIG"], "get", "--raw", "/readyz"],
+            [*kubectl, "get", "--raw", "/readyz"], capture_output=True, text=True, timeout=30
+        )
+        assert ready.stdout.strip() == "ok"
+        nodes = subprocess.run(
+            [*kubectl, "get", "nodes", "-o", "jsonpath={.items[0].status.conditions[?(@.type=='Ready')].status}"],
             capture_output=True,
             text=True,
             timeout=30,
         )
-        assert ready.stdout.strip() == "ok"
+        assert nodes.stdout.strip() == "True", nodes.stderr
+        index = int((state / "stack.network").read_text())
         pids = [int(line.split()[1]) for line in (state / "stack.pids").read_text().splitlines()]
         pids.append(int((state / "supervisor.pid").read_text()))
-        assert len(pids) == 6
+        # etcd, apiserver, controller manager, NATS, MinIO, the node's namespace
+        # holder, containerd, kubelet, kube-proxy, scheduler, CoreDNS, supervisor
+        assert len(pids) == 12
         assert all(pid_alive(p) for p in pids)
     finally:
         down = subprocess.run(
@@ -103,7 +134,10 @@ def test_stack_up_serves_readyz_and_stack_down_leaves_no_process(tmp_path: Path)
             cwd=REPO,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=180,
         )
     assert down.returncode == 0, down.stderr
     assert [p for p in pids if pid_alive(p)] == []
+    assert _leftovers(index) == []
+    mounts = Path("/proc/self/mounts").read_text()
+    assert str(state) not in mounts
