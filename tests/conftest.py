@@ -16,6 +16,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -25,6 +26,9 @@ from tests.support.nats import NatsServer, start_nats
 from tests.support.node import KubeNode, node_images, start_node
 from tests.support.node_network import NodeNetwork, create_node_network
 from tests.support.processes import log_tails
+
+if TYPE_CHECKING:
+    from kubernetes import client
 
 STACK_FIXTURES = {"nats_server", "minio_server", "kube_cluster", "stack_workdir", "stack_network"}
 
@@ -38,7 +42,7 @@ class KubeCluster:
         self.kubeconfig = control_plane.kubeconfig
         self.server = control_plane.server
 
-    def api_client(self):  # type: ignore[no-untyped-def]
+    def api_client(self) -> client.ApiClient:
         """A fresh ``kubernetes.client.ApiClient`` authenticated as cluster admin."""
         return self.control_plane.api_client()
 

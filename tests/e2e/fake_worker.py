@@ -39,7 +39,7 @@ def main() -> int:
             json.dump(summary, fh)
         return 2
     stat = client.stat_object(job.input.bucket, job.input.key)
-    marker = {OUTPUT_MARKER: "true"}
+    marker: dict[str, str | list[str] | tuple[str]] = {OUTPUT_MARKER: "true"}
     body = f"processed {job.input.key} ({stat.size} bytes)".encode()
     out_key = f"{job.output.dir}{job.tasks[0].name}/result.txt"
     client.put_object(job.output.bucket, out_key, io.BytesIO(body), len(body), metadata=marker)

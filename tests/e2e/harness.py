@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from kubernetes import client
@@ -74,11 +74,11 @@ def put_secret(
     core = client.CoreV1Api(api_client)
     body = {"metadata": {"name": name, "namespace": namespace}, "stringData": data}
     try:
-        core.create_namespaced_secret(namespace, body)
+        core.create_namespaced_secret(namespace, body)  # type: ignore[arg-type]  # a plain manifest
     except ApiException as exc:
         if exc.status != 409:
             raise
-        core.replace_namespaced_secret(name, namespace, body)
+        core.replace_namespaced_secret(name, namespace, body)  # type: ignore[arg-type]  # a plain manifest
 
 
 @dataclass
@@ -115,7 +115,7 @@ class OperatorProcess:
                 f"operator exited with {self.popen.returncode}:\n{self.log_tail()}"
             )
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
-            return r.status == 200
+            return bool(r.status == 200)
 
     def kill(self) -> None:
         """SIGKILL: no cleanup, no final status write."""
@@ -213,12 +213,13 @@ class Stack:
             GROUP, VERSION, self.namespace, PLURAL, body, field_validation="Strict"
         )
         self.created.append(name)
-        return created
+        return cast(dict[str, Any], created)
 
     def get(self, name: str) -> dict[str, Any]:
-        return self.custom.get_namespaced_custom_object(
+        found = self.custom.get_namespaced_custom_object(
             GROUP, VERSION, self.namespace, PLURAL, name
         )
+        return cast(dict[str, Any], found)
 
     def patch_spec(self, name: str, spec: dict[str, Any]) -> None:
         self.custom.patch_namespaced_custom_object(
@@ -244,7 +245,7 @@ class Stack:
         try:
             self.get(name)
         except ApiException as exc:
-            return exc.status == 404
+            return bool(exc.status == 404)
         return False
 
     def status(self, name: str) -> dict[str, Any]:
@@ -289,11 +290,15 @@ class Stack:
         for name in self.created:
             self.delete(name)
         for name in self.created:
-            wait_for(lambda n=name: self.gone(n), 60, f"Workflow {name} deleted (finalizer)")
+
+            def deleted(n: str = name) -> bool:
+                return self.gone(n)
+
+            wait_for(deleted, 60, f"Workflow {name} deleted (finalizer)")
 
 
 def our_rule_prefixes(minio: Minio, bucket: str) -> list[str]:
-    from mediaflow_operator.reconcile_notifications import our_prefixes
+    from mediaflow_operator.bucket_rules import our_prefixes
 
     return our_prefixes(minio.get_bucket_notification(bucket))
 

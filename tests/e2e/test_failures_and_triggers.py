@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import nats
 import pytest
@@ -145,7 +145,7 @@ def test_a_missing_bucket_is_reported_and_the_workflow_recovers(stack: Stack) ->
     def reported() -> dict[str, Any] | None:
         for cond in stack.status("late").get("conditions") or []:
             if cond["type"] == "StorageReady" and cond["reason"] == "BucketNotFound":
-                return cond
+                return cast(dict[str, Any], cond)
         return None
 
     cond = wait_for(reported, 60, f"StorageReady=False/BucketNotFound\n{stack.operator.log_tail()}")

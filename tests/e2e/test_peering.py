@@ -5,6 +5,7 @@ returns, and every object is processed once with exact counters."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 from kubernetes import client
@@ -16,8 +17,11 @@ pytestmark = pytest.mark.e2e
 
 
 def _priorities(stack: Stack, peering: str) -> list[int]:
-    found = client.CustomObjectsApi(stack.api).get_cluster_custom_object(
-        "kopf.dev", "v1", "clusterkopfpeerings", peering
+    found = cast(
+        dict[str, Any],
+        client.CustomObjectsApi(stack.api).get_cluster_custom_object(
+            "kopf.dev", "v1", "clusterkopfpeerings", peering
+        ),
     )
     return sorted(int(p["priority"]) for p in (found.get("status") or {}).values())
 

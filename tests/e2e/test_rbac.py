@@ -50,7 +50,9 @@ def _service_account_kubeconfig(
     token = (
         client.CoreV1Api(api)
         .create_namespaced_service_account_token(
-            "mediaflow-operator", SYSTEM_NAMESPACE, {"spec": {"expirationSeconds": 3600}}
+            "mediaflow-operator",
+            SYSTEM_NAMESPACE,
+            {"spec": {"expirationSeconds": 3600}},  # type: ignore[arg-type]  # a plain manifest
         )
         .status.token
     )

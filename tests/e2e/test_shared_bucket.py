@@ -110,6 +110,10 @@ def test_each_workflow_gets_its_objects_and_a_foreign_rule_survives(
 
     for name in ("inner", "other"):
         stack.delete(name)
-        wait_for(lambda n=name: stack.gone(n), 60, f"{name} deleted")
+
+        def deleted(n: str = name) -> bool:
+            return stack.gone(n)
+
+        wait_for(deleted, 60, f"{name} deleted")
     assert our_rule_prefixes(stack.minio, bucket) == []
     assert _foreign_rules(stack, bucket) == ["other-tool-audit"], "the foreign rule survived"

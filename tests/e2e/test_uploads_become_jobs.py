@@ -75,9 +75,11 @@ def test_twenty_uploads_make_exactly_one_job_each_and_exact_counters(stack: Stac
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
         text = response.read().decode()
     ns = stack.namespace
-    created = f'mediaflow_jobs_created_total{{namespace="{ns}",trigger="event",workflow="videos"}}'
+    created_series = (
+        f'mediaflow_jobs_created_total{{namespace="{ns}",trigger="event",workflow="videos"}}'
+    )
     results = (
         f'mediaflow_job_results_total{{namespace="{ns}",outcome="succeeded",workflow="videos"}}'
     )
-    assert f"{created} 20.0" in text
+    assert f"{created_series} 20.0" in text
     assert f"{results} 20.0" in text

@@ -18,12 +18,16 @@ import ssl
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import yaml
 
 from .binaries import binary
 from .pki import ClusterPki, create_cluster_pki
 from .processes import ManagedProcess, free_port
+
+if TYPE_CHECKING:
+    from kubernetes import client
 
 CONTROLLERS = (
     "job-controller",
@@ -63,11 +67,14 @@ class KubeControlPlane:
         for process in self.processes():
             process.stop()
 
-    def api_client(self):  # type: ignore[no-untyped-def]
+    def api_client(self) -> client.ApiClient:
         """A ``kubernetes.client.ApiClient`` authenticated as the admin."""
         from kubernetes import config
 
-        return config.new_client_from_config(config_file=str(self.kubeconfig))
+        api: client.ApiClient = config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=str(self.kubeconfig)
+        )
+        return api
 
 
 def write_kubeconfig(
@@ -113,7 +120,7 @@ def _https_ok(url: str, pki: ClusterPki) -> bool:
     context = ssl.create_default_context(cafile=str(pki.ca_cert))
     context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
     with urllib.request.urlopen(url, context=context, timeout=2) as response:  # noqa: S310
-        return response.status == 200 and response.read().strip() == b"ok"
+        return bool(response.status == 200 and response.read().strip() == b"ok")
 
 
 def start_control_plane(workdir: Path, host_ip: str = "127.0.0.1") -> KubeControlPlane:

@@ -97,7 +97,7 @@ def start_minio(workdir: Path, nats_port: int, host: str = "127.0.0.1") -> Minio
 
     def ready() -> bool:
         with urllib.request.urlopen(f"http://{host}:{port}/minio/health/ready", timeout=1) as r:
-            return r.status == 200
+            return bool(r.status == 200)
 
     process.wait_ready(ready, 60, "ready")
     return MinioServer(

@@ -49,9 +49,7 @@ def start_nats(workdir: Path, host: str = "127.0.0.1") -> NatsServer:
         # /healthz answers 200 only once the client port listens and JetStream is up.
         url = f"http://{host}:{monitor}/healthz?js-enabled-only=true"
         with urllib.request.urlopen(url, timeout=1) as r:
-            return r.status == 200
+            return bool(r.status == 200)
 
     process.wait_ready(ready, 30, "healthy")
-    return NatsServer(
-        url=f"nats://{host}:{port}", port=port, monitor_port=monitor, process=process
-    )
+    return NatsServer(url=f"nats://{host}:{port}", port=port, monitor_port=monitor, process=process)

@@ -3,7 +3,7 @@ create Workflow objects the way ``kubectl apply`` does (strict field validation)
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import yaml
 from kubernetes import client
@@ -44,7 +44,7 @@ def ensure_namespace(
     """Create namespace ``name`` (with ``labels``) unless it exists."""
     try:
         client.CoreV1Api(api_client).create_namespace(
-            {"metadata": {"name": name, "labels": labels or {}}}
+            {"metadata": {"name": name, "labels": labels or {}}}  # type: ignore[arg-type]  # a plain manifest
         )
     except ApiException as exc:
         if exc.status != 409:
@@ -63,6 +63,7 @@ def create_workflow_object(
         "metadata": metadata,
         "spec": spec,
     }
-    return client.CustomObjectsApi(api_client).create_namespaced_custom_object(
+    created = client.CustomObjectsApi(api_client).create_namespaced_custom_object(
         GROUP, VERSION, namespace, PLURAL, body, field_validation="Strict"
     )
+    return cast(dict[str, Any], created)
