@@ -26,6 +26,15 @@ def slow_stack(
 
 
 @pytest.fixture
+def lingering_stack(
+    kube_cluster: Any, minio_server: Any, nats_server: Any, tmp_path: Path
+) -> Iterator[Stack]:
+    """Each worker runs for 20 seconds: long enough to delete its pod or to
+    outlive a 10-second deadline."""
+    yield from stack_fixture(kube_cluster, minio_server, nats_server, tmp_path, worker_sleep=20.0)
+
+
+@pytest.fixture
 def sweeping_stack(
     kube_cluster: Any, minio_server: Any, nats_server: Any, tmp_path: Path
 ) -> Iterator[Stack]:

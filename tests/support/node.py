@@ -246,7 +246,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs",
   "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]
 [grpc]
-  address = "{directory / 'containerd.sock'}"
+  address = "{directory / "containerd.sock"}"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "{PAUSE_IMAGE}"
   restrict_oom_score_adj = true
@@ -260,9 +260,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
         SystemdCgroup = false
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
-    conf_dir = "{directory / 'cni'}"
+    conf_dir = "{directory / "cni"}"
 [plugins."io.containerd.internal.v1.opt"]
-  path = "{directory / 'containerd' / 'opt'}"
+  path = "{directory / "containerd" / "opt"}"
 """
 
 

@@ -108,7 +108,14 @@ def create_node_network(max_index: int = 250) -> NodeNetwork:
     for index in range(max_index):
         network = NodeNetwork(index)
         created = _ip(
-            "link", "add", network.host_if, "type", "veth", "peer", "name", network.node_if,
+            "link",
+            "add",
+            network.host_if,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            network.node_if,
             check=False,
         )
         if created.returncode != 0:

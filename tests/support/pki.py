@@ -127,7 +127,10 @@ def create_cluster_pki(directory: Path, server_ips: tuple[str, ...] = ()) -> Clu
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     kubelet_client_key = ec.generate_private_key(ec.SECP256R1())
     kubelet_client_cert = _issue(
-        _name("kube-apiserver-kubelet-client", "system:masters"), kubelet_client_key, ca_name, ca_key
+        _name("kube-apiserver-kubelet-client", "system:masters"),
+        kubelet_client_key,
+        ca_name,
+        ca_key,
     )
 
     pki = ClusterPki(

@@ -10,7 +10,6 @@ person to use and writes ``.mediaflow/stack.env``.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import signal
 import sys

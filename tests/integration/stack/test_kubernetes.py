@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import subprocess
 import uuid
-from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -334,9 +333,9 @@ def test_a_missing_secret_key_leaves_the_pod_waiting_with_the_reason(
         pods = core.list_namespaced_pod(namespace, label_selector="job-name=nosecret").items
         for pod in pods:
             for status in pod.status.container_statuses or []:
-                if status.state.waiting and status.state.waiting.reason:
-                    if status.state.waiting.reason == "CreateContainerConfigError":
-                        return status.state.waiting
+                waiting = status.state.waiting
+                if waiting and waiting.reason == "CreateContainerConfigError":
+                    return waiting
         return None
 
     waiting = wait_for(waiting_reason, 60, "the pod to wait for its Secret")
@@ -355,7 +354,9 @@ def test_job_deadline_kills_the_running_container(kube_cluster: Any, namespace: 
     api = kube_cluster.api_client()
     batch, core = client.BatchV1Api(api), client.CoreV1Api(api)
     create_job(
-        batch, namespace, job_manifest("slow", "import time; time.sleep(600)", activeDeadlineSeconds=8)
+        batch,
+        namespace,
+        job_manifest("slow", "import time; time.sleep(600)", activeDeadlineSeconds=8),
     )
     container_id = wait_for(
         lambda: _container_id(core, namespace, "slow"), 60, "the container to run"
@@ -401,7 +402,9 @@ def test_a_restricted_pod_runs_non_root_without_token_on_a_read_only_root(
     core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
     name = f"restricted-{uuid.uuid4().hex[:8]}"
     labels = {"pod-security.kubernetes.io/enforce": "restricted"}
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
+    )
     script = (
         "import json, os, pathlib, socket\n"
         "out = {'uid': os.getuid()}\n"
@@ -427,9 +430,7 @@ def test_a_restricted_pod_runs_non_root_without_token_on_a_read_only_root(
             "securityContext": {"runAsNonRoot": True, "seccompProfile": {"type": "RuntimeDefault"}},
         },
     )
-    wait_for(
-        lambda: core.read_namespaced_service_account("default", name), 30, "the default SA"
-    )
+    wait_for(lambda: core.read_namespaced_service_account("default", name), 30, "the default SA")
     create_job(batch, name, manifest)
     wait_for(lambda: job_condition(batch, name, "restricted", "Complete"), 90, "Job to complete")
     pod = core.list_namespaced_pod(name, label_selector="job-name=restricted").items[0]
@@ -451,7 +452,9 @@ def test_a_privileged_pod_is_refused_in_a_restricted_namespace(kube_cluster: Any
     core = client.CoreV1Api(kube_cluster.api_client())
     name = f"restricted-{uuid.uuid4().hex[:8]}"
     labels = {"pod-security.kubernetes.io/enforce": "restricted"}
-    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels)))
+    core.create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=name, labels=labels))
+    )
     pod = {
         "metadata": {"name": "root"},
         "spec": {"containers": [{"name": "main", "image": IMAGE, "command": ["true"]}]},

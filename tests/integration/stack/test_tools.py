@@ -115,7 +115,13 @@ def test_stack_up_runs_a_ready_node_and_stack_down_leaves_nothing(tmp_path: Path
         )
         assert ready.stdout.strip() == "ok"
         nodes = subprocess.run(
-            [*kubectl, "get", "nodes", "-o", "jsonpath={.items[0].status.conditions[?(@.type=='Ready')].status}"],
+            [
+                *kubectl,
+                "get",
+                "nodes",
+                "-o",
+                "jsonpath={.items[0].status.conditions[?(@.type=='Ready')].status}",
+            ],
             capture_output=True,
             text=True,
             timeout=30,
