@@ -84,7 +84,6 @@ async def ensure_consumer(
     except NotFoundError:
         pass
     await js.add_consumer(stream, consumer_config(durable, subject, description))
-    logger.info("created consumer %s on %s", durable, stream)
     return True
 
 
@@ -94,7 +93,6 @@ async def delete_consumer(js: JetStreamContext, stream: str, durable: str) -> bo
         await js.delete_consumer(stream, durable)
     except NotFoundError:
         return False
-    logger.info("deleted consumer %s on %s", durable, stream)
     return True
 
 

@@ -110,19 +110,22 @@ async def check_storage(rt: Runtime, ns: str, spec: WorkflowSpec) -> Step:
 
 async def ensure_queue(rt: Runtime, body: Mapping[str, Any], active: bool) -> Step:
     ident = workflows.ref(body)
+    log = WorkflowLogger(logger, ident)
     js = await rt.jetstream(check_stream=True)
     durable = naming.consumer_name(ident.namespace, ident.name, ident.uid)
     stream = rt.settings.nats_stream
     if active:
-        await queue.ensure_consumer(
+        if await queue.ensure_consumer(
             js,
             stream,
             durable,
             rt.settings.nats_subject,
             f"Workflow {ident.namespace}/{ident.name}",
-        )
+        ):
+            log.info("created consumer %s on stream %s", durable, stream)
         return Step(True, "ConsumerReady", f"consumer {durable} on stream {stream}")
-    await queue.delete_consumer(js, stream, durable)
+    if await queue.delete_consumer(js, stream, durable):
+        log.info("deleted consumer %s on stream %s (suspended)", durable, stream)
     return Step(True, "Suspended", "no consumer while suspended")
 
 
@@ -267,9 +270,11 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> None:
     """On delete: remove our consumer and our share of the bucket rule."""
     ident = workflows.ref(body)
     js = await rt.jetstream()
-    await queue.delete_consumer(
-        js, rt.settings.nats_stream, naming.consumer_name(ident.namespace, ident.name, ident.uid)
-    )
+    durable = naming.consumer_name(ident.namespace, ident.name, ident.uid)
+    if await queue.delete_consumer(js, rt.settings.nats_stream, durable):
+        WorkflowLogger(logger, ident).info(
+            "deleted consumer %s on stream %s (Workflow deleted)", durable, rt.settings.nats_stream
+        )
     bucket = ((body.get("spec") or {}).get("trigger") or {}).get("bucket")
     if bucket:
         await sync_bucket(rt, bucket, None, exclude_uid=ident.uid)
