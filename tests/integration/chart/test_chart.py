@@ -22,9 +22,10 @@ from mediaflow_api import __version__
 from mediaflow_operator.settings import ENV_PREFIX, Settings
 from tests.support.binaries import binary, versions
 
-pytestmark = pytest.mark.unit
+# helm is a real tool run as a process: integration tier (no stack needed).
+pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 CHART = ROOT / "charts" / "mediaflow"
 KUBE_VERSION = versions()["KUBERNETES_VERSION"]
 NAMESPACE = "mediaflow-system"
