@@ -130,6 +130,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             Path(args.input),
             Path(args.output),
             assets_dir=args.assets,
+            assets=dict(args.asset),
             limits=limits,
         )
     except WorkerError as exc:
@@ -137,6 +138,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         return exc.exit_code
     log.info("wrote %d output(s) and manifest.json to %s", doc["outputCount"], args.output)
     return EXIT_OK
+
+
+def asset_mapping(text: str) -> tuple[tuple[str, str], Path]:
+    """``--asset BUCKET/KEY=FILE`` as ((bucket, key), file)."""
+    ref, sep, file = text.partition("=")
+    bucket, slash, key = ref.partition("/")
+    if not (sep and slash and bucket and key and file):
+        raise argparse.ArgumentTypeError(f"expected BUCKET/KEY=FILE, not {text!r}")
+    return (bucket, key), Path(file).expanduser()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,8 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--assets",
         type=Path,
         default=None,
-        help="directory holding watermark images as <bucket>/<key> "
-        "(default: the Workflow file's directory)",
+        metavar="DIR",
+        help="directory holding watermark images as DIR/<bucket>/<key> "
+        "(default: the Workflow file's directory; the examples' are in examples/assets)",
+    )
+    run.add_argument(
+        "--asset",
+        action="append",
+        default=[],
+        type=asset_mapping,
+        metavar="BUCKET/KEY=FILE",
+        help="use FILE for the watermark image object BUCKET/KEY (repeatable; "
+        "takes precedence over --assets)",
     )
     run.add_argument("--timeout", type=int, default=0, help="wall-time limit in seconds")
     run.set_defaults(func=cmd_run)

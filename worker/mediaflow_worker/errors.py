@@ -14,8 +14,13 @@
     │   └── IncompatibleCopyError    ``codec: copy`` of a source codec the output
     │                                container cannot hold (VP8 into MP4)
     ├── SpecError                    the task spec cannot work (preset/container
-    │   │                            clash, missing watermark image); exit 1
-    │   └── EncoderUnavailableError  this ffmpeg build lacks an encoder the spec needs
+    │   │                            clash); exit 1
+    │   ├── EncoderUnavailableError  this ffmpeg build lacks an encoder the spec needs
+    │   └── AssetError               exit 2: an input the spec names besides the
+    │       │                        upload (watermark image, text font) is unusable
+    │       │                        (not decodable, too large); found by the
+    │       │                        preflight, before any task runs
+    │       └── AssetNotFoundError   ... or missing
     ├── ProcessingError              ffmpeg failed on an input that probed fine
     │   ├── ProcessTimeoutError      the wall-time limit killed it
     │   └── OutputTooLargeError      outputs passed Limits.maxOutputBytes
@@ -83,6 +88,19 @@ class SpecError(WorkerError):
 
 class EncoderUnavailableError(SpecError):
     reason = "EncoderUnavailable"
+
+
+class AssetError(SpecError):
+    """A watermark image or the font of a text watermark cannot be used: the
+    same spec fails the same way on every input, so the Job must not retry.
+    ``preflight`` raises it before the first task starts."""
+
+    exit_code = EXIT_BAD_INPUT
+    reason = "AssetUnusable"
+
+
+class AssetNotFoundError(AssetError):
+    reason = "AssetNotFound"
 
 
 class ProcessingError(WorkerError):

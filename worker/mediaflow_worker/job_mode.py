@@ -19,7 +19,7 @@ from typing import Any
 
 from mediaflow_api import metadata as md
 from mediaflow_api.job import WorkerJob
-from mediaflow_worker import manifest, runner
+from mediaflow_worker import manifest, preflight, runner
 from mediaflow_worker.config import font_file, scratch_root
 from mediaflow_worker.errors import WorkerError
 from mediaflow_worker.storage import Storage, output_metadata
@@ -86,6 +86,17 @@ def run_job(
         input_doc["versionId"] = job.input.version_id
     workflow_doc = {"namespace": job.workflow.namespace, "name": job.workflow.name}
     try:
+        assets = scratch / "assets"
+        assets.mkdir()
+
+        def download_asset(bucket: str, key: str) -> Path:
+            dest = assets / f"{len(list(assets.iterdir()))}-{Path(key).name or 'asset'}"
+            return storage.download_asset(bucket, key, dest)
+
+        # Watermark images and the font first: a bad one fails the Job
+        # before the (possibly large) input is downloaded.
+        font = font_file()
+        fetch_asset = preflight.check(job.tasks, download_asset, font)
         source = scratch / "input"
         log.info("%s: downloading", where)
         input_doc["size"] = storage.download_input(
@@ -93,13 +104,6 @@ def run_job(
         )
         probed = runner.vet_input(source, job.limits)
         probe_summary = probed.summary()
-        assets = scratch / "assets"
-        assets.mkdir()
-
-        def fetch_asset(bucket: str, key: str) -> Path:
-            dest = assets / f"{len(list(assets.iterdir()))}-{Path(key).name or 'asset'}"
-            return storage.download_asset(bucket, key, dest)
-
         out_root = scratch / "out"
         results = runner.run_tasks(
             source,
@@ -110,7 +114,7 @@ def run_job(
             scratch=scratch,
             deadline=deadline,
             fetch_asset=fetch_asset,
-            font=font_file(),
+            font=font,
         )
         for result in results:
             meta = output_metadata(job, result.name)

@@ -1,5 +1,10 @@
 """``mediaflow-worker run -f workflow.yaml INPUT -o OUTDIR``: the Workflow's
-tasks on a local file, without a cluster or object storage."""
+tasks on a local file, without a cluster or object storage.
+
+Watermark images name an object (``image: {bucket, key}``); locally it is the
+file ``<assets dir>/<bucket>/<key>`` (``--assets DIR``, default: the Workflow
+file's directory) unless ``--asset BUCKET/KEY=FILE`` names one file for it.
+Every one is checked before the first task runs (``preflight``)."""
 
 from __future__ import annotations
 
@@ -15,9 +20,10 @@ from pydantic import ValidationError
 
 from mediaflow_api.job import Limits
 from mediaflow_api.tasks import TaskSpec, check_unique_task_names
-from mediaflow_worker import manifest, runner
+from mediaflow_worker import manifest, preflight, runner
 from mediaflow_worker.config import font_file, scratch_root
-from mediaflow_worker.errors import InputNotFoundError, SpecError
+from mediaflow_worker.errors import AssetNotFoundError, InputNotFoundError, SpecError
+from mediaflow_worker.tasks import AssetFetcher
 
 
 def _now() -> str:
@@ -49,29 +55,54 @@ def load_workflow(path: Path) -> tuple[str, list[TaskSpec]]:
     return name, tasks
 
 
+def local_assets(
+    assets_root: Path, mapping: dict[tuple[str, str], Path] | None = None
+) -> AssetFetcher:
+    """The local stand-in for the bucket: ``mapping`` first, then
+    ``<assets_root>/<bucket>/<key>`` (never outside ``assets_root``)."""
+    mapping = mapping or {}
+
+    def fetch_asset(bucket: str, key: str) -> Path:
+        if (bucket, key) in mapping:
+            path = mapping[(bucket, key)]
+            if not path.is_file():
+                raise AssetNotFoundError(
+                    f"watermark image {bucket}/{key}: --asset names {path}, which does not exist"
+                )
+            return path
+        candidate = (assets_root / bucket / key).resolve()
+        if not candidate.is_relative_to(assets_root.resolve()) or not candidate.is_file():
+            raise AssetNotFoundError(
+                f"watermark image {bucket}/{key} not found: no file {assets_root / bucket / key} "
+                "(local mode reads <assets dir>/<bucket>/<key>: --assets DIR, default the "
+                "Workflow file's directory; or --asset BUCKET/KEY=FILE)"
+            )
+        return candidate
+
+    return fetch_asset
+
+
 def run_local(
     workflow_file: Path,
     input_file: Path,
     out_dir: Path,
     *,
     assets_dir: Path | None = None,
+    assets: dict[tuple[str, str], Path] | None = None,
     limits: Limits | None = None,
 ) -> dict[str, Any]:
-    """Run the tasks; write outputs and ``manifest.json`` into ``out_dir``."""
+    """Run the tasks; write outputs and ``manifest.json`` into ``out_dir``.
+
+    Watermark images and the text font are checked first (``preflight``):
+    a missing or broken one fails before any task starts."""
     name, tasks = load_workflow(workflow_file)
     limits = limits or Limits()
     if not input_file.is_file():
         raise InputNotFoundError(f"input file {input_file} does not exist")
-    assets_root = assets_dir or workflow_file.parent
-
-    def fetch_asset(bucket: str, key: str) -> Path:
-        candidate = (assets_root / bucket / key).resolve()
-        if not candidate.is_relative_to(assets_root.resolve()) or not candidate.is_file():
-            raise SpecError(
-                f"watermark image {bucket}/{key} not found under {assets_root} "
-                "(local mode reads <assets dir>/<bucket>/<key>)"
-            )
-        return candidate
+    font = font_file()
+    fetch_asset = preflight.check(
+        tasks, local_assets(assets_dir or workflow_file.parent, assets), font
+    )
 
     started_wall, started = _now(), time.monotonic()
     scratch = Path(tempfile.mkdtemp(prefix="mediaflow-", dir=scratch_root()))
@@ -87,7 +118,7 @@ def run_local(
             scratch=scratch,
             deadline=started + limits.timeout_seconds,
             fetch_asset=fetch_asset,
-            font=font_file(),
+            font=font,
         )
         entries = runner.task_entries(results, out_root, None)
         out_dir.mkdir(parents=True, exist_ok=True)

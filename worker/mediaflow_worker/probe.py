@@ -13,6 +13,7 @@ from typing import Any
 
 from mediaflow_worker import safety
 from mediaflow_worker.errors import (
+    AssetError,
     InputRejectedError,
     ProcessingError,
     ProcessTimeoutError,
@@ -316,11 +317,15 @@ def last_video_frame(result: ProbeResult, path: Path) -> tuple[float, float] | N
 
 
 def image_size(path: Path) -> tuple[int, int]:
-    """Width and height of a watermark image, probed with the image allow-list."""
+    """Width and height of a watermark image, probed with the image allow-list;
+    ``AssetError`` when it does not decode as one."""
     args = image_size_args(path)
     done = run_restricted(args, PROBE_TIMEOUT_SECONDS)
     try:
         stream = json.loads(done.stdout)["streams"][0]
         return int(stream["width"]), int(stream["height"])
     except (json.JSONDecodeError, KeyError, IndexError, ValueError) as exc:
-        raise UnreadableInputError("the watermark image is not a PNG, JPEG or WebP") from exc
+        said = " ".join(done.stderr.split())[:200]
+        raise AssetError(
+            "is not a PNG, JPEG or WebP image" + (f" (ffprobe: {said})" if said else "")
+        ) from exc

@@ -25,11 +25,12 @@ from mediaflow_api import metadata as md
 from mediaflow_api.job import ObjectRef, WorkerJob
 from mediaflow_worker.config import StorageSettings
 from mediaflow_worker.errors import (
+    AssetError,
+    AssetNotFoundError,
     InputChangedError,
     InputNotFoundError,
     InputRejectedError,
     ProcessTimeoutError,
-    SpecError,
     StorageError,
 )
 
@@ -212,15 +213,18 @@ class Storage:
         return written
 
     def download_asset(self, bucket: str, key: str, dest: Path) -> Path:
-        """Fetch a watermark image; a missing one is a spec error."""
+        """Fetch a watermark image; a missing or oversized one is an
+        ``AssetError`` (exit 2: the spec names it, retrying cannot help)."""
         try:
             stat = self.client.stat_object(bucket, key)
             if stat.size is not None and stat.size > MAX_ASSET_BYTES:
-                raise SpecError(f"watermark s3://{bucket}/{key} is larger than 20 MiB")
+                raise AssetError(f"watermark image s3://{bucket}/{key} is larger than 20 MiB")
             self.client.fget_object(bucket, key, str(dest))
         except S3Error as exc:
             if exc.code in _NOT_FOUND:
-                raise SpecError(f"watermark image s3://{bucket}/{key} does not exist") from exc
+                raise AssetNotFoundError(
+                    f"watermark image s3://{bucket}/{key} does not exist"
+                ) from exc
             raise StorageError(f"cannot download watermark: {exc.code}") from exc
         except _TRANSPORT_ERRORS as exc:
             raise StorageError(f"watermark download failed: {type(exc).__name__}") from exc

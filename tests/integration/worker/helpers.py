@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -223,3 +225,62 @@ def run_local_measured(
 def hls_segments(playlist: Path) -> int:
     """Number of media segments in an HLS media playlist."""
     return sum(1 for line in playlist.read_text().splitlines() if line.startswith("#EXTINF"))
+
+
+# --- the documented ``mediaflow-worker run`` commands --------------------------
+
+REPO = Path(__file__).resolve().parents[3]
+# A command as the docs show it: inline (`mediaflow-worker run -f …`) or on a
+# console line ($ mediaflow-worker run -f …).
+_DOCUMENTED_RUN = re.compile(r"(?:^\$ |`)(mediaflow-worker run -f [^`\n]+)", re.MULTILINE)
+
+
+def documented_run_commands(doc: Path) -> list[str]:
+    """Every ``mediaflow-worker run -f …`` command shown in ``doc``, verbatim."""
+    return [m.strip() for m in _DOCUMENTED_RUN.findall(doc.read_text(encoding="utf-8"))]
+
+
+def documented_input(argv: list[str]) -> str:
+    """The input-file argument of a documented ``mediaflow-worker run`` command,
+    as the CLI's own parser reads it (so a flag order change cannot fool it)."""
+    from mediaflow_worker.cli import build_parser
+
+    assert argv[:2] == ["mediaflow-worker", "run"], argv
+    parsed = build_parser().parse_args(argv[1:])
+    token: str = parsed.input
+    assert argv.count(token) == 1, f"the input {token!r} appears more than once in {argv}"
+    return token
+
+
+def checkout_view(tmp: Path) -> Path:
+    """A directory that looks like the repository root (one symlink per
+    top-level entry), so documented relative paths (``examples/…``) resolve
+    as in the checkout while ``-o out/`` lands in ``tmp``, not in the repo."""
+    root = tmp / "checkout"
+    root.mkdir()
+    for entry in REPO.iterdir():
+        if entry.name not in {"out", ".git"}:
+            (root / entry.name).symlink_to(entry)
+    return root
+
+
+def run_documented(
+    argv: list[str], cwd: Path, *, timeout: float = 170
+) -> subprocess.CompletedProcess[str]:
+    """Run ``argv`` as a user's shell would: ``mediaflow-worker`` found on PATH
+    (this virtual environment's ``bin`` first), from ``cwd``."""
+    bindir = Path(sys.executable).parent
+    path = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
+    exe = shutil.which(argv[0], path=path)
+    missing = f"{argv[0]} is not installed in {bindir} (pip install -e '.[worker]')"
+    assert exe is not None, missing
+    assert Path(exe).parent == bindir, missing
+    return subprocess.run(
+        argv,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PATH": path, "MEDIAFLOW_SCRATCH_DIR": str(cwd.parent)},
+        check=False,
+    )

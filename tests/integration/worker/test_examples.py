@@ -1,9 +1,13 @@
 """Every manifest in examples/ is a valid Workflow and runs through
-``mediaflow-worker run -f`` on a generated clip, so none can rot."""
+``mediaflow-worker run -f`` on a generated clip, with exactly the flags the
+README shows (its watermark images come from the shipped ``examples/assets``),
+so none can rot."""
 
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,7 +15,14 @@ import yaml
 
 from mediaflow_api.workflow import WorkflowSpec
 
-from .helpers import make_clip, make_png, run_local
+from .helpers import (
+    REPO,
+    checkout_view,
+    documented_input,
+    documented_run_commands,
+    make_clip,
+    run_documented,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -40,24 +51,65 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_clip(tmp_path_factory.mktemp("clip"), "clip", size=(640, 360), duration=3).path
 
 
-@pytest.fixture(scope="module")
-def assets(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("assets")
-    logo = root / "media-assets" / "brand" / "logo.png"
-    logo.parent.mkdir(parents=True)
-    make_png(logo, "white@0.5", (120, 40))
-    return root
+def _images(manifest: Path) -> list[tuple[str, str]]:
+    """(bucket, key) of every watermark image the example names."""
+    found = []
+    for task in yaml.safe_load(manifest.read_text())["spec"]["tasks"]:
+        for mark in (task.get("transcode") or {}).get("watermarks") or []:
+            if "image" in mark:
+                found.append((mark["image"]["bucket"], mark["image"]["key"]))
+    return found
+
+
+def test_every_watermark_image_an_example_names_is_shipped_and_documented() -> None:
+    assets = EXAMPLES / "assets"
+    readme = (assets / "README.md").read_text()
+    named = {image for manifest in MANIFESTS for image in _images(manifest)}
+    assert named, "no example shows an image watermark any more"
+    for bucket, key in sorted(named):
+        path = assets / bucket / key
+        assert path.is_file(), f"{path} is not shipped"
+        assert path.stat().st_size < 16 * 1024, f"{path}: keep shipped assets small"
+        assert f"{bucket}/{key}" in readme, (
+            f"examples/assets/README.md does not say where {key} comes from"
+        )
+        probed = subprocess.run(
+            [
+                "ffprobe",
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name",
+                "-of",
+                "csv=p=0",
+                str(path),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        assert probed.stdout.strip() == "png"
+
+
+def _documented_argv(manifest: Path, clip: Path) -> list[str]:
+    """The README's command with only the Workflow file and the clip replaced."""
+    command = documented_run_commands(REPO / "README.md")[0]
+    argv = shlex.split(command)
+    argv[argv.index(documented_input(argv))] = str(clip)
+    argv[argv.index("-f") + 1] = manifest.relative_to(REPO).as_posix()
+    return argv
 
 
 @pytest.mark.parametrize("manifest", MANIFESTS, ids=lambda p: p.stem)
-def test_example_runs_on_a_generated_clip(
-    manifest: Path, clip: Path, assets: Path, tmp_path: Path
-) -> None:
+def test_example_runs_on_a_generated_clip(manifest: Path, clip: Path, tmp_path: Path) -> None:
     doc = yaml.safe_load(manifest.read_text())
     WorkflowSpec.model_validate(doc["spec"])
-    out = tmp_path / "out"
-    done = run_local(manifest, clip, out, "--assets", str(assets))
-    assert done.returncode == 0, done.stderr
+    cwd = checkout_view(tmp_path)
+    argv = _documented_argv(manifest, clip)
+    done = run_documented(argv, cwd)
+    assert done.returncode == 0, f"{shlex.join(argv)}\n{done.stderr}"
+    out = cwd / argv[argv.index("-o") + 1]
     result = json.loads((out / "manifest.json").read_text())
     assert result["ok"] is True
     assert [t["name"] for t in result["tasks"]] == [t["name"] for t in doc["spec"]["tasks"]]

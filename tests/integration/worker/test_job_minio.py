@@ -240,9 +240,13 @@ def test_missing_watermark_image_fails_the_job_without_outputs(env: Env) -> None
         },
     ]
     done, summary = env.run(env.job(key, etag, tasks=tasks))
-    assert done.returncode == 1
-    assert summary.reason == "InvalidSpec"
-    assert "nope.png" in summary.message
+    # The preflight finds it before the input is downloaded or any task runs:
+    # permanent (exit 2), naming the task and the object.
+    assert done.returncode == 2
+    assert summary.reason == "AssetNotFound"
+    assert "task 'web'" in summary.message
+    assert "s3://assets/nope.png" in summary.message
+    assert "downloading" not in done.stdout
     out_dir = md.output_dir_for(key, "incoming/", "out/")
     assert env.keys(out_dir) == [out_dir + "manifest.json"]
 

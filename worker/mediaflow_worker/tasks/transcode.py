@@ -9,12 +9,12 @@ from pathlib import Path
 from mediaflow_api.presets import resolve_transcode
 from mediaflow_api.tasks import AUDIO_ONLY_CONTAINERS, TranscodeTask
 from mediaflow_worker.errors import (
+    AssetError,
     BadInputError,
     IncompatibleCopyError,
     OutputTooLargeError,
     ProcessingError,
     ProcessTimeoutError,
-    SpecError,
 )
 from mediaflow_worker.ffmpeg.codecs import AUDIO_ENCODERS, CONTAINERS, VIDEO_ENCODERS, copy_fits
 from mediaflow_worker.ffmpeg.common import fit_size
@@ -148,9 +148,13 @@ def _watermarks(spec: TranscodeTask, ctx: TaskContext) -> list[WatermarkInput]:
     for i, mark in enumerate(spec.watermarks or []):
         if mark.image is not None:
             image = ctx.fetch_asset(mark.image.bucket, mark.image.key)
-            img_w, img_h = image_size(image)
+            try:
+                img_w, img_h = image_size(image)
+            except AssetError as exc:
+                where = f"watermark s3://{mark.image.bucket}/{mark.image.key}"
+                raise AssetError(f"{where} {exc.message}") from exc
             if img_w * img_h > MAX_WATERMARK_PIXELS:
-                raise SpecError(
+                raise AssetError(
                     f"watermark s3://{mark.image.bucket}/{mark.image.key} is {img_w}x{img_h}; "
                     f"the limit is {MAX_WATERMARK_PIXELS} pixels"
                 )
