@@ -121,6 +121,26 @@ build_args=(--build-arg "WORKER_IMAGE=$worker_ref")
 build "$fake_worker_ref" "$repo/tests/e2e/fake-worker.Containerfile" "$repo/tests/e2e/fake-worker.Containerfile.dockerignore"
 build_args=()
 
+# -- the servers the chart bundles ----------------------------------------------------------
+# MinIO and NATS from the pinned binaries of scripts/tools.sh, under the
+# references the chart's values name (each build context holds only its binary).
+# shellcheck source=versions.env
+source "$here/versions.env"
+bundled_refs=()
+for bundled in minio:minio:"$MINIO_VERSION" nats:nats-server:"$NATS_SERVER_VERSION"; do
+  IFS=: read -r image binary tag <<<"$bundled"
+  context="$(mktemp -d)"
+  cp "$cache/bin/$binary" "$context/$binary"
+  ref="ghcr.io/mediaflow/$image:$tag"
+  if ! buildah bud --pull=never --layers -f "$here/bundled-images/$image.Containerfile" -t "$ref" "$context" \
+      >"$cache/logs/build-$image.log" 2>&1; then
+    tail -20 "$cache/logs/build-$image.log" >&2; echo "[images] building $ref failed" >&2; exit 1
+  fi
+  rm -rf "$context"
+  step "$ref" "built from $cache/bin/$binary"
+  bundled_refs+=("$ref")
+done
+
 # -- the pod sandbox image ----------------------------------------------------------------
 # The local node's containerd needs a pause image and cannot pull one: Debian's
 # static catatonit has a pause mode (-P) and is all such an image holds.
@@ -141,7 +161,7 @@ fi
 # -- archives for the local node's containerd ---------------------------------------------
 # One docker-archive per image, rewritten only when the image changed.
 archives="$cache/images"
-for ref in "$pause_ref" "$operator_ref" "$worker_ref" "$fake_worker_ref"; do
+for ref in "$pause_ref" "$operator_ref" "$worker_ref" "$fake_worker_ref" "${bundled_refs[@]}"; do
   out="$archives/$(echo "$ref" | tr '/:' '__').tar"
   id="$(image_id "$ref")"
   if [[ -f $out && "$(cat "$out.id" 2>/dev/null)" == "$id" ]]; then
@@ -152,8 +172,8 @@ for ref in "$pause_ref" "$operator_ref" "$worker_ref" "$fake_worker_ref"; do
   echo "$id" >"$out.id"
   step "$ref" "archived for containerd ($out)"
 done
-printf '%s\n' "$pause_ref" "$operator_ref" "$worker_ref" "$fake_worker_ref" >"$archives/node-images.txt"
+printf '%s\n' "$pause_ref" "$operator_ref" "$worker_ref" "$fake_worker_ref" "${bundled_refs[@]}" >"$archives/node-images.txt"
 
-for ref in "$debian_ref" "$python_ref" "$operator_ref" "$worker_ref"; do
+for ref in "$debian_ref" "$python_ref" "$operator_ref" "$worker_ref" "${bundled_refs[@]}"; do
   step "$ref" "$(buildah images --noheading --format '{{.Size}}' "$ref" | head -1)"
 done

@@ -43,6 +43,8 @@ CONTROLLERS = (
     "endpoints-controller",
     "deployment-controller",
     "replicaset-controller",
+    # The chart's bundled MinIO and NATS are StatefulSets.
+    "statefulset-controller",
     "pod-garbage-collector-controller",
     # Lifts the not-ready taint the kubelet registers its node with.
     "node-lifecycle-controller",
