@@ -110,5 +110,10 @@ bench: venv tools ## Benchmarks against a same-run baseline (worker vs plain ffm
 	$(PY) bench/worker_bench.py --runs 5
 
 .PHONY: up
-up: ## (coming with the Helm chart issue) a running mediaflow with an example Workflow
-	@echo "make up arrives with the Helm chart issue; for now: make stack-up, make install, make run"; exit 2
+up: venv tools images ## A running mediaflow on the local node: stack, helm install, example Workflow, a sample upload processed
+	@$(PY) -m tests.support.stack up --state-dir $(STATE_DIR)
+	@MEDIAFLOW_STATE_DIR=$(abspath $(STATE_DIR)) scripts/up.sh
+
+.PHONY: down
+down: ## Remove what `make up` started (the whole local stack; nothing is left running)
+	@$(MAKE) --no-print-directory stack-down STATE_DIR=$(STATE_DIR)

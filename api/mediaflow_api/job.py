@@ -11,8 +11,9 @@ Exit codes are a contract with the Job's ``podFailurePolicy``:
 
 - ``EXIT_OK`` (0): every task succeeded;
 - ``EXIT_FAILED`` (1): something transient or unexpected failed; the Job retries;
-- ``EXIT_BAD_INPUT`` (2): the input is unusable (corrupt, unsupported, rejected
-  by the safety rules); retrying cannot help, so the Job fails at once.
+- ``EXIT_BAD_INPUT`` (2): the input, or an asset the spec names (a watermark
+  image, a font), is unusable (missing, corrupt, unsupported, rejected by the
+  safety rules); retrying cannot help, so the Job fails at once.
 """
 
 from __future__ import annotations
