@@ -110,10 +110,18 @@ bench: venv tools ## Benchmarks against a same-run baseline (worker vs plain ffm
 	$(PY) bench/worker_bench.py --runs 5
 
 .PHONY: up
-up: venv tools images ## A running mediaflow on the local node: stack, helm install, example Workflow, a sample upload processed
-	@$(PY) -m tests.support.stack up --state-dir $(STATE_DIR)
-	@MEDIAFLOW_STATE_DIR=$(abspath $(STATE_DIR)) scripts/up.sh
+up: venv tools images ## A running mediaflow: local stack (or kind where Docker runs), helm install, example Workflow, a sample upload processed
+	@if docker info >/dev/null 2>&1 && command -v kind >/dev/null; then \
+	  MEDIAFLOW_STATE_DIR=$(abspath $(STATE_DIR)) scripts/up.sh --kind; \
+	else \
+	  $(PY) -m tests.support.stack up --state-dir $(STATE_DIR) && \
+	  MEDIAFLOW_STATE_DIR=$(abspath $(STATE_DIR)) scripts/up.sh; \
+	fi
 
 .PHONY: down
-down: ## Remove what `make up` started (the whole local stack; nothing is left running)
-	@$(MAKE) --no-print-directory stack-down STATE_DIR=$(STATE_DIR)
+down: ## Remove what `make up` started (the local stack, or the kind cluster); nothing is left running
+	@if [ -f $(STATE_DIR)/kind.kubeconfig ]; then \
+	  kind delete cluster --name mediaflow && rm -f $(STATE_DIR)/kind.kubeconfig $(STATE_DIR)/stack.env; \
+	else \
+	  $(MAKE) --no-print-directory stack-down STATE_DIR=$(STATE_DIR); \
+	fi

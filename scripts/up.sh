@@ -20,6 +20,24 @@ current=""
 step() { current="$1"; printf '[up] %-10s %s\n' "$1" "$2"; }
 trap 'echo "[up] FAILED in step \"$current\"; the stack stays up for a look (make down removes it)" >&2' ERR
 
+if [[ "${1:-}" == "--kind" ]]; then
+  # Where Docker runs: the same story on kind (kind-config.yaml). The images
+  # are the archives `make images` wrote, loaded into kind's node. (Written
+  # for machines with Docker; the development machines have none, so this
+  # path has not run in this project's CI.)
+  step kind "kind create cluster --config kind-config.yaml"
+  kind get clusters 2>/dev/null | grep -qx mediaflow || kind create cluster --config "$repo/kind-config.yaml"
+  mkdir -p "$state"
+  kind get kubeconfig --name mediaflow >"$state/kind.kubeconfig"
+  echo "export KUBECONFIG=$state/kind.kubeconfig" >"$state/stack.env"
+  archives="${MEDIAFLOW_CACHE:-$HOME/.cache/mediaflow}/images"
+  while read -r ref; do
+    # kind's node has its own pause image; the fake worker is for tests only.
+    case "$ref" in registry.k8s.io/pause:*|localhost/*) continue ;; esac
+    kind load image-archive "$archives/$(echo "$ref" | tr '/:' '__').tar" --name mediaflow >/dev/null
+  done <"$archives/node-images.txt"
+fi
+
 step stack "KUBECONFIG from $state/stack.env"
 # shellcheck disable=SC1091
 source "$state/stack.env"
