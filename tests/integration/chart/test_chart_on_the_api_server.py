@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.integration.chart.test_chart import EXTERNAL
 from tests.support.binaries import binary, versions
 from tests.support.workflow_api import ensure_namespace
 
@@ -22,15 +23,6 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[3]
 CHART = REPO / "charts" / "mediaflow"
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
-EXTERNAL = [
-    "minio.enabled=false",
-    "nats.enabled=false",
-    "externalMinio.endpoint=s3.example.com:443",
-    "externalMinio.secure=true",
-    "externalNats.url=nats://nats.example.com:4222",
-    "storage.accessKey=AKEXAMPLE",
-    "storage.secretKey=secret-example-value",
-]
 # Granted to every authenticated user by the cluster's default roles.
 EVERYONE = {
     ("selfsubjectreviews.authentication.k8s.io", "create"),
