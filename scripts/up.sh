@@ -48,11 +48,9 @@ for ns in "$system" "$media"; do
   kubectl create namespace "$ns" --dry-run=client -o yaml | kubectl apply -f - >/dev/null
   kubectl label --overwrite namespace "$ns" pod-security.kubernetes.io/enforce=restricted >/dev/null
 done
-# The local node has no volume provisioner: the bundled servers keep their
-# data in emptyDirs (see charts/mediaflow/README.md for persistent volumes).
-helm upgrade --install "$release" "$repo/charts/mediaflow" -n "$system" \
-  --set minio.persistence.enabled=false --set nats.persistence.enabled=false \
-  --wait --timeout 5m >/dev/null
+# Default values: the bundled servers' claims bind to the volumes of the node's
+# default StorageClass (kind brings one too).
+helm upgrade --install "$release" "$repo/charts/mediaflow" -n "$system" --wait --timeout 5m >/dev/null
 kubectl -n "$system" get pods --no-headers | sed 's/^/           /'
 
 # One pod of the worker image per storage step, in the release namespace where

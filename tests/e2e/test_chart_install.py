@@ -50,12 +50,8 @@ class Release:
 
     def values(self) -> list[str]:
         return [
-            # The local node has no volume provisioner: the bundled servers keep
-            # their data in emptyDirs here.
-            "--set",
-            "minio.persistence.enabled=false",
-            "--set",
-            "nats.persistence.enabled=false",
+            # Default values otherwise: the bundled servers' claims bind to the
+            # node's pre-made volumes (its default StorageClass).
             # Only this test's namespace: other tests run operators of their own.
             "--set",
             f"rbac.namespaces={{{self.workflows}}}",
@@ -187,6 +183,8 @@ def test_the_chart_installs_processes_an_upload_upgrades_and_uninstalls(release:
     rel.helm("install", rel.name, str(CHART), *rel.values(), "--wait", "--timeout", "5m")
     status = json.loads(rel.helm("status", rel.name, "-o", "json").stdout)
     assert status["info"]["status"] == "deployed"
+    claims = client.CoreV1Api(rel.api).list_namespaced_persistent_volume_claim(rel.namespace).items
+    assert sorted(c.status.phase for c in claims) == ["Bound", "Bound"], "MinIO's and NATS's data"
     # The chart's own proof: a smoke Workflow becomes Ready.
     rel.helm("test", rel.name, "--timeout", "4m")
 

@@ -43,8 +43,12 @@ CONTROLLERS = (
     "endpoints-controller",
     "deployment-controller",
     "replicaset-controller",
-    # The chart's bundled MinIO and NATS are StatefulSets.
+    # The chart's bundled MinIO and NATS are StatefulSets with volume claims,
+    # bound to the node's pre-provisioned volumes (see node.py).
     "statefulset-controller",
+    "persistentvolume-binder-controller",
+    "persistentvolume-protection-controller",
+    "persistentvolumeclaim-protection-controller",
     "pod-garbage-collector-controller",
     # Lifts the not-ready taint the kubelet registers its node with.
     "node-lifecycle-controller",

@@ -47,6 +47,12 @@ from .pki import issue_client_certificate
 from .processes import ManagedProcess, StackError, free_port, tail
 
 NODE_NAME = "mediaflow-node"
+# The node's default StorageClass: hostPath volumes made in advance (there is no
+# dynamic provisioner), so a chart's claims with default values bind as on a
+# cluster with a storage class.
+STORAGE_CLASS = "local-hostpath"
+LOCAL_VOLUMES = 6
+LOCAL_VOLUME_SIZE = "20Gi"
 # containerd keeps this image as the pod sandbox; `make images` builds it from
 # Debian's static catatonit (no registry to pull the real pause image from).
 PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
@@ -513,6 +519,44 @@ def _start(
         process.start()
     coredns.wait_ready(lambda: _http_ok(f"http://127.0.0.1:{ready_port}/ready"), 60, "ready")
     kubelet.wait_ready(lambda: _node_ready(control_plane, node.name), 90, "Ready on the API")
+    _provision_local_volumes(node, control_plane)
+
+
+def _provision_local_volumes(node: KubeNode, control_plane: KubeControlPlane) -> None:
+    """The default StorageClass and its pre-made hostPath volumes on this node."""
+    from kubernetes import client
+
+    with control_plane.api_client() as api:
+        client.StorageV1Api(api).create_storage_class(
+            client.V1StorageClass(
+                metadata=client.V1ObjectMeta(
+                    name=STORAGE_CLASS,
+                    annotations={"storageclass.kubernetes.io/is-default-class": "true"},
+                ),
+                provisioner="kubernetes.io/no-provisioner",
+                reclaim_policy="Retain",
+                volume_binding_mode="Immediate",
+            )
+        )
+        core = client.CoreV1Api(api)
+        for index in range(LOCAL_VOLUMES):
+            path = node.directory / "volumes" / f"pv-{index}"
+            path.mkdir(parents=True)
+            # Pods run as arbitrary non-root users and fsGroup does not apply
+            # to hostPath: the directory itself must let them write.
+            path.chmod(0o777)
+            core.create_persistent_volume(
+                client.V1PersistentVolume(
+                    metadata=client.V1ObjectMeta(name=f"local-{index}"),
+                    spec=client.V1PersistentVolumeSpec(
+                        capacity={"storage": LOCAL_VOLUME_SIZE},
+                        access_modes=["ReadWriteOnce"],
+                        storage_class_name=STORAGE_CLASS,
+                        persistent_volume_reclaim_policy="Retain",
+                        host_path=client.V1HostPathVolumeSource(path=str(path), type="Directory"),
+                    ),
+                )
+            )
 
 
 def _http_ok(url: str) -> bool:
