@@ -6,15 +6,25 @@ from typing import Any
 
 import pytest
 
+from tests.e2e.chart_operator import chart_stack_fixture
 from tests.e2e.harness import Stack, stack_fixture
 
 
-@pytest.fixture
+@pytest.fixture(params=["process", "chart"])
 def stack(
-    kube_cluster: Any, minio_server: Any, nats_server: Any, tmp_path: Path
+    request: pytest.FixtureRequest,
+    kube_cluster: Any,
+    minio_server: Any,
+    nats_server: Any,
+    tmp_path: Path,
 ) -> Iterator[Stack]:
-    """A namespace of its own and a running operator (fake worker, instant)."""
-    yield from stack_fixture(kube_cluster, minio_server, nats_server, tmp_path)
+    """A namespace of its own and a running operator (fake worker, instant):
+    once as a process of the checkout, once as the Helm chart installs it in
+    the cluster (its image, RBAC and settings from charts/mediaflow)."""
+    if request.param == "chart":
+        yield from chart_stack_fixture(kube_cluster, minio_server, nats_server)
+    else:
+        yield from stack_fixture(kube_cluster, minio_server, nats_server, tmp_path)
 
 
 @pytest.fixture

@@ -11,11 +11,12 @@ import os
 import signal
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import yaml
 from kubernetes import client
@@ -139,6 +140,12 @@ class OperatorProcess:
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
+    def metrics_text(self) -> str:
+        """What the operator's Prometheus endpoint serves."""
+        port = self.env["MEDIAFLOW_METRICS_PORT"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+            return str(response.read().decode())
+
 
 def operator_env(
     kube_cluster: Any,
@@ -179,6 +186,17 @@ def operator_env(
     return env
 
 
+class OperatorLog(Protocol):
+    """What tests read of an operator, wherever it runs (a local process or the
+    chart's Deployment)."""
+
+    def log_text(self) -> str: ...
+
+    def log_tail(self, lines: int = 60) -> str: ...
+
+    def metrics_text(self) -> str: ...
+
+
 @dataclass
 class Stack:
     """Everything a test needs: API clients, MinIO, a namespace of its own."""
@@ -186,7 +204,7 @@ class Stack:
     api: client.ApiClient
     minio: Minio
     namespace: str
-    operator: OperatorProcess
+    operator: OperatorLog
     created: list[str] = field(default_factory=list)
 
     @property
@@ -330,10 +348,8 @@ def counters(status: dict[str, Any]) -> dict[str, int]:
     }
 
 
-def stack_fixture(
-    kube_cluster: Any, minio_server: Any, nats_server: Any, tmp_path: Path, **env_kw: Any
-) -> Iterator[Stack]:
-    """Body of the ``stack`` fixtures: CRD, default Secret, namespace, operator."""
+def prepare_stack(kube_cluster: Any, minio_server: Any) -> tuple[client.ApiClient, str]:
+    """CRD, the default storage Secret, and a fresh restricted namespace."""
     api = kube_cluster.api_client()
     install_crd(api)
     ensure_namespace(api, SYSTEM_NAMESPACE)
@@ -350,6 +366,14 @@ def stack_fixture(
     )
     namespace = f"t-{uuid.uuid4().hex[:8]}"
     ensure_namespace(api, namespace, labels=RESTRICTED)
+    return api, namespace
+
+
+def stack_fixture(
+    kube_cluster: Any, minio_server: Any, nats_server: Any, tmp_path: Path, **env_kw: Any
+) -> Iterator[Stack]:
+    """Body of the ``stack`` fixtures: CRD, default Secret, namespace, operator."""
+    api, namespace = prepare_stack(kube_cluster, minio_server)
     extra_env = env_kw.pop("extra_env", None) or {}
     env = operator_env(kube_cluster, minio_server, nats_server, **env_kw)
     env.update(extra_env(api) if callable(extra_env) else extra_env)

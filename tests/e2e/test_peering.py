@@ -35,6 +35,7 @@ def test_standby_stays_idle_takes_over_after_sigkill_and_hands_back(
 ) -> None:
     stack = peered_stack
     active = stack.operator
+    assert isinstance(active, OperatorProcess)  # local processes of one peering
     env = dict(active.env)
     env["MEDIAFLOW_PEERING_PRIORITY"] = "10"
     env["MEDIAFLOW_LIVENESS_ENDPOINT"] = f"http://127.0.0.1:{free_port()}/healthz"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.harness import Stack, counters, wait_for
+from tests.e2e.harness import OperatorProcess, Stack, counters, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -29,6 +29,7 @@ def test_sigkill_mid_burst_loses_nothing_and_duplicates_nothing(slow_stack: Stac
 
     # Kill while Jobs are running and the backlog still waits in the queue.
     wait_for(lambda: len(stack.jobs(uid)) >= 4, 60, "the first Jobs")
+    assert isinstance(stack.operator, OperatorProcess)  # a local process to SIGKILL
     stack.operator.kill()
     assert len(stack.jobs(uid)) < len(first), "killed before the backlog was dispatched"
     during = [f"in/during-{i:02d}.mp4" for i in range(4)]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import urllib.request
-
 import pytest
 
 from mediaflow_api.metadata import output_dir_for
@@ -71,9 +69,7 @@ def test_twenty_uploads_make_exactly_one_job_each_and_exact_counters(stack: Stac
     job_keys = sorted(j.metadata.annotations["mediaflow.dev/key"] for j in stack.jobs(uid))
     assert job_keys == sorted(MATCHING)
     # The same totals reach Prometheus.
-    port = stack.operator.env["MEDIAFLOW_METRICS_PORT"]
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
-        text = response.read().decode()
+    text = stack.operator.metrics_text()
     ns = stack.namespace
     created_series = (
         f'mediaflow_jobs_created_total{{namespace="{ns}",trigger="event",workflow="videos"}}'
