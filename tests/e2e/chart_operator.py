@@ -20,14 +20,12 @@ from tests.e2e.harness import (
     DEFAULT_SECRET,
     FAKE_WORKER_COMMAND,
     FAKE_WORKER_IMAGE,
-    REPO,
     SYSTEM_NAMESPACE,
     Stack,
     prepare_stack,
 )
 from tests.support.binaries import binary
-
-CHART = REPO / "charts" / "mediaflow"
+from tests.support.helm import CHART, run_helm
 
 
 class ChartOperator:
@@ -42,15 +40,7 @@ class ChartOperator:
         self.release = f"mf-{uuid.uuid4().hex[:6]}"
 
     def _helm(self, *args: str) -> None:
-        done = subprocess.run(
-            [binary("helm"), "--kubeconfig", str(self.kubeconfig), "-n", SYSTEM_NAMESPACE, *args],
-            capture_output=True,
-            text=True,
-            timeout=360,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"helm {args[0]} failed:\n{done.stdout}\n{done.stderr}")
+        run_helm(*args, kubeconfig=self.kubeconfig, namespace=SYSTEM_NAMESPACE, timeout=360)
 
     def start(self, minio_server: Any, nats_server: Any, worker_sleep: float) -> None:
         """helm install with the stack's MinIO and NATS as external services."""

@@ -12,18 +12,16 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 from kubernetes import client
 
-from tests.e2e.harness import REPO, RESTRICTED, counters, ensure_namespace, wait_for
-from tests.support.binaries import binary
-from tests.support.workflow_api import create_workflow_object
+from tests.e2e.harness import RESTRICTED, counters, ensure_namespace, wait_for
+from tests.support.helm import CHART, run_helm
+from tests.support.workflow_api import create_workflow_object, is_ready, workflow_status
 
 pytestmark = pytest.mark.e2e
-
-CHART = REPO / "charts" / "mediaflow"
 
 
 @dataclass
@@ -36,17 +34,14 @@ class Release:
     namespace: str
     workflows: str
 
-    def helm(self, *args: str, timeout: float = 420) -> subprocess.CompletedProcess[str]:
-        """Run helm against the stack; fail with its output."""
-        done = subprocess.run(
-            [binary("helm"), "--kubeconfig", str(self.kubeconfig), "-n", self.namespace, *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
+    def helm(
+        self, *args: str, timeout: float = 420, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        """Run helm against the stack; with ``check``, fail with its output."""
+        kubeconfig, namespace = self.kubeconfig, self.namespace
+        return run_helm(
+            *args, kubeconfig=kubeconfig, namespace=namespace, timeout=timeout, check=check
         )
-        assert done.returncode == 0, f"helm {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-        return done
 
     def values(self) -> list[str]:
         return [
@@ -92,21 +87,14 @@ def release(kube_cluster: Any) -> Iterator[Release]:
     try:
         yield rel
     finally:
-        subprocess.run(
-            [binary("helm"), "--kubeconfig", str(rel.kubeconfig), "-n", rel.namespace,
-             "uninstall", rel.name, "--wait", "--timeout", "2m"],
-            capture_output=True, timeout=180, check=False,
-        )  # fmt: skip
+        rel.helm("uninstall", rel.name, "--wait", "--timeout", "2m", check=False)
         core = client.CoreV1Api(api)
         for namespace in (rel.workflows, rel.namespace):
             core.delete_namespace(namespace)
 
 
 def _workflow_status(rel: Release, name: str) -> dict[str, Any]:
-    found = client.CustomObjectsApi(rel.api).get_namespaced_custom_object(
-        "mediaflow.dev", "v1alpha1", rel.workflows, "workflows", name
-    )
-    return dict(cast(dict[str, Any], found).get("status") or {})
+    return workflow_status(rel.api, rel.workflows, name)
 
 
 def _storage_pod(name: str, secret: str, bucket: str, key: str | None) -> dict[str, Any]:
@@ -161,8 +149,7 @@ def _storage_pod(name: str, secret: str, bucket: str, key: str | None) -> dict[s
 
 
 def _ready(rel: Release, name: str) -> bool:
-    conditions = _workflow_status(rel, name).get("conditions") or []
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+    return is_ready(_workflow_status(rel, name))
 
 
 def _succeeded(core: client.CoreV1Api, namespace: str, pod: str) -> bool:

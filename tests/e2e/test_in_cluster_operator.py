@@ -9,7 +9,7 @@ from __future__ import annotations
 import io
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, cast
+from typing import Any
 
 import pytest
 import yaml
@@ -28,7 +28,7 @@ from tests.e2e.harness import (
     put_secret,
     wait_for,
 )
-from tests.support.workflow_api import create_workflow_object
+from tests.support.workflow_api import create_workflow_object, is_ready, workflow_status
 
 pytestmark = pytest.mark.e2e
 
@@ -218,19 +218,9 @@ def test_the_operator_image_runs_in_the_cluster_with_the_shipped_rbac(
     )
 
     def status_of() -> dict[str, Any]:
-        found = cast(
-            dict[str, Any],
-            custom.get_namespaced_custom_object(
-                "mediaflow.dev", "v1alpha1", in_cluster.namespace, "workflows", "in-cluster"
-            ),
-        )
-        return dict(found.get("status") or {})
+        return workflow_status(in_cluster.api, in_cluster.namespace, "in-cluster")
 
-    def ready() -> bool:
-        conditions = status_of().get("conditions") or []
-        return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
-
-    wait_for(ready, 120, f"the Workflow to be Ready\n{in_cluster.logs()}")
+    wait_for(lambda: is_ready(status_of()), 120, f"the Workflow to be Ready\n{in_cluster.logs()}")
     for key in ("a.mp4", "b.mp4"):
         minio.put_object(bucket, key, io.BytesIO(b"media bytes"), 11)
     wait_for(

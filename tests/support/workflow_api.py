@@ -67,3 +67,19 @@ def create_workflow_object(
         GROUP, VERSION, namespace, PLURAL, body, field_validation="Strict"
     )
     return cast(dict[str, Any], created)
+
+
+def workflow_status(api_client: client.ApiClient, namespace: str, name: str) -> dict[str, Any]:
+    """The status of Workflow ``namespace/name`` (empty before the operator wrote one)."""
+    found = client.CustomObjectsApi(api_client).get_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, name
+    )
+    return dict(cast(dict[str, Any], found).get("status") or {})
+
+
+def is_ready(status: dict[str, Any]) -> bool:
+    """Whether a Workflow status says ``Ready=True``."""
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in status.get("conditions") or []
+    )

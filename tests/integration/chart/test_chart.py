@@ -20,13 +20,13 @@ import yaml
 
 from mediaflow_api import __version__
 from mediaflow_operator.settings import ENV_PREFIX, Settings
-from tests.support.binaries import binary, versions
+from tests.support.binaries import versions
+from tests.support.helm import CHART, run_helm
 
 # helm is a real tool run as a process: integration tier (no stack needed).
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[3]
-CHART = ROOT / "charts" / "mediaflow"
 KUBE_VERSION = versions()["KUBERNETES_VERSION"]
 NAMESPACE = "mediaflow-system"
 LABELS = [
@@ -58,9 +58,7 @@ POD_KINDS = {"Deployment", "StatefulSet", "Job", "DaemonSet", "Pod"}
 
 
 def helm(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [binary("helm"), *args], capture_output=True, text=True, timeout=30, check=False
-    )
+    return run_helm(*args, timeout=30, check=False)
 
 
 def render(*sets: str, include_crds: bool = False) -> list[dict[str, Any]]:

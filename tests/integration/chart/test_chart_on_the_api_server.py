@@ -16,12 +16,12 @@ import yaml
 
 from tests.integration.chart.test_chart import EXTERNAL
 from tests.support.binaries import binary, versions
+from tests.support.helm import CHART, run_helm
 from tests.support.workflow_api import ensure_namespace
 
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[3]
-CHART = REPO / "charts" / "mediaflow"
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
 # Granted to every authenticated user by the cluster's default roles.
 EVERYONE = {
@@ -32,13 +32,10 @@ EVERYONE = {
 
 
 def _template(release: str, namespace: str, *sets: str) -> str:
-    args = [binary("helm"), "template", release, str(CHART), "-n", namespace]
-    args += ["--kube-version", versions()["KUBERNETES_VERSION"]]
+    args = ["template", release, str(CHART), "--kube-version", versions()["KUBERNETES_VERSION"]]
     for value in sets:
         args += ["--set", value]
-    done = subprocess.run(args, capture_output=True, text=True, timeout=60, check=False)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return run_helm(*args, namespace=namespace).stdout
 
 
 def _kubectl(kubeconfig: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
