@@ -50,7 +50,10 @@ for ns in "$system" "$media"; do
 done
 # Default values: the bundled servers' claims bind to the volumes of the node's
 # default StorageClass (kind brings one too).
-helm upgrade --install "$release" "$repo/charts/mediaflow" -n "$system" --wait --timeout 5m >/dev/null
+# The example Workflows in $media have no storage Secret of their own: the
+# chart's default Secret is shared with that namespace (docs/security.md).
+helm upgrade --install "$release" "$repo/charts/mediaflow" -n "$system" \
+  --set "storage.shareWithNamespaces={$media}" --wait --timeout 5m >/dev/null
 kubectl -n "$system" get pods --no-headers | sed 's/^/           /'
 
 # One pod of the worker image per storage step, in the release namespace where

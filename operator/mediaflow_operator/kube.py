@@ -116,10 +116,15 @@ class Kube:
                 return None
             raise
 
-    async def list_workflows(self) -> list[dict[str, Any]]:
-        result: Any = await self._run(
-            self.custom.list_cluster_custom_object, GROUP, VERSION, PLURAL
-        )
+    async def list_workflows(self, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Workflows of ``namespace``, or of every namespace."""
+        result: Any
+        if namespace is None:
+            result = await self._run(self.custom.list_cluster_custom_object, GROUP, VERSION, PLURAL)
+        else:
+            result = await self._run(
+                self.custom.list_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL
+            )
         return list(result.get("items", []))
 
     async def patch_workflow_status(
@@ -173,3 +178,11 @@ class Kube:
             if exc.status != 409:
                 raise
             await self._run(self.core.replace_namespaced_secret, name, namespace, manifest)
+
+    async def delete_secret(self, namespace: str, name: str) -> None:
+        """Delete a Secret; one already gone is fine."""
+        try:
+            await self._run(self.core.delete_namespaced_secret, name, namespace)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise

@@ -24,7 +24,7 @@ from mediaflow_api.workflow_status import (
     CONDITION_READY,
     CONDITION_STORAGE,
 )
-from mediaflow_operator import bucket_rules, metrics, naming, queue, workflows
+from mediaflow_operator import bucket_rules, default_storage, metrics, naming, queue, workflows
 from mediaflow_operator.clock import iso, now
 from mediaflow_operator.logs import WorkflowLogger
 from mediaflow_operator.runtime import Runtime
@@ -56,41 +56,18 @@ def _short(exc: BaseException) -> str:
     return text[:500]
 
 
-async def check_storage(rt: Runtime, ns: str, spec: WorkflowSpec) -> Step:
-    """The worker's Secret exists with the required keys; the buckets exist."""
+async def check_storage(rt: Runtime, ns: str, spec: WorkflowSpec, *, uid: str = "") -> Step:
+    """The worker's Secret exists with the required keys; the buckets exist. A
+    Workflow with its own Secret releases the namespace's default copy
+    (``default_storage``) when it was the last one using it."""
     name = workflows.storage_secret_name(spec)
     if spec.storage.secret_ref is None:
-        ref = rt.settings.default_storage_secret_ref
-        if ref is None:
-            return Step(
-                False,
-                "NoDefaultStorage",
-                "spec.storage.secretRef is unset and the "
-                "operator has no MEDIAFLOW_DEFAULT_STORAGE_SECRET",
-            )
-        source = await rt.kube.read_secret(*ref)
-        if source is None:
-            return Step(
-                False, "SecretNotFound", f"default storage Secret {ref[0]}/{ref[1]} not found"
-            )
-        if ref != (ns, name):
-            await rt.kube.apply_secret(
-                ns,
-                {
-                    "apiVersion": "v1",
-                    "kind": "Secret",
-                    "metadata": {
-                        "name": name,
-                        "namespace": ns,
-                        "labels": {naming.LABEL_MANAGED_BY: naming.MANAGED_BY},
-                        "annotations": {"mediaflow.dev/copied-from": f"{ref[0]}/{ref[1]}"},
-                    },
-                    "type": source.get("type") or "Opaque",
-                    "data": source.get("data") or {},
-                },
-            )
-        secret = source
+        provided = await default_storage.provide(rt, ns)
+        if provided.secret is None:
+            return Step(False, provided.reason, provided.message)
+        secret = provided.secret
     else:
+        await default_storage.release_unused(rt, ns, leaving_uid=uid)
         found = await rt.kube.read_secret(ns, name)
         if found is None:
             return Step(
@@ -182,7 +159,9 @@ async def reconcile(
     active = workflows.is_active(body)
 
     try:
-        result.steps[CONDITION_STORAGE] = await check_storage(rt, ident.namespace, spec)
+        result.steps[CONDITION_STORAGE] = await check_storage(
+            rt, ident.namespace, spec, uid=ident.uid
+        )
     except Exception as exc:
         log.warning("storage check failed: %s", _short(exc))
         result.steps[CONDITION_STORAGE] = Step(False, "StorageUnavailable", _short(exc))
@@ -278,3 +257,4 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> None:
     bucket = ((body.get("spec") or {}).get("trigger") or {}).get("bucket")
     if bucket:
         await sync_bucket(rt, bucket, None, exclude_uid=ident.uid)
+    await default_storage.release_unused(rt, ident.namespace, leaving_uid=ident.uid)

@@ -64,7 +64,17 @@ class Settings(BaseModel):
         description=(
             "namespace/name of the Secret used by Workflows without spec.storage.secretRef. "
             "Workers read it by secretKeyRef, so it is copied into the Workflow's namespace "
-            "(as mediaflow-default-storage) when it lives elsewhere."
+            "(as mediaflow-default-storage) when it lives elsewhere, but only into the "
+            "namespaces of default_storage_namespaces."
+        ),
+    )
+    default_storage_namespaces: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Namespaces (space-separated; * for all) whose Workflows may use the default "
+            "storage Secret, i.e. receive a copy of the operator's own MinIO credentials. "
+            "Empty: only the Secret's own namespace. Elsewhere a Workflow needs "
+            "spec.storage.secretRef."
         ),
     )
     worker_image: str = Field(
@@ -135,7 +145,7 @@ class Settings(BaseModel):
         default=(), description="Namespaces to watch (space-separated); empty: cluster-wide."
     )
 
-    @field_validator("worker_command", "namespaces", mode="before")
+    @field_validator("worker_command", "namespaces", "default_storage_namespaces", mode="before")
     @classmethod
     def _split(cls, value: object) -> object:
         return tuple(value.split()) if isinstance(value, str) else value

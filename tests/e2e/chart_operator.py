@@ -53,6 +53,7 @@ class ChartOperator:
             "externalNats.url": nats_server.url,
             "storage.existingSecret": DEFAULT_SECRET,
             "rbac.namespaces": [self.watched],
+            "storage.shareWithNamespaces": [self.watched],
             "worker.image.repository": fake_repository,
             "worker.image.tag": fake_tag,
             "worker.command": [*FAKE_WORKER_COMMAND.split(), "--sleep", str(worker_sleep)],

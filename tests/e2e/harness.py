@@ -157,7 +157,11 @@ def operator_env(
     sweep_grace: float = 20,
     worker_command: str | None = None,
     stream: str = "MEDIAFLOW_EVENTS",
+    share_storage_with: str = "*",
 ) -> dict[str, str]:
+    """The environment of an operator process on the stack. ``share_storage_with``
+    lists the namespaces (space-separated, ``*`` for all) that may use the default
+    storage Secret."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MEDIAFLOW_", "KUBERNETES_"))}
     env.update(
         {
@@ -170,6 +174,7 @@ def operator_env(
             "MEDIAFLOW_S3_ACCESS_KEY": minio_server.access_key,
             "MEDIAFLOW_S3_SECRET_KEY": minio_server.secret_key,
             "MEDIAFLOW_DEFAULT_STORAGE_SECRET": f"{SYSTEM_NAMESPACE}/{DEFAULT_SECRET}",
+            "MEDIAFLOW_DEFAULT_STORAGE_NAMESPACES": share_storage_with,
             "MEDIAFLOW_WORKER_IMAGE": WORKER_IMAGE if worker_command else FAKE_WORKER_IMAGE,
             "MEDIAFLOW_WORKER_COMMAND": worker_command
             or f"{FAKE_WORKER_COMMAND} --sleep {worker_sleep}",
@@ -375,6 +380,7 @@ def stack_fixture(
     """Body of the ``stack`` fixtures: CRD, default Secret, namespace, operator."""
     api, namespace = prepare_stack(kube_cluster, minio_server)
     extra_env = env_kw.pop("extra_env", None) or {}
+    env_kw.setdefault("share_storage_with", namespace)
     env = operator_env(kube_cluster, minio_server, nats_server, **env_kw)
     env.update(extra_env(api) if callable(extra_env) else extra_env)
     operator = OperatorProcess(env, tmp_path / "operator.log")

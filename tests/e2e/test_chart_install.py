@@ -50,6 +50,9 @@ class Release:
             # Only this test's namespace: other tests run operators of their own.
             "--set",
             f"rbac.namespaces={{{self.workflows}}}",
+            # The smoke test's and the test's Workflows use the default storage Secret.
+            "--set",
+            f"storage.shareWithNamespaces={{{self.workflows}}}",
         ]
 
     def workload(self) -> list[str]:

@@ -128,6 +128,7 @@ class InCluster:
             "MEDIAFLOW_DEFAULT_STORAGE_SECRET": f"{self.system}/mediaflow-storage",
             # Only this test's Workflows (other tests run their own operators).
             "MEDIAFLOW_NAMESPACES": self.namespace,
+            "MEDIAFLOW_DEFAULT_STORAGE_NAMESPACES": self.namespace,
             "MEDIAFLOW_NATS_SUBJECT": minio_server.notify_subject,
             "MEDIAFLOW_WORKER_IMAGE": FAKE_WORKER_IMAGE,
             "MEDIAFLOW_WORKER_COMMAND": f"{FAKE_WORKER_COMMAND} --sleep 0",

@@ -49,6 +49,7 @@ EXTERNAL = [
 EVERYTHING = [
     "standby.enabled=true",
     "rbac.namespaces={media,video}",
+    "storage.shareWithNamespaces={media,video}",
     "metrics.serviceMonitor.enabled=true",
     "events.arn=arn:minio:sqs::MEDIAFLOW:nats",
     "worker.command={mediaflow-worker,job}",
@@ -328,6 +329,7 @@ def test_every_operator_setting_can_be_set_by_the_chart() -> None:
     missing = sorted(expected - env.keys())
     assert not missing, f"operator settings the chart never sets: {missing}"
     assert env["MEDIAFLOW_NAMESPACES"] == "media video"
+    assert env["MEDIAFLOW_DEFAULT_STORAGE_NAMESPACES"] == "media video"
     assert env["MEDIAFLOW_WORKER_COMMAND"] == "mediaflow-worker job"
     assert env["MEDIAFLOW_DEBUG"] == "1"
 
@@ -397,7 +399,7 @@ def test_config_rbac_yaml_lets_the_operator_update_workflow_finalizers() -> None
 
 
 def test_namespaced_rbac_grants_no_more_than_config_rbac_yaml() -> None:
-    docs = render("rbac.namespaces={media,video}")
+    docs = render("rbac.namespaces={media,video}", "storage.shareWithNamespaces={media,video}")
     config = allowed(config_cluster_role()["rules"])
     cluster = one(docs, "ClusterRole", "rel-mediaflow-operator")["rules"]
     # Cluster-wide only what cannot be namespaced, and the cluster-wide list of Workflows.
@@ -430,7 +432,7 @@ def test_namespaced_rbac_grants_no_more_than_config_rbac_yaml() -> None:
 
 
 def test_the_helm_test_pod_may_only_handle_workflows_in_its_namespace() -> None:
-    docs = render("rbac.namespaces={media}")
+    docs = render("rbac.namespaces={media}", "storage.shareWithNamespaces={media}")
     role = one(docs, "Role", "rel-mediaflow-test")
     assert role["metadata"]["namespace"] == "media"
     assert allowed(role["rules"]) == {
@@ -564,3 +566,19 @@ def test_openshift_can_leave_the_user_to_the_platform() -> None:
     assert "runAsUser" not in pod["securityContext"]
     assert "runAsGroup" not in pod["securityContext"]
     assert pod["securityContext"]["runAsNonRoot"] is True
+
+
+def test_the_default_secret_is_shared_with_no_namespace_unless_listed() -> None:
+    assert "MEDIAFLOW_DEFAULT_STORAGE_NAMESPACES" not in operator_env(render())
+    env = operator_env(render("storage.shareWithNamespaces={media,video}"))
+    assert env["MEDIAFLOW_DEFAULT_STORAGE_NAMESPACES"] == "media video"
+
+
+def test_a_smoke_test_namespace_that_is_not_shared_fails_with_what_to_set() -> None:
+    result = helm(
+        "template", "rel", str(CHART), "--kube-version", KUBE_VERSION,
+        "--set", "rbac.namespaces={media}",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "storage.shareWithNamespaces" in result.stderr
+    assert "tests.enabled=false" in result.stderr

@@ -58,7 +58,13 @@ def test_the_api_server_accepts_every_rendered_object_under_the_restricted_profi
     api = kube_cluster.api_client()
     ensure_namespace(api, namespace, labels=RESTRICTED)
     ensure_namespace(api, workflows, labels=RESTRICTED)
-    rendered = _template(f"mf-{suffix}", namespace, f"rbac.namespaces={{{workflows}}}", *values)
+    rendered = _template(
+        f"mf-{suffix}",
+        namespace,
+        f"rbac.namespaces={{{workflows}}}",
+        f"storage.shareWithNamespaces={{{workflows}}}",
+        *values,
+    )
     kinds = {d["kind"] for d in yaml.safe_load_all(rendered) if d}
     assert {"Deployment", "ServiceAccount", "Pod"} <= kinds  # Pod: the `helm test` hook
     docs = [d for d in yaml.safe_load_all(rendered) if d]
@@ -100,7 +106,12 @@ def test_the_operator_service_account_may_do_nothing_beyond_config_rbac(kube_clu
     api = kube_cluster.api_client()
     ensure_namespace(api, namespace, labels=RESTRICTED)
     ensure_namespace(api, workflows, labels=RESTRICTED)
-    rendered = _template(f"mf-{suffix}", namespace, f"rbac.namespaces={{{workflows}}}")
+    rendered = _template(
+        f"mf-{suffix}",
+        namespace,
+        f"rbac.namespaces={{{workflows}}}",
+        f"storage.shareWithNamespaces={{{workflows}}}",
+    )
     rbac = [
         d
         for d in yaml.safe_load_all(rendered)
