@@ -107,8 +107,6 @@ def test_two_workflows_on_one_object_keep_both_results(env: Env) -> None:
     storage = Storage(env.client)
     first = run_job(_job(env, etag, [THUMBS], workflow="thumbs"), storage)
     second = run_job(_job(env, etag, [FACTS], workflow="facts"), storage)
-    assert first.superseded is None
-    assert second.superseded is None
     thumbs, facts = _manifest(env, "thumbs"), _manifest(env, "facts")
     assert (thumbs["ok"], facts["ok"]) == (True, True)
     assert thumbs["workflow"]["name"] == "thumbs"
@@ -119,6 +117,8 @@ def test_two_workflows_on_one_object_keep_both_results(env: Env) -> None:
         out_dir = env.out_dir(KEY, name)
         assert set(env.keys(out_dir)) == _listed(manifest) | {out_dir + md.MANIFEST_NAME}
     assert first.manifest_key != second.manifest_key
+    assert first.superseded is None
+    assert second.superseded is None
 
 
 def test_stale_cleanup_stays_in_its_own_workflows_directory(env: Env) -> None:
@@ -159,9 +159,6 @@ def test_an_older_version_finishing_last_is_superseded_and_the_newer_results_sta
     storage = Hooked(Storage(env.client), "download_input", overwrite_and_process_v2)
     older = run_job(_job(env, etag1, [THUMBS, FACTS]), storage)
 
-    assert older.superseded is not None
-    assert older.superseded.reason == "Superseded"
-    assert newer["v2"].superseded is None
     manifest = _manifest(env)
     etag2 = env.client.stat_object(env.uploads, KEY).etag.strip('"')
     assert manifest["ok"] is True
@@ -170,6 +167,9 @@ def test_an_older_version_finishing_last_is_superseded_and_the_newer_results_sta
     assert set(env.keys(out_dir)) == _listed(manifest) | {out_dir + md.MANIFEST_NAME}
     for key in env.keys(out_dir):
         assert _source_etag(env, key) == etag2, key
+    assert older.superseded is not None
+    assert older.superseded.reason == "Superseded"
+    assert newer["v2"].superseded is None
 
 
 def test_an_older_version_overwritten_during_its_uploads_keeps_no_output_and_no_manifest(
@@ -188,7 +188,6 @@ def test_an_older_version_overwritten_during_its_uploads_keeps_no_output_and_no_
     storage = Hooked(Storage(env.client), "upload", overwrite_and_process_v2)
     older = run_job(_job(env, etag1, [FACTS]), storage)
 
-    assert older.superseded is not None
     etag2 = env.client.stat_object(env.uploads, KEY).etag.strip('"')
     manifest = _manifest(env)
     assert (manifest["ok"], manifest["input"]["etag"]) == (True, etag2)
@@ -196,6 +195,7 @@ def test_an_older_version_overwritten_during_its_uploads_keeps_no_output_and_no_
     assert env.keys(out_dir) == [out_dir + "facts/analysis.json", out_dir + md.MANIFEST_NAME]
     assert _source_etag(env, out_dir + "facts/analysis.json") == etag2
     assert _source_etag(env, out_dir + md.MANIFEST_NAME) == etag2
+    assert older.superseded is not None
 
 
 @pytest.mark.parametrize("failing", ["changed at download", "failing preflight"])
@@ -216,8 +216,9 @@ def test_a_failing_retry_of_an_overwritten_object_does_not_replace_a_good_manife
         tasks = [FACTS, {"name": "web", "transcode": {"watermarks": [missing]}}]
     done, retry = env.run(env.job(KEY, etag1, tasks=tasks))
 
-    assert (done.returncode, retry.reason, retry.ok) == (0, "Superseded", True), done.stderr
-    after = env.client.stat_object(env.media, good.manifest)
-    assert (after.etag, after.last_modified) == (before.etag, before.last_modified)
     manifest = _manifest(env)
     assert (manifest["ok"], manifest["input"]["etag"]) == (True, etag2)
+    after = env.client.stat_object(env.media, good.manifest)
+    assert (after.etag, after.last_modified) == (before.etag, before.last_modified)
+    # Superseded, not failed: exit 0 (no retry) and its own reason.
+    assert (done.returncode, retry.reason, retry.ok) == (0, "Superseded", True), done.stderr
