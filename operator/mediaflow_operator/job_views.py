@@ -114,7 +114,8 @@ def termination_summary(pods: list[dict[str, Any]]) -> TerminationSummary | None
 
 def _summary_of(terminated: dict[str, Any]) -> TerminationSummary | None:
     text = terminated.get("message") or ""
-    exit_code = int(terminated.get("exitCode") or 1)
+    code = terminated.get("exitCode")
+    exit_code = int(code) if code is not None else 1  # 0 is a real exit code
     summary: TerminationSummary | None = None
     if text:
         try:
