@@ -190,7 +190,7 @@ def run_job(
                 storage.upload(out_bucket, key, output.path, meta, deadline=upload_deadline)
                 uploaded.append(key)
         log.info("%s: uploaded %d output(s)", where, len(uploaded))
-        check_still_current(storage, job)
+        check_still_current(storage, job)  # before the cleanup may delete anything
         # Outputs of an earlier run with other tasks would otherwise linger
         # next to the new ones and contradict the manifest. Only this
         # Workflow's own outputs count as stale (a Job of an older operator
@@ -208,6 +208,9 @@ def run_job(
             seconds=time.monotonic() - started,
             ok=True,
         )
+        # Last check right before the manifest: the window left for a newer
+        # version's Job is this one request.
+        check_still_current(storage, job)
         storage.upload_bytes(
             out_bucket, manifest_key, manifest.dumps(doc), output_metadata(job, "manifest")
         )
