@@ -14,6 +14,15 @@ Exit codes are a contract with the Job's ``podFailurePolicy``:
 - ``EXIT_BAD_INPUT`` (2): the input, or an asset the spec names (a watermark
   image, a font), is unusable (missing, corrupt, unsupported, rejected by the
   safety rules); retrying cannot help, so the Job fails at once.
+
+A Job whose input was overwritten (or deleted) while it ran is *superseded*:
+the newer version has its own Job, and this one leaves no trace (no outputs,
+no manifest). It exits ``EXIT_OK`` with the termination summary's reason
+``REASON_SUPERSEDED``. Exit 0, not a code of its own with a ``FailJob`` rule:
+the Job then ends ``Complete`` (nothing went wrong, ``kubectl get jobs`` and
+``kubectl wait --for=condition=complete`` agree), Kubernetes never retries it,
+and no Job ``Failed`` condition reaches tools that alert on failed Jobs. The
+operator tells it from a success by the summary (``TerminationSummary.superseded``).
 """
 
 from __future__ import annotations
@@ -25,6 +34,12 @@ from mediaflow_api.tasks import TaskSpec
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
+
+# Termination-summary reasons of exit 0. Only REASON_SUPERSEDED changes how the
+# operator counts the Job.
+REASON_SUCCEEDED = "Succeeded"
+REASON_UP_TO_DATE = "UpToDate"
+REASON_SUPERSEDED = "Superseded"
 
 JOB_ENV = "MEDIAFLOW_JOB"
 # Env var name -> key in the storage Secret. The Secret holds the endpoint
@@ -106,3 +121,9 @@ class TerminationSummary(_Strict):
     manifest: str = ""
     outputs: int = 0
     skipped: bool = False
+
+    @property
+    def superseded(self) -> bool:
+        """The input changed while the Job ran: a newer version's Job owns the
+        result, and this one is neither a success nor a failure."""
+        return self.reason == REASON_SUPERSEDED

@@ -79,8 +79,9 @@ class Trigger(ApiModel):
 
 
 class Output(ApiModel):
-    """Where results go. Each input gets its own directory:
-    <prefix><key relative to trigger prefix>.mediaflow/ holding <task>/... and manifest.json."""
+    """Where results go. Each input gets one directory per Workflow:
+    <prefix><key relative to trigger prefix>.mediaflow/<namespace>/<workflow>/
+    holding <task>/... and manifest.json."""
 
     bucket: BucketName | None = Field(
         default=None, description="Bucket for the outputs. Default: the trigger bucket."

@@ -2,7 +2,7 @@
 
 The operator is the only writer. Conditions follow kstatus (``Ready`` plus one
 per reconcile step); the counters obey ``received = skipped + running +
-succeeded + failed`` and stay exact through the bounded ledgers
+succeeded + failed + superseded`` and stay exact through the bounded ledgers
 ``countedJobs``/``countedEvents`` (see ``mediaflow_operator.ledger``).
 """
 
@@ -59,7 +59,7 @@ class Failure(ApiModel):
 
 
 class WorkflowStatus(ApiModel):
-    """What the operator observed. received = skipped + running + succeeded + failed."""
+    """Observed: received = skipped + running + succeeded + failed + superseded."""
 
     observed_generation: int | None = Field(
         default=None,
@@ -89,6 +89,14 @@ class WorkflowStatus(ApiModel):
     running: int = Field(default=0, ge=0, description="Jobs created whose result is pending.")
     succeeded: int = Field(default=0, ge=0, description="Objects processed successfully.")
     failed: int = Field(default=0, ge=0, description="Objects whose Job failed.")
+    superseded: int = Field(
+        default=0,
+        ge=0,
+        description=(
+            "Jobs whose input was overwritten or deleted while they ran: they left no "
+            "outputs and no manifest; the newer version has its own Job."
+        ),
+    )
     last_failures: list[Failure] = Field(
         default_factory=list,
         alias="lastFailures",

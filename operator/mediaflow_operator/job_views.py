@@ -15,6 +15,9 @@ from mediaflow_operator import naming
 from mediaflow_operator.clock import now, parse_time
 
 JobState = Literal["active", "succeeded", "failed"]
+# How a finished Job is counted. ``superseded``: the Job ended Complete, but its
+# input changed while it ran and it left nothing (the worker's summary says so).
+Outcome = Literal["succeeded", "failed", "superseded"]
 # A created Job the watch has not shown after this long is forgotten (it was
 # deleted, or the watch will show it anyway).
 PENDING_FORGET = timedelta(minutes=2)
@@ -82,6 +85,17 @@ def job_view(body: dict[str, Any]) -> JobView:
 OOM_KILLED = "OOMKilled"
 
 
+def outcome_of(job: JobView, summary: TerminationSummary | None) -> Outcome:
+    """How a finished Job counts. A Complete Job is ``superseded`` when the
+    worker's summary says so (it exits 0 then, see ``mediaflow_api.job``),
+    else ``succeeded``; a Failed Job is ``failed`` whatever its pods said."""
+    if job.state == "failed":
+        return "failed"
+    if summary is not None and summary.superseded:
+        return "superseded"
+    return "succeeded"
+
+
 def termination_summary(pods: list[dict[str, Any]]) -> TerminationSummary | None:
     """The worker's summary from the newest terminated pod: what it wrote, or
     what the kubelet saw when the worker could not write (an OOM kill)."""
@@ -100,7 +114,8 @@ def termination_summary(pods: list[dict[str, Any]]) -> TerminationSummary | None
 
 def _summary_of(terminated: dict[str, Any]) -> TerminationSummary | None:
     text = terminated.get("message") or ""
-    exit_code = int(terminated.get("exitCode") or 1)
+    code = terminated.get("exitCode")
+    exit_code = int(code) if code is not None else 1  # 0 is a real exit code
     summary: TerminationSummary | None = None
     if text:
         try:

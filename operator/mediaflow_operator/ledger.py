@@ -40,7 +40,7 @@ from mediaflow_api.workflow_status import LEDGER_MAX
 from mediaflow_operator import metrics, naming
 from mediaflow_operator.clock import now
 from mediaflow_operator.context import DispatchContext
-from mediaflow_operator.job_views import JobView, termination_summary
+from mediaflow_operator.job_views import JobView, Outcome, outcome_of, termination_summary
 from mediaflow_operator.messages import QueueMessage
 from mediaflow_operator.status import Tally, count_running
 
@@ -86,52 +86,67 @@ class StatusLedger:
         all results that arrived in it (a result waits safely on its Job)."""
         if not self.flush_due():
             return
-        newly: list[JobView] = []
-        to_mark: list[JobView] = []
+        newly: list[tuple[JobView, str]] = []
+        to_mark: list[tuple[JobView, str]] = []
         for job in jobs:
             if not job.finished or self.counted(job):
                 continue
             if self.tally.job_counted(job.uid):
-                to_mark.append(job)
+                # Counted by an earlier attempt; the mark only records that it
+                # was (the ledger, not the mark's value, keeps it from counting twice).
+                to_mark.append((job, job.state))
                 continue
             if len(newly) >= RECORD_BATCH_MAX:
                 continue  # next step: every UID must still be in the ledger when marked
-            if await self._count(job):
-                newly.append(job)
+            counted_as = await self._count(job)
+            if counted_as is not None:
+                newly.append((job, counted_as))
         if newly:
             self.dirty = True
         if (newly or to_mark) and self.dirty:
             # The ledger is written before any Job is marked: also for UIDs that an
             # earlier step counted in memory but failed to write (dirty is still set).
             await self.flush(force=True)
-        for job in [*newly, *to_mark]:
+        for job, mark in [*newly, *to_mark]:
             await self.ctx.rt.kube.annotate_job(
-                job.namespace, job.name, {naming.ANNOTATION_COUNTED: job.state}
+                job.namespace, job.name, {naming.ANNOTATION_COUNTED: mark}
             )
             self.marked.add(job.uid)
 
-    async def _count(self, job: JobView) -> bool:
-        """Count one result in memory (with the worker's reason for a failure)."""
+    async def _count(self, job: JobView) -> Outcome | None:
+        """Count one result in memory (with the worker's reason for a failure);
+        returns its outcome, or None when it was not counted (already counted,
+        or a Complete Job whose pods cannot be read now: counted next step)."""
         reason, message = job.reason, job.message
-        if job.state == "failed":
-            try:
-                summary = termination_summary(
-                    await self.ctx.rt.kube.job_pods(job.namespace, job.name)
-                )
-            except Exception:
-                summary = None
-            if summary is not None:
-                reason = summary.reason or reason
-                message = summary.message or message
-        if not self.tally.record_job(job, reason=reason, message=message, at=now()):
-            return False
+        try:
+            # Also for Complete Jobs: only the summary tells a superseded Job
+            # (exit 0) from a success.
+            summary = termination_summary(await self.ctx.rt.kube.job_pods(job.namespace, job.name))
+        except Exception:
+            if job.state != "failed":
+                # Counting it succeeded could be wrong (superseded) and never
+                # corrected; the Job waits, finished and uncounted, for the next step.
+                return None
+            summary = None
+        if summary is not None and job.state == "failed":
+            reason = summary.reason or reason
+            message = summary.message or message
+        outcome = outcome_of(job, summary)
+        if not self.tally.record_job(
+            job, outcome=outcome, reason=reason, message=message, at=now()
+        ):
+            return None
         workflow = self.ctx.workflow()
-        metrics.JOB_RESULTS.labels(workflow.namespace, workflow.name, job.state).inc()
-        if job.state == "failed":
+        metrics.JOB_RESULTS.labels(workflow.namespace, workflow.name, outcome).inc()
+        if outcome == "failed":
             self.ctx.post_event(
                 "Warning", "ObjectFailed", f"{job.bucket}/{job.key}: {reason} {message}"[:1000]
             )
-        return True
+        elif outcome == "superseded" and summary is not None:
+            self.ctx.post_event(
+                "Normal", "ObjectSuperseded", f"{job.bucket}/{job.key}: {summary.message}"[:1000]
+            )
+        return outcome
 
     # --- skips ---
     def count_skip(self, seq: int) -> None:

@@ -15,7 +15,7 @@ JOBS_CREATED = Counter(
 )
 JOB_RESULTS = Counter(
     "mediaflow_job_results_total",
-    "Finished worker Jobs recorded in a Workflow status.",
+    "Finished worker Jobs recorded in a Workflow status (succeeded, failed, superseded).",
     ["namespace", "workflow", "outcome"],
 )
 EVENTS = Counter(

@@ -1,11 +1,11 @@
 """Status arithmetic: the counters with their ledgers, and conditions. Pure.
 
 ``Tally`` is what the Workflow status holds about results: ``skipped``,
-``succeeded``, ``failed``, the last failures, and the bounded ledgers
+``succeeded``, ``failed``, ``superseded``, the last failures, and the bounded ledgers
 ``countedJobs`` (Job UIDs) and ``countedEvents`` (stream sequences) that make
 counting idempotent. ``running`` is never stored as a running total: it is
 derived from the Job list (``count_running``), and
-``received = skipped + running + succeeded + failed``. *When* a tally may be
+``received = skipped + running + succeeded + failed + superseded``. *When* a tally may be
 written, and what must wait for that write, is ``ledger``'s business.
 """
 
@@ -18,7 +18,7 @@ from typing import Any
 
 from mediaflow_api.workflow_status import LAST_FAILURES_MAX, LEDGER_MAX
 from mediaflow_operator.clock import iso
-from mediaflow_operator.job_views import JobView
+from mediaflow_operator.job_views import JobView, Outcome
 
 
 @dataclass
@@ -28,6 +28,7 @@ class Tally:
     skipped: int = 0
     succeeded: int = 0
     failed: int = 0
+    superseded: int = 0
     last_failures: list[dict[str, Any]] = field(default_factory=list)
     counted_jobs: list[str] = field(default_factory=list)
     counted_events: list[int] = field(default_factory=list)
@@ -39,6 +40,7 @@ class Tally:
             skipped=int(status.get("skipped") or 0),
             succeeded=int(status.get("succeeded") or 0),
             failed=int(status.get("failed") or 0),
+            superseded=int(status.get("superseded") or 0),
             last_failures=list(status.get("lastFailures") or []),
             counted_jobs=list(status.get("countedJobs") or []),
             counted_events=[int(s) for s in status.get("countedEvents") or []],
@@ -51,13 +53,23 @@ class Tally:
         return seq in self.counted_events
 
     def record_job(
-        self, job: JobView, *, reason: str = "", message: str = "", at: datetime
+        self,
+        job: JobView,
+        *,
+        outcome: Outcome | None = None,
+        reason: str = "",
+        message: str = "",
+        at: datetime,
     ) -> bool:
-        """Count a finished Job once; False if its UID is already in the ledger."""
+        """Count a finished Job once, as ``outcome`` (default: its state, see
+        ``job_views.outcome_of``); False if its UID is already in the ledger."""
         if not job.finished or self.job_counted(job.uid):
             return False
-        if job.state == "succeeded":
+        outcome = outcome or ("failed" if job.state == "failed" else "succeeded")
+        if outcome == "succeeded":
             self.succeeded += 1
+        elif outcome == "superseded":
+            self.superseded += 1
         else:
             self.failed += 1
             failure = {
@@ -81,11 +93,12 @@ class Tally:
 
     def to_status(self, running: int) -> dict[str, Any]:
         return {
-            "received": self.skipped + running + self.succeeded + self.failed,
+            "received": self.skipped + running + self.succeeded + self.failed + self.superseded,
             "skipped": self.skipped,
             "running": running,
             "succeeded": self.succeeded,
             "failed": self.failed,
+            "superseded": self.superseded,
             "lastFailures": self.last_failures,
             "countedJobs": self.counted_jobs,
             "countedEvents": self.counted_events,

@@ -24,7 +24,7 @@ from typing import Any
 from minio import Minio
 from minio.error import S3Error
 
-from mediaflow_api.job import ObjectRef
+from mediaflow_api.job import ObjectRef, WorkflowRef
 from mediaflow_api.metadata import MANIFEST_NAME, output_dir_for
 from mediaflow_api.workflow import WorkflowSpec
 from mediaflow_operator.clock import iso, now, parse_time
@@ -89,8 +89,13 @@ async def list_candidates(
     return await asyncio.to_thread(_list_candidates, client, spec, start, end)
 
 
-def _manifest_exists(client: Minio, spec: WorkflowSpec, key: str) -> bool:
-    manifest = output_dir_for(key, spec.trigger.prefix, spec.output_prefix) + MANIFEST_NAME
+def _manifest_exists(client: Minio, spec: WorkflowSpec, key: str, workflow: WorkflowRef) -> bool:
+    # This Workflow's own manifest: another Workflow's result for the same
+    # object says nothing about this one's work.
+    directory = output_dir_for(
+        key, spec.trigger.prefix, spec.output_prefix, workflow.namespace, workflow.name
+    )
+    manifest = directory + MANIFEST_NAME
     try:
         client.stat_object(spec.output_bucket, manifest)
     except S3Error as exc:
@@ -100,8 +105,10 @@ def _manifest_exists(client: Minio, spec: WorkflowSpec, key: str) -> bool:
     return True
 
 
-async def manifest_exists(client: Minio, spec: WorkflowSpec, key: str) -> bool:
-    return await asyncio.to_thread(_manifest_exists, client, spec, key)
+async def manifest_exists(
+    client: Minio, spec: WorkflowSpec, key: str, workflow: WorkflowRef
+) -> bool:
+    return await asyncio.to_thread(_manifest_exists, client, spec, key, workflow)
 
 
 class Sweeper:
@@ -153,7 +160,7 @@ class Sweeper:
                 workflow.namespace, name
             ):
                 continue
-            if await manifest_exists(minio, spec, obj.key):
+            if await manifest_exists(minio, spec, obj.key, workflow):
                 continue
             if created >= capacity:
                 complete = False  # the rest waits for the next sweep

@@ -28,6 +28,15 @@ def stack(
 
 
 @pytest.fixture
+def process_stack(
+    kube_cluster: Any, minio_server: Any, nats_server: Any, tmp_path: Path
+) -> Iterator[Stack]:
+    """Like ``stack`` with the operator as a process of the checkout only (for
+    tests of operator behaviour the chart adds nothing to)."""
+    yield from stack_fixture(kube_cluster, minio_server, nats_server, tmp_path)
+
+
+@pytest.fixture
 def slow_stack(
     kube_cluster: Any, minio_server: Any, nats_server: Any, tmp_path: Path
 ) -> Iterator[Stack]:

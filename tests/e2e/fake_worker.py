@@ -1,11 +1,15 @@
 """A stand-in worker for operator tests: honours the Job contract without FFmpeg.
 
 It reads ``MEDIAFLOW_JOB``, reaches MinIO with the secretKeyRef credentials,
-writes one output file and ``manifest.json`` (both marked as mediaflow output,
-into the output directory, which by default lies inside the trigger prefix)
-and a termination summary. Keys containing ``bad-input`` exit 2 (permanent
-failure); ``MEDIAFLOW_FAKE_WORKER_SLEEP`` (seconds, from the ``--sleep`` arg)
-keeps the Job running for a while.
+writes one output file and ``manifest.json`` (both with the real worker's
+user metadata: the mediaflow-output marker, the Workflow and the source ETag;
+into the Workflow's own output directory, which by default lies inside the
+trigger prefix) and a termination summary. Keys containing ``bad-input`` exit
+2 (permanent failure); ``MEDIAFLOW_FAKE_WORKER_SLEEP`` (seconds, from the
+``--sleep`` arg) keeps the Job running for a while. Like the real worker, a Job
+whose input was overwritten meanwhile (the ETag differs after the sleep, or
+right before the manifest) is superseded: it removes its output, writes no
+manifest, and exits 0 with the reason ``Superseded``.
 """
 
 from __future__ import annotations
@@ -18,8 +22,27 @@ import time
 
 from minio import Minio
 
-from mediaflow_api.job import WorkerJob
-from mediaflow_api.metadata import MANIFEST_NAME, OUTPUT_MARKER
+from mediaflow_api.job import EXIT_OK, REASON_SUPERSEDED, WorkerJob
+from mediaflow_api.metadata import MANIFEST_NAME
+from mediaflow_worker.storage import output_metadata
+
+
+def _changed(client: Minio, job: WorkerJob) -> bool:
+    """Whether the input is no longer the version the Job was made for."""
+    current = client.stat_object(job.input.bucket, job.input.key).etag or ""
+    return bool(job.input.etag) and current.strip('"') != job.input.etag.strip('"')
+
+
+def _superseded(term_path: str) -> int:
+    summary = {
+        "ok": True,
+        "exitCode": EXIT_OK,
+        "reason": REASON_SUPERSEDED,
+        "message": "the input was overwritten while the Job ran",
+    }
+    with open(term_path, "w") as fh:
+        json.dump(summary, fh)
+    return EXIT_OK
 
 
 def main() -> int:
@@ -38,18 +61,33 @@ def main() -> int:
         with open(term_path, "w") as fh:
             json.dump(summary, fh)
         return 2
+    if _changed(client, job):
+        return _superseded(term_path)
     stat = client.stat_object(job.input.bucket, job.input.key)
-    marker: dict[str, str | list[str] | tuple[str]] = {OUTPUT_MARKER: "true"}
+    task = job.tasks[0].name
+    meta: dict[str, str | list[str] | tuple[str]] = dict(output_metadata(job, task))
     body = f"processed {job.input.key} ({stat.size} bytes)".encode()
-    out_key = f"{job.output.dir}{job.tasks[0].name}/result.txt"
-    client.put_object(job.output.bucket, out_key, io.BytesIO(body), len(body), metadata=marker)
-    manifest = json.dumps({"input": job.input.key, "outputs": [out_key]}).encode()
+    out_key = f"{job.output.dir}{task}/result.txt"
+    client.put_object(job.output.bucket, out_key, io.BytesIO(body), len(body), metadata=meta)
+    if _changed(client, job):
+        client.remove_object(job.output.bucket, out_key)
+        return _superseded(term_path)
+    workflow = f"{job.workflow.namespace}/{job.workflow.name}"
+    manifest = json.dumps(
+        {
+            "ok": True,
+            "workflow": workflow,
+            "input": {"key": job.input.key, "etag": job.input.etag},
+            "outputs": [out_key],
+        }
+    ).encode()
+    manifest_meta: dict[str, str | list[str] | tuple[str]] = dict(output_metadata(job, "manifest"))
     client.put_object(
         job.output.bucket,
         job.output.dir + MANIFEST_NAME,
         io.BytesIO(manifest),
         len(manifest),
-        metadata=marker,
+        metadata=manifest_meta,
     )
     with open(term_path, "w") as fh:
         json.dump({"ok": True, "exitCode": 0, "manifest": job.output.dir + MANIFEST_NAME}, fh)

@@ -30,8 +30,9 @@ def test_make_up_processes_the_example_and_make_down_leaves_nothing(tmp_path: Pa
         assert up.returncode == 0, up.stdout[-4000:] + up.stderr[-4000:]
         assert "[up] done" in up.stdout
         # The transcode's output and the manifest the worker wrote last.
-        assert "media/processed/sample.mp4.mediaflow/web-720p/web-720p.mp4" in up.stdout
-        assert "processed/sample.mp4.mediaflow/manifest.json" in up.stdout
+        out_dir = "processed/sample.mp4.mediaflow/media/web-mp4/"  # Workflow media/web-mp4
+        assert f"media/{out_dir}web-720p/web-720p.mp4" in up.stdout
+        assert f"{out_dir}manifest.json" in up.stdout
         index = int((state / "stack.network").read_text())
     finally:
         down = subprocess.run(

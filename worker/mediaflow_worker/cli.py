@@ -1,7 +1,9 @@
 """Command line: ``mediaflow-worker job`` (in a Pod) and ``run`` (locally).
 
-Exit codes (a contract with the Job's podFailurePolicy): 0 done, 2 the input
-is unusable (do not retry), 1 anything else. The last line on stderr says why.
+Exit codes (a contract with the Job's podFailurePolicy): 0 done (or
+superseded: the input changed while the Job ran; the termination summary says
+``Superseded``), 2 the input is unusable (do not retry), 1 anything else. The
+last line on stderr says why.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from mediaflow_api.job import (
     EXIT_FAILED,
     EXIT_OK,
     JOB_ENV,
+    REASON_SUCCEEDED,
+    REASON_UP_TO_DATE,
     Limits,
     TerminationSummary,
     WorkerJob,
@@ -103,12 +107,30 @@ def cmd_job(args: argparse.Namespace) -> int:
             ),
         )
         raise
+    if outcome.superseded is not None:
+        # Not a failure: exit 0 so that Kubernetes does not retry (see
+        # mediaflow_api.job); the operator counts it by the reason.
+        superseded = outcome.superseded
+        termination.write(
+            path,
+            TerminationSummary(
+                ok=True,
+                exitCode=EXIT_OK,
+                reason=superseded.reason,
+                message=_one_line(superseded.message, 3000),
+            ),
+        )
+        print(
+            f"mediaflow-worker: {superseded.reason}: {_one_line(superseded.message)}",
+            file=sys.stderr,
+        )
+        return EXIT_OK
     termination.write(
         path,
         TerminationSummary(
             ok=True,
             exitCode=EXIT_OK,
-            reason="UpToDate" if outcome.skipped else "Succeeded",
+            reason=REASON_UP_TO_DATE if outcome.skipped else REASON_SUCCEEDED,
             manifest=outcome.manifest_key,
             outputs=outcome.outputs,
             skipped=outcome.skipped,
@@ -154,7 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mediaflow-worker",
         description="Run a mediaflow Workflow's FFmpeg tasks: 'job' inside a Kubernetes Job, "
-        "'run' on a local file. Exit codes: 0 done, 2 unusable input, 1 other failure.",
+        "'run' on a local file. Exit codes: 0 done (or superseded by a newer version of "
+        "the input), 2 unusable input, 1 other failure.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log ffmpeg commands")
     sub = parser.add_subparsers(dest="command", required=True)

@@ -3,9 +3,13 @@
 ::
 
     WorkerError                      exit 1 unless a subclass says otherwise
+    ├── SupersededError              exit 0 (EXIT_OK, reason Superseded): the input
+    │   │                            was overwritten or deleted while the Job ran;
+    │   │                            the newer version's Job owns the result, this
+    │   │                            one leaves no outputs and no manifest
+    │   └── InputChangedError        ... noticed at download (ETag differs)
     ├── BadInputError                exit 2 (EXIT_BAD_INPUT): retrying cannot help
     │   ├── InputNotFoundError       the object is gone (deleted, or never existed)
-    │   ├── InputChangedError        the object was overwritten after the event
     │   ├── EmptyInputError          zero bytes
     │   ├── InputRejectedError       the safety rules refused it (playlist, demuxer,
     │   │                            size, duration, pixels)
@@ -32,7 +36,7 @@ message and the Workflow status) and a one-line human message.
 
 from __future__ import annotations
 
-from mediaflow_api.job import EXIT_BAD_INPUT, EXIT_FAILED
+from mediaflow_api.job import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, REASON_SUPERSEDED
 
 
 class WorkerError(Exception):
@@ -59,8 +63,18 @@ class InputNotFoundError(BadInputError):
     reason = "InputNotFound"
 
 
-class InputChangedError(BadInputError):
-    reason = "InputChanged"
+class SupersededError(WorkerError):
+    """The input is no longer the version this Job was made for. Not a
+    failure: ``job_mode`` removes what this Job uploaded, writes no manifest
+    (a newer version's must not be overwritten), and the Job ends with exit 0
+    and the reason ``Superseded`` (so Kubernetes does not retry it)."""
+
+    exit_code = EXIT_OK
+    reason = REASON_SUPERSEDED
+
+
+class InputChangedError(SupersededError):
+    """The ETag differed already when the download started."""
 
 
 class EmptyInputError(BadInputError):

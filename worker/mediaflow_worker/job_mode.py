@@ -4,6 +4,21 @@ Order matters: outputs are built completely in scratch space, uploaded, and
 ``manifest.json`` goes last, so a manifest with ``ok: true`` means every
 output listed in it exists. When anything fails, what was uploaded is deleted
 again and a manifest with ``ok: false`` and the error takes its place.
+
+The output directory is this Workflow's own (``metadata.output_dir_for``), and
+every output and the manifest carry the stamp ``mediaflow-workflow`` +
+``mediaflow-source-etag``. Cleanup deletes only keys with this Job's stamp, so
+it can touch neither another Workflow's results nor a newer version's.
+
+**The newest version wins.** The input's current ETag is checked again before
+each upload and right before ``manifest.json`` (and before a failure is
+recorded). When the object was overwritten or deleted meanwhile, the Job is
+*superseded* (``SupersededError``): it deletes what it uploaded that still
+carries its own stamp, writes no manifest at all, and ends with exit 0 and the
+reason ``Superseded``; the newer version's Job writes the results. What is
+left is the time between the last check and the manifest write (one request),
+and an output upload already in flight when the object changes: the newer
+Job starts only after the overwrite and needs far longer than that.
 """
 
 from __future__ import annotations
@@ -21,8 +36,8 @@ from mediaflow_api import metadata as md
 from mediaflow_api.job import WorkerJob
 from mediaflow_worker import manifest, preflight, runner
 from mediaflow_worker.config import font_file, scratch_root
-from mediaflow_worker.errors import WorkerError
-from mediaflow_worker.storage import Storage, output_metadata
+from mediaflow_worker.errors import InputNotFoundError, SupersededError, WorkerError
+from mediaflow_worker.storage import OutputStamp, Storage, output_metadata, stamp_of
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +65,53 @@ def _now() -> str:
 class JobOutcome:
     """What ``run_job`` reports to the CLI."""
 
-    def __init__(self, manifest_key: str, outputs: int, skipped: bool) -> None:
+    def __init__(
+        self,
+        manifest_key: str,
+        outputs: int,
+        skipped: bool,
+        superseded: SupersededError | None = None,
+    ) -> None:
         self.manifest_key = manifest_key
         self.outputs = outputs
         self.skipped = skipped
+        # Set when the input changed while the Job ran: nothing was written.
+        self.superseded = superseded
+
+
+def check_still_current(storage: Storage, job: WorkerJob) -> None:
+    """Raise ``SupersededError`` when the input is no longer the version
+    ``job`` was made for (overwritten, or deleted)."""
+    ref = job.input
+    current = storage.current_etag(ref.bucket, ref.key)
+    if current is None:
+        raise SupersededError(
+            f"s3://{ref.bucket}/{ref.key} was deleted while the Job ran; nothing was kept"
+        )
+    if ref.etag and current != ref.etag.strip('"'):
+        raise SupersededError(
+            f"s3://{ref.bucket}/{ref.key} was overwritten while the Job ran "
+            f"(ETag {ref.etag} is now {current}); the newer version's Job writes the results"
+        )
+
+
+def delete_own(storage: Storage, bucket: str, keys: list[str], stamp: OutputStamp) -> None:
+    """Delete those of ``keys`` that carry ``stamp``: never an object a newer
+    version's Job (same key, other source ETag) or another Workflow wrote."""
+    mine = []
+    for key in keys:
+        try:
+            found = storage.output_stamp(bucket, key)
+        except WorkerError as exc:
+            log.error("cleanup: cannot check %s: %s", key, exc.message)
+            continue
+        if found is not None and found.same_as(stamp):
+            mine.append(key)
+        elif found is not None:
+            log.info("cleanup: %s was rewritten by another run; left alone", key)
+    failed = storage.delete(bucket, mine)
+    if failed:
+        log.error("could not delete %d partial output(s)", len(failed))
 
 
 def run_job(
@@ -68,6 +126,12 @@ def run_job(
     manifest_key = out_dir + md.MANIFEST_NAME
     hash_ = manifest.spec_hash(job.tasks)
     where = f"{job.workflow.namespace}/{job.workflow.name} s3://{job.input.bucket}/{job.input.key}"
+    if not job.input.etag:
+        # Only the ETag tells a newer version apart: take the current one as
+        # this Job's (outputs are stamped with it, later checks compare to it).
+        seen = storage.current_etag(job.input.bucket, job.input.key) or ""
+        job = job.model_copy(update={"input": job.input.model_copy(update={"etag": seen})})
+    stamp = stamp_of(job)
     if not job.force:
         previous = storage.read_json(out_bucket, manifest_key)
         if manifest.is_up_to_date(previous, job.input.etag, hash_):
@@ -120,13 +184,19 @@ def run_job(
             meta = output_metadata(job, result.name)
             for output in result.outputs:
                 key = out_dir + output.path.relative_to(out_root).as_posix()
+                # One stat per output: an overwrite stops the uploads before
+                # they replace a newer version's outputs of the same name.
+                check_still_current(storage, job)
                 storage.upload(out_bucket, key, output.path, meta, deadline=upload_deadline)
                 uploaded.append(key)
         log.info("%s: uploaded %d output(s)", where, len(uploaded))
+        check_still_current(storage, job)  # before the cleanup may delete anything
         # Outputs of an earlier run with other tasks would otherwise linger
-        # next to the new ones and contradict the manifest.
+        # next to the new ones and contradict the manifest. Only this
+        # Workflow's own outputs count as stale (a Job of an older operator
+        # may have an output dir that holds other Workflows' directories).
         stale = set(storage.list_keys(out_bucket, out_dir)) - set(uploaded) - {manifest_key}
-        storage.delete(out_bucket, sorted(stale))
+        _delete_stale(storage, out_bucket, sorted(stale), stamp)
         doc = manifest.build(
             workflow=workflow_doc,
             input_=input_doc,
@@ -138,13 +208,26 @@ def run_job(
             seconds=time.monotonic() - started,
             ok=True,
         )
+        # Last check right before the manifest: the window left for a newer
+        # version's Job is this one request.
+        check_still_current(storage, job)
         storage.upload_bytes(
             out_bucket, manifest_key, manifest.dumps(doc), output_metadata(job, "manifest")
         )
         if on_manifest:
             on_manifest(manifest_key)
         return JobOutcome(manifest_key, len(uploaded), skipped=False)
+    except SupersededError as exc:
+        return _supersede(storage, job, uploaded, stamp, exc, where)
     except WorkerError as exc:
+        superseded = (
+            None if isinstance(exc, InputNotFoundError) else _superseded_meanwhile(storage, job)
+        )
+        if superseded is not None:
+            # A failure of an old version must not replace the newer
+            # version's manifest (a retry of an overwritten object).
+            log.info("%s: failed (%s), but the input changed meanwhile", where, exc.reason)
+            return _supersede(storage, job, uploaded, stamp, superseded, where)
         _fail(
             storage,
             job,
@@ -160,12 +243,51 @@ def run_job(
         raise
     except BaseException:
         # Anything unexpected (a bug, Ctrl-C): still leave no partial output.
-        failed = storage.delete(out_bucket, uploaded)
-        if failed:
-            log.error("could not delete %d partial output(s)", len(failed))
+        delete_own(storage, out_bucket, uploaded, stamp)
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _delete_stale(storage: Storage, bucket: str, keys: list[str], stamp: OutputStamp) -> None:
+    """Delete leftovers of this Workflow's earlier runs on this input (any
+    source ETag); keys another Workflow wrote are left alone."""
+    ours = []
+    for key in keys:
+        found = storage.output_stamp(bucket, key)
+        if found is not None and found.workflow == stamp.workflow:
+            ours.append(key)
+    failed = storage.delete(bucket, ours)
+    if failed:
+        log.warning("could not delete %d stale output(s)", len(failed))
+
+
+def _superseded_meanwhile(storage: Storage, job: WorkerJob) -> SupersededError | None:
+    """The reason a failing Job is superseded after all, or None (also when
+    storage cannot tell: then the failure is recorded as usual). An input
+    missing already at download stays ``InputNotFound`` (the event named an
+    object that is not there); one deleted after that supersedes the Job."""
+    try:
+        check_still_current(storage, job)
+    except SupersededError as exc:
+        return exc
+    except WorkerError:
+        return None
+    return None
+
+
+def _supersede(
+    storage: Storage,
+    job: WorkerJob,
+    uploaded: list[str],
+    stamp: OutputStamp,
+    exc: SupersededError,
+    where: str,
+) -> JobOutcome:
+    """Leave no trace: delete this Job's own uploads, write no manifest."""
+    log.info("%s: superseded: %s", where, exc.message)
+    delete_own(storage, job.output.bucket, uploaded, stamp)
+    return JobOutcome(job.output.dir + md.MANIFEST_NAME, 0, skipped=False, superseded=exc)
 
 
 def _fail(
@@ -181,9 +303,7 @@ def _fail(
     started: float,
 ) -> None:
     """Delete partial outputs and record the failure in the manifest."""
-    failed = storage.delete(job.output.bucket, uploaded)
-    if failed:
-        log.error("could not delete %d partial output(s)", len(failed))
+    delete_own(storage, job.output.bucket, uploaded, stamp_of(job))
     doc = manifest.build(
         workflow=workflow_doc,
         input_=input_doc,

@@ -10,6 +10,7 @@ import mimetypes
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -94,6 +95,26 @@ def output_metadata(job: WorkerJob, task: str) -> dict[str, str]:
         md.SOURCE_KEY: _ascii(job.input.key),
         md.SOURCE_ETAG: _ascii(job.input.etag),
     }
+
+
+@dataclass(frozen=True)
+class OutputStamp:
+    """Who made an output: the Workflow (``namespace/name``) and the source
+    ETag it was made from, as ``output_metadata`` wrote them."""
+
+    workflow: str
+    source_etag: str
+
+    def same_as(self, other: OutputStamp) -> bool:
+        return self.workflow == other.workflow and _norm_etag(self.source_etag) == _norm_etag(
+            other.source_etag
+        )
+
+
+def stamp_of(job: WorkerJob) -> OutputStamp:
+    """The stamp every output of ``job`` carries."""
+    meta = output_metadata(job, "")
+    return OutputStamp(workflow=meta[md.WORKFLOW], source_etag=meta[md.SOURCE_ETAG])
 
 
 def http_client() -> urllib3.PoolManager:
@@ -211,6 +232,36 @@ class Storage:
                 response.close()
                 response.release_conn()
         return written
+
+    def current_etag(self, bucket: str, key: str) -> str | None:
+        """The ETag of the current version of ``bucket/key`` (quotes removed),
+        or None when it does not exist (any more)."""
+        try:
+            stat = self.client.stat_object(bucket, key)
+        except S3Error as exc:
+            if exc.code in _NOT_FOUND:
+                return None
+            raise StorageError(f"cannot read metadata of {key}: {exc.code}") from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise StorageError(f"cannot reach storage: {type(exc).__name__}") from exc
+        return _norm_etag(stat.etag or "")
+
+    def output_stamp(self, bucket: str, key: str) -> OutputStamp | None:
+        """The stamp of an output (empty fields where its metadata lacks
+        them), or None when the object does not exist."""
+        try:
+            stat = self.client.stat_object(bucket, key)
+        except S3Error as exc:
+            if exc.code in _NOT_FOUND:
+                return None
+            raise StorageError(f"cannot read metadata of {key}: {exc.code}") from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise StorageError(f"cannot reach storage: {type(exc).__name__}") from exc
+        meta = dict(stat.metadata or {})
+        return OutputStamp(
+            workflow=md.user_metadata_value(meta, md.WORKFLOW) or "",
+            source_etag=md.user_metadata_value(meta, md.SOURCE_ETAG) or "",
+        )
 
     def download_asset(self, bucket: str, key: str, dest: Path) -> Path:
         """Fetch a watermark image; a missing or oversized one is an

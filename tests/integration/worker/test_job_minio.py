@@ -72,15 +72,20 @@ class Env:
         tasks: list[dict[str, Any]] = TASKS,
         force: bool = False,
         limits: dict[str, Any] | None = None,
+        workflow: str = "vod",
     ) -> dict[str, Any]:
         return {
-            "workflow": {"namespace": "media-team", "name": "vod", "uid": "u1", "generation": 3},
+            "workflow": {"namespace": "media-team", "name": workflow, "uid": "u1", "generation": 3},
             "input": {"bucket": self.uploads, "key": key, "etag": etag},
-            "output": {"bucket": self.media, "dir": md.output_dir_for(key, "incoming/", "out/")},
+            "output": {"bucket": self.media, "dir": self.out_dir(key, workflow)},
             "tasks": tasks,
             "limits": limits or {"timeoutSeconds": 300},
             "force": force,
         }
+
+    def out_dir(self, key: str, workflow: str = "vod") -> str:
+        """The output directory of ``workflow`` (namespace media-team) for ``key``."""
+        return md.output_dir_for(key, "incoming/", "out/", "media-team", workflow)
 
     def run(
         self, job: dict[str, Any]
@@ -128,7 +133,7 @@ def test_job_writes_outputs_with_metadata_content_types_and_manifest_last(env: E
     done, summary = env.run(env.job(key, etag))
     assert done.returncode == 0, done.stderr
     assert "% done" in done.stdout  # progress is in the log
-    out_dir = "out/shows/episode 1.mp4.mediaflow/"
+    out_dir = "out/shows/episode 1.mp4.mediaflow/media-team/vod/"
     assert summary.ok
     assert summary.manifest == out_dir + "manifest.json"
     keys = env.keys(out_dir)
@@ -211,7 +216,7 @@ def test_bad_input_exits_2_and_leaves_only_a_failure_manifest(env: Env) -> None:
     assert summary.exit_code == 2
     assert summary.reason == "InputRejected"
     assert "playlist" in done.stderr
-    out_dir = md.output_dir_for(key, "incoming/", "out/")
+    out_dir = env.out_dir(key)
     assert env.keys(out_dir) == [out_dir + "manifest.json"]
     manifest = json.loads(env.client.get_object(env.media, out_dir + "manifest.json").read())
     assert manifest["ok"] is False
@@ -219,13 +224,19 @@ def test_bad_input_exits_2_and_leaves_only_a_failure_manifest(env: Env) -> None:
     assert manifest["tasks"] == []
 
 
-def test_missing_input_and_changed_input_are_permanent_failures(env: Env) -> None:
+def test_a_missing_input_is_a_permanent_failure_and_a_changed_one_is_superseded(
+    env: Env,
+) -> None:
     done, summary = env.run(env.job("incoming/nothing.mp4", "abc"))
     assert (done.returncode, summary.reason) == (2, "InputNotFound")
     clip = make_clip(env.tmp, "c2", duration=1, audio=False)
     env.upload("incoming/c2.mp4", clip.path)
     done, summary = env.run(env.job("incoming/c2.mp4", "0123456789abcdef0123456789abcdef"))
-    assert (done.returncode, summary.reason) == (2, "InputChanged")
+    # The newer version has its own Job: this one is not a failure, is not
+    # retried (exit 0), and leaves nothing behind, not even a manifest.
+    assert (done.returncode, summary.reason, summary.ok) == (0, "Superseded", True)
+    assert summary.superseded
+    assert env.keys(env.out_dir("incoming/c2.mp4")) == []
 
 
 def test_missing_watermark_image_fails_the_job_without_outputs(env: Env) -> None:
@@ -247,7 +258,7 @@ def test_missing_watermark_image_fails_the_job_without_outputs(env: Env) -> None
     assert "task 'web'" in summary.message
     assert "s3://assets/nope.png" in summary.message
     assert "downloading" not in done.stdout
-    out_dir = md.output_dir_for(key, "incoming/", "out/")
+    out_dir = env.out_dir(key)
     assert env.keys(out_dir) == [out_dir + "manifest.json"]
 
 

@@ -15,6 +15,7 @@ import pytest
 from mediaflow_api.job import ObjectRef, WorkerJob
 from mediaflow_worker.errors import StorageError
 from mediaflow_worker.job_mode import run_job
+from mediaflow_worker.storage import OutputStamp
 
 from .helpers import make_clip
 
@@ -28,6 +29,7 @@ class FlakyStorage:
         self.source = source
         self.fail_on = fail_on
         self.objects: dict[str, bytes] = {}
+        self.stamps: dict[str, OutputStamp] = {}
         self.uploads = 0
         self.deadlines: dict[str, float | None] = {}
 
@@ -57,9 +59,17 @@ class FlakyStorage:
         if self.uploads == self.fail_on:
             raise StorageError(f"upload of {key} failed: InternalError")
         self.objects[key] = path.read_bytes()
+        self.stamps[key] = _stamp(meta)
 
     def upload_bytes(self, bucket: str, key: str, data: bytes, meta: Mapping[str, str]) -> None:
         self.objects[key] = data
+        self.stamps[key] = _stamp(meta)
+
+    def current_etag(self, bucket: str, key: str) -> str:
+        return "e"  # never overwritten in this test
+
+    def output_stamp(self, bucket: str, key: str) -> OutputStamp | None:
+        return self.stamps.get(key) if key in self.objects else None
 
     def list_keys(self, bucket: str, prefix: str) -> list[str]:
         return [k for k in self.objects if k.startswith(prefix)]
@@ -68,6 +78,12 @@ class FlakyStorage:
         for key in keys:
             self.objects.pop(key, None)
         return []
+
+
+def _stamp(meta: Mapping[str, str]) -> OutputStamp:
+    return OutputStamp(
+        workflow=meta["mediaflow-workflow"], source_etag=meta["mediaflow-source-etag"]
+    )
 
 
 def test_upload_failure_deletes_what_was_already_uploaded(
@@ -79,7 +95,7 @@ def test_upload_failure_deletes_what_was_already_uploaded(
         {
             "workflow": {"namespace": "ns", "name": "wf"},
             "input": {"bucket": "up", "key": "in/c.mp4", "etag": "e"},
-            "output": {"bucket": "media", "dir": "out/c.mp4.mediaflow/"},
+            "output": {"bucket": "media", "dir": "out/c.mp4.mediaflow/ns/wf/"},
             "tasks": [{"name": "thumbs", "snapshot": {"count": 4, "width": 64}}],
         }
     )
@@ -95,6 +111,6 @@ def test_upload_failure_deletes_what_was_already_uploaded(
     timeout = job.limits.timeout_seconds
     assert started < download < upload < started + timeout
     assert storage.uploads == 3
-    assert list(storage.objects) == ["out/c.mp4.mediaflow/manifest.json"]
-    assert b'"ok": false' in storage.objects["out/c.mp4.mediaflow/manifest.json"]
+    assert list(storage.objects) == ["out/c.mp4.mediaflow/ns/wf/manifest.json"]
+    assert b'"ok": false' in storage.objects["out/c.mp4.mediaflow/ns/wf/manifest.json"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("mediaflow-")] == []

@@ -217,6 +217,9 @@ class _Storage:
         self.calls.append("input")
         raise AssertionError("the input must not be downloaded")
 
+    def current_etag(self, bucket: str, key: str) -> str:
+        return "e"  # unchanged: the failure is recorded
+
     def delete(self, bucket: str, keys: list[str]) -> list[str]:
         assert keys == []
         return []
@@ -233,7 +236,7 @@ def test_a_job_checks_its_assets_before_downloading_the_input(
         {
             "workflow": {"namespace": "media", "name": "vod", "uid": "u", "generation": 1},
             "input": {"bucket": "uploads", "key": "incoming/a.mp4", "etag": "e"},
-            "output": {"bucket": "media", "dir": "vod/a.mp4.mediaflow/"},
+            "output": {"bucket": "media", "dir": "vod/a.mp4.mediaflow/media/vod/"},
             "tasks": [t.model_dump(by_alias=True, exclude_none=True) for t in _tasks()],
         }
     )
@@ -241,7 +244,7 @@ def test_a_job_checks_its_assets_before_downloading_the_input(
     with pytest.raises(AssetNotFoundError, match=r"^task 'web': watermark image s3://media-assets"):
         run_job(job, cast(Storage, storage))
     assert storage.calls == ["asset media-assets/brand/logo.png"]
-    failure = storage.written["vod/a.mp4.mediaflow/manifest.json"]
+    failure = storage.written["vod/a.mp4.mediaflow/media/vod/manifest.json"]
     assert failure["ok"] is False
     assert failure["error"]["reason"] == "AssetNotFound"
     assert list(tmp_path.iterdir()) == []  # scratch removed

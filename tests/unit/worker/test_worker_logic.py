@@ -295,7 +295,7 @@ def _run_failing_job_command(
     job = {
         "workflow": {"namespace": "ns", "name": "wf"},
         "input": {"bucket": "up", "key": "a.mp4", "etag": "e"},
-        "output": {"bucket": "media", "dir": "a.mp4.mediaflow/"},
+        "output": {"bucket": "media", "dir": "a.mp4.mediaflow/ns/wf/"},
         "tasks": [{"name": "facts", "analysis": {}}],
     }
     monkeypatch.setenv("MEDIAFLOW_JOB", json.dumps(job))
