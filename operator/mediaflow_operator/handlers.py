@@ -53,17 +53,39 @@ def _rt(memo: kopf.Memo) -> Runtime:
     return memo["runtime"]  # type: ignore[no-any-return]
 
 
+STARTUP_RETRY_SECONDS = 2.0
+
+
 # Start the shared clients once; everything else connects lazily and retries.
+# kopf retries this handler until it succeeds, so every step is safe to repeat:
+# the metrics server starts once per process (metrics.serve), a port taken by
+# another process stops the operator with a clear message (retrying cannot free
+# it), and a missing or broken Kubernetes config (a kubeconfig mounted a moment
+# later) is retried every few seconds.
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     configure(settings)
-    metrics.serve(SETTINGS.metrics_port)
-    memo["runtime"] = Runtime.create(SETTINGS)
+    try:
+        metrics.serve(SETTINGS.metrics_port)
+    except OSError as exc:
+        raise kopf.PermanentError(
+            f"cannot serve metrics on port {SETTINGS.metrics_port} "
+            f"(MEDIAFLOW_METRICS_PORT): {exc}"
+        ) from exc
+    if "runtime" not in memo:
+        try:
+            memo["runtime"] = Runtime.create(SETTINGS)
+        except Exception as exc:
+            raise kopf.TemporaryError(
+                f"cannot create the API clients yet (retrying): {type(exc).__name__}: {exc}",
+                delay=STARTUP_RETRY_SECONDS,
+            ) from exc
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    await _rt(memo).close()
+    if "runtime" in memo:  # absent when startup never succeeded
+        await _rt(memo).close()
 
 
 # The daemons read the Jobs of their Workflow from this in-memory index (fed by a watch).

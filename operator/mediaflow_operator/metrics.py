@@ -33,7 +33,15 @@ RECONCILE_FAILURES = Counter(
 )
 
 
+_serving: set[int] = set()
+
+
 def serve(port: int) -> None:
-    """Expose /metrics on ``port`` (0: do nothing)."""
-    if port:
-        start_http_server(port)
+    """Expose /metrics on ``port`` (0: do nothing), at most once per process:
+    kopf retries a failed startup handler, and a second server on the same port
+    would fail with "Address already in use" on every retry. An ``OSError`` (the
+    port taken by another process) is for the caller to report."""
+    if not port or port in _serving:
+        return
+    start_http_server(port)
+    _serving.add(port)

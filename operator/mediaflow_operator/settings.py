@@ -154,6 +154,22 @@ class Settings(BaseModel):
         return namespace, name
 
     @classmethod
+    def env_help(cls) -> list[tuple[str, str]]:
+        """(environment variable, "description (default: ...)") for every setting,
+        generated from the fields: what ``mediaflow-operator --help`` prints."""
+        rows = []
+        for name, info in cls.model_fields.items():
+            default = info.get_default(call_default_factory=True)
+            if isinstance(default, SecretStr):
+                shown = "unset" if not default.get_secret_value() else "set"
+            elif isinstance(default, tuple):
+                shown = " ".join(str(v) for v in default) or "empty"
+            else:
+                shown = str(default) if default != "" else "empty"
+            rows.append((ENV_PREFIX + name.upper(), f"{info.description} (default: {shown})"))
+        return rows
+
+    @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         values = {}
