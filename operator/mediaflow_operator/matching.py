@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from mediaflow_api.metadata import OUTPUT_DIR_SUFFIX, is_mediaflow_output
 from mediaflow_api.workflow import WorkflowSpec
 
-
 # The events that mean new content. MinIO files tag, retention and legal-hold
 # changes under s3:ObjectCreated too; another rule of a shared bucket (or a rule
 # left by an older operator) may still send them, so they are ignored here as well.

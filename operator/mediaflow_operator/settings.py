@@ -39,6 +39,35 @@ class Settings(BaseModel):
         ge=60,
         description="How long an event may wait in the stream for a busy Workflow.",
     )
+    nats_stream_max_bytes: int = Field(
+        default=1024**3,
+        ge=1024 * 1024,
+        description=(
+            "Size limit of the stream. At the limit new events are refused (discard new): "
+            "MinIO keeps them in its queue_dir and retries, nothing waiting is dropped."
+        ),
+    )
+    nats_stream_max_msgs: int = Field(
+        default=1_000_000, ge=1000, description="Message limit of the stream (discard new)."
+    )
+    stream_alarm_ratio: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description=(
+            "Fill ratio of the stream (bytes or messages vs. their limit) above which the "
+            "operator logs a warning and posts a StreamNearlyFull Warning Event on every "
+            "dispatching Workflow."
+        ),
+    )
+    stream_check_seconds: float = Field(
+        default=5,
+        ge=1,
+        description=(
+            "How often the operator checks the stream: re-creates it (and every Workflow's "
+            "consumer) when it was deleted or replaced, and updates its fill metrics."
+        ),
+    )
     minio_notify_target_id: str = Field(
         default="MEDIAFLOW",
         description=(
