@@ -26,7 +26,8 @@ def test_fill_is_the_fuller_of_bytes_and_messages() -> None:
 def test_alarm_above_the_threshold_only() -> None:
     assert alarm_message("S", Usage(79, 0, 100, 1000), 0.8) == ""
     message = alarm_message("S", Usage(85, 0, 100, 1000), 0.8)
-    assert "85%" in message and "stream S" in message
+    assert "85%" in message
+    assert "stream S" in message
 
 
 def test_owner_is_read_from_our_description_only() -> None:
