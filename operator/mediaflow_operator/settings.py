@@ -68,6 +68,14 @@ class Settings(BaseModel):
             "consumer) when it was deleted or replaced, and updates its fill metrics."
         ),
     )
+    orphan_sweep_seconds: float = Field(
+        default=120,
+        ge=1,
+        description=(
+            "How often consumers on the stream whose Workflow no longer exists are deleted "
+            "(one left behind by a Workflow deleted while NATS was unreachable)."
+        ),
+    )
     minio_notify_target_id: str = Field(
         default="MEDIAFLOW",
         description=(

@@ -14,7 +14,7 @@ Every ``stream_check_seconds`` it
   and sets ``Runtime.stream_alarm`` above ``stream_alarm_ratio`` (a warning in
   the log here; the Workflows show it as a Warning Event and in QueueReady);
 
-and every ``reconcile_interval_seconds`` it deletes *orphan* consumers: ours by
+and every ``orphan_sweep_seconds`` it deletes *orphan* consumers: ours by
 name and description (``queue.CONSUMER_PREFIX``/``CONSUMER_DESCRIPTION``) whose
 Workflow no longer exists, e.g. one whose finalizer kopf gave up while NATS was
 unreachable. Consumers are listed *before* the Workflows, so a consumer created
@@ -145,7 +145,7 @@ class StreamWatch:
         )
         if time.monotonic() >= self.next_orphan_sweep:
             await self.delete_orphans()
-            self.next_orphan_sweep = time.monotonic() + settings.reconcile_interval_seconds
+            self.next_orphan_sweep = time.monotonic() + settings.orphan_sweep_seconds
 
     async def restore_consumers(self) -> int:
         """Create the consumer of every dispatching Workflow; how many were missing."""
