@@ -87,6 +87,15 @@ def _settled(url: str, durable: str) -> bool:
     return _js(url, info)
 
 
+def _metric(stack: Stack, name: str) -> float | None:
+    """The value of an unlabelled metric of the operator."""
+    for line in stack.operator.metrics_text().splitlines():
+        metric, _, value = line.partition(" ")
+        if metric == name:
+            return float(value)
+    return None
+
+
 def _workflow(stack: Stack, name: str, bucket: str, **execution: Any) -> dict[str, Any]:
     spec: dict[str, Any] = {"trigger": {"bucket": bucket, "prefix": "in/"}, "tasks": TASKS}
     if execution:
@@ -255,10 +264,7 @@ def test_the_stream_has_limits_and_an_alarm(
     )
     assert str(getattr(info.config.discard, "value", info.config.discard)) == "new"
     wait_for(
-        lambda: (
-            f"mediaflow_stream_max_bytes {float(QUEUE_STREAM_MAX_BYTES)!r}"
-            in stack.operator.metrics_text()
-        ),
+        lambda: _metric(stack, "mediaflow_stream_max_bytes") == QUEUE_STREAM_MAX_BYTES,
         15,
         "the stream's limit as a metric",
     )
@@ -279,7 +285,7 @@ def test_the_stream_has_limits_and_an_alarm(
         wait_for(
             lambda: (
                 f"stream {STREAM} is" in stack.operator.log_text()
-                and "mediaflow_stream_fill_ratio 0.0" not in stack.operator.metrics_text()
+                and (_metric(stack, "mediaflow_stream_fill_ratio") or 0) > 0
             ),
             15,
             f"the fill alarm in the log and the metric\n{stack.operator.log_tail()}",
@@ -324,7 +330,7 @@ def test_startup_waits_for_a_kubeconfig_and_recovers(
     stack = Stack(api=api, minio=minio_server.client(), namespace=namespace, operator=operator)
     try:
         wait_for(
-            lambda: "Handler 'startup' failed" in operator.log_text(),
+            lambda: "Activity 'startup' failed" in operator.log_text(),
             30,
             f"the startup handler failing without a kubeconfig\n{operator.log_tail()}",
         )
