@@ -121,6 +121,15 @@ class WorkflowStatus(ApiModel):
             "(same purpose as countedJobs)."
         ),
     )
+    counted_events_stream: str = Field(
+        default="",
+        alias="countedEventsStream",
+        max_length=64,
+        description=(
+            "Internal: identity (creation time) of the stream whose sequence numbers "
+            "countedEvents holds; a re-created stream starts a new ledger."
+        ),
+    )
     consumer: str = Field(default="", max_length=128, description="JetStream consumer name.")
     swept_until: datetime | None = Field(
         default=None,

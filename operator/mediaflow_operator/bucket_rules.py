@@ -20,10 +20,17 @@ from minio import Minio
 from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig
 
 from mediaflow_operator import naming
+from mediaflow_operator.matching import CONTENT_EVENTS
 
 logger = logging.getLogger(__name__)
 
-EVENTS = ["s3:ObjectCreated:*"]
+# Only the events that mean new content (``matching.CONTENT_EVENTS``, one list for
+# the rule and the dispatcher). ``s3:ObjectCreated:*`` would also send PutTagging,
+# DeleteTagging, PutRetention and PutLegalHold (MinIO files them under
+# ObjectCreated, see MinIO's internal/event/name.go): tagging a processed object
+# would run it again. A rule set by an older operator with ``*`` differs in its
+# events, so ``same_config`` sees the difference and the next reconcile replaces it.
+EVENTS = sorted(CONTENT_EVENTS)
 
 _bucket_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 

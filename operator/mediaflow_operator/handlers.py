@@ -7,13 +7,15 @@ modules it delegates to), bucket_rules.py and job_render.py.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from typing import Any
 
 import kopf
 
 from mediaflow_api.workflow import GROUP, PLURAL, VERSION
-from mediaflow_operator import dispatch, metrics, naming, reconcile, workflows
+from mediaflow_operator import dispatch, metrics, naming, reconcile, stream_watch, workflows
 from mediaflow_operator.job_views import JobView, job_view
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.settings import Settings
@@ -53,17 +55,47 @@ def _rt(memo: kopf.Memo) -> Runtime:
     return memo["runtime"]  # type: ignore[no-any-return]
 
 
+STARTUP_RETRY_SECONDS = 2.0
+
+
 # Start the shared clients once; everything else connects lazily and retries.
+# kopf retries this handler until it succeeds, so every step is safe to repeat:
+# the metrics server starts once per process (metrics.serve), a port taken by
+# another process stops the operator with a clear message (retrying cannot free
+# it), and a missing or broken Kubernetes config (a kubeconfig mounted a moment
+# later) is retried every few seconds.
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     configure(settings)
-    metrics.serve(SETTINGS.metrics_port)
-    memo["runtime"] = Runtime.create(SETTINGS)
+    try:
+        metrics.serve(SETTINGS.metrics_port)
+    except OSError as exc:
+        raise kopf.PermanentError(
+            f"cannot serve metrics on port {SETTINGS.metrics_port} (MEDIAFLOW_METRICS_PORT): {exc}"
+        ) from exc
+    if "runtime" not in memo:
+        try:
+            memo["runtime"] = Runtime.create(SETTINGS)
+        except Exception as exc:
+            raise kopf.TemporaryError(
+                f"cannot create the API clients yet (retrying): {type(exc).__name__}: {exc}",
+                delay=STARTUP_RETRY_SECONDS,
+            ) from exc
+    if "stream_watch" not in memo:
+        # One operator-wide task: stream re-creation, fill alarm, orphan consumers.
+        watch = stream_watch.StreamWatch(_rt(memo))
+        memo["stream_watch"] = asyncio.create_task(watch.run(), name="stream-watch")
 
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
-    await _rt(memo).close()
+    task = memo.get("stream_watch")
+    if isinstance(task, asyncio.Task):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    if "runtime" in memo:  # absent when startup never succeeded
+        await _rt(memo).close()
 
 
 # The daemons read the Jobs of their Workflow from this in-memory index (fed by a watch).
@@ -119,6 +151,15 @@ async def reconcile_workflow(
 )
 async def reconcile_periodically(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     await reconcile.reconcile(_rt(memo), dict(body))
+    # The stream's fill alarm (stream_watch) on each dispatching Workflow, once
+    # when it starts and once when it ends (memo is this Workflow's own here).
+    alarm, shown = _rt(memo).stream_alarm, str(memo.get("stream_alarm_shown", ""))
+    if workflows.may_dispatch(body) and bool(alarm) != bool(shown):
+        if alarm:
+            kopf.warn(body, reason="StreamNearlyFull", message=alarm)
+        else:
+            kopf.info(body, reason="StreamUsageNormal", message="the event stream has room again")
+        memo["stream_alarm_shown"] = alarm
 
 
 # Deleting: our consumer and our share of the bucket rule go (owned Jobs are garbage-collected).

@@ -3,7 +3,8 @@ counting exact.
 
 **The rule: durable before ack, durable before mark.** A counted result or
 skip is written to the Workflow status (the counter *and* its ledger entry:
-``countedJobs`` holds Job UIDs, ``countedEvents`` stream sequences) before
+``countedJobs`` holds Job UIDs, ``countedEvents`` stream sequences of the stream
+``countedEventsStream``) before
 its Job is annotated ``mediaflow.dev/counted`` or its NATS message is acked.
 A crash in between finds the entry in the ledger and only marks or acks;
 nothing is counted twice and nothing is lost.
@@ -150,8 +151,9 @@ class StatusLedger:
 
     # --- skips ---
     def count_skip(self, seq: int) -> None:
-        """Count a skipped event in memory; its message must be held, not acked."""
-        if self.tally.record_skip(seq):
+        """Count a skipped event in memory; its message must be held, not acked.
+        Keyed by the stream's identity too (``Tally.record_skip``)."""
+        if self.tally.record_skip(seq, self.ctx.rt.stream_id):
             self.dirty = True
 
     def hold_until_written(self, messages: list[QueueMessage]) -> None:

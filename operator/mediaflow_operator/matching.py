@@ -1,7 +1,7 @@
 """Decide what a Workflow does with one object: process, skip, or ignore.
 
 - ``IGNORE``: not the Workflow's business (other bucket, outside the prefix, not
-  a create) or our own output: not counted anywhere.
+  new content: tagging, retention, legal hold) or our own output: not counted anywhere.
 - ``SKIP``: an upload in the trigger directory that is not processed (suffix
   mismatch, zero-byte folder marker): counted in ``status.skipped``.
 - ``PROCESS``: create a Job.
@@ -14,6 +14,18 @@ from dataclasses import dataclass
 
 from mediaflow_api.metadata import OUTPUT_DIR_SUFFIX, is_mediaflow_output
 from mediaflow_api.workflow import WorkflowSpec
+
+# The events that mean new content. MinIO files tag, retention and legal-hold
+# changes under s3:ObjectCreated too; another rule of a shared bucket (or a rule
+# left by an older operator) may still send them, so they are ignored here as well.
+CONTENT_EVENTS = frozenset(
+    {
+        "s3:ObjectCreated:Put",
+        "s3:ObjectCreated:Post",
+        "s3:ObjectCreated:Copy",
+        "s3:ObjectCreated:CompleteMultipartUpload",
+    }
+)
 
 
 class Verdict(enum.Enum):
@@ -39,8 +51,8 @@ def decide(
 ) -> Decision:
     """What ``spec`` does with the object ``bucket/key``."""
     trigger = spec.trigger
-    if not event_name.startswith("s3:ObjectCreated:"):
-        return Decision(Verdict.IGNORE, f"event {event_name}")
+    if event_name not in CONTENT_EVENTS:
+        return Decision(Verdict.IGNORE, f"event {event_name} is not new content")
     if bucket != trigger.bucket:
         return Decision(Verdict.IGNORE, "other bucket")
     if not key.startswith(trigger.prefix):

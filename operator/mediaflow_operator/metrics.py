@@ -6,7 +6,7 @@ alerts across Workflows (rates, poison events, reconcile failures).
 
 from __future__ import annotations
 
-from prometheus_client import Counter, start_http_server
+from prometheus_client import Counter, Gauge, start_http_server
 
 JOBS_CREATED = Counter(
     "mediaflow_jobs_created_total",
@@ -32,8 +32,33 @@ RECONCILE_FAILURES = Counter(
     "mediaflow_reconcile_failures_total", "Reconcile steps that failed.", ["step"]
 )
 
+STREAM_BYTES = Gauge("mediaflow_stream_bytes", "Bytes held by the event stream.")
+STREAM_MESSAGES = Gauge("mediaflow_stream_messages", "Messages held by the event stream.")
+STREAM_MAX_BYTES = Gauge("mediaflow_stream_max_bytes", "Size limit of the event stream.")
+STREAM_MAX_MESSAGES = Gauge("mediaflow_stream_max_messages", "Message limit of the event stream.")
+STREAM_FILL_RATIO = Gauge(
+    "mediaflow_stream_fill_ratio",
+    "The fuller of bytes/max_bytes and messages/max_messages of the event stream "
+    "(at 1 new events are refused; alarm above MEDIAFLOW_STREAM_ALARM_RATIO).",
+)
+STREAM_RESETS = Counter(
+    "mediaflow_stream_resets_total",
+    "Times the event stream was found deleted or replaced (consumers re-created).",
+)
+ORPHAN_CONSUMERS_DELETED = Counter(
+    "mediaflow_orphan_consumers_deleted_total",
+    "Consumers deleted because their Workflow no longer exists.",
+)
+
+_serving: set[int] = set()
+
 
 def serve(port: int) -> None:
-    """Expose /metrics on ``port`` (0: do nothing)."""
-    if port:
-        start_http_server(port)
+    """Expose /metrics on ``port`` (0: do nothing), at most once per process:
+    kopf retries a failed startup handler, and a second server on the same port
+    would fail with "Address already in use" on every retry. An ``OSError`` (the
+    port taken by another process) is for the caller to report."""
+    if not port or port in _serving:
+        return
+    start_http_server(port)
+    _serving.add(port)

@@ -32,6 +32,8 @@ from mediaflow_operator.status import set_condition
 
 logger = logging.getLogger(__name__)
 
+STORAGE_UNAVAILABLE = "StorageUnavailable"  # the check itself failed (transient)
+
 
 @dataclass
 class Step:
@@ -85,25 +87,36 @@ async def check_storage(rt: Runtime, ns: str, spec: WorkflowSpec, *, uid: str = 
     return Step(True, "StorageReady", f"Secret {name}; buckets exist")
 
 
-async def ensure_queue(rt: Runtime, body: Mapping[str, Any], active: bool) -> Step:
+async def ensure_queue(rt: Runtime, body: Mapping[str, Any], want: bool | None) -> Step:
+    """The Workflow's consumer exists exactly while it dispatches (``want``): a
+    consumer nobody reads holds every event of every bucket in the stream.
+    ``want`` None (storage could not be checked just now) leaves it as it is: a
+    MinIO blip must not throw away the Workflow's queued events."""
     ident = workflows.ref(body)
     log = WorkflowLogger(logger, ident)
     js = await rt.jetstream(check_stream=True)
     durable = naming.consumer_name(ident.namespace, ident.name, ident.uid)
     stream = rt.settings.nats_stream
-    if active:
+    if want is None:
+        return Step(True, "Unchanged", f"consumer {durable} kept while storage is unchecked")
+    if want:
         if await queue.ensure_consumer(
             js,
             stream,
             durable,
             rt.settings.nats_subject,
-            f"Workflow {ident.namespace}/{ident.name}",
+            queue.CONSUMER_DESCRIPTION.format(namespace=ident.namespace, name=ident.name),
         ):
             log.info("created consumer %s on stream %s", durable, stream)
+        if rt.stream_alarm:
+            return Step(True, "StreamNearlyFull", f"consumer {durable}; {rt.stream_alarm}")
         return Step(True, "ConsumerReady", f"consumer {durable} on stream {stream}")
+    why = "suspended" if not workflows.is_active(body) else "storage not ready"
     if await queue.delete_consumer(js, stream, durable):
-        log.info("deleted consumer %s on stream %s (suspended)", durable, stream)
-    return Step(True, "Suspended", "no consumer while suspended")
+        log.info("deleted consumer %s on stream %s (%s)", durable, stream, why)
+    if not workflows.is_active(body):
+        return Step(True, "Suspended", "no consumer while suspended")
+    return Step(True, "NoConsumer", "no consumer until StorageReady")
 
 
 async def bucket_prefixes(
@@ -154,6 +167,10 @@ async def reconcile(
     except ValidationError as exc:
         result.permanent = f"invalid spec: {exc.errors()[0].get('msg', exc)}"
         result.steps[CONDITION_STORAGE] = Step(False, "InvalidSpec", result.permanent)
+        try:  # a Workflow that cannot dispatch keeps no consumer
+            result.steps[CONDITION_QUEUE] = await ensure_queue(rt, body, False)
+        except Exception as exc:
+            log.warning("queue step failed: %s", _short(exc))
         await _write(rt, body, result, status, at, active=False)
         return result
     active = workflows.is_active(body)
@@ -164,13 +181,16 @@ async def reconcile(
         )
     except Exception as exc:
         log.warning("storage check failed: %s", _short(exc))
-        result.steps[CONDITION_STORAGE] = Step(False, "StorageUnavailable", _short(exc))
+        result.steps[CONDITION_STORAGE] = Step(False, STORAGE_UNAVAILABLE, _short(exc))
     if not result.steps[CONDITION_STORAGE].ok:
         result.retry = True
 
-    # The stream and consumer must exist before the bucket rule makes MinIO publish.
+    # The stream and consumer must exist before the bucket rule makes MinIO publish;
+    # the consumer only while the Workflow can dispatch (see ensure_queue).
+    storage = result.steps[CONDITION_STORAGE]
+    want = None if storage.reason == STORAGE_UNAVAILABLE else active and storage.ok
     try:
-        result.steps[CONDITION_QUEUE] = await ensure_queue(rt, body, active)
+        result.steps[CONDITION_QUEUE] = await ensure_queue(rt, body, want)
     except Exception as exc:
         log.warning("queue step failed: %s", _short(exc))
         result.steps[CONDITION_QUEUE] = Step(False, "QueueUnavailable", _short(exc))
@@ -233,8 +253,11 @@ async def _write(
     )
     patch: dict[str, Any] = {"observedGeneration": ident.generation, "conditions": conditions}
     durable = naming.consumer_name(ident.namespace, ident.name, ident.uid)
-    queue_ok = result.steps.get(CONDITION_QUEUE, Step(False, "", "")).ok
-    if active and queue_ok:
+    queue_step = result.steps.get(CONDITION_QUEUE, Step(False, "", ""))
+    queue_ok = queue_step.ok and queue_step.reason not in ("NoConsumer", "Unchanged")
+    if queue_step.reason == "NoConsumer":
+        patch["consumer"] = ""  # deleted: the dispatcher stops pulling
+    elif active and queue_ok:
         patch["consumer"] = durable
         if not status.get("activeSince"):
             # Rounded up: an object of the same second as the activation is not "older".
@@ -246,15 +269,17 @@ async def _write(
 
 
 async def finalize(rt: Runtime, body: Mapping[str, Any]) -> None:
-    """On delete: remove our consumer and our share of the bucket rule."""
+    """On delete: remove our share of the bucket rule, then our consumer (rule
+    first: MinIO stops publishing for us before the consumer goes). A consumer
+    left behind (NATS away until kopf gives up) is deleted by ``stream_watch``."""
     ident = workflows.ref(body)
+    bucket = ((body.get("spec") or {}).get("trigger") or {}).get("bucket")
+    if bucket:
+        await sync_bucket(rt, bucket, None, exclude_uid=ident.uid)
+    await default_storage.release_unused(rt, ident.namespace, leaving_uid=ident.uid)
     js = await rt.jetstream()
     durable = naming.consumer_name(ident.namespace, ident.name, ident.uid)
     if await queue.delete_consumer(js, rt.settings.nats_stream, durable):
         WorkflowLogger(logger, ident).info(
             "deleted consumer %s on stream %s (Workflow deleted)", durable, rt.settings.nats_stream
         )
-    bucket = ((body.get("spec") or {}).get("trigger") or {}).get("bucket")
-    if bucket:
-        await sync_bucket(rt, bucket, None, exclude_uid=ident.uid)
-    await default_storage.release_unused(rt, ident.namespace, leaving_uid=ident.uid)

@@ -26,6 +26,8 @@ class Runtime:
     _nc: NATS | None = None
     _js: JetStreamContext | None = None
     _stream_ready: bool = False
+    stream_id: str = ""  # identity of the stream last ensured (queue.stream_identity)
+    stream_alarm: str = ""  # why the stream is nearly full ("" when it is not; stream_watch)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @classmethod
@@ -58,14 +60,20 @@ class Runtime:
                 self._stream_ready = False
             assert self._js is not None
             if not self._stream_ready:
-                await queue.ensure_stream(
-                    self._js,
-                    self.settings.nats_stream,
-                    self.settings.nats_subject,
-                    self.settings.nats_stream_max_age_seconds,
+                info = await queue.ensure_stream(
+                    self._js, self.settings.nats_stream, self.settings.nats_subject, self.limits
                 )
+                self.stream_id = queue.stream_identity(info)
                 self._stream_ready = True
             return self._js
+
+    @property
+    def limits(self) -> queue.StreamLimits:
+        return queue.StreamLimits(
+            max_age_seconds=self.settings.nats_stream_max_age_seconds,
+            max_bytes=self.settings.nats_stream_max_bytes,
+            max_msgs=self.settings.nats_stream_max_msgs,
+        )
 
     async def close(self) -> None:
         if self._nc is not None and not self._nc.is_closed:

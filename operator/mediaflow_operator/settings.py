@@ -39,6 +39,43 @@ class Settings(BaseModel):
         ge=60,
         description="How long an event may wait in the stream for a busy Workflow.",
     )
+    nats_stream_max_bytes: int = Field(
+        default=1024**3,
+        ge=1024 * 1024,
+        description=(
+            "Size limit of the stream. At the limit new events are refused (discard new): "
+            "MinIO keeps them in its queue_dir and retries, nothing waiting is dropped."
+        ),
+    )
+    nats_stream_max_msgs: int = Field(
+        default=1_000_000, ge=1000, description="Message limit of the stream (discard new)."
+    )
+    stream_alarm_ratio: float = Field(
+        default=0.8,
+        gt=0,
+        le=1,
+        description=(
+            "Fill ratio of the stream (bytes or messages vs. their limit) above which the "
+            "operator logs a warning and posts a StreamNearlyFull Warning Event on every "
+            "dispatching Workflow."
+        ),
+    )
+    stream_check_seconds: float = Field(
+        default=5,
+        ge=1,
+        description=(
+            "How often the operator checks the stream: re-creates it (and every Workflow's "
+            "consumer) when it was deleted or replaced, and updates its fill metrics."
+        ),
+    )
+    orphan_sweep_seconds: float = Field(
+        default=120,
+        ge=1,
+        description=(
+            "How often consumers on the stream whose Workflow no longer exists are deleted "
+            "(one left behind by a Workflow deleted while NATS was unreachable)."
+        ),
+    )
     minio_notify_target_id: str = Field(
         default="MEDIAFLOW",
         description=(
@@ -162,6 +199,22 @@ class Settings(BaseModel):
         if not name:
             raise ValueError("MEDIAFLOW_DEFAULT_STORAGE_SECRET must be namespace/name")
         return namespace, name
+
+    @classmethod
+    def env_help(cls) -> list[tuple[str, str]]:
+        """(environment variable, "description (default: ...)") for every setting,
+        generated from the fields: what ``mediaflow-operator --help`` prints."""
+        rows = []
+        for name, info in cls.model_fields.items():
+            default = info.get_default(call_default_factory=True)
+            if isinstance(default, SecretStr):
+                shown = "unset" if not default.get_secret_value() else "set"
+            elif isinstance(default, tuple):
+                shown = " ".join(str(v) for v in default) or "empty"
+            else:
+                shown = str(default) if default != "" else "empty"
+            rows.append((ENV_PREFIX + name.upper(), f"{info.description} (default: {shown})"))
+        return rows
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

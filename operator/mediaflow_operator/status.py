@@ -32,6 +32,7 @@ class Tally:
     last_failures: list[dict[str, Any]] = field(default_factory=list)
     counted_jobs: list[str] = field(default_factory=list)
     counted_events: list[int] = field(default_factory=list)
+    events_stream: str = ""  # identity of the stream whose sequences counted_events holds
 
     @classmethod
     def from_status(cls, status: dict[str, Any] | None) -> Tally:
@@ -44,6 +45,7 @@ class Tally:
             last_failures=list(status.get("lastFailures") or []),
             counted_jobs=list(status.get("countedJobs") or []),
             counted_events=[int(s) for s in status.get("countedEvents") or []],
+            events_stream=str(status.get("countedEventsStream") or ""),
         )
 
     def job_counted(self, uid: str) -> bool:
@@ -83,8 +85,15 @@ class Tally:
         self.counted_jobs = [*self.counted_jobs, job.uid][-LEDGER_MAX:]
         return True
 
-    def record_skip(self, seq: int) -> bool:
-        """Count a skipped event once (by stream sequence)."""
+    def record_skip(self, seq: int, stream: str = "") -> bool:
+        """Count a skipped event once (by stream sequence). Sequences are unique
+        only within one incarnation of the stream (``stream``, its identity): a
+        deleted and re-created stream starts at 1 again, so the ledger of the old
+        one is cleared when the first event of the new one is counted; none of
+        its events can come back (their stream is gone)."""
+        if stream and stream != self.events_stream:
+            self.counted_events = []
+            self.events_stream = stream
         if self.event_counted(seq):
             return False
         self.skipped += 1
@@ -102,6 +111,7 @@ class Tally:
             "lastFailures": self.last_failures,
             "countedJobs": self.counted_jobs,
             "countedEvents": self.counted_events,
+            "countedEventsStream": self.events_stream,
         }
 
 

@@ -96,3 +96,32 @@ def peered_stack(
     yield from stack_fixture(
         kube_cluster, minio_server, nats_server, tmp_path, worker_sleep=2.0, extra_env=peering_env
     )
+
+
+# The stream settings of the queue-hygiene tests (tests/e2e/test_queue_hygiene.py).
+QUEUE_STREAM_MAX_BYTES = 64 * 1024 * 1024
+QUEUE_STREAM_MAX_MSGS = 50_000
+QUEUE_ALARM_RATIO = 0.0001  # 5 held messages of 50,000 raise the alarm
+
+
+@pytest.fixture
+def queue_stack(
+    kube_cluster: Any, minio_server: Any, nats_server: Any, tmp_path: Path
+) -> Iterator[Stack]:
+    """The operator as a process (not the chart: these tests need its new settings)
+    with small stream limits, a stream check every second, an orphan sweep every
+    2 s, and a periodic reconcile too slow (300 s) to hide a missing prompt reaction."""
+    yield from stack_fixture(
+        kube_cluster,
+        minio_server,
+        nats_server,
+        tmp_path,
+        extra_env={
+            "MEDIAFLOW_RECONCILE_INTERVAL_SECONDS": "300",
+            "MEDIAFLOW_STREAM_CHECK_SECONDS": "1",
+            "MEDIAFLOW_ORPHAN_SWEEP_SECONDS": "2",
+            "MEDIAFLOW_NATS_STREAM_MAX_BYTES": str(QUEUE_STREAM_MAX_BYTES),
+            "MEDIAFLOW_NATS_STREAM_MAX_MSGS": str(QUEUE_STREAM_MAX_MSGS),
+            "MEDIAFLOW_STREAM_ALARM_RATIO": str(QUEUE_ALARM_RATIO),
+        },
+    )

@@ -42,7 +42,27 @@ def test_merge_keeps_foreign_rules_and_replaces_ours() -> None:
     assert our_prefixes(merged) == ["new/"]
     ours = [q for q in merged.queue_config_list if naming.is_our_rule(q.config_id)]
     assert ours[0].queue == ARN
-    assert ours[0].events == ["s3:ObjectCreated:*"]
+    assert sorted(ours[0].events) == [
+        "s3:ObjectCreated:CompleteMultipartUpload",
+        "s3:ObjectCreated:Copy",
+        "s3:ObjectCreated:Post",
+        "s3:ObjectCreated:Put",
+    ]
+
+
+def test_a_rule_for_all_created_events_is_migrated() -> None:
+    """A rule of an older operator (``s3:ObjectCreated:*``, which includes tagging)
+    differs from the wanted one, so the next reconcile rewrites it."""
+    old = QueueConfig(
+        queue=ARN,
+        events=["s3:ObjectCreated:*"],
+        config_id=naming.rule_id("in/"),
+        prefix_filter_rule=PrefixFilterRule("in/"),
+    )
+    existing = NotificationConfig(queue_config_list=[old])
+    wanted = merged_config(existing, ["in/"], ARN)
+    assert not same_config(existing, wanted)
+    assert same_config(wanted, merged_config(wanted, ["in/"], ARN))
 
 
 def test_whole_bucket_rule_has_no_prefix_filter() -> None:

@@ -106,7 +106,9 @@ COMPLETE = [{"type": "Complete", "status": "True", "lastTransitionTime": "2026-0
 
 
 def _dispatcher(kube: FakeKube, jobs: list[JobView]) -> Dispatcher:
-    rt = SimpleNamespace(settings=Settings(status_flush_seconds=30, poll_seconds=0.01), kube=kube)
+    rt = SimpleNamespace(
+        settings=Settings(status_flush_seconds=30, poll_seconds=0.01), kube=kube, stream_id=""
+    )
     events: list[tuple[str, str, str]] = []
     return Dispatcher(rt, BODY, lambda: list(jobs), lambda *e: events.append(e))  # type: ignore[arg-type]
 
@@ -267,7 +269,9 @@ def test_a_job_the_api_server_rejects_for_good_is_terminated_with_its_reason() -
     log: list[tuple[str, Any]] = []
     kube = FakeKube(log, create_error=ApiException(status=422, reason="Unprocessable Entity"))
     events: list[tuple[str, str, str]] = []
-    rt = SimpleNamespace(settings=Settings(status_flush_seconds=30, poll_seconds=0.01), kube=kube)
+    rt = SimpleNamespace(
+        settings=Settings(status_flush_seconds=30, poll_seconds=0.01), kube=kube, stream_id=""
+    )
     dispatcher = Dispatcher(rt, BODY, lambda: [], lambda *e: events.append(e))  # type: ignore[arg-type]
     spec_model = WorkflowSpec.model_validate(spec())
     asyncio.run(dispatcher.handle(spec_model, [FakeMsg(log, 5, _event("incoming/a.mp4"))], 1))

@@ -49,6 +49,33 @@ def test_other_bucket_and_non_create_events_are_ignored() -> None:
 
 
 @pytest.mark.parametrize(
+    "event",
+    [
+        "s3:ObjectCreated:PutTagging",
+        "s3:ObjectCreated:DeleteTagging",
+        "s3:ObjectCreated:PutRetention",
+        "s3:ObjectCreated:PutLegalHold",
+        "s3:ObjectAccessed:Get",
+    ],
+)
+def test_changes_that_are_not_new_content_are_ignored(event: str) -> None:
+    assert _verdict("incoming/a.mp4", event=event) is Verdict.IGNORE
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        "s3:ObjectCreated:Put",
+        "s3:ObjectCreated:Post",
+        "s3:ObjectCreated:Copy",
+        "s3:ObjectCreated:CompleteMultipartUpload",
+    ],
+)
+def test_new_content_is_processed(event: str) -> None:
+    assert _verdict("incoming/a.mp4", event=event) is Verdict.PROCESS
+
+
+@pytest.mark.parametrize(
     "name", ["X-Amz-Meta-Mediaflow-Output", "mediaflow-output", "x-amz-meta-mediaflow-output"]
 )
 def test_our_output_is_never_processed(name: str) -> None:

@@ -86,6 +86,21 @@ def test_the_ledger_survives_a_restart_through_the_status() -> None:
     assert restored.last_failures[0]["object"] == "b/in/a.mp4"
 
 
+def test_a_recreated_stream_starts_a_new_event_ledger() -> None:
+    """Sequences restart at 1 in a re-created stream: the same number there is a
+    different event and must be counted; the old stream's numbers are dropped."""
+    tally = Tally()
+    assert tally.record_skip(5, "2026-01-01T00:00:00+00:00")
+    assert not tally.record_skip(5, "2026-01-01T00:00:00+00:00")
+    restored = Tally.from_status(tally.to_status(running=0))
+    assert not restored.record_skip(5, "2026-01-01T00:00:00+00:00")
+    assert restored.record_skip(5, "2026-02-02T00:00:00+00:00")
+    assert restored.skipped == 2
+    status = restored.to_status(running=0)
+    assert status["countedEvents"] == [5]
+    assert status["countedEventsStream"] == "2026-02-02T00:00:00+00:00"
+
+
 def test_received_is_the_sum_of_outcomes() -> None:
     tally = Tally(skipped=2, succeeded=5, failed=1)
     assert tally.to_status(running=3)["received"] == 11
