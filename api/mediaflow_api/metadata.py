@@ -16,7 +16,7 @@ WORKFLOW = "mediaflow-workflow"
 TASK = "mediaflow-task"
 SOURCE_BUCKET = "mediaflow-source-bucket"
 SOURCE_KEY = "mediaflow-source-key"
-SOURCE_ETAG = "mediaflow-source-etag"
+SOURCE_ETAG = "mediaflow-source-etag"  # on outputs and manifest.json: the input's ETag
 
 # Directory suffix of an input's outputs: <output prefix><relative key>.mediaflow/
 # MinIO cannot hold an object and a "directory" of the same name, so outputs
@@ -39,13 +39,16 @@ def is_mediaflow_output(user_metadata: Mapping[str, str] | None) -> bool:
     return False
 
 
-def output_dir_for(input_key: str, trigger_prefix: str, output_prefix: str) -> str:
-    """The key prefix (ending in ``/``) under which all outputs of one input live.
+def output_dir_for(
+    input_key: str, trigger_prefix: str, output_prefix: str, namespace: str, workflow: str
+) -> str:
+    """The key prefix (ending in ``/``) under which one Workflow's outputs of one input live.
 
     The input key is taken relative to the trigger prefix, so
     ``incoming/a/b.mp4`` with trigger ``incoming/`` and output ``processed/``
-    gives ``processed/a/b.mp4.mediaflow/``. Distinct input keys give distinct
-    directories, and none is a prefix of another input's directory.
+    gives ``processed/a/b.mp4.mediaflow/<namespace>/<workflow>/``. Distinct input
+    keys give distinct directories, and none is a prefix of another input's
+    directory; every Workflow has its own directory per input.
     """
     relative = input_key.removeprefix(trigger_prefix)
-    return f"{output_prefix}{relative}{OUTPUT_DIR_SUFFIX}/"
+    return f"{output_prefix}{relative}{OUTPUT_DIR_SUFFIX}/{namespace}/{workflow}/"

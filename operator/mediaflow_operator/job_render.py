@@ -111,7 +111,13 @@ def render_job(
         input=obj,
         output=OutputLocation(
             bucket=spec.output_bucket,
-            dir=output_dir_for(obj.key, spec.trigger.prefix, spec.output_prefix),
+            dir=output_dir_for(
+                obj.key,
+                spec.trigger.prefix,
+                spec.output_prefix,
+                workflow.namespace,
+                workflow.name,
+            ),
         ),
         tasks=spec.tasks,
         limits=Limits.model_validate({"timeoutSeconds": execution.active_deadline_seconds}),

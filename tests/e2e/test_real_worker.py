@@ -67,7 +67,7 @@ def test_upload_is_processed_by_the_real_worker(real_worker_stack: Stack, tmp_pa
 
     final = wait_for(settled, 240, f"both processed\n{stack.operator.log_tail()}")
     assert final == {"received": 2, "skipped": 0, "running": 0, "succeeded": 1, "failed": 1}
-    directory = output_dir_for("in/clip one.mp4", "in/", "in/")
+    directory = output_dir_for("in/clip one.mp4", "in/", "in/", stack.namespace, "real")
     manifest = json.loads(stack.minio.get_object(bucket, directory + "manifest.json").read())
     assert manifest
     outputs = [o.object_name for o in stack.minio.list_objects(bucket, directory, recursive=True)]

@@ -98,9 +98,9 @@ def test_each_workflow_gets_its_objects_and_a_foreign_rule_survives(
             "succeeded": want,
             "failed": 0,
         }, name
-    assert stack.has_manifest(bucket, "out-inner/c.mp4.mediaflow/")
-    assert stack.has_manifest(bucket, "out-outer/special/c.mp4.mediaflow/")
-    assert not stack.has_manifest(bucket, "out-inner/a.mp4.mediaflow/")
+    assert stack.has_manifest(bucket, f"out-inner/c.mp4.mediaflow/{stack.namespace}/inner/")
+    assert stack.has_manifest(bucket, f"out-outer/special/c.mp4.mediaflow/{stack.namespace}/outer/")
+    assert not stack.has_manifest(bucket, f"out-inner/a.mp4.mediaflow/{stack.namespace}/inner/")
 
     # Removing the outer Workflow leaves the inner one its own (narrower) rule.
     stack.delete("outer")

@@ -50,7 +50,7 @@ def test_twenty_uploads_make_exactly_one_job_each_and_exact_counters(stack: Stac
     wait_for(finished, 120, f"20 results\n{stack.operator.log_tail()}")
     # Outputs (written into the trigger prefix) must not start anything new.
     for key in MATCHING:
-        directory = output_dir_for(key, "incoming/", "incoming/")
+        directory = output_dir_for(key, "incoming/", "incoming/", stack.namespace, "videos")
         assert stack.has_manifest(bucket, directory), key
 
     def settled() -> dict[str, int] | None:

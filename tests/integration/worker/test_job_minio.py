@@ -76,7 +76,10 @@ class Env:
         return {
             "workflow": {"namespace": "media-team", "name": "vod", "uid": "u1", "generation": 3},
             "input": {"bucket": self.uploads, "key": key, "etag": etag},
-            "output": {"bucket": self.media, "dir": md.output_dir_for(key, "incoming/", "out/")},
+            "output": {
+                "bucket": self.media,
+                "dir": md.output_dir_for(key, "incoming/", "out/", "media-team", "vod"),
+            },
             "tasks": tasks,
             "limits": limits or {"timeoutSeconds": 300},
             "force": force,
@@ -211,7 +214,7 @@ def test_bad_input_exits_2_and_leaves_only_a_failure_manifest(env: Env) -> None:
     assert summary.exit_code == 2
     assert summary.reason == "InputRejected"
     assert "playlist" in done.stderr
-    out_dir = md.output_dir_for(key, "incoming/", "out/")
+    out_dir = md.output_dir_for(key, "incoming/", "out/", "media-team", "vod")
     assert env.keys(out_dir) == [out_dir + "manifest.json"]
     manifest = json.loads(env.client.get_object(env.media, out_dir + "manifest.json").read())
     assert manifest["ok"] is False
@@ -247,7 +250,7 @@ def test_missing_watermark_image_fails_the_job_without_outputs(env: Env) -> None
     assert "task 'web'" in summary.message
     assert "s3://assets/nope.png" in summary.message
     assert "downloading" not in done.stdout
-    out_dir = md.output_dir_for(key, "incoming/", "out/")
+    out_dir = md.output_dir_for(key, "incoming/", "out/", "media-team", "vod")
     assert env.keys(out_dir) == [out_dir + "manifest.json"]
 
 

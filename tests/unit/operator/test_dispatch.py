@@ -350,8 +350,9 @@ def test_the_sweep_waits_while_events_are_queued() -> None:
 
     dispatcher.subscription.backlog = queued  # type: ignore[method-assign]
     spec_model = WorkflowSpec.model_validate(spec())
-    assert asyncio.run(dispatcher.sweeper.run(spec_model, capacity=4)) == 0
+    assert asyncio.run(dispatcher.sweeper.advance(spec_model)) is False
     assert dispatcher.sweeper.swept_until is None, "a deferred sweep must not move sweptUntil"
+    assert dispatcher.sweeper.current is not None, "the deferred pass waits, it is not dropped"
 
 
 def _active_job(name: str, uid: str) -> JobView:

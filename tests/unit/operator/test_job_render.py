@@ -48,7 +48,7 @@ def test_the_job_carries_a_snapshot_of_the_tasks_and_the_output_dir() -> None:
     assert [t.name for t in worker_job.tasks] == ["thumbs"]
     assert worker_job.input.key == "incoming/a b/ç.mp4"
     assert worker_job.output.bucket == "uploads"
-    assert worker_job.output.dir == "incoming/a b/ç.mp4.mediaflow/"
+    assert worker_job.output.dir == "incoming/a b/ç.mp4.mediaflow/media/videos/"
     assert worker_job.workflow.generation == 7
     assert "null" not in _env(job)[JOB_ENV]["value"]
 
@@ -134,4 +134,4 @@ def test_output_defaults_follow_the_trigger_and_can_be_moved() -> None:
     job = _render(output={"bucket": "media", "prefix": "processed/"})
     worker_job = WorkerJob.model_validate_json(_env(job)[JOB_ENV]["value"])
     assert worker_job.output.bucket == "media"
-    assert worker_job.output.dir == "processed/a b/ç.mp4.mediaflow/"
+    assert worker_job.output.dir == "processed/a b/ç.mp4.mediaflow/media/videos/"
