@@ -235,8 +235,11 @@ class Sweeper:
         if backlog is not None and any(backlog):
             self.ctx.log.debug("sweep deferred: %d queued, %d unacked events", *backlog)
             return False
+        # The listing goes on from the last key examined; the stored cursor may lag
+        # behind it (candidates not launched yet) and is where a restart resumes.
+        after = max(self._examined, self.current.after)
         page = await list_page(
-            self.ctx.rt.minio, spec.trigger.bucket, spec.trigger.prefix, self.current.after
+            self.ctx.rt.minio, spec.trigger.bucket, spec.trigger.prefix, after, PAGE_SIZE
         )
         for item in page:
             candidate = await self._candidate(spec, self.current, item)
