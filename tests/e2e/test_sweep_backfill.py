@@ -78,7 +78,7 @@ def test_process_existing_backfills_at_the_workflows_concurrency(process_stack: 
         c = counters(stack.status("backfill"))
         return c if c["succeeded"] == 60 and c["running"] == 0 else None
 
-    final = wait_for(done, 150, f"60 objects backfilled\n{stack.operator.log_tail()}")
+    final = wait_for(done, 180, f"60 objects backfilled\n{stack.operator.log_tail()}")
     took = time.monotonic() - began
     assert final == {"received": 60, "skipped": 0, "running": 0, "succeeded": 60, "failed": 0}
     jobs = stack.jobs(uid)
