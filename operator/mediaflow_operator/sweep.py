@@ -217,13 +217,20 @@ class Sweeper:
         if self.current is not None and self.current.trigger != trigger:
             self.ctx.log.info("sweep: the trigger changed, the unfinished pass is dropped")
             self.current = None
+        active_since = parse_time(self.ctx.status().get("activeSince"))
+        if (
+            self.current is not None
+            and not spec.trigger.process_existing
+            and active_since is not None
+            and self.current.end <= active_since
+        ):
+            # Suspended and resumed since the pass began: what it had left are
+            # uploads of before the resume, which a resume does not process.
+            self.ctx.log.info("sweep: the pass from before the resume is dropped")
+            self.current = None
         if self.current is None:
             self.last_started = now()
-            start = window_start(
-                self.swept_until,
-                parse_time(self.ctx.status().get("activeSince")),
-                spec.trigger.process_existing,
-            )
+            start = window_start(self.swept_until, active_since, spec.trigger.process_existing)
             end = now() - timedelta(seconds=self.ctx.rt.settings.sweep_grace_seconds)
             if end <= start:
                 self._complete(end, spec)
@@ -241,8 +248,9 @@ class Sweeper:
         page = await list_page(
             self.ctx.rt.minio, spec.trigger.bucket, spec.trigger.prefix, after, PAGE_SIZE
         )
+        known = self._known()
         for item in page:
-            candidate = await self._candidate(spec, self.current, item)
+            candidate = await self._candidate(spec, self.current, item, known)
             if candidate is not None:
                 await self.queue.put(candidate)
             self._examined = item.key
@@ -254,7 +262,7 @@ class Sweeper:
         return True
 
     async def _candidate(
-        self, spec: WorkflowSpec, sweep: SweepPass, item: Listed
+        self, spec: WorkflowSpec, sweep: SweepPass, item: Listed, known: set[str]
     ) -> Candidate | None:
         """The Job ``item`` needs, or None (outside the window, not ours, done,
         in progress, or already failed)."""
@@ -279,7 +287,7 @@ class Sweeper:
             return None
         workflow = self.ctx.workflow()
         job = job_name_for(workflow, obj)
-        if job in self.tried or self._known(job):
+        if job in self.tried or job in known or job in self.ctx.pending:
             return None
         manifest = await stat_manifest(
             self.ctx.rt.minio,
@@ -290,8 +298,9 @@ class Sweeper:
             return None
         return Candidate(obj=obj, job=job)
 
-    def _known(self, job: str) -> bool:
-        return job in self.ctx.pending or any(j.name == job for j in self.ctx.jobs())
+    def _known(self) -> set[str]:
+        """Names of the Workflow's Jobs (the watch-fed index) and those just created."""
+        return {j.name for j in self.ctx.jobs()} | set(self.ctx.pending)
 
     def _progress(self) -> None:
         """Store how far the pass is: past every key examined once no candidate
@@ -330,6 +339,7 @@ class Sweeper:
         if free <= 0 or now() < self._retry_at:
             return 0
         created = 0
+        known = self._known()
         while created < free:
             if self._held is None:
                 try:
@@ -341,7 +351,7 @@ class Sweeper:
             ours = candidate.obj.bucket == spec.trigger.bucket and candidate.obj.key.startswith(
                 prefix
             )
-            if ours and candidate.job not in self.tried and not self._known(candidate.job):
+            if ours and candidate.job not in self.tried and candidate.job not in known:
                 try:
                     await self.launcher.launch(spec, candidate.obj, trigger="sweep")
                 except ValidationError as exc:

@@ -277,3 +277,49 @@ def test_the_queue_bounds_what_the_sweep_holds_and_the_cursor_waits_for_launches
         producer.cancel()
 
     asyncio.run(run())
+
+
+# --- the window's start: activation ---
+def test_activation_is_the_creation_of_a_workflow_applied_active() -> None:
+    from mediaflow_operator.reconcile import activation_time
+
+    created = {"creationTimestamp": iso(T0), "generation": 1}
+    # Uploads right after `kubectl apply` are in the window, though the rule came later.
+    assert activation_time({"metadata": created}, T0 + MINUTE) == T0
+    # Resumed (or edited before it could activate): the reconcile that notices it.
+    resumed = {"creationTimestamp": iso(T0), "generation": 3}
+    assert activation_time({"metadata": resumed}, T0 + MINUTE) == T0 + MINUTE
+    assert activation_time({"metadata": {}}, T0) == T0
+
+
+def test_a_pass_is_due_when_the_rule_becomes_ready_and_again_after_an_outage() -> None:
+    dispatcher = _sweeper(FakeMinio({}), FakeKube(), {})
+    sweeper = dispatcher.sweeper
+    status = dispatcher.ctx.body["status"]
+    sweeper.last_started = datetime.now(UTC)  # a pass just ran, reaching a minute ago
+    sweeper.swept_until = datetime.now(UTC) - MINUTE
+    sweeper.observe_rule()
+    assert sweeper.due() > datetime.now(UTC), "no rule yet: the interval"
+    rule = {"type": "NotificationReady", "status": "True", "lastTransitionTime": iso(T0)}
+    status["conditions"].append(rule)
+    sweeper.observe_rule()
+    assert sweeper.due() <= datetime.now(UTC) + timedelta(seconds=1), "grace 0: at once"
+    sweeper.swept_until = datetime.now(UTC) + MINUTE  # that pass reached the rule
+    assert sweeper.due() > datetime.now(UTC) + MINUTE
+    rule["lastTransitionTime"] = iso(T0 + MINUTE)  # False meanwhile, True again
+    sweeper.swept_until = datetime.now(UTC) - MINUTE
+    sweeper.observe_rule()
+    assert sweeper.due() <= datetime.now(UTC) + timedelta(seconds=1)
+
+
+def test_a_pass_from_before_a_resume_is_dropped() -> None:
+    old = T0 - MINUTE
+    minio = FakeMinio({"in/a.mp4": FakeObject("in/a.mp4", old, "e-a")})
+    kube = FakeKube()
+    trigger = {**TRIGGER, "processExisting": False}
+    cursor = SweepPass(EPOCH, T0, "uploads/in/").to_status()
+    dispatcher = _sweeper(minio, kube, {"sweepCursor": cursor, "activeSince": iso(T0 + MINUTE)})
+    wf_spec = WorkflowSpec.model_validate(spec(trigger=trigger))
+    assert asyncio.run(dispatcher.sweeper.advance(wf_spec)) is False
+    assert kube.created == []
+    assert dispatcher.sweeper.current is None
