@@ -16,7 +16,7 @@ WORKFLOW = "mediaflow-workflow"
 TASK = "mediaflow-task"
 SOURCE_BUCKET = "mediaflow-source-bucket"
 SOURCE_KEY = "mediaflow-source-key"
-SOURCE_ETAG = "mediaflow-source-etag"
+SOURCE_ETAG = "mediaflow-source-etag"  # on outputs and manifest.json: the input's ETag
 
 # Directory suffix of an input's outputs:
 # <output prefix><relative key>.mediaflow/<namespace>/<workflow>/

@@ -25,6 +25,7 @@ CONDITION_TYPES = (CONDITION_READY, CONDITION_STORAGE, CONDITION_QUEUE, CONDITIO
 # How many entries the bounded status lists keep.
 LAST_FAILURES_MAX = 10
 LEDGER_MAX = 256
+TRIED_JOBS_MAX = 256
 
 
 class Condition(ApiModel):
@@ -56,6 +57,24 @@ class Failure(ApiModel):
         default="", max_length=1024, description="Details from the worker's termination message."
     )
     time: datetime | None = Field(default=None, description="When the failure was recorded.")
+
+
+class SweepCursor(ApiModel):
+    """An unfinished sweep pass: it resumes after ``after`` when the operator restarts."""
+
+    start: datetime = Field(description="Start of the pass's window (last modification).")
+    end: datetime = Field(description="End of the pass's window (exclusive).")
+    trigger: str = Field(default="", max_length=1100, description="<bucket>/<prefix> swept.")
+    after: str = Field(
+        default="", max_length=1024, description="The last key done (keys are listed in order)."
+    )
+
+
+class TriedJob(ApiModel):
+    """A Job that failed and was deleted: the sweep does not create it again."""
+
+    job: str = Field(max_length=63, description="The Job's name (one per object version).")
+    at: datetime = Field(description="When it was deleted.")
 
 
 class WorkflowStatus(ApiModel):
@@ -135,6 +154,20 @@ class WorkflowStatus(ApiModel):
         default=None,
         alias="sweptUntil",
         description="Objects modified before this time were checked by the periodic sweep.",
+    )
+    sweep_cursor: SweepCursor | None = Field(
+        default=None,
+        alias="sweepCursor",
+        description="Internal: the unfinished sweep pass, resumed after a restart.",
+    )
+    tried_jobs: list[TriedJob] = Field(
+        default_factory=list,
+        alias="triedJobs",
+        max_length=TRIED_JOBS_MAX,
+        description=(
+            "Internal: Jobs that failed and were deleted; the sweep does not run their object "
+            "version again while its windows may still cover it."
+        ),
     )
     last_dispatch_time: datetime | None = Field(
         default=None, alias="lastDispatchTime", description="When the last Job was created."

@@ -6,9 +6,11 @@ its counters, so counting needs no cross-process coordination. Each step:
 1. record the results of finished Jobs (``ledger``: durable before mark) and
    delete counted Jobs whose retention has passed;
 2. serve a manual request (``manual``) if a slot is free;
-3. if the Workflow may dispatch, sweep for lost events now and then
-   (``sweep``), then pull at most ``maxConcurrentJobs - active Jobs`` events
-   from its durable consumer (``subscription``): backpressure stays in JetStream;
+3. if the Workflow may dispatch, pull at most ``maxConcurrentJobs - active
+   Jobs`` events from its durable consumer (``subscription``): backpressure
+   stays in JetStream; when the fetch came back short (no more events
+   waiting), the free slots go to objects the sweep found (``sweep``: its own
+   task lists the trigger prefix, off this path);
 4. settle every event (``messages``): poison -> ``term``; not ours -> ack;
    skip -> count, hold, ack after the write (``ledger``: durable before ack);
    process -> create the Job (``launch``; ``AlreadyExists`` is fine), then ack;
@@ -80,7 +82,7 @@ class Dispatcher:
         self.ledger = StatusLedger(ctx)
         self.subscription = Subscription(ctx)
         self.launcher = Launcher(ctx, self.ledger)
-        self.sweeper = Sweeper(ctx, self.subscription, self.ledger, self.launcher)
+        self.sweeper = Sweeper(ctx, self.subscription, self.ledger, self.launcher, self.spec)
         self.manual = ManualTrigger(ctx, self.ledger)
         self.deleted: set[str] = set()  # Job UIDs deleted by this dispatcher
         self._spec: tuple[int, WorkflowSpec] | None = None
@@ -107,17 +109,21 @@ class Dispatcher:
 
     async def run(self, stopped: Any) -> None:
         await self.load()
+        self.sweeper.start()
         failures = 0
-        while not stopped:
-            try:
-                await self.step(stopped)
-                failures = 0
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                failures += 1
-                self.log.exception("dispatcher step failed (%d in a row)", failures)
-                await stopped.wait(min(30.0, 1.0 * 2 ** min(failures, 5)))
+        try:
+            while not stopped:
+                try:
+                    await self.step(stopped)
+                    failures = 0
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    failures += 1
+                    self.log.exception("dispatcher step failed (%d in a row)", failures)
+                    await stopped.wait(min(30.0, 1.0 * 2 ** min(failures, 5)))
+        finally:
+            await self.sweeper.stop()
         try:
             await self.ledger.release(force=True)
         except Exception:
@@ -135,17 +141,22 @@ class Dispatcher:
             await self._pause(stopped)
             return
         capacity = spec.execution.max_concurrent_jobs - count_active(jobs, self.ctx.pending)
-        if capacity > 0 and self.sweeper.due():
-            capacity -= await self.sweeper.run(spec, capacity)
         if capacity <= 0:
             await self.ledger.release()
             await self._pause(stopped)
             return
-        messages = await self.subscription.fetch(min(capacity, FETCH_BATCH_MAX))
+        asked = min(capacity, FETCH_BATCH_MAX)
+        messages = await self.subscription.fetch(asked)
         if len(messages) > capacity:
             self.log.debug("fetch returned %d messages for %d slots", len(messages), capacity)
         if messages:
             await self.handle(spec, messages, capacity)
+        if len(messages) < asked:
+            # No more events waiting: the slots left go to the sweep's objects.
+            free = spec.execution.max_concurrent_jobs - count_active(
+                self.ctx.jobs(), self.ctx.pending
+            )
+            await self.sweeper.launch_ready(spec, free)
         await self.ledger.release()
 
     async def _pause(self, stopped: Any) -> None:
@@ -180,6 +191,12 @@ class Dispatcher:
         if backlog is not None and backlog[1] > 0:
             self.log.debug("%d unacked event(s): finished Jobs kept for now", backlog[1])
             return
+        # A failed Job is the record that its object version ran: the sweep must
+        # not create it again once it is gone (durable before delete).
+        failed = [job.name for job in expired if job.state == "failed"]
+        if failed:
+            self.sweeper.remember_failed(failed)
+            await self.ledger.flush(force=True)
         for job in expired:
             await self.ctx.rt.kube.delete_job(job.namespace, job.name)
             self.deleted.add(job.uid)

@@ -11,7 +11,7 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
@@ -25,7 +25,7 @@ from mediaflow_api.workflow_status import (
     CONDITION_STORAGE,
 )
 from mediaflow_operator import bucket_rules, default_storage, metrics, naming, queue, workflows
-from mediaflow_operator.clock import iso, now
+from mediaflow_operator.clock import iso, now, parse_time
 from mediaflow_operator.logs import WorkflowLogger
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.status import set_condition
@@ -224,6 +224,20 @@ async def reconcile(
     return result
 
 
+def activation_time(body: Mapping[str, Any], at: datetime) -> datetime:
+    """When the Workflow became active: its creation for a Workflow applied
+    active and not edited since, else ``at`` (a resume or a late first
+    activation is noticed by this reconcile). Uploads from that second on are
+    the Workflow's, also those made before the bucket rule existed (the sweep
+    finds them); a pre-existing object of the very same second may be taken too.
+    """
+    meta = body.get("metadata") or {}
+    created = parse_time(meta.get("creationTimestamp"))
+    if created is not None and int(meta.get("generation") or 0) <= 1:
+        return min(created, at)
+    return at
+
+
 async def _write(
     rt: Runtime,
     body: Mapping[str, Any],
@@ -260,8 +274,7 @@ async def _write(
     elif active and queue_ok:
         patch["consumer"] = durable
         if not status.get("activeSince"):
-            # Rounded up: an object of the same second as the activation is not "older".
-            patch["activeSince"] = iso(at + timedelta(seconds=1))
+            patch["activeSince"] = iso(activation_time(body, at))
     elif not active:
         patch["consumer"] = ""
         patch["activeSince"] = None

@@ -354,8 +354,9 @@ def test_the_sweep_waits_while_events_are_queued() -> None:
 
     dispatcher.subscription.backlog = queued  # type: ignore[method-assign]
     spec_model = WorkflowSpec.model_validate(spec())
-    assert asyncio.run(dispatcher.sweeper.run(spec_model, capacity=4)) == 0
+    assert asyncio.run(dispatcher.sweeper.advance(spec_model)) is False
     assert dispatcher.sweeper.swept_until is None, "a deferred sweep must not move sweptUntil"
+    assert dispatcher.sweeper.current is not None, "the deferred pass waits, it is not dropped"
 
 
 def _active_job(name: str, uid: str) -> JobView:
@@ -478,3 +479,40 @@ def test_skips_of_one_flush_interval_share_one_status_write() -> None:
     asyncio.run(dispatcher.ledger.release())
     assert [e[0] for e in log] == ["status", "ack", "status", "ack", "ack", "ack", "ack"]
     assert log[2][1]["countedEvents"] == [1, 2, 3, 4, 5]
+
+
+def test_a_failed_job_is_remembered_for_the_sweep_before_it_is_deleted() -> None:
+    log: list[tuple[str, Any]] = []
+    dispatcher = _dispatcher(FakeKube(log), [])
+
+    async def no_backlog() -> tuple[int, int]:
+        return (0, 0)
+
+    dispatcher.subscription.backlog = no_backlog  # type: ignore[method-assign]
+    spec_model = WorkflowSpec.model_validate(spec(execution={"finishedJobRetentionSeconds": 0}))
+    failed = job_view(
+        {
+            "metadata": {
+                "name": "mf-videos-2",
+                "namespace": "ns",
+                "uid": "u2",
+                "labels": {naming.LABEL_WORKFLOW_UID: "wf-uid"},
+                "annotations": {naming.ANNOTATION_COUNTED: "failed"},
+            },
+            "status": {
+                "conditions": [
+                    {
+                        "type": "Failed",
+                        "status": "True",
+                        "lastTransitionTime": "2026-01-01T00:00:00Z",
+                    }
+                ]
+            },
+        }
+    )
+    asyncio.run(dispatcher.delete_expired([_done_job("mf-videos-1", "u1"), failed], spec_model))
+    writes = [i for i, entry in enumerate(log) if entry[0] == "status"]
+    assert writes, "the tried Job must be written before the deletion"
+    assert [j["job"] for j in log[writes[0]][1]["triedJobs"]] == ["mf-videos-2"]
+    assert log[writes[0] + 1 :] == [("delete", "mf-videos-1"), ("delete", "mf-videos-2")]
+    assert "mf-videos-2" in dispatcher.sweeper.tried
