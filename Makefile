@@ -63,10 +63,26 @@ test-integration: venv tools images ## Tests against the real local stack (Kuber
 test-e2e: venv tools images ## The whole flow: operator + worker + stack
 	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
 
+# The reliability tier restarts the stack's servers: it runs in a pytest session of its own.
 .PHONY: test
-test: venv tools images lint ## Everything: install, lint, then every test tier
+test: venv tools images lint ## Everything: install, lint, then every test tier (the fault suite last)
 	$(PY) -m pytest -m unit $(PYTEST_ARGS)
-	$(PY) -m pytest -m "not unit" $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not unit and not reliability" $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory reliability-run
+
+# HEAVY=1: the heavy variant (bigger bursts, more faults); a seed repeats a run's choices.
+HEAVY ?=
+SEED ?=
+
+.PHONY: reliability
+reliability: venv tools images ## The fault suite on the real stack; regenerates docs/reliability.md (HEAVY=1: heavier)
+	@$(MAKE) --no-print-directory reliability-run
+
+.PHONY: reliability-run
+reliability-run:
+	MEDIAFLOW_RELIABILITY_HEAVY=$(HEAVY) MEDIAFLOW_RELIABILITY_SEED=$(SEED) \
+	  $(PY) -m pytest -m reliability tests/reliability $(PYTEST_ARGS); \
+	  status=$$?; $(PY) -m tests.reliability.results; exit $$status
 
 .PHONY: stack-up
 stack-up: venv tools images ## Start the local stack in the background; writes .mediaflow/stack.env

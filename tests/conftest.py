@@ -128,7 +128,7 @@ def corpus_dir() -> Path:
     return path
 
 
-TIERS = ("unit", "integration", "e2e")
+TIERS = ("unit", "integration", "e2e", "reliability")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -136,7 +136,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     untiered = [item.nodeid for item in items if not any(item.get_closest_marker(t) for t in TIERS)]
     if untiered:
         raise pytest.UsageError(
-            "tests without a tier marker (unit, integration or e2e):\n  " + "\n  ".join(untiered)
+            "tests without a tier marker (unit, integration, e2e or reliability):\n  "
+            + "\n  ".join(untiered)
         )
 
 

@@ -22,6 +22,9 @@ TIER_TIMEOUTS = {
     "unit": 60,
     "integration": 180,
     "e2e": 300,
+    # A fault scenario: bursts, the fault, and recovery (about 1-2 min by default; the
+    # heavy variant's scenarios ask for more with their own marker).
+    "reliability": 600,
 }
 
 

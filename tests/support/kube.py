@@ -10,15 +10,21 @@ TokenRequest API. The controller manager runs the controllers mediaflow relies
 on (Job, garbage collector, TTL-after-finished, namespace) plus the ones that
 give every namespace its ``default`` ServiceAccount and root CA ConfigMap, so
 the ServiceAccount admission plugin can stay on as in a real cluster.
+
+The API server can be restarted on the same address, optionally after
+compacting etcd to its newest revision (the reliability suite's fault): every
+resourceVersion a client held before then is expired, so a watch resumed from
+one is answered 410 Gone, as after a long partition from a real cluster.
 """
 
 from __future__ import annotations
 
+import json
 import ssl
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, cast
 
 import yaml
 
@@ -65,6 +71,7 @@ class KubeControlPlane:
     etcd: ManagedProcess
     apiserver: ManagedProcess
     controller_manager: ManagedProcess
+    etcd_url: str = ""
 
     def processes(self) -> list[ManagedProcess]:
         return [self.controller_manager, self.apiserver, self.etcd]
@@ -72,6 +79,26 @@ class KubeControlPlane:
     def stop(self) -> None:
         for process in self.processes():
             process.stop()
+
+    def stop_apiserver(self) -> None:
+        """SIGTERM kube-apiserver (its clients see their connections close)."""
+        self.apiserver.stop()
+
+    def start_apiserver(self) -> None:
+        """Start kube-apiserver again with the same flags; wait for /readyz."""
+        self.apiserver.start()
+        self.apiserver.wait_ready(
+            lambda: _https_ok(f"{self.server}/readyz", self.pki), 120, "ready (/readyz)"
+        )
+
+    def compact_etcd(self) -> int:
+        """Compact etcd's history up to its current revision (through etcd's
+        JSON gateway) and return that revision: older resourceVersions are gone."""
+        revision = int(
+            _etcd_post(self.etcd_url, "/v3/maintenance/status", {})["header"]["revision"]
+        )
+        _etcd_post(self.etcd_url, "/v3/kv/compaction", {"revision": revision, "physical": True})
+        return revision
 
     def api_client(self) -> client.ApiClient:
         """A ``kubernetes.client.ApiClient`` authenticated as the admin."""
@@ -127,6 +154,14 @@ def _https_ok(url: str, pki: ClusterPki) -> bool:
     context.load_cert_chain(str(pki.admin_cert), str(pki.admin_key))
     with urllib.request.urlopen(url, context=context, timeout=2) as response:  # noqa: S310
         return bool(response.status == 200 and response.read().strip() == b"ok")
+
+
+def _etcd_post(etcd_url: str, path: str, body: dict[str, object]) -> dict[str, Any]:
+    request = urllib.request.Request(  # noqa: S310 - a loopback http URL of our own etcd
+        etcd_url + path, data=json.dumps(body).encode(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return cast(dict[str, Any], json.loads(response.read()))
 
 
 def start_control_plane(workdir: Path, host_ip: str = "127.0.0.1") -> KubeControlPlane:
@@ -232,4 +267,5 @@ def start_control_plane(workdir: Path, host_ip: str = "127.0.0.1") -> KubeContro
         etcd=etcd,
         apiserver=apiserver,
         controller_manager=controller_manager,
+        etcd_url=f"http://127.0.0.1:{etcd_port}",
     )

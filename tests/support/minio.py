@@ -4,6 +4,9 @@ stack's host address (reachable from the node's pods).
 A notification target can only be configured when MinIO starts (environment
 variables, suffix = target id); bucket rules that point at it are set live by
 the operator. ``queue_dir`` makes MinIO persist events it could not deliver.
+
+The server can be stopped and started again on the same address, data and
+queue directory with the same credentials (the reliability suite's restarts).
 """
 
 from __future__ import annotations
@@ -54,6 +57,22 @@ class MinioServer:
     def stop(self) -> None:
         self.process.stop()
 
+    def start(self) -> None:
+        """Start the stopped server again (same address, data, queue directory and
+        credentials) and wait until it is ready."""
+        self.process.start()
+        self.wait_ready()
+
+    def wait_ready(self, timeout: float = 60) -> None:
+        """Until MinIO's readiness probe answers 200."""
+
+        def ready() -> bool:
+            url = f"http://{self.endpoint}/minio/health/ready"
+            with urllib.request.urlopen(url, timeout=1) as r:
+                return bool(r.status == 200)
+
+        self.process.wait_ready(ready, timeout, "ready")
+
 
 def start_minio(workdir: Path, nats_port: int, host: str = "127.0.0.1") -> MinioServer:
     port, console = free_port(), free_port()
@@ -93,17 +112,12 @@ def start_minio(workdir: Path, nats_port: int, host: str = "127.0.0.1") -> Minio
         workdir / "logs" / "minio.log",
         env=env,
     )
-    process.start()
-
-    def ready() -> bool:
-        with urllib.request.urlopen(f"http://{host}:{port}/minio/health/ready", timeout=1) as r:
-            return bool(r.status == 200)
-
-    process.wait_ready(ready, 60, "ready")
-    return MinioServer(
+    server = MinioServer(
         endpoint=f"{host}:{port}",
         access_key=access_key,
         secret_key=secret_key,
         console_port=console,
         process=process,
     )
+    server.start()
+    return server

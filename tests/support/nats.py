@@ -1,4 +1,8 @@
-"""A NATS server with JetStream on a free port of the stack's host address."""
+"""A NATS server with JetStream on a free port of the stack's host address.
+
+It can be stopped and started again on the same ports and store directory (the
+reliability suite's NATS outage): streams and consumers survive, as on a real
+server restart."""
 
 from __future__ import annotations
 
@@ -18,9 +22,26 @@ class NatsServer:
     port: int
     monitor_port: int
     process: ManagedProcess
+    host: str = "127.0.0.1"
 
     def stop(self) -> None:
         self.process.stop()
+
+    def start(self) -> None:
+        """Start the stopped server again (same ports, same JetStream store) and
+        wait until it is healthy."""
+        self.process.start()
+        self.wait_healthy()
+
+    def wait_healthy(self, timeout: float = 30) -> None:
+        """Until /healthz answers 200: the client port listens and JetStream is up."""
+
+        def ready() -> bool:
+            url = f"http://{self.host}:{self.monitor_port}/healthz?js-enabled-only=true"
+            with urllib.request.urlopen(url, timeout=1) as r:
+                return bool(r.status == 200)
+
+        self.process.wait_ready(ready, timeout, "healthy")
 
 
 def start_nats(workdir: Path, host: str = "127.0.0.1") -> NatsServer:
@@ -43,13 +64,8 @@ def start_nats(workdir: Path, host: str = "127.0.0.1") -> NatsServer:
         ],
         workdir / "logs" / "nats.log",
     )
-    process.start()
-
-    def ready() -> bool:
-        # /healthz answers 200 only once the client port listens and JetStream is up.
-        url = f"http://{host}:{monitor}/healthz?js-enabled-only=true"
-        with urllib.request.urlopen(url, timeout=1) as r:
-            return bool(r.status == 200)
-
-    process.wait_ready(ready, 30, "healthy")
-    return NatsServer(url=f"nats://{host}:{port}", port=port, monitor_port=monitor, process=process)
+    server = NatsServer(
+        url=f"nats://{host}:{port}", port=port, monitor_port=monitor, process=process, host=host
+    )
+    server.start()
+    return server
