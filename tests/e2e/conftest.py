@@ -64,15 +64,6 @@ def sweeping_stack(
 
 
 @pytest.fixture
-def process_stack(
-    kube_cluster: Any, minio_server: Any, nats_server: Any, tmp_path: Path
-) -> Iterator[Stack]:
-    """The operator as a process of the checkout with the default sweep timing
-    (every 300 s, 20 s grace): for tests of what must not wait for the interval."""
-    yield from stack_fixture(kube_cluster, minio_server, nats_server, tmp_path)
-
-
-@pytest.fixture
 def real_worker_stack(
     kube_cluster: Any, minio_server: Any, nats_server: Any, tmp_path: Path
 ) -> Iterator[Stack]:
