@@ -33,9 +33,8 @@ RETENTION_SECONDS = 86_400
 
 
 def manifest_key(stack: Stack, workflow: str, key: str) -> str:
-    """Where the manifest of ``key`` processed by ``workflow`` lives (one place to
-    change when outputs get a directory per Workflow)."""
-    return output_dir_for(key, PREFIX, PREFIX) + MANIFEST_NAME
+    """Where the manifest of ``key`` processed by ``workflow`` lives."""
+    return output_dir_for(key, PREFIX, PREFIX, stack.namespace, workflow) + MANIFEST_NAME
 
 
 class JobRecorder:
