@@ -309,7 +309,9 @@ def test_a_refused_job_stops_the_batch_and_the_events_wait_in_order(code: int) -
     assert events[-1][:2] == ("Normal", "JobCreationAdmitted")
 
 
-def test_only_an_object_that_cannot_be_described_is_poison_and_server_errors_are_transient() -> None:
+def test_only_an_object_that_cannot_be_described_is_poison_and_server_errors_are_transient() -> (
+    None
+):
     from kubernetes.client.exceptions import ApiException
 
     log: list[tuple[str, Any]] = []
