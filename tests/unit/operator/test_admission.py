@@ -55,7 +55,9 @@ def test_backoff_doubles_from_five_seconds_up_to_five_minutes() -> None:
 
 def test_an_episode_is_reported_when_it_starts_changes_and_ends_not_per_try() -> None:
     gate = AdmissionGate()
-    assert gate.allows(T0) and not gate.refused and not gate.pending_report
+    assert gate.allows(T0)
+    assert not gate.refused
+    assert not gate.pending_report
     quota = Refusal(403, "exceeded quota")
     assert gate.on_refused(quota, T0) is True
     assert gate.pending_report
@@ -74,7 +76,9 @@ def test_an_episode_is_reported_when_it_starts_changes_and_ends_not_per_try() ->
     gate.pending_report = False
     # The first create that succeeds ends the episode, once.
     assert gate.on_admitted() is True
-    assert gate.pending_report and not gate.refused and gate.allows(T0)
+    assert gate.pending_report
+    assert not gate.refused
+    assert gate.allows(T0)
     gate.pending_report = False
     assert gate.on_admitted() is False
     assert not gate.pending_report
@@ -92,6 +96,8 @@ def test_events_put_back_come_back_before_the_next_probe() -> None:
 def test_a_restarted_dispatcher_inside_an_episode_tries_at_once_and_reports_only_news() -> None:
     gate = AdmissionGate()
     gate.resume("exceeded quota")
-    assert gate.refused and gate.allows(T0) and not gate.pending_report
+    assert gate.refused
+    assert gate.allows(T0)
+    assert not gate.pending_report
     assert gate.on_refused(Refusal(403, "exceeded quota"), T0) is False
     assert gate.on_admitted() is True

@@ -279,12 +279,15 @@ def test_a_refused_job_stops_the_batch_and_the_events_wait_in_order(code: int) -
     rt = SimpleNamespace(settings=Settings(status_flush_seconds=30, poll_seconds=0.01), kube=kube)
     dispatcher = Dispatcher(rt, BODY, lambda: [], lambda *e: events.append(e))  # type: ignore[arg-type]
     spec_model = WorkflowSpec.model_validate(spec())
-    batch = [FakeMsg(log, seq, _event(f"incoming/{seq}.mp4")) for seq in (5, 6, 7)]
+    batch: list[QueueMessage] = [
+        FakeMsg(log, seq, _event(f"incoming/{seq}.mp4")) for seq in (5, 6, 7)
+    ]
     asyncio.run(dispatcher.handle(spec_model, batch, 3))
     # Nothing terminated: the refused event and the ones behind it (untried) come back.
     assert log == [("nak", 5), ("nak", 6), ("nak", 7)]
     gate = dispatcher.launcher.gate
-    assert gate.refused and not gate.allows(datetime.now(UTC))
+    assert gate.refused
+    assert not gate.allows(datetime.now(UTC))
     # Reported once: the condition (Ready derived from it), one Event.
     asyncio.run(dispatcher._report_admission())
     [(_, written)] = [e for e in log if e[0] == "status"]
