@@ -14,9 +14,9 @@ server), exactly like ``mediaflow_api.tasks`` does for the tasks.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import ConfigDict, Field, JsonValue, field_validator, model_validator
 
 from mediaflow_api.tasks import (
     TASKS_LIST_VALIDATIONS,
@@ -29,11 +29,15 @@ from mediaflow_api.workflow_fields import (
     BucketName,
     DnsSubdomain,
     KeyPrefix,
+    LabelValue,
     Quantity,
     ResourceName,
     Suffix,
     bucket_ok,
+    label_key_cel,
+    label_key_ok,
     prefix_ok,
+    quantity_value,
 )
 from mediaflow_api.workflow_status import WorkflowStatus
 
@@ -180,8 +184,31 @@ class Notifications(ApiModel):
     )
 
 
+def _rule(rule: str, message: str, field_path: str = "") -> dict[str, JsonValue]:
+    entry: dict[str, JsonValue] = {"rule": rule, "message": message}
+    if field_path:
+        entry["fieldPath"] = field_path
+    return entry
+
+
 class ResourceRequirements(ApiModel):
     """Compute resources of the worker container."""
+
+    # The API server refuses a pod whose request exceeds its limit; say so at apply.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _rule(
+                    "!has(self.requests) || !has(self.limits) || self.requests.all(r, "
+                    "!(r in self.limits) || !isQuantity(self.requests[r]) || "
+                    "!isQuantity(self.limits[r]) || "
+                    "quantity(self.requests[r]).compareTo(quantity(self.limits[r])) <= 0)",
+                    "requests must be less than or equal to limits",
+                    ".requests",
+                )
+            ]
+        }
+    )
 
     requests: dict[ResourceName, Quantity] = Field(
         default_factory=dict,
@@ -194,15 +221,51 @@ class ResourceRequirements(ApiModel):
         description="Resource limits, e.g. {cpu: '2', memory: '4Gi'}.",
     )
 
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> ResourceRequirements:
+        for name, request in self.requests.items():
+            limit = self.limits.get(name)
+            if limit is not None and quantity_value(request) > quantity_value(limit):
+                raise ValueError(
+                    f"requests must be less than or equal to limits ({name}: {request} > {limit})"
+                )
+        return self
+
+
+_TOLERATION_RULES: list[JsonValue] = [
+    _rule(
+        "!has(self.key) || self.key == '' || " + label_key_cel("self.key"),
+        "key must be a valid label key",
+        ".key",
+    ),
+    _rule(
+        "(has(self.key) && self.key != '') || (has(self.operator) && self.operator == 'Exists')",
+        "operator must be Exists when key is empty",
+        ".operator",
+    ),
+    _rule(
+        "!has(self.operator) || self.operator != 'Exists' || !has(self.value) || self.value == ''",
+        "value must be empty when operator is Exists",
+        ".value",
+    ),
+    _rule(
+        "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+        "effect must be NoExecute when tolerationSeconds is set",
+        ".effect",
+    ),
+]
+
 
 class Toleration(ApiModel):
     """A toleration of the worker pod (same meaning as in a Pod spec)."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _TOLERATION_RULES})
 
     key: str | None = Field(default=None, max_length=316, description="Taint key to tolerate.")
     operator: Literal["Exists", "Equal"] = Field(
         default="Equal", description="Exists or Equal (to value)."
     )
-    value: str | None = Field(default=None, max_length=63, description="Taint value for Equal.")
+    value: LabelValue | None = Field(default=None, description="Taint value for Equal.")
     effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = Field(
         default=None, description="Taint effect to tolerate; empty means all effects."
     )
@@ -213,6 +276,24 @@ class Toleration(ApiModel):
         le=31_536_000,
         description="For NoExecute: how long the pod stays bound after the taint appears.",
     )
+
+    @model_validator(mode="after")
+    def _as_a_pod_spec_allows(self) -> Toleration:
+        # Twins of _TOLERATION_RULES: what the API server's Pod validation refuses.
+        if self.key and not label_key_ok(self.key):
+            raise ValueError(f"key must be a valid label key: {self.key!r}")
+        if not self.key and self.operator != "Exists":
+            raise ValueError("operator must be Exists when key is empty")
+        if self.operator == "Exists" and self.value:
+            raise ValueError("value must be empty when operator is Exists")
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError("effect must be NoExecute when tolerationSeconds is set")
+        return self
+
+
+_NODE_SELECTOR_RULES: list[JsonValue] = [
+    _rule("self.all(k, " + label_key_cel("k") + ")", "nodeSelector keys must be valid label keys")
+]
 
 
 class Execution(ApiModel):
@@ -269,15 +350,25 @@ class Execution(ApiModel):
         json_schema_extra={"default": {}},
         description="Resource requests and limits of the worker container.",
     )
-    node_selector: dict[str, Annotated[str, StringConstraints(max_length=63)]] = Field(
+    node_selector: dict[str, LabelValue] = Field(
         default_factory=dict,
         alias="nodeSelector",
         max_length=32,
         description="Node labels the worker pod must run on.",
+        json_schema_extra={"x-kubernetes-validations": _NODE_SELECTOR_RULES},
     )
     tolerations: list[Toleration] = Field(
         default_factory=list, max_length=32, description="Tolerations of the worker pod."
     )
+
+    @field_validator("node_selector")
+    @classmethod
+    def _label_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        bad = [k for k in value if not label_key_ok(k)]
+        if bad:
+            raise ValueError(f"nodeSelector keys must be valid label keys: {bad[0]!r}")
+        return value
+
     priority_class_name: DnsSubdomain | None = Field(
         default=None, alias="priorityClassName", description="PriorityClass of the worker pod."
     )

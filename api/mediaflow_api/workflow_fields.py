@@ -9,6 +9,8 @@ keys rejected.
 
 from __future__ import annotations
 
+import re
+from fractions import Fraction
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -75,6 +77,49 @@ Quantity = Annotated[
     ),
 ]
 ResourceName = Literal["cpu", "memory", "ephemeral-storage"]
+_QUANTITY_SUFFIXES: dict[str, Fraction] = {
+    "": Fraction(1),
+    "m": Fraction(1, 1000),
+    "k": Fraction(10**3),
+    "M": Fraction(10**6),
+    "G": Fraction(10**9),
+    "T": Fraction(10**12),
+    "P": Fraction(10**15),
+    "Ki": Fraction(2**10),
+    "Mi": Fraction(2**20),
+    "Gi": Fraction(2**30),
+    "Ti": Fraction(2**40),
+    "Pi": Fraction(2**50),
+}
+
+
+def quantity_value(text: str) -> Fraction:
+    """The exact value of a ``Quantity`` ("500m" -> 1/2, "1Gi" -> 2**30)."""
+    number = text.rstrip("mkMGTPi")
+    suffix = text[len(number) :]
+    return Fraction(number) * _QUANTITY_SUFFIXES[suffix]
+
+
+# Node labels (nodeSelector, toleration keys): a label key is a qualified name,
+# [DNS-subdomain prefix '/'] name of at most 63 characters; a label value is
+# empty or at most 63 characters of [A-Za-z0-9_.-], alphanumeric at both ends.
+LABEL_VALUE_PATTERN = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+LABEL_KEY_PATTERN = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+LABEL_KEY_MAX = 253 + 1 + 63
+LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=LABEL_VALUE_PATTERN)]
+
+
+def label_key_ok(key: str) -> bool:
+    """Whether ``key`` is a valid label key (the CEL twin is ``LABEL_KEY_CEL``)."""
+    return len(key) <= LABEL_KEY_MAX and re.fullmatch(LABEL_KEY_PATTERN, key) is not None
+
+
+def label_key_cel(expr: str) -> str:
+    """A CEL expression: ``expr`` (a string) is a valid label key."""
+    return f"size({expr}) <= {LABEL_KEY_MAX} && {expr}.matches('{LABEL_KEY_PATTERN}')"
 
 
 def prefix_ok(value: str) -> str:

@@ -15,12 +15,22 @@ from pydantic import Field
 
 from mediaflow_api.workflow_fields import ApiModel
 
-# The condition types written by the operator, one per reconcile step plus Ready.
+# The condition types written by the operator: one per reconcile step, JobsAdmitted
+# (the dispatcher: whether the API server accepts the Workflow's Jobs), and Ready.
 CONDITION_READY = "Ready"
 CONDITION_STORAGE = "StorageReady"
 CONDITION_QUEUE = "QueueReady"
 CONDITION_NOTIFICATION = "NotificationReady"
-CONDITION_TYPES = (CONDITION_READY, CONDITION_STORAGE, CONDITION_QUEUE, CONDITION_NOTIFICATION)
+CONDITION_TEMPLATE = "JobTemplateValid"
+CONDITION_JOBS_ADMITTED = "JobsAdmitted"
+CONDITION_TYPES = (
+    CONDITION_READY,
+    CONDITION_STORAGE,
+    CONDITION_QUEUE,
+    CONDITION_NOTIFICATION,
+    CONDITION_TEMPLATE,
+    CONDITION_JOBS_ADMITTED,
+)
 
 # How many entries the bounded status lists keep.
 LAST_FAILURES_MAX = 10

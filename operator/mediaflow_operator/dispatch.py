@@ -15,7 +15,18 @@ its counters, so counting needs no cross-process coordination. Each step:
    skip -> count, hold, ack after the write (``ledger``: durable before ack);
    process -> create the Job (``launch``; ``AlreadyExists`` is fine), then ack;
    API trouble -> ``nak(delay)``, the event comes back;
-5. write the status when something changed, at most every few seconds.
+   a refused create (``admission``: quota, policy, invalid Job) -> the batch
+   stops: that event and the rest are nak'ed untried, in order, and the
+   Workflow's fetching pauses with backoff (one probe create per period)
+   until a create succeeds;
+5. write the status when something changed, at most every few seconds, and
+   the JobsAdmitted condition when a refusal episode starts, changes or ends
+   (``conditions``), with one Event and one log line each.
+
+Poison is only what can never succeed for *this object* (an unparseable
+event, an object that cannot be described as a Job). Whatever the API server
+refuses is a problem of the spec or the namespace, the same for every upload:
+those events wait in the queue until the cause is lifted.
 """
 
 from __future__ import annotations
@@ -29,11 +40,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from mediaflow_api.workflow import WorkflowSpec
-from mediaflow_operator import metrics, workflows
+from mediaflow_api.workflow_status import CONDITION_JOBS_ADMITTED
+from mediaflow_operator import conditions, metrics, workflows
+from mediaflow_operator.admission import JobRefused
 from mediaflow_operator.clock import now
+from mediaflow_operator.conditions import Step
 from mediaflow_operator.context import DispatchContext, PostEvent
 from mediaflow_operator.job_views import JobView, count_active
-from mediaflow_operator.kube import status_of
 from mediaflow_operator.launch import Launcher
 from mediaflow_operator.ledger import StatusLedger
 from mediaflow_operator.logs import WorkflowLogger
@@ -55,13 +68,10 @@ DEFAULT_RETENTION_SECONDS = 600  # finished Jobs of a Workflow whose spec does n
 
 def _permanent_reason(exc: BaseException) -> str:
     """Why retrying ``exc`` can never help ("" for transient trouble): the
-    object cannot be described as a Job (validation) or the API server refuses
-    the Job itself (400 Bad Request, 422 Invalid)."""
+    object cannot be described as a Job (validation). A Job the API server
+    refuses is not the object's fault (``JobRefused``: the event waits)."""
     if isinstance(exc, ValidationError):
         return f"object cannot be processed: {exc.errors()[0].get('msg', exc)}"
-    if status_of(exc) in (400, 422):
-        body = str(getattr(exc, "body", "") or getattr(exc, "reason", ""))
-        return f"the API server rejected the Job ({status_of(exc)}): {body[:500]}"
     return ""
 
 
@@ -106,6 +116,14 @@ class Dispatcher:
         status = (fresh or {}).get("status") or {}
         self.ledger.load(status)
         self.sweeper.load(status)
+        for condition in status.get("conditions") or []:
+            if (
+                condition.get("type") == CONDITION_JOBS_ADMITTED
+                and condition.get("status") == "False"
+            ):
+                # Still refused when the last operator stopped: the first create
+                # that succeeds must clear the condition.
+                self.launcher.gate.resume(str(condition.get("message") or ""))
 
     async def run(self, stopped: Any) -> None:
         await self.load()
@@ -118,6 +136,9 @@ class Dispatcher:
                     failures = 0
                 except asyncio.CancelledError:
                     raise
+                except JobRefused:
+                    failures = 0  # reported once per episode by _report_admission
+                    await self._pause(stopped)
                 except Exception:
                     failures += 1
                     self.log.exception("dispatcher step failed (%d in a row)", failures)
@@ -136,7 +157,9 @@ class Dispatcher:
         await self.ledger.record_finished(jobs)
         await self.delete_expired(jobs, spec)
         await self.manual.serve(spec, jobs)
-        if spec is None or not workflows.may_dispatch(self.ctx.body):
+        await self._report_admission()
+        gate = self.launcher.gate
+        if spec is None or not workflows.may_dispatch(self.ctx.body) or not gate.allows(now()):
             await self.ledger.release()
             await self._pause(stopped)
             return
@@ -157,7 +180,40 @@ class Dispatcher:
                 self.ctx.jobs(), self.ctx.pending
             )
             await self.sweeper.launch_ready(spec, free)
+        await self._report_admission()
         await self.ledger.release()
+
+    async def _report_admission(self) -> None:
+        """Write JobsAdmitted when a refusal episode started, changed its message
+        or ended; one Event and one log line each, never one per try."""
+        gate = self.launcher.gate
+        if not gate.pending_report:
+            return
+        workflow = self.ctx.workflow()
+        refusal = gate.refusal
+        if refusal is None:
+            step = Step(True, "JobsCreated", "the API server accepts the Workflow's Jobs")
+        else:
+            step = Step(False, "JobCreationRefused", refusal.message)
+        await conditions.write(
+            self.ctx.rt.kube,
+            workflow,
+            {CONDITION_JOBS_ADMITTED: step},
+            active=workflows.is_active(self.ctx.body),
+            at=now(),
+        )
+        gate.pending_report = False
+        if refusal is None:
+            self.log.info("Job creation admitted again: processing the queued uploads")
+            self.ctx.post_event("Normal", "JobCreationAdmitted", step.message)
+        else:
+            self.log.warning(
+                "Job creation refused (%d), uploads wait in the queue; next try in %.0f s: %s",
+                refusal.code,
+                gate.wait_seconds(now()),
+                refusal.message,
+            )
+            self.ctx.post_event("Warning", "JobCreationRefused", refusal.message[:1000])
 
     async def _pause(self, stopped: Any) -> None:
         """Wait one poll interval, returning early when the daemon is asked to stop."""
@@ -207,19 +263,29 @@ class Dispatcher:
         status write that counts them succeeded."""
         async with Batch(messages, self.progress_interval, self.log) as batch:
             created = 0
+            refused = False
             for msg in messages:
+                if refused:
+                    # Untried, in order: they come back just before the next probe.
+                    await batch.nak(msg, delay=self.launcher.gate.nak_delay(now()))
+                    continue
                 if created >= capacity:
                     # A fetch can hand over messages of an earlier, expired pull
                     # request: never exceed the limit for them, let them come back.
                     await batch.nak(msg, delay=self.ctx.rt.settings.poll_seconds)
                     continue
-                created += await self._settle(spec, batch, msg)
+                try:
+                    created += await self._settle(spec, batch, msg)
+                except JobRefused:
+                    refused = True
+                    await batch.nak(msg, delay=self.launcher.gate.nak_delay(now()))
         if batch.held:
             self.ledger.hold_until_written(batch.held)
             await self.ledger.release()
 
     async def _settle(self, spec: WorkflowSpec, batch: Batch, msg: QueueMessage) -> int:
-        """Act on one message and settle it; returns how many Jobs it created."""
+        """Act on one message and settle it; returns how many Jobs it created.
+        Raises ``JobRefused`` with ``msg`` unsettled (the caller naks it)."""
         seq = sequence(msg)
         try:
             events = parse_message(msg.data)
@@ -250,6 +316,8 @@ class Dispatcher:
                         "skip %s/%s: %s", event.obj.bucket, event.obj.key, decision.reason
                     )
                     skip = True
+        except JobRefused:
+            raise  # the batch stops here (handle)
         except Exception as exc:
             permanent = _permanent_reason(exc)
             if permanent:

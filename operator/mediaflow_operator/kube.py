@@ -47,10 +47,14 @@ class Kube:
         return await asyncio.to_thread(fn, *args, **kwargs)
 
     # --- Jobs ---
-    async def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
-        """Create the Job; False if a Job of that name already exists."""
+    async def create_job(
+        self, namespace: str, manifest: dict[str, Any], *, dry_run: bool = False
+    ) -> bool:
+        """Create the Job; False if a Job of that name already exists. ``dry_run``:
+        the API server validates and admits it (dryRun=All) but stores nothing."""
+        extra = {"dry_run": "All"} if dry_run else {}
         try:
-            await self._run(self.batch.create_namespaced_job, namespace, manifest)
+            await self._run(self.batch.create_namespaced_job, namespace, manifest, **extra)
         except ApiException as exc:
             if exc.status == 409:
                 return False
@@ -128,8 +132,13 @@ class Kube:
         return list(result.get("items", []))
 
     async def patch_workflow_status(
-        self, namespace: str, name: str, status: dict[str, Any]
+        self, namespace: str, name: str, status: dict[str, Any], *, resource_version: str = ""
     ) -> None:
+        """Merge-patch the status (lists are replaced whole). ``resource_version``
+        makes it conditional: 409 Conflict if the object changed meanwhile."""
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
         try:
             await self._run(
                 self.custom.patch_namespaced_custom_object_status,
@@ -138,7 +147,7 @@ class Kube:
                 namespace,
                 PLURAL,
                 name,
-                {"status": status},
+                body,
                 _content_type=MERGE_PATCH,
             )
         except ApiException as exc:

@@ -4,16 +4,24 @@ The Job is planned by ``job_render.plan_job`` (deterministic name: a second
 create of the same object version answers ``AlreadyExists``, which counts as
 success). A created Job counts against ``maxConcurrentJobs`` and as
 ``running`` at once (``pending``), before the watch shows it.
+
+A refused create (``admission``: 403, 400/422, 413) is counted in
+``mediaflow_job_create_refusals_total``, recorded in the Workflow's
+``AdmissionGate`` and raised as ``JobRefused``; a create that succeeds (or
+finds its Job) ends the refusal episode. Events and the sweep both create
+through here, so the gate sees both.
 """
 
 from __future__ import annotations
 
 from mediaflow_api.job import ObjectRef
 from mediaflow_api.workflow import WorkflowSpec
-from mediaflow_operator import metrics
+from mediaflow_operator import admission, metrics
+from mediaflow_operator.admission import AdmissionGate, JobRefused
 from mediaflow_operator.clock import iso, now
 from mediaflow_operator.context import DispatchContext
 from mediaflow_operator.job_render import Trigger, plan_job
+from mediaflow_operator.kube import status_of
 from mediaflow_operator.ledger import StatusLedger
 
 
@@ -21,10 +29,12 @@ class Launcher:
     def __init__(self, ctx: DispatchContext, ledger: StatusLedger) -> None:
         self.ctx = ctx
         self.ledger = ledger
+        self.gate = AdmissionGate()
 
     async def launch(self, spec: WorkflowSpec, obj: ObjectRef, *, trigger: Trigger) -> str:
-        """Create (or find) the Job for ``obj``; returns its name. Raises on API
-        trouble: the caller decides between retrying and giving up."""
+        """Create (or find) the Job for ``obj``; returns its name. Raises
+        ``JobRefused`` when the API server refuses it, other errors on transient
+        API trouble: the caller decides between retrying and giving up."""
         workflow = self.ctx.workflow()
         settings = self.ctx.rt.settings
         plan = plan_job(
@@ -35,7 +45,19 @@ class Launcher:
             command=settings.worker_command,
             trigger=trigger,
         )
-        created = await self.ctx.rt.kube.create_job(workflow.namespace, plan.manifest)
+        try:
+            created = await self.ctx.rt.kube.create_job(workflow.namespace, plan.manifest)
+        except Exception as exc:
+            code = status_of(exc)
+            refusal = admission.refusal_of(code, getattr(exc, "body", None), plan.name)
+            if refusal is None:
+                raise
+            metrics.JOB_CREATE_REFUSALS.labels(
+                workflow.namespace, workflow.name, str(refusal.code)
+            ).inc()
+            self.gate.on_refused(refusal, now())
+            raise JobRefused(refusal) from None
+        self.gate.on_admitted()
         log = self.ctx.log
         if created:
             metrics.JOBS_CREATED.labels(workflow.namespace, workflow.name, trigger).inc()

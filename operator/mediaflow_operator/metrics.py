@@ -28,6 +28,11 @@ POISON_EVENTS = Counter(
     "Unparseable queue events terminated.",
     ["namespace", "workflow"],
 )
+JOB_CREATE_REFUSALS = Counter(
+    "mediaflow_job_create_refusals_total",
+    "Job creates the API server refused (quota, admission, invalid Job), by HTTP status.",
+    ["namespace", "workflow", "code"],
+)
 RECONCILE_FAILURES = Counter(
     "mediaflow_reconcile_failures_total", "Reconcile steps that failed.", ["step"]
 )

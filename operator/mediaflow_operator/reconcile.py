@@ -1,8 +1,15 @@
-"""Reconcile one Workflow: storage, queue, bucket notification; report each step.
+"""Reconcile one Workflow: storage, Job template, queue, bucket notification;
+report each step.
 
-Every step is idempotent and reports a condition (StorageReady, QueueReady,
-NotificationReady); Ready is their conjunction. The caller (a kopf handler)
-turns ``ReconcileResult.retry`` into a ``kopf.TemporaryError``.
+Every step is idempotent and reports a condition (StorageReady,
+JobTemplateValid, QueueReady, NotificationReady), written by ``conditions``
+(which derives Ready from them and the dispatcher's JobsAdmitted). The caller
+(a kopf handler) turns ``ReconcileResult.retry`` into a ``kopf.TemporaryError``.
+
+JobTemplateValid is a server-side dry run of the Job that ``job_render``
+plans for a sample object: a spec the API server can never accept (requests
+above limits, a site's admission policy) shows here, naming the field, and
+the dispatcher leaves the uploads in the queue until the spec is fixed.
 """
 
 from __future__ import annotations
@@ -16,30 +23,38 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from mediaflow_api.job import STORAGE_ENV
+from mediaflow_api.job import STORAGE_ENV, ObjectRef
 from mediaflow_api.workflow import WorkflowSpec
 from mediaflow_api.workflow_status import (
     CONDITION_NOTIFICATION,
     CONDITION_QUEUE,
-    CONDITION_READY,
     CONDITION_STORAGE,
+    CONDITION_TEMPLATE,
 )
-from mediaflow_operator import bucket_rules, default_storage, metrics, naming, queue, workflows
+from mediaflow_operator import (
+    admission,
+    bucket_rules,
+    conditions,
+    default_storage,
+    metrics,
+    naming,
+    queue,
+    workflows,
+)
 from mediaflow_operator.clock import iso, now, parse_time
+from mediaflow_operator.conditions import Step
+from mediaflow_operator.job_render import plan_job
+from mediaflow_operator.kube import status_of
 from mediaflow_operator.logs import WorkflowLogger
 from mediaflow_operator.runtime import Runtime
-from mediaflow_operator.status import set_condition
 
 logger = logging.getLogger(__name__)
 
 STORAGE_UNAVAILABLE = "StorageUnavailable"  # the check itself failed (transient)
-
-
-@dataclass
-class Step:
-    ok: bool
-    reason: str
-    message: str
+# The object the dry run renders a Job for: any key under the trigger prefix
+# describes the same spec (the key only reaches annotations and the job contract).
+DRY_RUN_KEY = "mediaflow-dry-run.bin"
+DRY_RUN_ETAG = "0" * 32
 
 
 @dataclass
@@ -50,7 +65,7 @@ class ReconcileResult:
 
     @property
     def ready(self) -> bool:
-        return bool(self.steps) and all(s.ok for s in self.steps.values())
+        return bool(self.steps) and all(s.ok is not False for s in self.steps.values())
 
 
 def _short(exc: BaseException) -> str:
@@ -85,6 +100,37 @@ async def check_storage(rt: Runtime, ns: str, spec: WorkflowSpec, *, uid: str = 
         if not exists:
             return Step(False, "BucketNotFound", f"{label} bucket {bucket!r} does not exist")
     return Step(True, "StorageReady", f"Secret {name}; buckets exist")
+
+
+async def check_job_template(rt: Runtime, body: Mapping[str, Any], spec: WorkflowSpec) -> Step:
+    """Create the Job planned for a sample object with dryRun=All: the API
+    server validates and admits it without storing it. 400/422 name the field
+    the spec gets wrong; a 403 (quota, policy) means admission refused before
+    the verdict on the template, which stays Unknown (JobsAdmitted reports it
+    when a real create meets it)."""
+    ident = workflows.ref(body)
+    sample = ObjectRef(
+        bucket=spec.trigger.bucket, key=spec.trigger.prefix + DRY_RUN_KEY, etag=DRY_RUN_ETAG
+    )
+    plan = plan_job(
+        ident,
+        spec,
+        sample,
+        image=rt.settings.worker_image,
+        command=rt.settings.worker_command,
+        trigger="event",
+    )
+    try:
+        await rt.kube.create_job(ident.namespace, plan.manifest, dry_run=True)
+    except Exception as exc:
+        code = status_of(exc)
+        refusal = admission.refusal_of(code, getattr(exc, "body", None), plan.name)
+        if refusal is None:
+            raise
+        if refusal.code == 403:
+            return Step(None, "DryRunRefused", refusal.message)
+        return Step(False, "JobInvalid", refusal.message)
+    return Step(True, "Valid", "the API server accepts the rendered Job (server-side dry run)")
 
 
 async def ensure_queue(rt: Runtime, body: Mapping[str, Any], want: bool | None) -> Step:
@@ -185,10 +231,19 @@ async def reconcile(
     if not result.steps[CONDITION_STORAGE].ok:
         result.retry = True
 
+    # Not a retry when invalid: only a spec change (a new reconcile) can fix it.
+    try:
+        result.steps[CONDITION_TEMPLATE] = await check_job_template(rt, body, spec)
+    except Exception as exc:
+        log.warning("Job template dry run failed: %s", _short(exc))
+        result.steps[CONDITION_TEMPLATE] = Step(None, "DryRunFailed", _short(exc))
+        result.retry = True
+
     # The stream and consumer must exist before the bucket rule makes MinIO publish;
-    # the consumer only while the Workflow can dispatch (see ensure_queue).
+    # the consumer only while the Workflow can dispatch (see ensure_queue). A Job
+    # template the API server refuses keeps the consumer: uploads wait in the queue.
     storage = result.steps[CONDITION_STORAGE]
-    want = None if storage.reason == STORAGE_UNAVAILABLE else active and storage.ok
+    want = None if storage.reason == STORAGE_UNAVAILABLE else active and storage.ok is True
     try:
         result.steps[CONDITION_QUEUE] = await ensure_queue(rt, body, want)
     except Exception as exc:
@@ -218,7 +273,7 @@ async def reconcile(
             False, "Waiting", "waits for StorageReady and QueueReady"
         )
     for type_, step in result.steps.items():
-        if not step.ok and step.reason not in ("Waiting",):
+        if step.ok is False and step.reason not in ("Waiting",):
             metrics.RECONCILE_FAILURES.labels(type_).inc()
     await _write(rt, body, result, status, at, active=active)
     return result
@@ -248,27 +303,10 @@ async def _write(
     active: bool,
 ) -> None:
     ident = workflows.ref(body)
-    conditions = list(status.get("conditions") or [])
-    for type_, step in result.steps.items():
-        conditions = set_condition(
-            conditions, type_, step.ok, step.reason, step.message, ident.generation, at
-        )
-    failing = [f"{t}: {s.message}" for t, s in result.steps.items() if not s.ok]
-    if result.ready:
-        ready = Step(
-            True,
-            "Suspended" if not active else "Ready",
-            "suspended: no new work" if not active else "processing new uploads",
-        )
-    else:
-        ready = Step(False, "NotReady", "; ".join(failing))
-    conditions = set_condition(
-        conditions, CONDITION_READY, ready.ok, ready.reason, ready.message, ident.generation, at
-    )
-    patch: dict[str, Any] = {"observedGeneration": ident.generation, "conditions": conditions}
+    patch: dict[str, Any] = {"observedGeneration": ident.generation}
     durable = naming.consumer_name(ident.namespace, ident.name, ident.uid)
     queue_step = result.steps.get(CONDITION_QUEUE, Step(False, "", ""))
-    queue_ok = queue_step.ok and queue_step.reason not in ("NoConsumer", "Unchanged")
+    queue_ok = queue_step.ok is True and queue_step.reason not in ("NoConsumer", "Unchanged")
     if queue_step.reason == "NoConsumer":
         patch["consumer"] = ""  # deleted: the dispatcher stops pulling
     elif active and queue_ok:
@@ -278,7 +316,7 @@ async def _write(
     elif not active:
         patch["consumer"] = ""
         patch["activeSince"] = None
-    await rt.kube.patch_workflow_status(ident.namespace, ident.name, patch)
+    await conditions.write(rt.kube, ident, result.steps, active=active, at=at, extra=patch)
 
 
 async def finalize(rt: Runtime, body: Mapping[str, Any]) -> None:

@@ -52,6 +52,7 @@ from mediaflow_api.job import ObjectRef
 from mediaflow_api.workflow import WorkflowSpec
 from mediaflow_api.workflow_status import CONDITION_NOTIFICATION
 from mediaflow_operator import workflows
+from mediaflow_operator.admission import JobRefused
 from mediaflow_operator.clock import iso, now, parse_time
 from mediaflow_operator.context import DispatchContext
 from mediaflow_operator.job_render import job_name_for
@@ -358,6 +359,10 @@ class Sweeper:
                     self.ctx.log.warning(
                         "sweep: %s cannot be processed: %s", candidate.obj.key, exc.errors()[0]
                     )
+                except JobRefused:
+                    # The candidate stays held; the dispatcher reports the refusal
+                    # once per episode and waits with the gate's backoff.
+                    raise
                 except Exception as exc:
                     self._failures += 1
                     pause = min(RETRY_MAX_SECONDS, 2.0**self._failures)

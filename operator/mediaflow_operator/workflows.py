@@ -7,7 +7,7 @@ from typing import Any
 
 from mediaflow_api.job import WorkflowRef
 from mediaflow_api.workflow import WorkflowSpec
-from mediaflow_api.workflow_status import CONDITION_STORAGE
+from mediaflow_api.workflow_status import CONDITION_STORAGE, CONDITION_TEMPLATE
 
 DEFAULT_STORAGE_SECRET_NAME = "mediaflow-default-storage"  # noqa: S105 (a name)
 
@@ -35,15 +35,23 @@ def is_active(body: Mapping[str, Any]) -> bool:
     return not meta.get("deletionTimestamp") and not spec.get("suspend", False)
 
 
+def condition_status(body: Mapping[str, Any], type_: str) -> str | None:
+    """ "True", "False", "Unknown", or None when the Workflow lacks the condition."""
+    for c in (body.get("status") or {}).get("conditions") or []:
+        if c.get("type") == type_:
+            return str(c.get("status"))
+    return None
+
+
 def may_dispatch(body: Mapping[str, Any]) -> bool:
-    """Active, consumer in place, and the workers' storage checked: Jobs
-    started without their Secret or buckets would only fail."""
+    """Active, consumer in place, the workers' storage checked (Jobs started
+    without their Secret or buckets would only fail), and the Job template not
+    found invalid (the API server would refuse every Job: the uploads wait in
+    the queue until the spec is fixed)."""
     status = body.get("status") or {}
-    storage_ok = any(
-        c.get("type") == CONDITION_STORAGE and c.get("status") == "True"
-        for c in status.get("conditions") or []
-    )
-    return is_active(body) and bool(status.get("consumer")) and storage_ok
+    storage_ok = condition_status(body, CONDITION_STORAGE) == "True"
+    template_ok = condition_status(body, CONDITION_TEMPLATE) != "False"
+    return is_active(body) and bool(status.get("consumer")) and storage_ok and template_ok
 
 
 def storage_secret_name(spec: WorkflowSpec) -> str:

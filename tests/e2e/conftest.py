@@ -64,6 +64,15 @@ def sweeping_stack(
 
 
 @pytest.fixture
+def refusal_stack(
+    kube_cluster: Any, minio_server: Any, nats_server: Any, tmp_path: Path
+) -> Iterator[Stack]:
+    """The operator as a process of the checkout (its backoff and conditions are
+    what the refused-Jobs tests watch; the chart variant adds nothing there)."""
+    yield from stack_fixture(kube_cluster, minio_server, nats_server, tmp_path)
+
+
+@pytest.fixture
 def real_worker_stack(
     kube_cluster: Any, minio_server: Any, nats_server: Any, tmp_path: Path
 ) -> Iterator[Stack]:

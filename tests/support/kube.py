@@ -56,6 +56,10 @@ CONTROLLERS = (
     "persistentvolume-protection-controller",
     "persistentvolumeclaim-protection-controller",
     "pod-garbage-collector-controller",
+    # ResourceQuota status (hard/used): without it admission refuses every
+    # object a quota covers as "status unknown"; the refused-Jobs tests want
+    # the real "exceeded quota" answer.
+    "resourcequota-controller",
     # Lifts the not-ready taint the kubelet registers its node with.
     "node-lifecycle-controller",
 )

@@ -13,6 +13,7 @@ from kubernetes.client.exceptions import ApiException
 from tests.e2e.harness import wait_for
 from tests.support.binaries import binary
 from tests.support.workflow_api import create_workflow_object
+from tests.unit.operator.test_workflow_model import EXECUTION_INVALID, EXECUTION_VALID
 
 pytestmark = pytest.mark.integration
 
@@ -138,6 +139,35 @@ def test_an_invalid_workflow_is_rejected_naming_the_field(
         _create(api, namespace, spec)
     assert info.value.status in (400, 422), info.value.body
     assert field in info.value.body, f"{case}: {info.value.body}"
+
+
+@pytest.mark.parametrize(
+    ("case", "execution", "field", "needle"),
+    EXECUTION_INVALID,
+    ids=[c[0] for c in EXECUTION_INVALID],
+)
+def test_execution_a_pod_cannot_have_is_rejected_at_apply_naming_the_field(
+    api: client.ApiClient,
+    namespace: str,
+    case: str,
+    execution: dict[str, Any],
+    field: str,
+    needle: str,
+) -> None:
+    """What the API server would refuse in the Job's pod (every Job create a
+    422) is refused when the Workflow is applied, by the CRD's CEL rules."""
+    with pytest.raises(ApiException) as info:
+        _create(api, namespace, _with("execution", execution))
+    assert info.value.status == 422, info.value.body
+    assert field in info.value.body, f"{case}: {info.value.body}"
+    assert needle in info.value.body, f"{case}: {info.value.body}"
+
+
+@pytest.mark.parametrize("execution", EXECUTION_VALID)
+def test_execution_a_pod_can_have_is_accepted(
+    api: client.ApiClient, namespace: str, execution: dict[str, Any]
+) -> None:
+    _create(api, namespace, _with("execution", execution))
 
 
 def test_kubectl_explains_the_api_and_prints_the_columns(

@@ -40,9 +40,11 @@ class FakeKube:
     fail_status: bool = False
 
     async def get_workflow(self, namespace: str, name: str) -> dict[str, Any]:
-        return {"status": dict(self.status)}
+        return {"metadata": {"uid": "wf-uid", "resourceVersion": "1"}, "status": dict(self.status)}
 
-    async def patch_workflow_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+    async def patch_workflow_status(
+        self, namespace: str, name: str, patch: dict[str, Any], *, resource_version: str = ""
+    ) -> None:
         if self.fail_status:
             raise RuntimeError("API down")
         self.log.append(("status", dict(patch)))
@@ -263,28 +265,72 @@ def test_a_skip_whose_write_failed_is_acked_only_after_a_later_write() -> None:
     assert log[0][1]["countedEvents"] == [7]
 
 
-def test_a_job_the_api_server_rejects_for_good_is_terminated_with_its_reason() -> None:
+def _status_error(code: int, message: str) -> Exception:
     from kubernetes.client.exceptions import ApiException
 
+    error = ApiException(status=code, reason="Refused")
+    error.body = json.dumps({"kind": "Status", "message": message})
+    return error
+
+
+@pytest.mark.parametrize("code", [403, 422])
+def test_a_refused_job_stops_the_batch_and_the_events_wait_in_order(code: int) -> None:
     log: list[tuple[str, Any]] = []
-    kube = FakeKube(log, create_error=ApiException(status=422, reason="Unprocessable Entity"))
+    kube = FakeKube(log, create_error=_status_error(code, "exceeded quota: q"))
     events: list[tuple[str, str, str]] = []
     rt = SimpleNamespace(
         settings=Settings(status_flush_seconds=30, poll_seconds=0.01), kube=kube, stream_id=""
     )
     dispatcher = Dispatcher(rt, BODY, lambda: [], lambda *e: events.append(e))  # type: ignore[arg-type]
     spec_model = WorkflowSpec.model_validate(spec())
-    asyncio.run(dispatcher.handle(spec_model, [FakeMsg(log, 5, _event("incoming/a.mp4"))], 1))
-    assert log == [("term", 5)]
-    [(type_, reason, message)] = events
-    assert (type_, reason) == ("Warning", "PoisonEvent")
-    assert "422" in message
-    assert "#5" in message
-    # A server error is transient: redelivered, not dropped.
+    batch: list[QueueMessage] = [
+        FakeMsg(log, seq, _event(f"incoming/{seq}.mp4")) for seq in (5, 6, 7)
+    ]
+    asyncio.run(dispatcher.handle(spec_model, batch, 3))
+    # Nothing terminated: the refused event and the ones behind it (untried) come back.
+    assert log == [("nak", 5), ("nak", 6), ("nak", 7)]
+    gate = dispatcher.launcher.gate
+    assert gate.refused
+    assert not gate.allows(datetime.now(UTC))
+    # Reported once: the condition (Ready derived from it), one Event.
+    asyncio.run(dispatcher._report_admission())
+    [(_, written)] = [e for e in log if e[0] == "status"]
+    by_type = {c["type"]: c for c in written["conditions"]}
+    assert by_type["JobsAdmitted"]["status"] == "False"
+    assert by_type["JobsAdmitted"]["reason"] == "JobCreationRefused"
+    assert by_type["JobsAdmitted"]["message"] == "exceeded quota: q"
+    assert by_type["Ready"]["status"] == "False"
+    assert [(t, r) for t, r, _ in events] == [("Warning", "JobCreationRefused")]
+    asyncio.run(dispatcher._report_admission())
+    assert len(events) == 1
+    # The cause is lifted: the next create succeeds and clears the condition.
+    kube.create_error = None
+    gate.next_try = None
     log.clear()
-    kube.create_error = ApiException(status=500, reason="Internal Server Error")
+    asyncio.run(dispatcher.handle(spec_model, [FakeMsg(log, 5, _event("incoming/5.mp4"))], 1))
+    asyncio.run(dispatcher._report_admission())
+    assert [e[0] for e in log] == ["create", "ack", "status"]
+    by_type = {c["type"]: c for c in log[-1][1]["conditions"]}
+    assert by_type["JobsAdmitted"]["status"] == "True"
+    assert by_type["Ready"]["status"] == "True"
+    assert events[-1][:2] == ("Normal", "JobCreationAdmitted")
+
+
+def test_only_an_object_that_cannot_be_described_is_poison_and_server_errors_are_transient() -> (
+    None
+):
+    from kubernetes.client.exceptions import ApiException
+
+    log: list[tuple[str, Any]] = []
+    kube = FakeKube(log, create_error=ApiException(status=500, reason="Internal Server Error"))
+    dispatcher = _dispatcher(kube, [])
+    spec_model = WorkflowSpec.model_validate(spec())
     asyncio.run(dispatcher.handle(spec_model, [FakeMsg(log, 6, _event("incoming/a.mp4"))], 1))
     assert log == [("nak", 6)]
+    assert not dispatcher.launcher.gate.refused
+    log.clear()
+    asyncio.run(dispatcher.handle(spec_model, [FakeMsg(log, 8, b"not json")], 1))
+    assert log == [("term", 8)]
 
 
 def test_messages_waiting_behind_a_slow_job_creation_are_kept_in_progress() -> None:
