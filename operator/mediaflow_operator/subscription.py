@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import asyncio
 
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
 from mediaflow_operator.context import DispatchContext
 from mediaflow_operator.messages import QueueMessage
+
+# A pull whose server reply is late (a NATS reconnect, a loaded server) must not
+# hold the dispatcher's step: past this margin over the poll interval it is given
+# up; messages it may have taken come back after AckWait, unacked.
+FETCH_MARGIN_SECONDS = 10.0
 
 
 class Subscription:
@@ -33,8 +37,14 @@ class Subscription:
                 js = await self.ctx.rt.jetstream()
                 self._sub = await js.pull_subscribe_bind(consumer=name, stream=settings.nats_stream)
                 self._name = name
-            return list(await self._sub.fetch(batch=batch, timeout=settings.poll_seconds))
-        except NatsTimeout:
+            pulled = self._sub.fetch(batch=batch, timeout=settings.poll_seconds)
+            return list(
+                await asyncio.wait_for(pulled, settings.poll_seconds + FETCH_MARGIN_SECONDS)
+            )
+        except TimeoutError:
+            # nats-py raises its own TimeoutError (a subclass) for an empty pull,
+            # and a plain one when the timeout reply arrives at the deadline:
+            # both mean "nothing now", not a failed step.
             return []
         except NotFoundError:
             self.ctx.log.info("consumer %s not found yet", name)
