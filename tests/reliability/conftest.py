@@ -110,8 +110,10 @@ def seed(request: pytest.FixtureRequest) -> int:
     """The seed of every random choice of the run: printed, recorded, repeatable."""
     value = int(os.environ.get(SEED_ENV) or random.SystemRandom().randrange(1, 10**6))
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"reliability seed: {value} (repeat with {SEED_ENV}={value})")
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    if reporter is not None and capture is not None:
+        with capture.global_and_fixture_disabled():  # fixtures' output is captured otherwise
+            reporter.write_line(f"reliability seed: {value} (repeat with {SEED_ENV}={value})")
     return value
 
 

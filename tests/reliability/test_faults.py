@@ -41,7 +41,13 @@ def test_operator_sigkill_three_times_mid_burst(
     rng: random.Random,
     measure: dict[str, Any],
 ) -> None:
-    measure.update(scenario="operator SIGKILL", order=1)
+    measure.update(
+        scenario="operator SIGKILL",
+        order=1,
+        load={"bursts": load.kills, "uploads/burst": load.burst, "worker": "1 s", "concurrency": 6},
+        fault=f"SIGKILL the operator {load.kills} times, each after a random Job of a burst; "
+        "uploads while it is down; restart",
+    )
     stack = open_stack(worker_sleep=1.0)
     operator = stack.operator
     assert isinstance(operator, OperatorProcess)  # a local process to SIGKILL
@@ -81,9 +87,6 @@ def test_operator_sigkill_three_times_mid_burst(
         )
         figures = check_exactly_once(stack, "kill", bucket, uploads, recorder, final)
     measure.update(
-        load={"bursts": load.kills, "uploads/burst": load.burst, "worker": "1 s", "concurrency": 6},
-        fault=f"SIGKILL the operator {load.kills} times, each after a random Job of a burst; "
-        "uploads while it is down; restart",
         inputs={**measure["inputs"], "kill after Job #": kill_points},
         measured={**figures, "operator down s": round(downtime, 1), "all done s": round(took, 1)},
     )
@@ -95,7 +98,13 @@ def test_nats_outage_longer_than_minio_reconnects(
     load: Load,
     measure: dict[str, Any],
 ) -> None:
-    measure.update(scenario="NATS outage", order=2)
+    measure.update(
+        scenario="NATS outage",
+        order=2,
+        load={"bursts": 3, "uploads/burst": load.burst, "worker": "1 s", "concurrency": 6},
+        fault="NATS stopped (same port and store) with Jobs running; one burst uploaded "
+        "while it is down; started again",
+    )
     stack = open_stack(worker_sleep=1.0)
     bucket = stack.bucket("nats")
     create_workflow(stack, "nats", bucket)
@@ -129,9 +138,6 @@ def test_nats_outage_longer_than_minio_reconnects(
         )
         figures = check_exactly_once(stack, "nats", bucket, uploads, recorder, final)
     measure.update(
-        load={"bursts": 3, "uploads/burst": load.burst, "worker": "1 s", "concurrency": 6},
-        fault="NATS stopped (same port and store) with Jobs running; one burst uploaded "
-        "while it is down; started again",
         inputs={**measure["inputs"], "outage s": load.nats_outage_s},
         measured={**figures, "NATS down s": round(outage, 1), "all done s": round(took, 1)},
     )
@@ -144,7 +150,14 @@ def test_minio_restart_mid_burst(
     load: Load,
     measure: dict[str, Any],
 ) -> None:
-    measure.update(scenario="MinIO restart", order=3)
+    measure.update(
+        scenario="MinIO restart",
+        order=3,
+        load={"bursts": 1, "uploads/burst": 3 * load.burst, "worker": "1 s", "concurrency": 6},
+        fault="MinIO stopped and started (same address, data, queue_dir) after a third of "
+        "the burst, Jobs running; uploads go on meanwhile (2 of them while it is down; "
+        "refused ones are not accepted)",
+    )
     stack = open_stack(worker_sleep=1.0)
     bucket = stack.bucket("minio")
     create_workflow(stack, "minio", bucket)
@@ -176,10 +189,6 @@ def test_minio_restart_mid_burst(
         )
         figures = check_exactly_once(stack, "minio", bucket, uploads, recorder, final)
     measure.update(
-        load={"bursts": 1, "uploads/burst": total, "worker": "1 s", "concurrency": 6},
-        fault="MinIO stopped and started (same address, data, queue_dir) after a third of "
-        "the burst, Jobs running; uploads go on meanwhile (2 of them while it is down; "
-        "refused ones are not accepted)",
         measured={**figures, "MinIO down s": round(restart, 1), "all done s": round(took, 1)},
     )
 
@@ -191,7 +200,13 @@ def test_apiserver_restart_expires_watches(
     load: Load,
     measure: dict[str, Any],
 ) -> None:
-    measure.update(scenario="API server restart, watches expired", order=4)
+    measure.update(
+        scenario="API server restart, watches expired",
+        order=4,
+        load={"bursts": 3, "uploads": 4 * load.burst, "worker": "1 s", "concurrency": 6},
+        fault="kube-apiserver stopped with Jobs running, etcd compacted to its head, "
+        "uploads meanwhile, apiserver started again",
+    )
     stack = open_stack(worker_sleep=1.0)
     bucket = stack.bucket("apisrv")
     create_workflow(stack, "apisrv", bucket)
@@ -224,9 +239,6 @@ def test_apiserver_restart_expires_watches(
         figures = check_exactly_once(stack, "apisrv", bucket, uploads, recorder, final)
         assert recorder.gone >= 1, "the test's own watch was never told 410 Gone"
     measure.update(
-        load={"bursts": 3, "uploads": 4 * load.burst, "worker": "1 s", "concurrency": 6},
-        fault="kube-apiserver stopped with Jobs running, etcd compacted to its head, "
-        "uploads meanwhile, apiserver started again",
         inputs={**measure["inputs"], "compacted to revision": revision},
         measured={
             **figures,
@@ -244,7 +256,13 @@ def test_worker_pods_deleted(
     rng: random.Random,
     measure: dict[str, Any],
 ) -> None:
-    measure.update(scenario="worker pods deleted", order=5)
+    measure.update(
+        scenario="worker pods deleted",
+        order=5,
+        load={"bursts": 1, "uploads": 2 * load.burst, "worker": "5 s", "concurrency": 6},
+        fault=f"{load.pod_deletions} running worker pods deleted (each Job hit once; "
+        "backoffLimit 2)",
+    )
     stack = open_stack(worker_sleep=5.0)
     bucket = stack.bucket("pods")
     create_workflow(stack, "pods", bucket)
@@ -281,9 +299,6 @@ def test_worker_pods_deleted(
         )
         figures = check_exactly_once(stack, "pods", bucket, uploads, recorder, final)
     measure.update(
-        load={"bursts": 1, "uploads": 2 * load.burst, "worker": "5 s", "concurrency": 6},
-        fault=f"{load.pod_deletions} running worker pods deleted (each Job hit once; "
-        "backoffLimit 2)",
         inputs={**measure["inputs"], "pods": len(deleted)},
         measured={**figures, "all done s": round(took, 1)},
     )
@@ -337,7 +352,13 @@ def test_poison_messages(
     load: Load,
     measure: dict[str, Any],
 ) -> None:
-    measure.update(scenario="poison messages", order=6)
+    measure.update(
+        scenario="poison messages",
+        order=6,
+        load={"uploads": 2 * load.burst, "worker": "1 s", "concurrency": 6},
+        fault=f"published to the stream's subject amid the burst, {load.poison_each} of each: "
+        "malformed, for an unknown bucket, for deleted objects of the Workflow's prefix",
+    )
     stack = open_stack(worker_sleep=1.0)
     bucket = stack.bucket("poison")
     # backoffLimit 0: the events of deleted objects fail at their first pod.
@@ -378,9 +399,6 @@ def test_poison_messages(
         )
         assert terminated == n, f"{terminated} poison events terminated, {n} published"
     measure.update(
-        load={"uploads": 2 * load.burst, "worker": "1 s", "concurrency": 6},
-        fault=f"published to the stream's subject amid the burst: {n} malformed, {n} for an "
-        f"unknown bucket, {n} for deleted objects of the Workflow's prefix",
         measured={
             **figures,
             "poison terminated": int(terminated),
@@ -416,7 +434,12 @@ def test_stream_deleted_mid_burst(
     load: Load,
     measure: dict[str, Any],
 ) -> None:
-    measure.update(scenario="stream deleted", order=7)
+    measure.update(
+        scenario="stream deleted",
+        order=7,
+        load={"uploads": 3 * load.burst, "worker": "2 s", "concurrency": 2},
+        fault="the JetStream stream deleted with a backlog queued; uploads go on",
+    )
     # The events of the backlog die with the stream: the sweep (every 10 s here)
     # must find those uploads.
     stack = open_stack(worker_sleep=2.0, sweep_interval=10, sweep_grace=5)
@@ -441,8 +464,6 @@ def test_stream_deleted_mid_burst(
         )
         figures = check_exactly_once(stack, "stream", bucket, uploads, recorder, final)
     measure.update(
-        load={"uploads": 3 * load.burst, "worker": "2 s", "concurrency": 2},
-        fault="the JetStream stream deleted with a backlog queued; uploads go on",
         measured={
             **figures,
             "recovered after deletion s": round(time.monotonic() - deleted_at, 1),
