@@ -421,13 +421,6 @@ def delete_stream(nats_url: str, stream: str) -> None:
     asyncio.run(delete())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="defects 4 and 7 of issue 10: today the stream and consumer come back only with the "
-    "20 s periodic reconcile (dispatcher steps fail meanwhile; wt-queue detects it at once) and "
-    "the sweep recovers the lost backlog at maxConcurrentJobs objects per sweep interval "
-    "(wt-sweep backfills at the Workflow's concurrency)",
-)
 def test_stream_deleted_mid_burst(
     open_stack: Callable[..., Stack],
     nats_server: Any,
