@@ -139,7 +139,15 @@ async def reconcile_workflow(
             + "; ".join(f"{t}: {s.message}" for t, s in result.steps.items() if not s.ok),
             delay=10,
         )
-    logger.info("reconciled (%s): ready", reason or "resume")
+    if result.ready:
+        logger.info("reconciled (%s): ready", reason or "resume")
+    else:
+        # Not retried: only a spec change can fix it (e.g. JobTemplateValid=False).
+        logger.warning(
+            "reconciled (%s): not ready: %s",
+            reason or "resume",
+            "; ".join(f"{t}: {s.message}" for t, s in result.steps.items() if s.ok is False),
+        )
 
 
 # Periodic re-reconcile: MinIO rules edited by others, NATS restarts, late buckets.
