@@ -20,7 +20,7 @@ class FakePull:
     def __init__(self, behaviour: str) -> None:
         self.behaviour = behaviour
 
-    async def fetch(self, batch: int, timeout: float) -> list[Any]:
+    async def fetch(self, batch: int, timeout: float) -> list[Any]:  # noqa: ASYNC109 (nats-py's signature)
         if self.behaviour == "nats-timeout":
             raise nats.errors.TimeoutError
         if self.behaviour == "plain-timeout":
