@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import nats
@@ -106,6 +107,15 @@ def test_sweep_processes_existing_objects_when_asked(sweeping_stack: Stack) -> N
         stack.upload(bucket, key)
     other = stack.bucket("sweep-no")
     stack.upload(other, "old/c.mp4")
+    # Times have whole seconds: an object of the Workflow's very second counts as
+    # the Workflow's (an upload right after applying it must not be missed).
+    modified = stack.minio.stat_object(other, "old/c.mp4").last_modified
+    assert modified is not None
+    wait_for(
+        lambda: datetime.now(UTC) >= modified.replace(microsecond=0) + timedelta(seconds=1.2),
+        5,
+        "a later second than the old object's",
+    )
     stack.create_workflow(
         "existing",
         {
@@ -128,8 +138,14 @@ def test_sweep_processes_existing_objects_when_asked(sweeping_stack: Stack) -> N
         60,
         f"existing objects swept\n{stack.operator.log_tail()}",
     )
+
     # The sweep went past the old object of the Workflow that did not ask for it.
-    wait_for(lambda: stack.status("new-only").get("sweptUntil"), 30, "a sweep of new-only")
+    def swept_past_activation() -> bool:
+        status = stack.status("new-only")
+        swept, active = status.get("sweptUntil"), status.get("activeSince")
+        return bool(swept and active and swept > active)
+
+    wait_for(swept_past_activation, 30, "a sweep of new-only past its activation")
     assert counters(stack.status("new-only"))["received"] == 0
     # Later sweeps do not process the same objects again.
     first = stack.status("existing")["sweptUntil"]
