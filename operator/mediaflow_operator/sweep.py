@@ -90,6 +90,7 @@ class Candidate:
 
     obj: ObjectRef
     job: str
+    modified: datetime  # the object's last change, as listed
 
 
 class Sweeper:
@@ -297,7 +298,20 @@ class Sweeper:
         )
         if manifest_is_current(item.etag, item.last_modified, manifest):
             return None
-        return Candidate(obj=obj, job=job)
+        return Candidate(obj=obj, job=job, modified=item.last_modified)
+
+    async def _done_meanwhile(self, spec: WorkflowSpec, candidate: Candidate) -> bool:
+        """Whether the candidate's object got its manifest since it was listed.
+        A candidate can wait in the queue for minutes; an event that was merely
+        late (MinIO holds events a few seconds) may have run its Job meanwhile,
+        and with a short retention that Job is already gone from the index."""
+        workflow = self.ctx.workflow()
+        manifest = await stat_manifest(
+            self.ctx.rt.minio,
+            spec.output_bucket,
+            manifest_key(spec, workflow.namespace, workflow.name, candidate.obj.key),
+        )
+        return manifest_is_current(candidate.obj.etag, candidate.modified, manifest)
 
     def _known(self) -> set[str]:
         """Names of the Workflow's Jobs (the watch-fed index) and those just created."""
@@ -352,7 +366,12 @@ class Sweeper:
             ours = candidate.obj.bucket == spec.trigger.bucket and candidate.obj.key.startswith(
                 prefix
             )
-            if ours and candidate.job not in self.tried and candidate.job not in known:
+            if (
+                ours
+                and candidate.job not in self.tried
+                and candidate.job not in known
+                and not await self._done_meanwhile(spec, candidate)
+            ):
                 try:
                     await self.launcher.launch(spec, candidate.obj, trigger="sweep")
                 except ValidationError as exc:

@@ -279,6 +279,34 @@ def test_the_queue_bounds_what_the_sweep_holds_and_the_cursor_waits_for_launches
     asyncio.run(run())
 
 
+def test_a_candidate_whose_late_event_ran_its_job_meanwhile_is_not_run_again() -> None:
+    """Listed before its (late) event made a Job; that Job ran, wrote the manifest
+    and was deleted while the candidate waited: the sweep must not run it again."""
+    old = T0 - MINUTE
+    keys = ["in/a.mp4", "in/b.mp4"]
+    minio = FakeMinio({k: FakeObject(k, old, f"e-{k}") for k in keys})
+    kube = FakeKube()
+    dispatcher = _sweeper(minio, kube, {})
+    sweeper = dispatcher.sweeper
+
+    async def run() -> None:
+        producer = asyncio.create_task(sweeper.advance(_spec()))
+        for _ in range(1000):
+            if sweeper.queue.qsize() == 2:
+                break
+            await asyncio.sleep(0.005)
+        assert sweeper.queue.qsize() == 2
+        # Meanwhile a's event ran its Job (now gone from the index): a's manifest.
+        minio.manifests["in/a.mp4.mediaflow/ns/videos/manifest.json"] = FakeObject(
+            "m", T0, "", metadata={"x-amz-meta-mediaflow-source-etag": "e-in/a.mp4"}
+        )
+        await sweeper.launch_ready(_spec(), 4)
+        await asyncio.wait_for(producer, 5)  # the pass completes: both taken
+
+    asyncio.run(run())
+    assert kube.created == ["in/b.mp4"]
+
+
 # --- the window's start: activation ---
 def test_activation_is_the_creation_of_a_workflow_applied_active() -> None:
     from mediaflow_operator.reconcile import activation_time
