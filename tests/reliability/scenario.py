@@ -308,7 +308,10 @@ def has_manifest_for(stack: Stack, workflow: str, bucket: str, key: str) -> bool
     except Exception:  # no such manifest
         return False
     try:
-        return bool(json.loads(response.read()).get("input") == key)
+        doc = json.loads(response.read())
+        # Manifests name their input as {"bucket", "key", "etag"} (the worker's and the
+        # stand-in worker's alike).
+        return bool((doc.get("input") or {}).get("key") == key)
     finally:
         response.close()
         response.release_conn()
