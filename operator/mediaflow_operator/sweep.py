@@ -291,20 +291,15 @@ class Sweeper:
         job = job_name_for(workflow, obj)
         if job in self.tried or job in known or job in self.ctx.pending:
             return None
-        manifest = await stat_manifest(
-            self.ctx.rt.minio,
-            spec.output_bucket,
-            manifest_key(spec, workflow.namespace, workflow.name, item.key),
-        )
-        if manifest_is_current(item.etag, item.last_modified, manifest):
-            return None
-        return Candidate(obj=obj, job=job, modified=item.last_modified)
+        candidate = Candidate(obj=obj, job=job, modified=item.last_modified)
+        return None if await self._has_current_manifest(spec, candidate) else candidate
 
-    async def _done_meanwhile(self, spec: WorkflowSpec, candidate: Candidate) -> bool:
-        """Whether the candidate's object got its manifest since it was listed.
-        A candidate can wait in the queue for minutes; an event that was merely
-        late (MinIO holds events a few seconds) may have run its Job meanwhile,
-        and with a short retention that Job is already gone from the index."""
+    async def _has_current_manifest(self, spec: WorkflowSpec, candidate: Candidate) -> bool:
+        """Whether this Workflow's manifest of the candidate's object describes
+        its listed version. Asked when listing, and again right before the Job
+        is created: a candidate can wait in the queue for minutes, and an event
+        that was merely late (MinIO holds events a few seconds) may have run its
+        Job meanwhile, which a short retention already removed from the index."""
         workflow = self.ctx.workflow()
         manifest = await stat_manifest(
             self.ctx.rt.minio,
@@ -370,7 +365,7 @@ class Sweeper:
                 ours
                 and candidate.job not in self.tried
                 and candidate.job not in known
-                and not await self._done_meanwhile(spec, candidate)
+                and not await self._has_current_manifest(spec, candidate)
             ):
                 try:
                     await self.launcher.launch(spec, candidate.obj, trigger="sweep")

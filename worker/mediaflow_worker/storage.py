@@ -233,30 +233,29 @@ class Storage:
                 response.release_conn()
         return written
 
-    def current_etag(self, bucket: str, key: str) -> str | None:
-        """The ETag of the current version of ``bucket/key`` (quotes removed),
-        or None when it does not exist (any more)."""
+    def _stat(self, bucket: str, key: str) -> Any:
+        """``stat_object`` of ``bucket/key``; None when it does not exist."""
         try:
-            stat = self.client.stat_object(bucket, key)
+            return self.client.stat_object(bucket, key)
         except S3Error as exc:
             if exc.code in _NOT_FOUND:
                 return None
             raise StorageError(f"cannot read metadata of {key}: {exc.code}") from exc
         except _TRANSPORT_ERRORS as exc:
             raise StorageError(f"cannot reach storage: {type(exc).__name__}") from exc
-        return _norm_etag(stat.etag or "")
+
+    def current_etag(self, bucket: str, key: str) -> str | None:
+        """The ETag of the current version of ``bucket/key`` (quotes removed),
+        or None when it does not exist (any more)."""
+        stat = self._stat(bucket, key)
+        return None if stat is None else _norm_etag(stat.etag or "")
 
     def output_stamp(self, bucket: str, key: str) -> OutputStamp | None:
         """The stamp of an output (empty fields where its metadata lacks
         them), or None when the object does not exist."""
-        try:
-            stat = self.client.stat_object(bucket, key)
-        except S3Error as exc:
-            if exc.code in _NOT_FOUND:
-                return None
-            raise StorageError(f"cannot read metadata of {key}: {exc.code}") from exc
-        except _TRANSPORT_ERRORS as exc:
-            raise StorageError(f"cannot reach storage: {type(exc).__name__}") from exc
+        stat = self._stat(bucket, key)
+        if stat is None:
+            return None
         meta = dict(stat.metadata or {})
         return OutputStamp(
             workflow=md.user_metadata_value(meta, md.WORKFLOW) or "",
