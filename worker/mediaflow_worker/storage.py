@@ -18,6 +18,7 @@ from urllib.parse import quote
 import certifi
 import urllib3
 from minio import Minio
+from minio.datatypes import Object
 from minio.deleteobjects import DeleteObject
 from minio.error import MinioException, S3Error
 from urllib3.exceptions import HTTPError
@@ -233,7 +234,7 @@ class Storage:
                 response.release_conn()
         return written
 
-    def _stat(self, bucket: str, key: str) -> Any:
+    def _stat(self, bucket: str, key: str) -> Object | None:
         """``stat_object`` of ``bucket/key``; None when it does not exist."""
         try:
             return self.client.stat_object(bucket, key)

@@ -4,6 +4,7 @@ manifests) and its producer/consumer hand-over with a fake MinIO listing."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -253,6 +254,15 @@ def test_an_unfinished_pass_resumes_after_its_last_key_and_skips_tried_jobs() ->
     assert kube.created == ["in/b.mp4"], "a resumed pass starts after its cursor; c failed before"
 
 
+async def _until(condition: Callable[[], bool]) -> None:
+    """Let the producer task run until ``condition`` holds, for at most about
+    5 s (the caller asserts it)."""
+    for _ in range(1000):
+        if condition():
+            return
+        await asyncio.sleep(0.005)
+
+
 def test_the_queue_bounds_what_the_sweep_holds_and_the_cursor_waits_for_launches() -> None:
     old = T0 - MINUTE
     keys = [f"in/{i:03d}.mp4" for i in range(200)]
@@ -263,10 +273,7 @@ def test_the_queue_bounds_what_the_sweep_holds_and_the_cursor_waits_for_launches
 
     async def run() -> None:
         producer = asyncio.create_task(sweeper.advance(_spec()))
-        for _ in range(1000):
-            if sweeper.queue.full():
-                break
-            await asyncio.sleep(0.005)
+        await _until(lambda: sweeper.queue.full())
         assert sweeper.queue.full()
         assert kube.created == []
         assert sweeper.current is not None
@@ -291,10 +298,7 @@ def test_a_candidate_whose_late_event_ran_its_job_meanwhile_is_not_run_again() -
 
     async def run() -> None:
         producer = asyncio.create_task(sweeper.advance(_spec()))
-        for _ in range(1000):
-            if sweeper.queue.qsize() == 2:
-                break
-            await asyncio.sleep(0.005)
+        await _until(lambda: sweeper.queue.qsize() == 2)
         assert sweeper.queue.qsize() == 2
         # Meanwhile a's event ran its Job (now gone from the index): a's manifest.
         minio.manifests["in/a.mp4.mediaflow/ns/videos/manifest.json"] = FakeObject(
