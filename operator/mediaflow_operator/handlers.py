@@ -15,7 +15,15 @@ from typing import Any
 import kopf
 
 from mediaflow_api.workflow import GROUP, PLURAL, VERSION
-from mediaflow_operator import dispatch, metrics, naming, reconcile, stream_watch, workflows
+from mediaflow_operator import (
+    diagnostics,
+    dispatch,
+    metrics,
+    naming,
+    reconcile,
+    stream_watch,
+    workflows,
+)
 from mediaflow_operator.job_views import JobView, job_view
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.settings import Settings
@@ -67,6 +75,7 @@ STARTUP_RETRY_SECONDS = 2.0
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     configure(settings)
+    diagnostics.install_dump_on_signal(asyncio.get_running_loop())
     try:
         metrics.serve(SETTINGS.metrics_port)
     except OSError as exc:

@@ -113,6 +113,10 @@ class ChartOperator:
     def log_tail(self, lines: int = 60) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
+    def diagnose(self, lines: int = 400) -> str:
+        """The log's end (the pod's operator is not signalled)."""
+        return self.log_tail(lines)
+
 
 def chart_stack_fixture(
     kube_cluster: Any, minio_server: Any, nats_server: Any, worker_sleep: float = 0.0

@@ -6,6 +6,7 @@ Tests synchronise only through ``wait_for`` (a condition with a deadline).
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import signal
@@ -25,8 +26,9 @@ from minio import Minio
 
 from mediaflow_api import __version__
 from mediaflow_api.workflow import GROUP, PLURAL, VERSION
+from mediaflow_operator.diagnostics import DUMP_END
 from tests.support.processes import free_port, tail
-from tests.support.waiting import wait_for
+from tests.support.waiting import ConditionTimeout, wait_for
 from tests.support.workflow_api import ensure_namespace, install_crd
 
 __all__ = ["ensure_namespace", "install_crd", "wait_for"]
@@ -105,7 +107,9 @@ class OperatorProcess:
             )
         self.starts += 1
         port = self.env["MEDIAFLOW_LIVENESS_ENDPOINT"].rsplit(":", 1)[1].split("/")[0]
-        wait_for(lambda: self._healthy(int(port)), 60, f"operator liveness\n{self.log_tail()}")
+        wait_for(
+            lambda: self._healthy(int(port)), 60, lambda: f"operator liveness\n{self.log_tail()}"
+        )
 
     def _healthy(self, port: int) -> bool:
         import urllib.request
@@ -136,6 +140,16 @@ class OperatorProcess:
 
     def log_tail(self, lines: int = 60) -> str:
         return tail(self.log_path, lines)
+
+    def diagnose(self, lines: int = 400) -> str:
+        """The log's end after asking the operator to log what every task and
+        thread waits on (``diagnostics``: SIGUSR1), for a failure message."""
+        if self.popen is None or self.popen.poll() is not None:
+            return self.log_tail(lines)
+        os.kill(self.popen.pid, signal.SIGUSR1)
+        with contextlib.suppress(ConditionTimeout):  # a stuck loop cannot dump: the log as is
+            wait_for(lambda: DUMP_END in self.log_text()[-4000:], 5, "the operator's task dump")
+        return self.log_tail(lines)
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
@@ -198,6 +212,8 @@ class OperatorLog(Protocol):
     def log_text(self) -> str: ...
 
     def log_tail(self, lines: int = 60) -> str: ...
+
+    def diagnose(self, lines: int = 400) -> str: ...
 
     def metrics_text(self) -> str: ...
 
@@ -291,7 +307,9 @@ class Stack:
             gen_ok = status.get("observedGeneration") == wf["metadata"]["generation"]
             return wf if ok and gen_ok and status.get("consumer") is not None else None
 
-        return wait_for(ready, timeout, f"Workflow {name} Ready\n{self.operator.log_tail()}")
+        return wait_for(
+            ready, timeout, lambda: f"Workflow {name} Ready\n{self.operator.diagnose()}"
+        )
 
     def jobs(self, workflow_uid: str | None = None) -> list[Any]:
         selector = "app.kubernetes.io/managed-by=mediaflow-operator"

@@ -56,7 +56,7 @@ def test_never_more_than_max_concurrent_jobs_and_all_finish(slow_stack: Stack) -
             c = counters(stack.status("limited"))
             return c if c["succeeded"] == 10 and c["running"] == 0 else None
 
-        final = wait_for(all_done, 180, f"10 Jobs done\n{stack.operator.log_tail()}")
+        final = wait_for(all_done, 180, lambda: f"10 Jobs done\n{stack.operator.diagnose()}")
     finally:
         stop.set()
         watcher.join(timeout=10)
@@ -118,13 +118,15 @@ def test_a_manual_trigger_waits_for_a_free_slot(
                 for e in items
             )
 
-        wait_for(queued_event, 30, f"a ManualTriggerQueued Event\n{stack.operator.log_tail()}")
+        wait_for(
+            queued_event, 30, lambda: f"a ManualTriggerQueued Event\n{stack.operator.diagnose()}"
+        )
 
         def all_done() -> dict[str, int] | None:
             c = counters(stack.status("queued"))
             return c if c["succeeded"] == 3 and c["running"] == 0 else None
 
-        final = wait_for(all_done, 120, f"3 Jobs done\n{stack.operator.log_tail()}")
+        final = wait_for(all_done, 120, lambda: f"3 Jobs done\n{stack.operator.diagnose()}")
     finally:
         stop.set()
         watcher.join(timeout=10)

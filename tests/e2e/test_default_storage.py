@@ -121,7 +121,9 @@ def test_a_namespace_not_shared_gets_no_copy_and_a_named_reason(
         cond = _storage_condition(stack, "noshare")
         return cond if cond and cond.get("reason") == "DefaultStorageNotShared" else None
 
-    cond = wait_for(refused, 60, f"StorageReady names the refusal\n{stack.operator.log_tail()}")
+    cond = wait_for(
+        refused, 60, lambda: f"StorageReady names the refusal\n{stack.operator.diagnose()}"
+    )
     assert cond["status"] == "False"
     assert stack.namespace in cond["message"]
     assert "MEDIAFLOW_DEFAULT_STORAGE_NAMESPACES" in cond["message"]

@@ -42,7 +42,7 @@ def test_bad_input_fails_at_once_with_the_workers_reason(stack: Stack) -> None:
         c = counters(stack.status("fails"))
         return c if c["failed"] == 1 and c["succeeded"] == 1 and c["running"] == 0 else None
 
-    wait_for(settled, 90, f"one failure, one success\n{stack.operator.log_tail()}")
+    wait_for(settled, 90, lambda: f"one failure, one success\n{stack.operator.diagnose()}")
     failure = stack.status("fails")["lastFailures"][0]
     assert failure["object"] == f"{bucket}/bad-input.mkv"
     assert failure["reason"] == "BadInput"
@@ -136,7 +136,7 @@ def test_sweep_processes_existing_objects_when_asked(sweeping_stack: Stack) -> N
     wait_for(
         lambda: counters(stack.status("existing"))["succeeded"] == 2,
         60,
-        f"existing objects swept\n{stack.operator.log_tail()}",
+        lambda: f"existing objects swept\n{stack.operator.diagnose()}",
     )
 
     # The sweep went past the old object of the Workflow that did not ask for it.
@@ -164,7 +164,9 @@ def test_a_missing_bucket_is_reported_and_the_workflow_recovers(stack: Stack) ->
                 return cast(dict[str, Any], cond)
         return None
 
-    cond = wait_for(reported, 60, f"StorageReady=False/BucketNotFound\n{stack.operator.log_tail()}")
+    cond = wait_for(
+        reported, 60, lambda: f"StorageReady=False/BucketNotFound\n{stack.operator.diagnose()}"
+    )
     assert cond["status"] == "False"
     assert bucket in cond["message"]
     assert stack.condition("late", "Ready") == "False"

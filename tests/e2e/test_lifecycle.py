@@ -62,7 +62,7 @@ def test_suspend_edit_resume_delete(stack: Stack, nats_server: Any) -> None:
         ready = [c for c in status.get("conditions", []) if c["type"] == "Ready"]
         return bool(ready) and ready[0]["reason"] == "Suspended" and status.get("consumer") == ""
 
-    wait_for(suspended, 60, f"suspension\n{stack.operator.log_tail()}")
+    wait_for(suspended, 60, lambda: f"suspension\n{stack.operator.diagnose()}")
     assert our_rule_prefixes(stack.minio, bucket) == []
     assert not consumer_exists(nats_server.url, "MEDIAFLOW_EVENTS", durable)
     stack.upload(bucket, "in/while-suspended.mp4")

@@ -64,7 +64,7 @@ def test_two_workflows_on_nested_prefixes_each_keep_their_own_results(
         )
         return got if done else None
 
-    got = wait_for(settled, 120, f"both Workflows' objects\n{stack.operator.log_tail()}")
+    got = wait_for(settled, 120, lambda: f"both Workflows' objects\n{stack.operator.diagnose()}")
     for name, want in expected.items():
         assert got[name] == {
             "received": want,
@@ -118,7 +118,7 @@ def test_an_object_overwritten_while_its_job_runs_counts_one_superseded_and_one_
         total = c["succeeded"] + c["failed"] + int(status.get("superseded") or 0)
         return status if total >= 2 and c["running"] == 0 else None
 
-    status = wait_for(settled, 120, f"both versions' Jobs\n{stack.operator.log_tail()}")
+    status = wait_for(settled, 120, lambda: f"both versions' Jobs\n{stack.operator.diagnose()}")
     assert counters(status) == {
         "received": 2,
         "skipped": 0,

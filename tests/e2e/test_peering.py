@@ -48,7 +48,7 @@ def test_standby_stays_idle_takes_over_after_sigkill_and_hands_back(
         wait_for(
             lambda: _priorities(stack, env["MEDIAFLOW_PEERING_NAME"]) == [10, 100],
             60,
-            f"both peers in the peering object\n{standby.log_tail()}",
+            lambda: f"both peers in the peering object\n{standby.diagnose()}",
         )
         assert "Resuming operations" in active.log_text()
         bucket = stack.bucket("peer")
@@ -67,7 +67,9 @@ def test_standby_stays_idle_takes_over_after_sigkill_and_hands_back(
             stack.upload(bucket, key)
         stack.upload(bucket, "in/folder/")  # skipped, counted once
 
-        wait_for(lambda: len(stack.jobs(uid)) >= 3, 90, f"the first Jobs\n{active.log_tail()}")
+        wait_for(
+            lambda: len(stack.jobs(uid)) >= 3, 90, lambda: f"the first Jobs\n{active.diagnose()}"
+        )
         assert _created(active.log_text()) >= 3
         assert _created(standby.log_text()) == 0, "the standby created Jobs next to the active"
         assert "Resuming operations" not in standby.log_text()
@@ -82,7 +84,7 @@ def test_standby_stays_idle_takes_over_after_sigkill_and_hands_back(
             c = counters(stack.status("peered"))
             return c if c["succeeded"] + c["failed"] >= 10 and c["running"] == 0 else None
 
-        final = wait_for(done, 180, f"10 results after the takeover\n{standby.log_tail()}")
+        final = wait_for(done, 180, lambda: f"10 results after the takeover\n{standby.diagnose()}")
         assert final == {"received": 11, "skipped": 1, "running": 0, "succeeded": 10, "failed": 0}
         keys = sorted(j.metadata.annotations["mediaflow.dev/key"] for j in stack.jobs(uid))
         assert keys == sorted(first + during), "one Job per object, none twice"
@@ -95,7 +97,7 @@ def test_standby_stays_idle_takes_over_after_sigkill_and_hands_back(
         wait_for(
             lambda: "Pausing operations in favour of" in standby.log_text(),
             60,
-            f"the standby to pause again\n{standby.log_tail()}",
+            lambda: f"the standby to pause again\n{standby.diagnose()}",
         )
         by_standby = _created(standby.log_text())
         after = [f"in/after-{i:02d}.mp4" for i in range(3)]
@@ -106,7 +108,9 @@ def test_standby_stays_idle_takes_over_after_sigkill_and_hands_back(
             c = counters(stack.status("peered"))
             return c if c["succeeded"] + c["failed"] >= 13 and c["running"] == 0 else None
 
-        final = wait_for(all_done, 120, f"13 results after the hand-back\n{active.log_tail()}")
+        final = wait_for(
+            all_done, 120, lambda: f"13 results after the hand-back\n{active.diagnose()}"
+        )
         assert final == {"received": 14, "skipped": 1, "running": 0, "succeeded": 13, "failed": 0}
         keys = sorted(j.metadata.annotations["mediaflow.dev/key"] for j in stack.jobs(uid))
         assert keys == sorted(first + during + after)

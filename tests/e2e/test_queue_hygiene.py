@@ -134,7 +134,9 @@ def test_tagging_a_processed_object_does_not_process_it_again(
         return c if done else None
 
     before = wait_for(
-        processed_and_deleted, 90, f"a.mp4 processed, Job deleted\n{stack.operator.log_tail()}"
+        processed_and_deleted,
+        90,
+        lambda: f"a.mp4 processed, Job deleted\n{stack.operator.diagnose()}",
     )
     wait_for(lambda: _settled(nats_server.url, durable), 30, "the upload's events settled")
     last_seq = _stream(nats_server.url).state.last_seq
@@ -171,7 +173,7 @@ def test_a_workflow_gets_its_consumer_only_once_it_can_dispatch(
     wait_for(
         lambda: _reason(stack, "late", "StorageReady") == "False/BucketNotFound",
         60,
-        f"StorageReady False (bucket missing)\n{stack.operator.log_tail()}",
+        lambda: f"StorageReady False (bucket missing)\n{stack.operator.diagnose()}",
     )
     # The queue step ran in that same reconcile (one status write for all steps).
     assert _reason(stack, "late", "QueueReady").startswith("True/")
@@ -214,7 +216,7 @@ def test_an_orphan_consumer_is_deleted_and_others_are_kept(
         wait_for(
             lambda: not consumer_exists(nats_server.url, STREAM, orphan),
             30,
-            f"orphan consumer {orphan} deleted\n{stack.operator.log_tail()}",
+            lambda: f"orphan consumer {orphan} deleted\n{stack.operator.diagnose()}",
         )
         assert consumer_exists(nats_server.url, STREAM, foreign)
         assert consumer_exists(nats_server.url, STREAM, alive)
@@ -243,13 +245,15 @@ def test_a_deleted_stream_is_recreated_with_the_consumers_at_once(
         )
 
     # Well inside the periodic reconcile (300 s here, 120 s by default).
-    wait_for(recreated, 15, f"stream and consumer re-created\n{stack.operator.log_tail()}")
+    wait_for(recreated, 15, lambda: f"stream and consumer re-created\n{stack.operator.diagnose()}")
     stack.upload(bucket, "in/after-reset.mp4")
 
     def processed() -> bool:
         return counters(stack.status("reset"))["succeeded"] == 1
 
-    wait_for(processed, 90, f"upload after the reset processed\n{stack.operator.log_tail()}")
+    wait_for(
+        processed, 90, lambda: f"upload after the reset processed\n{stack.operator.diagnose()}"
+    )
     assert len(stack.jobs(wf["metadata"]["uid"])) == 1
 
 
@@ -289,7 +293,7 @@ def test_the_stream_has_limits_and_an_alarm(
                 and (_metric(stack, "mediaflow_stream_fill_ratio") or 0) > 0
             ),
             15,
-            f"the fill alarm in the log and the metric\n{stack.operator.log_tail()}",
+            lambda: f"the fill alarm in the log and the metric\n{stack.operator.diagnose()}",
         )
     finally:
         _js(nats_server.url, lambda js: queue.delete_consumer(js, STREAM, holder))
@@ -333,7 +337,7 @@ def test_startup_waits_for_a_kubeconfig_and_recovers(
         wait_for(
             lambda: "Activity 'startup' failed" in operator.log_text(),
             30,
-            f"the startup handler failing without a kubeconfig\n{operator.log_tail()}",
+            lambda: f"the startup handler failing without a kubeconfig\n{operator.diagnose()}",
         )
         shutil.copy(kube_cluster.kubeconfig, later)
         bucket = stack.bucket("boot")

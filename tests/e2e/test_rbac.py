@@ -104,7 +104,7 @@ def test_operator_runs_with_the_shipped_rbac(sa_stack: Stack) -> None:
         c = counters(stack.status("rbac"))
         return c if c["succeeded"] == 1 and c["failed"] == 1 and c["running"] == 0 else None
 
-    wait_for(done, 90, f"results as the ServiceAccount\n{stack.operator.log_tail()}")
+    wait_for(done, 90, lambda: f"results as the ServiceAccount\n{stack.operator.diagnose()}")
     assert stack.status("rbac")["lastFailures"][0]["reason"] == "BadInput"
     wait_for(lambda: stack.jobs() == [], 60, "Jobs deleted by the operator")
     # A refusal is logged as "(403)" / "Forbidden" / "... is forbidden"; a bare "403" is no

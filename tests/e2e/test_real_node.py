@@ -145,7 +145,7 @@ def test_a_deleted_worker_pod_is_retried_and_not_counted_as_a_failure(
     wait_for(
         lambda: counters(stack.status("evicted"))["succeeded"] == 1,
         180,
-        f"the retried Job to succeed\n{stack.operator.log_tail()}",
+        lambda: f"the retried Job to succeed\n{stack.operator.diagnose()}",
     )
     assert counters(stack.status("evicted"))["failed"] == 0
     assert not stack.status("evicted").get("lastFailures")

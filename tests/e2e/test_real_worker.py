@@ -65,7 +65,7 @@ def test_upload_is_processed_by_the_real_worker(real_worker_stack: Stack, tmp_pa
         c = counters(stack.status("real"))
         return c if c["succeeded"] + c["failed"] == 2 and c["running"] == 0 else None
 
-    final = wait_for(settled, 240, f"both processed\n{stack.operator.log_tail()}")
+    final = wait_for(settled, 240, lambda: f"both processed\n{stack.operator.diagnose()}")
     assert final == {"received": 2, "skipped": 0, "running": 0, "succeeded": 1, "failed": 1}
     directory = output_dir_for("in/clip one.mp4", "in/", "in/", stack.namespace, "real")
     manifest = json.loads(stack.minio.get_object(bucket, directory + "manifest.json").read())

@@ -119,7 +119,7 @@ def test_jobs_refused_by_a_quota_wait_in_the_queue_and_run_in_order_once_it_is_l
         cond = _condition(stack, "quota", "JobsAdmitted")
         return cond if cond.get("status") == "False" else None
 
-    cond = wait_for(refused, 60, f"JobsAdmitted=False\n{stack.operator.log_tail()}")
+    cond = wait_for(refused, 60, lambda: f"JobsAdmitted=False\n{stack.operator.diagnose()}")
     assert cond["reason"] == "JobCreationRefused"
     assert "exceeded quota: no-jobs" in cond["message"]
     assert "count/jobs.batch" in cond["message"]
@@ -163,7 +163,7 @@ def test_jobs_refused_by_a_quota_wait_in_the_queue_and_run_in_order_once_it_is_l
         c = counters(stack.status("quota"))
         return c if c["succeeded"] == len(keys) and c["running"] == 0 else None
 
-    final = wait_for(done, 120, f"all uploads processed\n{stack.operator.log_tail()}")
+    final = wait_for(done, 120, lambda: f"all uploads processed\n{stack.operator.diagnose()}")
     assert final == {"received": 6, "skipped": 0, "running": 0, "succeeded": 6, "failed": 0}
     job_keys = sorted(
         j.metadata.annotations["mediaflow.dev/key"] for j in stack.jobs(wf["metadata"]["uid"])
@@ -263,7 +263,7 @@ def test_a_spec_whose_job_the_api_server_rejects_keeps_uploads_waiting_until_fix
             cond = _condition(stack, "policed", "JobTemplateValid")
             return cond if cond.get("status") == "False" else None
 
-        cond = wait_for(invalid, 60, f"JobTemplateValid=False\n{stack.operator.log_tail()}")
+        cond = wait_for(invalid, 60, lambda: f"JobTemplateValid=False\n{stack.operator.diagnose()}")
         assert cond["reason"] == "JobInvalid"
         assert POLICY_MESSAGE in cond["message"]
         ready = _condition(stack, "policed", "Ready")
@@ -297,7 +297,7 @@ def test_a_spec_whose_job_the_api_server_rejects_keeps_uploads_waiting_until_fix
             c = counters(stack.status("policed"))
             return c if c["succeeded"] == 2 and c["running"] == 0 else None
 
-        wait_for(done, 120, f"both uploads processed\n{stack.operator.log_tail()}")
+        wait_for(done, 120, lambda: f"both uploads processed\n{stack.operator.diagnose()}")
         assert _condition(stack, "policed", "Ready")["status"] == "True"
         assert _events(stack, "policed", "PoisonEvent") == []
     finally:

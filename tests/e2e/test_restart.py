@@ -41,7 +41,9 @@ def test_sigkill_mid_burst_loses_nothing_and_duplicates_nothing(slow_stack: Stac
         c = counters(stack.status("burst"))
         return c if c["succeeded"] + c["failed"] >= 14 and c["running"] == 0 else None
 
-    final = wait_for(done, 240, f"14 results after the restart\n{stack.operator.log_tail()}")
+    final = wait_for(
+        done, 240, lambda: f"14 results after the restart\n{stack.operator.diagnose()}"
+    )
     assert final == {"received": 15, "skipped": 1, "running": 0, "succeeded": 14, "failed": 0}
     jobs = stack.jobs(uid)
     keys = [j.metadata.annotations["mediaflow.dev/key"] for j in jobs]

@@ -89,7 +89,7 @@ def test_each_workflow_gets_its_objects_and_a_foreign_rule_survives(
         )
         return got if ok else None
 
-    got = wait_for(all_done, 120, f"each Workflow's objects\n{stack.operator.log_tail()}")
+    got = wait_for(all_done, 120, lambda: f"each Workflow's objects\n{stack.operator.diagnose()}")
     for name, want in expected.items():
         assert got[name] == {
             "received": want,

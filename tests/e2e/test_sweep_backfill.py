@@ -78,7 +78,7 @@ def test_process_existing_backfills_at_the_workflows_concurrency(process_stack: 
         c = counters(stack.status("backfill"))
         return c if c["succeeded"] == 60 and c["running"] == 0 else None
 
-    final = wait_for(done, 180, f"60 objects backfilled\n{stack.operator.log_tail()}")
+    final = wait_for(done, 180, lambda: f"60 objects backfilled\n{stack.operator.diagnose()}")
     took = time.monotonic() - began
     assert final == {"received": 60, "skipped": 0, "running": 0, "succeeded": 60, "failed": 0}
     jobs = stack.jobs(uid)
@@ -118,7 +118,7 @@ def test_objects_whose_jobs_fail_without_a_manifest_run_once(sweeping_stack: Sta
         c = counters(stack.status("tried"))
         return c if c["succeeded"] == 22 and c["failed"] >= 6 and c["running"] == 0 else None
 
-    wait_for(settled, 150, f"28 objects done\n{stack.operator.log_tail()}")
+    wait_for(settled, 150, lambda: f"28 objects done\n{stack.operator.diagnose()}")
     # Let the sweep pass every object's modification time, overlap included.
     wait_for(lambda: _swept_past(stack, "tried", newest), 60, "sweeps past the last upload")
     wait_for(lambda: counters(stack.status("tried"))["running"] == 0, 60, "nothing running")
@@ -150,7 +150,11 @@ def test_uploads_before_the_bucket_rule_do_not_wait_for_the_interval(
             for c in stack.status("early").get("conditions") or []
         )
 
-    wait_for(bucket_missing, 60, f"StorageReady=False/BucketNotFound\n{stack.operator.log_tail()}")
+    wait_for(
+        bucket_missing,
+        60,
+        lambda: f"StorageReady=False/BucketNotFound\n{stack.operator.diagnose()}",
+    )
     assert our_rule_prefixes(stack.minio, trigger) == [], "no rule before storage is ready"
     stack.minio.make_bucket(output)
     stack.wait_ready("early", timeout=60)
@@ -158,7 +162,7 @@ def test_uploads_before_the_bucket_rule_do_not_wait_for_the_interval(
     wait_for(
         lambda: counters(stack.status("early"))["succeeded"] == 1,
         40,
-        f"the early upload processed soon after Ready\n{stack.operator.log_tail()}",
+        lambda: f"the early upload processed soon after Ready\n{stack.operator.diagnose()}",
     )
     print(f"processed {time.monotonic() - ready:.0f} s after Ready")
     [job] = stack.jobs(wf["metadata"]["uid"])
@@ -217,7 +221,7 @@ def test_an_overwrite_whose_event_was_lost_is_found_by_the_sweep(sweeping_stack:
                 return job
         return None
 
-    job = wait_for(swept_job, 60, f"a Job for the new version\n{stack.operator.log_tail()}")
+    job = wait_for(swept_job, 60, lambda: f"a Job for the new version\n{stack.operator.diagnose()}")
     assert job.metadata.labels[naming.LABEL_TRIGGER] == "sweep"
     assert job.metadata.annotations[naming.ANNOTATION_KEY] == "clip.mp4"
     wait_for(

@@ -47,7 +47,7 @@ def test_twenty_uploads_make_exactly_one_job_each_and_exact_counters(stack: Stac
         c = counters(stack.status("videos"))
         return c if c["succeeded"] + c["failed"] >= 20 and c["skipped"] >= 3 else None
 
-    wait_for(finished, 120, f"20 results\n{stack.operator.log_tail()}")
+    wait_for(finished, 120, lambda: f"20 results\n{stack.operator.diagnose()}")
     # Outputs (written into the trigger prefix) must not start anything new.
     for key in MATCHING:
         directory = output_dir_for(key, "incoming/", "incoming/", stack.namespace, "videos")

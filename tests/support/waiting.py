@@ -16,13 +16,14 @@ class ConditionTimeout(AssertionError):
 def wait_for(
     probe: Callable[[], T | None],
     timeout: float,
-    what: str,
+    what: str | Callable[[], str],
     interval: float = 0.2,
 ) -> T:
     """Call ``probe`` until it returns a truthy value and return that value.
 
     Exceptions from ``probe`` count as "not yet" until the deadline, then the
     last one is reported with ``what`` so a failure says what never happened.
+    A callable ``what`` is asked only then (e.g. for a log as it is at the end).
     """
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
@@ -38,5 +39,6 @@ def wait_for(
             detail = (
                 f"; last error: {last_error!r}" if last_error else f"; last value: {last_value!r}"
             )
-            raise ConditionTimeout(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+            told = what() if callable(what) else what
+            raise ConditionTimeout(f"timed out after {timeout:.0f}s waiting for {told}{detail}")
         time.sleep(interval)
