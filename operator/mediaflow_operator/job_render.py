@@ -116,7 +116,7 @@ def render_job(
     execution = spec.execution
     facts = object_facts.object_facts(
         user_metadata,
-        workflow_context=str(getattr(spec.notifications, "context", "")),
+        workflow_context=spec.notifications.context,
         job_name=job_name,
         identity=f"{workflow.namespace}/{job_name}",
     )

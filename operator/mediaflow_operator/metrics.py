@@ -16,6 +16,7 @@ Rules that keep the series bounded:
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from typing import Generic, TypeVar
@@ -25,7 +26,6 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from mediaflow_api.job import REASON_SUCCEEDED, REASON_SUPERSEDED, REASON_UP_TO_DATE
 
 M = TypeVar("M", Counter, Gauge, Histogram)
-
 
 
 class _Removable:
@@ -55,10 +55,8 @@ class PerWorkflow(_Removable, Generic[M]):
         return child
 
     def remove(self, values: tuple[str, ...]) -> None:
-        try:
+        with contextlib.suppress(KeyError):  # never created, or removed already
             self.metric.remove(*values)
-        except KeyError:
-            pass  # never created, or removed already
 
 
 def _labels(extra: Sequence[str]) -> list[str]:
