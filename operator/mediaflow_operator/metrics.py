@@ -59,22 +59,37 @@ class PerWorkflow(_Removable, Generic[M]):
             self.metric.remove(*values)
 
 
-def _labels(extra: Sequence[str]) -> list[str]:
-    return ["namespace", "workflow", *extra]
+# Exposed name (with ``_total`` for counters) -> label names, of every metric
+# defined here: what docs/metrics.md must list.
+LABEL_NAMES: dict[str, tuple[str, ...]] = {}
+
+
+def _labels(name: str, extra: Sequence[str], *, per_workflow: bool = True) -> list[str]:
+    labels = ["namespace", "workflow", *extra] if per_workflow else list(extra)
+    LABEL_NAMES[name] = tuple(labels)
+    return labels
 
 
 def _counter(name: str, doc: str, *extra: str) -> PerWorkflow[Counter]:
-    return PerWorkflow(Counter(name, doc, _labels(extra)))
+    return PerWorkflow(Counter(name, doc, _labels(name, extra)))
 
 
 def _gauge(name: str, doc: str, *extra: str) -> PerWorkflow[Gauge]:
-    return PerWorkflow(Gauge(name, doc, _labels(extra)))
+    return PerWorkflow(Gauge(name, doc, _labels(name, extra)))
 
 
 def _histogram(
     name: str, doc: str, buckets: Sequence[float], *extra: str
 ) -> PerWorkflow[Histogram]:
-    return PerWorkflow(Histogram(name, doc, _labels(extra), buckets=buckets))
+    return PerWorkflow(Histogram(name, doc, _labels(name, extra), buckets=buckets))
+
+
+def _global_counter(name: str, doc: str, *labels: str) -> Counter:
+    return Counter(name, doc, _labels(name, labels, per_workflow=False))
+
+
+def _global_gauge(name: str, doc: str) -> Gauge:
+    return Gauge(name, doc, _labels(name, (), per_workflow=False))
 
 
 def forget_workflow(namespace: str, name: str) -> None:
@@ -222,23 +237,25 @@ def sink_id(kind: str, index: int) -> str:
 
 # --- Operator-wide ---
 
-RECONCILE_FAILURES = Counter(
-    "mediaflow_reconcile_failures_total", "Reconcile steps that failed.", ["step"]
+RECONCILE_FAILURES = _global_counter(
+    "mediaflow_reconcile_failures_total", "Reconcile steps that failed.", "step"
 )
-STREAM_BYTES = Gauge("mediaflow_stream_bytes", "Bytes held by the event stream.")
-STREAM_MESSAGES = Gauge("mediaflow_stream_messages", "Messages held by the event stream.")
-STREAM_MAX_BYTES = Gauge("mediaflow_stream_max_bytes", "Size limit of the event stream.")
-STREAM_MAX_MESSAGES = Gauge("mediaflow_stream_max_messages", "Message limit of the event stream.")
-STREAM_FILL_RATIO = Gauge(
+STREAM_BYTES = _global_gauge("mediaflow_stream_bytes", "Bytes held by the event stream.")
+STREAM_MESSAGES = _global_gauge("mediaflow_stream_messages", "Messages held by the event stream.")
+STREAM_MAX_BYTES = _global_gauge("mediaflow_stream_max_bytes", "Size limit of the event stream.")
+STREAM_MAX_MESSAGES = _global_gauge(
+    "mediaflow_stream_max_messages", "Message limit of the event stream."
+)
+STREAM_FILL_RATIO = _global_gauge(
     "mediaflow_stream_fill_ratio",
     "The fuller of bytes/max_bytes and messages/max_messages of the event stream "
     "(at 1 new events are refused; alarm above MEDIAFLOW_STREAM_ALARM_RATIO).",
 )
-STREAM_RESETS = Counter(
+STREAM_RESETS = _global_counter(
     "mediaflow_stream_resets_total",
     "Times the event stream was found deleted or replaced (consumers re-created).",
 )
-ORPHAN_CONSUMERS_DELETED = Counter(
+ORPHAN_CONSUMERS_DELETED = _global_counter(
     "mediaflow_orphan_consumers_deleted_total",
     "Consumers deleted because their Workflow no longer exists.",
 )
