@@ -20,11 +20,12 @@ from minio.error import S3Error
 
 from mediaflow_api.job import ObjectRef
 from mediaflow_api.workflow import WorkflowSpec
-from mediaflow_operator import naming, workflows
+from mediaflow_operator import metrics, naming, workflows
 from mediaflow_operator.context import DispatchContext
 from mediaflow_operator.job_render import plan_job
 from mediaflow_operator.job_views import JobView, count_active
 from mediaflow_operator.ledger import StatusLedger
+from mediaflow_operator.logs import object_fields
 from mediaflow_operator.runtime import Runtime
 
 
@@ -69,7 +70,12 @@ class ManualTrigger:
             self.ctx.pending.add(name)
             self.ledger.touch()
             self.ctx.post_event("Normal", "ManualTrigger", f"Job {name} processes {key}")
-            self.ctx.log.info("manual trigger: Job %s for %s", name, key)
+            self.ctx.log.info(
+                "manual trigger: Job %s for %s",
+                name,
+                key,
+                extra=object_fields(str(spec.trigger.bucket) if spec else "", key, name),
+            )
         self.served_request = str(request)
 
 
@@ -91,7 +97,8 @@ async def process(rt: Runtime, body: Mapping[str, Any], key: str, request_id: st
         force=True,
         user_metadata=user_metadata,
     )
-    await rt.kube.create_job(workflow.namespace, plan.manifest)
+    if await rt.kube.create_job(workflow.namespace, plan.manifest):
+        metrics.JOBS_CREATED.labels(workflow.namespace, workflow.name, "manual").inc()
     await clear(rt, body)
     return plan.name
 
