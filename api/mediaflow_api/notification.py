@@ -49,6 +49,9 @@ EVENT_TYPES: dict[str, str] = {
 }
 
 CONTEXT_MAX = 1000
+# At most this many entries in one event's ``outputs`` (an HLS ladder of a long
+# video has thousands of segments; NATS' default message limit is 1 MiB).
+OUTPUTS_MAX = 100
 # W3C Trace Context, version 00: version-traceid-parentid-flags (lowercase hex).
 TRACEPARENT_PATTERN = r"^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"
 
@@ -222,9 +225,17 @@ class NotificationData(PayloadModel):
     outputs: list[EventOutput] | None = Field(
         default=None,
         description=(
-            "succeeded: every output of the object; task.finished: the task's outputs. "
+            "succeeded: the object's outputs; task.finished: the task's outputs. At most 100: "
+            "when there are more (outputCount says), those with media facts (playlists, "
+            "videos, images) are kept, segments dropped; the manifest lists all. "
             "Absent on other events (a failed or superseded Job leaves no outputs)."
         ),
+    )
+    output_count: int | None = Field(
+        default=None,
+        alias="outputCount",
+        ge=0,
+        description="succeeded and task.finished: how many outputs there are in all.",
     )
     error: EventError | None = Field(default=None, description="failed only: why.")
     timings: EventTimings = Field(default_factory=EventTimings, description="When things happened.")

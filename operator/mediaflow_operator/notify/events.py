@@ -203,9 +203,7 @@ def manifest_matches(manifest: dict[str, Any], facts: ObjectFacts) -> bool:
 def output_of(task: str, bucket: str, entry: dict[str, Any]) -> n.EventOutput:
     """One manifest output entry (``key``, ``size`` and the task's facts) as
     a payload output: known facts get their own field, the rest ``details``."""
-    own = {
-        field: entry[name] for name, field in _OUTPUT_FIELDS.items() if entry.get(name) is not None
-    }
+    own = {name: entry[name] for name in _OUTPUT_FIELDS if entry.get(name) is not None}
     details = {
         k: v
         for k, v in entry.items()
@@ -219,6 +217,20 @@ def output_of(task: str, bucket: str, entry: dict[str, Any]) -> n.EventOutput:
         details=details or None,
         **own,
     )
+
+
+def _bounded(outputs: list[n.EventOutput]) -> list[n.EventOutput]:
+    """At most ``OUTPUTS_MAX`` outputs, in manifest order; past the limit the ones
+    with media facts (playlists, videos, images) win over bare segments."""
+    if len(outputs) <= n.OUTPUTS_MAX:
+        return outputs
+
+    def described(o: n.EventOutput) -> bool:
+        return any(v is not None for v in (o.duration, o.width, o.height, o.video_codec, o.details))
+
+    ranked = sorted(range(len(outputs)), key=lambda i: (not described(outputs[i]), i))
+    keep = sorted(ranked[: n.OUTPUTS_MAX])
+    return [outputs[i] for i in keep]
 
 
 def _task_of(entry: dict[str, Any]) -> n.EventTask:
@@ -295,7 +307,8 @@ def finished_events(
             timings=timings,
             size=size,
             task=task,
-            outputs=task_outputs,
+            outputs=_bounded(task_outputs),
+            output_count=len(task_outputs),
             manifest=where,
         )
         events.append(
@@ -307,7 +320,8 @@ def finished_events(
 
     parts: dict[str, Any] = {"manifest": where}
     if outcome == "succeeded":
-        parts["outputs"] = outputs
+        parts["outputs"] = _bounded(outputs)
+        parts["output_count"] = len(outputs)
         parts["tasks"] = tasks or None
     elif outcome == "failed":
         recorded = doc.get("error")
