@@ -14,7 +14,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
 from mediaflow_api.job import WorkflowRef
+from mediaflow_api.notification import DATA_SCHEMA_FILE, DATA_SCHEMA_URL, EVENT_SCHEMA_FILE
 from mediaflow_operator.notify.events import (
     Notification,
     ObjectFacts,
@@ -189,3 +194,17 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def event_validator() -> jsonschema.Draft202012Validator:
+    """A validator of whole events against the committed schemas (the data
+    schema is found by its URL, as a consumer's registry would)."""
+    schemas = EXAMPLES_DIR.parents[1] / "schemas"
+    data = json.loads((schemas / DATA_SCHEMA_FILE).read_text())
+    event = json.loads((schemas / EVENT_SCHEMA_FILE).read_text())
+    registry: Registry[Any] = Registry().with_resource(
+        DATA_SCHEMA_URL, Resource.from_contents(data, default_specification=DRAFT202012)
+    )
+    return jsonschema.Draft202012Validator(
+        event, registry=registry, format_checker=jsonschema.FormatChecker()
+    )
