@@ -60,7 +60,7 @@ def _walk(node: Any, path: str, defs: dict[str, Any]) -> list[tuple[str, dict[st
         return []
     if "$ref" in node:
         target = defs[node["$ref"].removeprefix("#/$defs/")]
-        return [(path, {**target, **node})] + _walk(target, path, defs)
+        return [(path, {**target, **node}), *_walk(target, path, defs)]
     found = [(path, node)]
     for name, sub in (node.get("properties") or {}).items():
         found += _walk(sub, f"{path}.{name}", defs)
@@ -82,7 +82,8 @@ def test_every_model_field_is_in_the_schema_by_its_wire_name() -> None:
     schema = gen.data_schema()
     wire = {f.alias or name for name, f in n.NotificationData.model_fields.items()}
     assert set(schema["properties"]) == wire
-    assert "correlationId" in wire and "outputCount" in wire
+    assert "correlationId" in wire
+    assert "outputCount" in wire
 
 
 def test_schema_has_no_nulls_and_stays_open_to_new_fields() -> None:
