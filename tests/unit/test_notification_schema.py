@@ -152,3 +152,10 @@ def test_schema_rejects_what_mediaflow_never_sends(
     change(event)
     errors = _errors(event)
     assert any(complaint in e for e in errors), errors
+
+
+def test_the_documented_example_is_the_committed_one() -> None:
+    doc = (samples.EXAMPLES_DIR.parents[1] / "docs" / "notifications.md").read_text()
+    payload = doc.split("## Payload", 1)[1]
+    block = payload.split("```json\n", 1)[1].split("```", 1)[0]
+    assert json.loads(block) == _load(samples.EXAMPLES_DIR / "failed.json")
