@@ -167,7 +167,12 @@ class EventTimings(PayloadModel):
         default=None, alias="acceptedAt", description="When mediaflow created the Job."
     )
     started_at: datetime | None = Field(
-        default=None, alias="startedAt", description="When the worker started."
+        default=None,
+        alias="startedAt",
+        description=(
+            "When the worker started the run the manifest records (for outputs found up to "
+            "date, the earlier run that made them)."
+        ),
     )
     finished_at: datetime | None = Field(
         default=None, alias="finishedAt", description="When the Job's result was observed."
@@ -175,7 +180,7 @@ class EventTimings(PayloadModel):
     seconds: float | None = Field(
         default=None,
         ge=0,
-        description="How long the worker ran (download, tasks, upload), from the manifest.",
+        description="How long that run took (download, tasks, upload), from the manifest.",
     )
 
 
@@ -220,7 +225,7 @@ class NotificationData(PayloadModel):
     )
     tasks: list[EventTask] | None = Field(
         default=None,
-        description="Finished object events with a manifest: every task, in Workflow order.",
+        description="succeeded with a manifest: every task, in Workflow order.",
     )
     outputs: list[EventOutput] | None = Field(
         default=None,

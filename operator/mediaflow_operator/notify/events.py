@@ -108,12 +108,14 @@ def rfc3339(moment: datetime) -> str:
     return text.removesuffix("+00:00") + "Z"
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
+def _as_utc(moment: datetime) -> datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC)
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    return None if moment is None else _as_utc(moment)
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -264,7 +266,7 @@ def finished_events(
     kind, final_type = _FINAL[outcome]
     if manifest is not None and not manifest_matches(manifest, facts):
         manifest = None
-    at = _utc(finished_at) or finished_at
+    at = _as_utc(finished_at)
     doc = manifest or {}
     # Outputs are only reported for a success: a failed or superseded worker deletes its own.
     entries: list[dict[str, Any]] = (
