@@ -67,6 +67,12 @@ class Runtime:
                 self._stream_ready = True
             return self._js
 
+    async def nats(self) -> NATS:
+        """The operator's NATS connection (connected, the streams ensured)."""
+        await self.jetstream()
+        assert self._nc is not None
+        return self._nc
+
     @property
     def limits(self) -> queue.StreamLimits:
         return queue.StreamLimits(
