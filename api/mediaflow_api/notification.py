@@ -24,6 +24,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from mediaflow_api.workflow import CONTEXT_MAX_LENGTH, NotificationEvent
+
 # CloudEvents attributes shared by every mediaflow event.
 SPECVERSION = "1.0"
 DATA_CONTENT_TYPE = "application/json"
@@ -39,8 +41,8 @@ TYPE_SUCCEEDED = "dev.mediaflow.object.succeeded"
 TYPE_FAILED = "dev.mediaflow.object.failed"
 TYPE_SUPERSEDED = "dev.mediaflow.object.superseded"
 TYPE_TASK_FINISHED = "dev.mediaflow.task.finished"
-EventKind = Literal["Accepted", "Succeeded", "Failed", "Superseded", "TaskFinished"]
-EVENT_TYPES: dict[str, str] = {
+EventKind = NotificationEvent
+EVENT_TYPES: dict[NotificationEvent, str] = {
     "Accepted": TYPE_ACCEPTED,
     "Succeeded": TYPE_SUCCEEDED,
     "Failed": TYPE_FAILED,
@@ -48,7 +50,8 @@ EVENT_TYPES: dict[str, str] = {
     "TaskFinished": TYPE_TASK_FINISHED,
 }
 
-CONTEXT_MAX = 1000
+# The Workflow's spec.notifications.context bound; an object's own context is cut to it.
+CONTEXT_MAX = CONTEXT_MAX_LENGTH
 # At most this many entries in one event's ``outputs`` (an HLS ladder of a long
 # video has thousands of segments; NATS' default message limit is 1 MiB).
 OUTPUTS_MAX = 100

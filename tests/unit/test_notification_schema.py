@@ -14,6 +14,7 @@ import pytest
 
 from mediaflow_api import notification as n
 from mediaflow_api import notification_schema as gen
+from mediaflow_api import workflow
 from tests.support import notification_samples as samples
 
 pytestmark = pytest.mark.unit
@@ -94,6 +95,12 @@ def test_schema_has_no_nulls_and_stays_open_to_new_fields() -> None:
     event["data"]["addedInV1_1"] = {"anything": True}
     event["data"]["outputs"][0]["bitRate"] = 1_800_000
     assert _errors(event) == []
+
+
+def test_every_name_a_sink_may_list_has_one_event_type() -> None:
+    assert tuple(n.EVENT_TYPES) == workflow.NOTIFICATION_EVENTS
+    assert len(set(n.EVENT_TYPES.values())) == len(n.EVENT_TYPES)
+    assert n.CONTEXT_MAX == workflow.CONTEXT_MAX_LENGTH == 1000
 
 
 def test_there_is_one_example_per_event_type() -> None:
