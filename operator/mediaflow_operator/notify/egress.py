@@ -152,7 +152,8 @@ def refusal(ip: IPAddress, policy: EgressPolicy) -> str | None:
     rule = _builtin_refusal(judged, policy)
     if rule is None:
         return None
-    return f"address {ip} is refused: {rule} (an administrator may allow it with the allow-list)"
+    shown = f"{ip} (IPv4 {judged})" if judged is not ip else str(ip)
+    return f"address {shown} is refused: {rule} (an administrator may allow it with the allow-list)"
 
 
 def _literal(host: str) -> IPAddress | None:

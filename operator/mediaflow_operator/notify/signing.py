@@ -15,7 +15,7 @@ import binascii
 import hashlib
 import hmac
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 (the format's prefix, not a secret)
 SIGNATURE_VERSION = "v1"
 # The spec asks for keys of 24 to 64 bytes; a shorter one is refused because a
 # short HMAC key is guessable, a longer one does no harm.
