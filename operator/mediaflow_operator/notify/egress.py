@@ -128,9 +128,8 @@ def _builtin_refusal(ip: IPAddress, policy: EgressPolicy) -> str | None:
     if ip.is_multicast:
         return "multicast"
     if ip.is_reserved:
+        # Includes 240.0.0.0/4 and so the broadcast address 255.255.255.255.
         return "a reserved range"
-    if isinstance(ip, ipaddress.IPv4Address) and ip == ipaddress.IPv4Address("255.255.255.255"):
-        return "broadcast"
     for network in policy.denied:
         if ip.version == network.version and ip in network:
             return f"the administrator's deny-list ({network})"

@@ -17,6 +17,7 @@ from mediaflow_operator.notify.egress import (
     check_host,
     refusal,
 )
+from mediaflow_operator.settings import Settings
 
 pytestmark = pytest.mark.unit
 
@@ -153,3 +154,21 @@ def test_check_host_judges_literals_and_real_names() -> None:
     allowed = EgressPolicy.from_settings(allowed_cidrs=["127.0.0.0/8"], environ={})
     assert asyncio.run(check_host("localhost", 4222, allowed)) == ["127.0.0.1"]
     assert asyncio.run(check_host("10.0.0.1", 4222, DEFAULT)) == ["10.0.0.1"]
+
+
+def test_the_operator_settings_feed_the_policy() -> None:
+    settings = Settings.from_env(
+        {
+            "MEDIAFLOW_NOTIFY_ALLOWED_CIDRS": "127.0.0.0/8  fd00:ec2::254/128",
+            "MEDIAFLOW_NOTIFY_DENIED_CIDRS": "10.0.0.0/8",
+        }
+    )
+    policy = EgressPolicy.from_settings(
+        allowed_cidrs=settings.notify_allowed_cidrs,
+        denied_cidrs=settings.notify_denied_cidrs,
+        environ={},
+    )
+    assert refusal(ip("127.0.0.1"), policy) is None
+    assert refusal(ip("fd00:ec2::254"), policy) is None
+    assert refusal(ip("10.0.0.1"), policy) is not None
+    assert refusal(ip("192.168.0.1"), policy) is None
