@@ -198,11 +198,13 @@ class WebhookSender:
     def __init__(self, policy: EgressPolicy) -> None:
         self.policy = policy
         self._session: aiohttp.ClientSession | None = None
+        self._resolver: GuardedResolver | None = None
         self._contexts: OrderedDict[str | None, ssl.SSLContext] = OrderedDict()
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None:
-            connector = aiohttp.TCPConnector(resolver=GuardedResolver(self.policy))
+            self._resolver = GuardedResolver(self.policy)
+            connector = aiohttp.TCPConnector(resolver=self._resolver)
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
@@ -262,7 +264,11 @@ class WebhookSender:
                 retry_after=retry_after,
             )
 
-        url = URL(target.url)
+        try:
+            url = URL(target.url)
+        except ValueError:
+            # Not echoed: a URL may carry a token.
+            return result(False, None, False, "the webhook URL is not a valid URL")
         if url.scheme not in ("http", "https") or not url.host:
             return result(False, None, False, "the webhook URL must be http(s)://host/...")
         where = _host(url)
@@ -384,3 +390,7 @@ class WebhookSender:
         if self._session is not None:
             await self._session.close()
             self._session = None
+        if self._resolver is not None:
+            # The connector closes only a resolver it made itself.
+            await self._resolver.close()
+            self._resolver = None

@@ -207,7 +207,9 @@ def test_statuses_decide_what_is_retryable() -> None:
         return web.Response(status=429, headers={"Retry-After": "17"})
 
     async def scenario() -> None:
-        async with receiver({"/fail": fail, "/bad": bad, "/busy": busy}) as sink:
+        routes: dict[str, Handler] = {"/fail": fail, "/bad": bad, "/busy": busy}
+        routes["/fail/t0ken-42"] = fail
+        async with receiver(routes) as sink:
             failed = await attempt(WebhookTarget(url=sink.url("/fail")))
             assert (failed.ok, failed.status, failed.retryable) == (False, 500, True)
             assert "HTTP 500: database is down xxx" in failed.message
@@ -217,6 +219,12 @@ def test_statuses_decide_what_is_retryable() -> None:
             assert "unknown event type" in refused.message
             limited = await attempt(WebhookTarget(url=sink.url("/busy")))
             assert (limited.status, limited.retryable, limited.retry_after) == (429, True, 17.0)
+            # Messages name the host, never the path or query (they may carry a token).
+            tokened = await attempt(WebhookTarget(url=sink.url("/fail/t0ken-42?sig=s3cr3t")))
+            assert tokened.status == 500
+            assert f"127.0.0.1:{sink.port} answered HTTP 500" in tokened.message
+            assert "t0ken" not in tokened.message
+            assert "s3cr3t" not in tokened.message
 
     asyncio.run(scenario())
 
@@ -377,5 +385,15 @@ def test_https_with_the_workflows_ca_is_accepted_and_refused_without(tmp_path: P
             assert (broken.ok, broken.retryable) == (False, False)
             assert "not a PEM certificate" in broken.message
             assert len(sink.seen) == 2
+
+    asyncio.run(scenario())
+
+
+def test_a_url_that_is_not_http_fails_without_a_request() -> None:
+    async def scenario() -> None:
+        for url in ("ftp://127.0.0.1/x", "http://[::1/x"):
+            result = await attempt(WebhookTarget(url=url))
+            assert (result.ok, result.retryable, result.status) == (False, False, None)
+            assert "URL" in result.message
 
     asyncio.run(scenario())
