@@ -18,7 +18,7 @@ from cloudevents.core.v1.event import CloudEvent
 
 from mediaflow_api import notification as n
 from mediaflow_api.job import WorkflowRef
-from mediaflow_operator.notify import events
+from mediaflow_operator.notify import events, webhook
 from mediaflow_operator.notify.events import Notification, ObjectFacts
 from tests.support import notification_samples as samples
 
@@ -471,3 +471,12 @@ def test_the_sdk_refuses_what_we_would_never_send() -> None:
     broken["specversion"] = "2.0"
     with pytest.raises(Exception, match="specversion"):
         _sdk_event(broken)
+
+
+def test_the_webhook_sender_encodes_every_event() -> None:
+    for note in _all_kinds():
+        _, body = webhook.encode_event(note.event, binary=False)
+        assert json.loads(body) == note.event
+        headers, body = webhook.encode_event(note.event, binary=True)
+        assert headers["ce-id"] == note.id
+        assert json.loads(body) == note.event["data"]
