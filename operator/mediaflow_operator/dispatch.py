@@ -36,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -51,7 +51,7 @@ from mediaflow_operator.context import DispatchContext, PostEvent
 from mediaflow_operator.job_views import JobView, count_active
 from mediaflow_operator.launch import Launcher
 from mediaflow_operator.ledger import StatusLedger
-from mediaflow_operator.logs import WorkflowLogger
+from mediaflow_operator.logs import WorkflowLogger, object_fields
 from mediaflow_operator.manual import ManualTrigger
 from mediaflow_operator.matching import Verdict, decide
 from mediaflow_operator.messages import Batch, QueueMessage, sequence
@@ -67,6 +67,7 @@ logger = logging.getLogger(__name__)
 FETCH_BATCH_MAX = 16
 NAK_DELAY_SECONDS = 5.0
 DEFAULT_RETENTION_SECONDS = 600  # finished Jobs of a Workflow whose spec does not parse
+GAUGE_INTERVAL = timedelta(seconds=10)  # backlog gauge refresh: well within a scrape interval
 
 
 def _permanent_reason(exc: BaseException) -> str:
@@ -100,6 +101,7 @@ class Dispatcher:
         self.manual = ManualTrigger(ctx, self.ledger)
         self.deleted: set[str] = set()  # Job UIDs deleted by this dispatcher
         self._spec: tuple[int, WorkflowSpec] | None = None
+        self._observed = datetime.min.replace(tzinfo=UTC)  # last backlog gauge refresh
 
     def spec(self) -> WorkflowSpec | None:
         """The typed spec of the current generation (None while it does not parse)."""
@@ -160,6 +162,7 @@ class Dispatcher:
         spec = self.spec()
         jobs = self.ctx.jobs()
         self.ctx.pending.forget_seen(jobs)
+        await self._observe(jobs)
         await self.notifier.sync()
         await self.ledger.record_finished(jobs)
         await self.delete_expired(jobs, spec)
@@ -189,6 +192,21 @@ class Dispatcher:
             await self.sweeper.launch_ready(spec, free)
         await self._report_admission()
         await self.ledger.release()
+
+    async def _observe(self, jobs: list[JobView]) -> None:
+        """Set the Workflow's gauges: active Jobs on every step (no I/O), the
+        consumer's backlog at most every ``GAUGE_INTERVAL`` (one NATS request)."""
+        workflow = self.ctx.workflow()
+        metrics.ACTIVE_JOBS.labels(workflow.namespace, workflow.name).set(
+            count_active(jobs, self.ctx.pending)
+        )
+        if now() - self._observed < GAUGE_INTERVAL:
+            return
+        self._observed = now()
+        try:
+            await self.subscription.backlog()  # sets mediaflow_backlog_messages
+        except Exception as exc:  # a gauge must never fail the step
+            self.log.debug("backlog not read: %s", exc)
 
     async def _report_admission(self) -> None:
         """Write JobsAdmitted when a refusal episode started, changed its message
@@ -313,14 +331,27 @@ class Dispatcher:
                     event_name=event.event_name,
                 )
                 metrics.EVENTS.labels(
-                    workflow.namespace, workflow.name, decision.verdict.value
+                    workflow.namespace,
+                    workflow.name,
+                    decision.verdict.value,
+                    decision.code.value,
                 ).inc()
                 if decision.verdict is Verdict.PROCESS:
-                    await self.launcher.launch(spec, event.obj, trigger="event")
+                    await self.launcher.launch(
+                        spec,
+                        event.obj,
+                        trigger="event",
+                        user_metadata=event.user_metadata,
+                        event_time=event.event_time,
+                    )
                     created += 1
                 elif decision.verdict is Verdict.SKIP:
                     self.log.debug(
-                        "skip %s/%s: %s", event.obj.bucket, event.obj.key, decision.reason
+                        "skip %s/%s: %s",
+                        event.obj.bucket,
+                        event.obj.key,
+                        decision.reason,
+                        extra=object_fields(event.obj.bucket, event.obj.key),
                     )
                     skip = True
         except JobRefused:

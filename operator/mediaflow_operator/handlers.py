@@ -184,6 +184,8 @@ async def finalize_workflow(
     body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any
 ) -> None:
     await reconcile.finalize(_rt(memo), dict(body))
+    ref = workflows.ref(body)
+    metrics.forget_workflow(ref.namespace, ref.name)  # its series end with it
     logger.info("removed consumer and bucket rule")
 
 
@@ -223,3 +225,8 @@ async def dispatcher(
         if stopped:
             return
     await dispatch.Dispatcher(_rt(memo), body, jobs, post_event).run(stopped)
+    if body.get("metadata", {}).get("deletionTimestamp"):
+        # Stopped for the deletion: a last step may have set a series after the
+        # delete handler removed them.
+        ref = workflows.ref(body)
+        metrics.forget_workflow(ref.namespace, ref.name)

@@ -42,6 +42,7 @@ from mediaflow_operator import metrics, naming
 from mediaflow_operator.clock import now
 from mediaflow_operator.context import DispatchContext
 from mediaflow_operator.job_views import JobView, Outcome, outcome_of, termination_summary
+from mediaflow_operator.logs import object_fields
 from mediaflow_operator.messages import QueueMessage
 from mediaflow_operator.status import Tally, count_running
 
@@ -162,7 +163,23 @@ class StatusLedger:
         ):
             return None
         workflow = self.ctx.workflow()
-        metrics.JOB_RESULTS.labels(workflow.namespace, workflow.name, outcome).inc()
+        said = (summary.reason if summary is not None else "") or reason
+        metrics.JOB_RESULTS.labels(
+            workflow.namespace, workflow.name, outcome, metrics.job_reason(outcome, said)
+        ).inc()
+        if job.started_at is not None and job.finished_at is not None:
+            metrics.JOB_DURATION.labels(workflow.namespace, workflow.name, outcome).observe(
+                max(0.0, (job.finished_at - job.started_at).total_seconds())
+            )
+        self.ctx.log.info(
+            "Job %s for %s/%s %s (%s)",
+            job.name,
+            job.bucket,
+            job.key,
+            outcome,
+            said or outcome,
+            extra=object_fields(job.bucket, job.key, job.name),
+        )
         if outcome == "failed":
             self.ctx.post_event(
                 "Warning", "ObjectFailed", f"{job.bucket}/{job.key}: {reason} {message}"[:1000]

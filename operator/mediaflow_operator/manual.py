@@ -79,7 +79,7 @@ async def process(rt: Runtime, body: Mapping[str, Any], key: str, request_id: st
     workflow = workflows.ref(body)
     if not key.startswith(spec.trigger.prefix):
         raise ManualTriggerError(f"{key!r} is outside the trigger prefix {spec.trigger.prefix!r}")
-    obj = await _current_version(rt, spec.trigger.bucket, key)
+    obj, user_metadata = await _current_version(rt, spec.trigger.bucket, key)
     plan = plan_job(
         workflow,
         spec,
@@ -89,24 +89,31 @@ async def process(rt: Runtime, body: Mapping[str, Any], key: str, request_id: st
         trigger="manual",
         nonce=request_id,
         force=True,
+        user_metadata=user_metadata,
     )
     await rt.kube.create_job(workflow.namespace, plan.manifest)
     await clear(rt, body)
     return plan.name
 
 
-async def _current_version(rt: Runtime, bucket: str, key: str) -> ObjectRef:
+async def _current_version(rt: Runtime, bucket: str, key: str) -> tuple[ObjectRef, dict[str, str]]:
+    """The object's current version and its user metadata (``x-amz-meta-*``)."""
     try:
         stat = await asyncio.to_thread(rt.minio.stat_object, bucket, key)
     except S3Error as exc:
         raise ManualTriggerError(f"{bucket}/{key}: {exc.code}") from None
-    return ObjectRef(
+    obj = ObjectRef(
         bucket=bucket,
         key=key,
         etag=(stat.etag or "").strip('"'),
         versionId=stat.version_id or "",
         size=stat.size,
     )
+    headers = stat.metadata or {}
+    user_metadata = {
+        str(k): str(v) for k, v in headers.items() if str(k).lower().startswith("x-amz-meta-")
+    }
+    return obj, user_metadata
 
 
 async def clear(rt: Runtime, body: Mapping[str, Any]) -> None:

@@ -42,7 +42,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -91,6 +91,8 @@ class Candidate:
     obj: ObjectRef
     job: str
     modified: datetime  # the object's last change, as listed
+    # As listed (trace context, context, correlation id); not part of its identity.
+    user_metadata: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 class Sweeper:
@@ -291,7 +293,9 @@ class Sweeper:
         job = job_name_for(workflow, obj)
         if job in self.tried or job in known or job in self.ctx.pending:
             return None
-        candidate = Candidate(obj=obj, job=job, modified=item.last_modified)
+        candidate = Candidate(
+            obj=obj, job=job, modified=item.last_modified, user_metadata=item.user_metadata
+        )
         return None if await self._has_current_manifest(spec, candidate) else candidate
 
     async def _has_current_manifest(self, spec: WorkflowSpec, candidate: Candidate) -> bool:
@@ -368,7 +372,12 @@ class Sweeper:
                 and not await self._has_current_manifest(spec, candidate)
             ):
                 try:
-                    await self.launcher.launch(spec, candidate.obj, trigger="sweep")
+                    await self.launcher.launch(
+                        spec,
+                        candidate.obj,
+                        trigger="sweep",
+                        user_metadata=candidate.user_metadata,
+                    )
                 except ValidationError as exc:
                     self.ctx.log.warning(
                         "sweep: %s cannot be processed: %s", candidate.obj.key, exc.errors()[0]

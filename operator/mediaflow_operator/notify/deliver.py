@@ -55,6 +55,7 @@ QUEUE_MAX_ATTEMPTS = 8  # NATS sinks have no maxAttempts field: the webhook defa
 PROGRESS_SECONDS = 30.0  # in_progress while waiting, well within outbox.ACK_WAIT_SECONDS
 SECRET_CACHE_SECONDS = 30.0
 FETCH_MARGIN_SECONDS = 10.0
+PENDING_SECONDS = 15.0  # how often the pending gauge is refreshed (one consumer_info)
 
 
 @dataclass
@@ -186,6 +187,7 @@ class SinkWorker:
         self.publisher = publisher
         self.stopping = False
         self._sub: Any = None
+        self._pending_at = 0.0
         self._secrets: dict[str, tuple[float, dict[str, str]]] = {}
 
     async def run(self) -> None:
@@ -196,6 +198,7 @@ class SinkWorker:
             if sink is None:
                 return
             try:
+                await self._report_pending(sink)
                 messages = await self._fetch(sink)
                 if messages:
                     await self._deliver_batch(messages)
@@ -213,6 +216,20 @@ class SinkWorker:
                 )
                 self._sub = None
                 await asyncio.sleep(min(30.0, 2.0**failures))
+
+    async def _report_pending(self, sink: Sink) -> None:
+        """Set the pending gauge from the consumer, at most every ``PENDING_SECONDS``."""
+        if self._sub is None or time.monotonic() - self._pending_at < PENDING_SECONDS:
+            return
+        self._pending_at = time.monotonic()
+        workflow = self.ctx.workflow()
+        js = await self.ctx.rt.jetstream()
+        info = await js.consumer_info(
+            self.ctx.rt.settings.notify_stream, outbox.consumer_name(workflow.uid, sink)
+        )
+        metrics.NOTIFICATIONS_PENDING.labels(workflow.namespace, workflow.name, sink.label).set(
+            int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+        )
 
     async def _fetch(self, sink: Sink) -> list[Msg]:
         settings = self.ctx.rt.settings
@@ -277,7 +294,7 @@ class SinkWorker:
                 metrics.NOTIFICATION_DELIVERIES.labels(*labels, "delivered").inc()
                 happened = parse_time(str(event.get("time") or ""))
                 if happened is not None:
-                    metrics.NOTIFICATION_DELIVERY_SECONDS.labels(*labels).observe(
+                    metrics.NOTIFICATION_LATENCY.labels(*labels).observe(
                         max(0.0, (now() - happened).total_seconds())
                     )
                 self.book.delivered(sink, msg)

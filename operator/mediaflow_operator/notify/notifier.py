@@ -20,6 +20,7 @@ import contextlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 from minio.error import S3Error
@@ -130,7 +131,8 @@ class Notifier:
                 worker, task = self.workers.pop(key)
                 worker.stopping = True
                 task.cancel()
-        if self._known_keys != keys:
+        # A Workflow that never had sinks has no leftovers: no NATS round trips.
+        if self._known_keys != keys and (keys or self.book.tallies or self._known_keys):
             try:
                 js = await self.ctx.rt.jetstream()
                 removed = await outbox.forget_sinks(
@@ -186,7 +188,9 @@ def facts_of(job: JobView, workflow: WorkflowRef) -> ObjectFacts:
     )
 
 
-def accepted_facts(workflow: WorkflowRef, obj: ObjectRef, plan: JobPlan) -> ObjectFacts:
+def accepted_facts(
+    workflow: WorkflowRef, obj: ObjectRef, plan: JobPlan, *, uploaded_at: datetime | None = None
+) -> ObjectFacts:
     """What is known about an object when its Job was created (its annotations,
     as ``job_render`` planned them)."""
     annotations = (plan.manifest.get("metadata") or {}).get("annotations") or {}
@@ -203,6 +207,7 @@ def accepted_facts(workflow: WorkflowRef, obj: ObjectRef, plan: JobPlan) -> Obje
         correlation_id=annotations.get(naming.ANNOTATION_CORRELATION_ID, "") or plan.name,
         traceparent=annotations.get(naming.ANNOTATION_TRACEPARENT, ""),
         accepted_at=now(),
+        uploaded_at=uploaded_at,
     )
 
 
