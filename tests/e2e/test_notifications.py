@@ -25,7 +25,7 @@ from cloudevents.core.formats.json import JSONFormat
 from kubernetes import client
 from standardwebhooks import Webhook
 
-from tests.e2e.harness import Stack, counters, stack_fixture, wait_for
+from tests.e2e.harness import OperatorProcess, Stack, counters, stack_fixture, wait_for
 from tests.support.notification_schema import assert_valid_event
 from tests.support.receiver import WebhookReceiver
 
@@ -52,7 +52,7 @@ def _whsec() -> str:
 def _secret(stack: Stack, name: str, data: dict[str, str]) -> None:
     client.CoreV1Api(stack.api).create_namespaced_secret(
         stack.namespace,
-        {"metadata": {"name": name}, "stringData": data},
+        client.V1Secret(metadata=client.V1ObjectMeta(name=name), string_data=data),
     )
 
 
@@ -136,7 +136,7 @@ def test_signed_webhook_retried_until_accepted_exactly_once_per_object(
 
         # The status counts each delivery once; the metrics agree with what happened.
         def counted() -> dict[str, Any] | None:
-            sinks = stack.status("hooked").get("notifications") or []
+            sinks: list[dict[str, Any]] = stack.status("hooked").get("notifications") or []
             return sinks[0] if sinks and sinks[0].get("delivered") == len(keys) else None
 
         sink = wait_for(counted, 30, "status.notifications counts the deliveries")
@@ -285,6 +285,7 @@ def test_pending_notifications_survive_an_operator_kill(notify_stack: Stack) -> 
         120,
         f"4 objects processed\n{stack.operator.log_tail()}",
     )
+    assert isinstance(stack.operator, OperatorProcess)  # a local process to SIGKILL
     stack.operator.kill()  # SIGKILL with every notification pending
     receiver.answer = lambda attempt: 200
     receiver.start()
@@ -322,7 +323,7 @@ def test_a_dead_receiver_shows_in_status_and_events_and_delays_no_job(notify_sta
             stack.upload(bucket, key)
 
         def gave_up() -> dict[str, Any] | None:
-            sinks = stack.status("deadhook").get("notifications") or []
+            sinks: list[dict[str, Any]] = stack.status("deadhook").get("notifications") or []
             return sinks[0] if sinks and sinks[0].get("failed") == len(keys) else None
 
         sink = wait_for(gave_up, 180, f"3 deliveries given up\n{stack.operator.log_tail()}")

@@ -70,7 +70,7 @@ class FakeKube:
         if name in self.existing:
             return ""
         self.existing.add(name)
-        return "uid-" + name
+        return f"uid-{name}"
 
 
 class FakeMsg:

@@ -148,7 +148,7 @@ class FakeKube:
 
     async def create_job(self, namespace: str, manifest: dict[str, Any]) -> str:
         self.created.append(manifest["metadata"]["annotations"]["mediaflow.dev/key"])
-        return "uid-" + manifest["metadata"]["name"]
+        return f"uid-{manifest['metadata']['name']}"
 
     async def patch_workflow_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         self.status.append(patch)
