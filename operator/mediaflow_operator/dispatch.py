@@ -3,8 +3,10 @@
 One ``Dispatcher`` runs per Workflow (a kopf daemon) and is the only writer of
 its counters, so counting needs no cross-process coordination. Each step:
 
-1. record the results of finished Jobs (``ledger``: durable before mark) and
-   delete counted Jobs whose retention has passed;
+1. keep one delivery task per notification sink (``notify.notifier``); record
+   the results of finished Jobs (``ledger``: their notifications durable in the
+   outbox before they are counted, counted before marked) and delete counted
+   Jobs whose retention has passed;
 2. serve a manual request (``manual``) if a slot is free;
 3. if the Workflow may dispatch, pull at most ``maxConcurrentJobs - active
    Jobs`` events from its durable consumer (``subscription``): backpressure
@@ -53,6 +55,7 @@ from mediaflow_operator.logs import WorkflowLogger, object_fields
 from mediaflow_operator.manual import ManualTrigger
 from mediaflow_operator.matching import Verdict, decide
 from mediaflow_operator.messages import Batch, QueueMessage, sequence
+from mediaflow_operator.notify.notifier import Notifier
 from mediaflow_operator.queue import ACK_WAIT_SECONDS
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.s3_events import BadEvent, parse_message
@@ -90,9 +93,10 @@ class Dispatcher:
         log = WorkflowLogger(logger, workflows.ref(body))
         self.ctx = ctx = DispatchContext(rt, body, jobs, post_event, log)
         self.log = log
-        self.ledger = StatusLedger(ctx)
+        self.notifier = Notifier(ctx, self.spec)
+        self.ledger = StatusLedger(ctx, self.notifier)
         self.subscription = Subscription(ctx)
-        self.launcher = Launcher(ctx, self.ledger)
+        self.launcher = Launcher(ctx, self.ledger, self.notifier)
         self.sweeper = Sweeper(ctx, self.subscription, self.ledger, self.launcher, self.spec)
         self.manual = ManualTrigger(ctx, self.ledger)
         self.deleted: set[str] = set()  # Job UIDs deleted by this dispatcher
@@ -118,6 +122,7 @@ class Dispatcher:
         status = (fresh or {}).get("status") or {}
         self.ledger.load(status)
         self.sweeper.load(status)
+        self.notifier.load(status)
         for condition in status.get("conditions") or []:
             if (
                 condition.get("type") == CONDITION_JOBS_ADMITTED
@@ -147,6 +152,7 @@ class Dispatcher:
                     await stopped.wait(min(30.0, 1.0 * 2 ** min(failures, 5)))
         finally:
             await self.sweeper.stop()
+            await self.notifier.stop()
         try:
             await self.ledger.release(force=True)
         except Exception:
@@ -157,6 +163,7 @@ class Dispatcher:
         jobs = self.ctx.jobs()
         self.ctx.pending.forget_seen(jobs)
         await self._observe(jobs)
+        await self.notifier.sync()
         await self.ledger.record_finished(jobs)
         await self.delete_expired(jobs, spec)
         await self.manual.serve(spec, jobs)

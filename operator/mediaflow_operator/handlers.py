@@ -20,6 +20,8 @@ from mediaflow_operator.job_views import JobView, job_view
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.settings import Settings
 
+logger = logging.getLogger(__name__)
+
 SETTINGS = Settings.from_env()
 WORKFLOWS = (GROUP, VERSION, PLURAL)
 RECONCILE_TIMEOUT = 120
@@ -81,6 +83,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
                 f"cannot create the API clients yet (retrying): {type(exc).__name__}: {exc}",
                 delay=STARTUP_RETRY_SECONDS,
             ) from exc
+    rt = _rt(memo)
+    if not rt.api_server_addresses:
+        try:
+            rt.api_server_addresses = tuple(await rt.kube.api_server_addresses())
+        except Exception as exc:  # the egress guard still has KUBERNETES_SERVICE_HOST
+            logger.warning("API server addresses not discovered: %s", exc)
     if "stream_watch" not in memo:
         # One operator-wide task: stream re-creation, fill alarm, orphan consumers.
         watch = stream_watch.StreamWatch(_rt(memo))

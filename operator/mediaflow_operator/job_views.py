@@ -40,6 +40,7 @@ class JobView:
     message: str = ""
     # The upload's facts (object_facts; "" on Jobs made before they existed) and
     # the Job's own times: created (accepted) and started (status.startTime).
+    etag: str = ""  # the object version it runs on
     traceparent: str = ""
     context: str = ""
     correlation_id: str = ""
@@ -86,6 +87,7 @@ def job_view(body: dict[str, Any]) -> JobView:
         finished_at=finished_at,
         reason=reason,
         message=message,
+        etag=annotations.get(naming.ANNOTATION_ETAG, ""),
         traceparent=annotations.get(naming.ANNOTATION_TRACEPARENT, ""),
         context=annotations.get(naming.ANNOTATION_CONTEXT, ""),
         correlation_id=annotations.get(naming.ANNOTATION_CORRELATION_ID, ""),

@@ -31,12 +31,16 @@ from mediaflow_operator.job_render import Trigger, plan_job
 from mediaflow_operator.kube import status_of
 from mediaflow_operator.ledger import StatusLedger
 from mediaflow_operator.logs import object_fields
+from mediaflow_operator.notify.notifier import Notifier, accepted_facts
 
 
 class Launcher:
-    def __init__(self, ctx: DispatchContext, ledger: StatusLedger) -> None:
+    def __init__(
+        self, ctx: DispatchContext, ledger: StatusLedger, notifier: Notifier | None = None
+    ) -> None:
         self.ctx = ctx
         self.ledger = ledger
+        self.notifier = notifier
         self.gate = AdmissionGate()
 
     async def launch(
@@ -92,5 +96,11 @@ class Launcher:
         else:
             log.info(
                 "Job %s for %s/%s already exists", plan.name, obj.bucket, obj.key, extra=fields
+            )
+        if self.notifier is not None:
+            # Before the caller acks the event: a crash in between finds the Job
+            # (AlreadyExists) on redelivery and publishes this again, same id.
+            await self.notifier.job_accepted(
+                plan.name, created, accepted_facts(workflow, obj, plan, uploaded_at=event_time)
             )
         return plan.name

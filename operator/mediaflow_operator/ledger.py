@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from mediaflow_api.workflow_status import LEDGER_MAX
 from mediaflow_operator import metrics, naming
@@ -52,11 +52,20 @@ from mediaflow_operator.status import Tally, count_running
 RECORD_BATCH_MAX = LEDGER_MAX // 2
 
 
+class FinishAnnouncer(Protocol):
+    """Makes a finished Job's notifications durable (``notify.notifier.Notifier``)."""
+
+    async def job_finished(
+        self, job: JobView, *, outcome: Outcome, reason: str, message: str
+    ) -> None: ...
+
+
 class StatusLedger:
     """The in-memory tally of one Workflow and the writes that make it durable."""
 
-    def __init__(self, ctx: DispatchContext) -> None:
+    def __init__(self, ctx: DispatchContext, announce: FinishAnnouncer | None = None) -> None:
         self.ctx = ctx
+        self.announce = announce
         self.tally = Tally()
         self.dirty = True  # memory ahead of the stored status (unknown until loaded)
         self.last_flush = datetime.min.replace(tzinfo=now().tzinfo)
@@ -134,6 +143,21 @@ class StatusLedger:
             reason = summary.reason or reason
             message = summary.message or message
         outcome = outcome_of(job, summary)
+        if self.announce is not None:
+            # Durable before counted: once the status says it finished, its
+            # notifications are in the outbox (a crash here publishes them again,
+            # with the same ids).
+            try:
+                await self.announce.job_finished(
+                    job, outcome=outcome, reason=reason, message=message
+                )
+            except Exception as exc:
+                self.ctx.log.warning(
+                    "Job %s: its notifications could not be stored, counted later: %s",
+                    job.name,
+                    exc,
+                )
+                return None
         if not self.tally.record_job(
             job, outcome=outcome, reason=reason, message=message, at=now()
         ):

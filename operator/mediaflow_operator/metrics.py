@@ -211,8 +211,8 @@ NOTIFICATIONS_ENQUEUED = _counter(
 NOTIFICATION_DELIVERIES = _counter(
     "mediaflow_notification_deliveries_total",
     "Notification delivery attempts by result: delivered, retried (an attempt failed, "
-    "another follows), failed (the retry budget is spent), refused (the egress guard "
-    "refused the address).",
+    "another follows), failed (the retry budget is spent), refused (given up at once: "
+    "not worth retrying, e.g. the egress guard refused the address, a 4xx answer).",
     "sink",
     "result",
 )

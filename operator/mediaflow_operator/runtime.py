@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import nats
 from minio import Minio
@@ -13,7 +14,13 @@ from nats.js import JetStreamContext
 
 from mediaflow_operator import queue
 from mediaflow_operator.kube import Kube, load_config
+from mediaflow_operator.notify import outbox
+from mediaflow_operator.notify.egress import EgressPolicy
+from mediaflow_operator.notify.webhook import WebhookSender
 from mediaflow_operator.settings import Settings
+
+if TYPE_CHECKING:
+    from mediaflow_operator.notify.nats_sink import NatsPublisher
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +36,8 @@ class Runtime:
     stream_id: str = ""  # identity of the stream last ensured (queue.stream_identity)
     stream_alarm: str = ""  # why the stream is nearly full ("" when it is not; stream_watch)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    api_server_addresses: tuple[str, ...] = ()  # refused as notification targets (egress)
+    _notify: tuple[WebhookSender, NatsPublisher] | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -64,6 +73,7 @@ class Runtime:
                     self._js, self.settings.nats_stream, self.settings.nats_subject, self.limits
                 )
                 self.stream_id = queue.stream_identity(info)
+                await outbox.ensure_stream(self._js, self.settings)
                 self._stream_ready = True
             return self._js
 
@@ -81,7 +91,30 @@ class Runtime:
             max_msgs=self.settings.nats_stream_max_msgs,
         )
 
+    def notify_clients(self) -> tuple[WebhookSender, NatsPublisher]:
+        """The process's webhook sender and NATS publisher (one connection pool,
+        one egress policy for every Workflow), made on first use."""
+        if self._notify is None:
+            # nats_sink publishes through this Runtime: imported here, not at the top.
+            from mediaflow_operator.notify.nats_sink import NatsPublisher
+
+            policy = EgressPolicy.from_settings(
+                allowed_cidrs=self.settings.notify_allowed_cidrs,
+                denied_cidrs=self.settings.notify_denied_cidrs,
+                api_server_addresses=self.api_server_addresses,
+            )
+            self._notify = (WebhookSender(policy), NatsPublisher(self, policy))
+        return self._notify
+
     async def close(self) -> None:
+        if self._notify is not None:
+            sender, publisher = self._notify
+            self._notify = None
+            for closing in (sender.close(), publisher.close()):
+                try:
+                    await closing
+                except Exception:  # closing anyway
+                    logger.debug("notification client close failed", exc_info=True)
         if self._nc is not None and not self._nc.is_closed:
             # close, not drain: unacked messages are redelivered anyway, and a
             # drain waits for every pull subscription (up to 30 s on shutdown).

@@ -24,7 +24,9 @@ from mediaflow_worker.errors import (
 )
 from mediaflow_worker.probe import parse_probe
 from mediaflow_worker.process import parse_progress_line
+from mediaflow_worker.runner import TaskResult, task_entries
 from mediaflow_worker.storage import content_type
+from mediaflow_worker.tasks import OutputFile
 from mediaflow_worker.tasks.analysis import parse_detectors
 from mediaflow_worker.tasks.animated_image import clip_window
 from mediaflow_worker.tasks.registry import prepare
@@ -362,3 +364,35 @@ def test_job_command_reports_signals_and_bugs_in_the_termination_message(
     term = _run_failing_job_command(tmp_path, monkeypatch, fail)
     parsed = TerminationSummary.model_validate_json(term.read_bytes())
     assert (parsed.ok, parsed.exit_code, parsed.reason) == (False, 1, reason)
+
+
+def test_manifest_output_entries_carry_key_size_content_type_and_facts(tmp_path: Path) -> None:
+    (tmp_path / "posters").mkdir()
+    still = tmp_path / "posters" / "snapshot-0001.jpg"
+    still.write_bytes(b"x" * 7)
+    playlist = tmp_path / "posters" / "index.m3u8"
+    playlist.write_bytes(b"#EXTM3U\n")
+    result = TaskResult(
+        "posters",
+        "snapshot",
+        "succeeded",
+        1.23456,
+        [OutputFile(still, {"time": 1.5, "width": 64, "height": 36}), OutputFile(playlist)],
+    )
+    (entry,) = task_entries([result], tmp_path, "out/")
+    assert entry["outputs"] == [
+        {
+            "key": "out/posters/snapshot-0001.jpg",
+            "size": 7,
+            "contentType": "image/jpeg",
+            "time": 1.5,
+            "width": 64,
+            "height": 36,
+        },
+        {
+            "key": "out/posters/index.m3u8",
+            "size": 8,
+            "contentType": "application/vnd.apple.mpegurl",
+        },
+    ]
+    assert entry["seconds"] == 1.235
