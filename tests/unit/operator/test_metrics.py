@@ -232,3 +232,28 @@ def test_the_unknown_name_check_would_catch_a_typo() -> None:
     assert not _known("mediaflow_jobs_createdd_total", names)
     assert not _known("mediaflow_backlog_messages_bucket", names)  # a gauge has no buckets
     assert _known("mediaflow_upload_to_job_seconds_bucket", names)
+
+
+def _balanced(expr: str) -> bool:
+    """Brackets of a PromQL expression close in order (strings skipped): the typo a
+    name check cannot see. Not a PromQL parser; Prometheus checks the rest on load."""
+    closing = {")": "(", "]": "[", "}": "{"}
+    stack: list[str] = []
+    quoted = False
+    for char in expr:
+        if char == '"':
+            quoted = not quoted
+        elif quoted:
+            continue
+        elif char in "([{":
+            stack.append(char)
+        elif char in closing and (not stack or stack.pop() != closing[char]):
+            return False
+    return not stack and not quoted
+
+
+def test_every_expression_of_the_dashboard_and_the_rules_has_balanced_brackets() -> None:
+    assert not _balanced("sum(rate(x[5m])")
+    assert not _balanced('x{a="b"')
+    bad = [e for e in [*_dashboard_exprs(), *_rule_exprs()] if not _balanced(e)]
+    assert bad == []
