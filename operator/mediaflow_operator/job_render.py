@@ -25,6 +25,7 @@ from mediaflow_api.job import (
     STORAGE_ENV,
     STORAGE_ENV_OPTIONAL,
     TERMINATION_MESSAGE_PATH,
+    TRACEPARENT_ENV,
     Limits,
     ObjectRef,
     OutputLocation,
@@ -40,7 +41,6 @@ CONTAINER_NAME = "worker"
 # Past the result's recording, the operator deletes finished Jobs itself; the
 # TTL is a backstop for Jobs whose operator is gone for good.
 TTL_BACKSTOP_SECONDS = 86400
-TRACEPARENT_ENV = "TRACEPARENT"  # the OpenTelemetry convention for a process's parent span
 
 
 Trigger = Literal["event", "sweep", "manual"]  # the Job's mediaflow.dev/trigger label

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from mediaflow_api.job import ObjectRef, WorkflowRef
+from mediaflow_api.job import TRACEPARENT_ENV, ObjectRef, WorkflowRef
 from mediaflow_api.workflow import WorkflowSpec
 from mediaflow_operator import naming
-from mediaflow_operator.job_render import TRACEPARENT_ENV, plan_job
+from mediaflow_operator.job_render import plan_job
 from mediaflow_operator.job_views import job_view
 from mediaflow_operator.object_facts import (
     CONTEXT_MAX,

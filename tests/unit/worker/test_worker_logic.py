@@ -4,6 +4,7 @@ termination message, manifest idempotency, endpoint parsing, encoders."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -396,3 +397,19 @@ def test_manifest_output_entries_carry_key_size_content_type_and_facts(tmp_path:
         },
     ]
     assert entry["seconds"] == 1.235
+
+
+def test_the_job_command_logs_the_jobs_traceparent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mediaflow_api.job import TRACEPARENT_ENV
+    from mediaflow_worker.errors import ProcessingError
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise ProcessingError("stop here")
+
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    monkeypatch.setenv(TRACEPARENT_ENV, traceparent)
+    with caplog.at_level(logging.INFO, logger="mediaflow_worker"):
+        _run_failing_job_command(tmp_path, monkeypatch, fail)
+    assert f"traceparent {traceparent}" in caplog.messages
