@@ -58,6 +58,7 @@ from mediaflow_operator.context import DispatchContext
 from mediaflow_operator.job_render import job_name_for
 from mediaflow_operator.launch import Launcher
 from mediaflow_operator.ledger import StatusLedger
+from mediaflow_operator.logs import object_fields
 from mediaflow_operator.matching import Verdict, decide
 from mediaflow_operator.subscription import Subscription
 from mediaflow_operator.sweep_source import (
@@ -401,7 +402,9 @@ class Sweeper:
                     created += 1
                     self.created += 1
                     self.ctx.log.info(
-                        "sweep: %s had no Job and no manifest of its version", candidate.obj.key
+                        "sweep: %s had no Job and no manifest of its version",
+                        candidate.obj.key,
+                        extra=object_fields(candidate.obj.bucket, candidate.obj.key, candidate.job),
                     )
             self._failures = 0
             self._held = None
