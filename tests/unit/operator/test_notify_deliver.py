@@ -29,6 +29,11 @@ class FakeMsg:
         self.settled.append("term")
 
 
+def fake_msg(seq: int) -> Any:
+    """A NATS message as the book sees it (typed loosely: it stands in for ``Msg``)."""
+    return FakeMsg(seq)
+
+
 class FakeKube:
     def __init__(self) -> None:
         self.writes: list[dict[str, Any]] = []
@@ -79,7 +84,7 @@ def test_a_result_that_arrives_during_a_write_is_written_next_not_lost() -> None
         kube = FakeKube()
         book = book_with(kube)
         a, b = two_sinks()
-        first, second = FakeMsg(1), FakeMsg(2)
+        first, second = fake_msg(1), fake_msg(2)
         book.failed(a, first, FAILURE)
         kube.gate = asyncio.Event()
         writing = asyncio.create_task(book.flush([a, b]))
@@ -101,14 +106,14 @@ def test_a_failed_write_keeps_the_counts_and_the_messages_for_the_next() -> None
         kube = FakeKube()
         book = book_with(kube)
         a, b = two_sinks()
-        msg = FakeMsg(7)
+        msg = fake_msg(7)
         book.delivered(a, msg)
         kube.fail = True
         with pytest.raises(RuntimeError):
             await book.flush([a, b])
         assert msg.settled == []
         # JetStream hands the same message out again (ack_wait passed): counted once.
-        again = FakeMsg(7)
+        again = fake_msg(7)
         book.delivered(a, again)
         kube.fail = False
         await book.flush([a, b])
@@ -133,7 +138,7 @@ def test_counts_continue_from_the_stored_status() -> None:
                 ]
             }
         )
-        book.delivered(a, FakeMsg(1))
+        book.delivered(a, fake_msg(1))
         await book.flush([a, b])
         first, second = kube.writes[-1]["notifications"]
         assert (first["delivered"], first["failed"]) == (42, 2)
