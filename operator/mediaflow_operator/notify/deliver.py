@@ -92,6 +92,7 @@ class DeliveryBook:
     ctx: DispatchContext
     tallies: dict[str, SinkTally] = field(default_factory=dict)  # by sink label+target
     held: list[tuple[Msg, bool]] = field(default_factory=list)  # (message, delivered?)
+    _held_seqs: set[int] = field(default_factory=set)  # stream sequences in ``held``
     dirty: bool = False
     last_flush: float = 0.0
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -115,25 +116,36 @@ class DeliveryBook:
             self.tallies[key] = SinkTally(sink.label, sink.target)
         return self.tallies[key]
 
-    def delivered(self, sink: Sink, msg: Msg) -> None:
-        tally = self.tally(sink)
-        tally.delivered += 1
-        tally.last_delivery_time = iso(now())
-        self.held.append((msg, True))
+    def _hold(self, msg: Msg, ok: bool) -> bool:
+        """Keep ``msg`` until the write that counts it; False when a delivery of
+        the same stream message already waits for that write (JetStream handed
+        it out again while a write failed for longer than ack_wait): it is
+        settled with the others, but counted once."""
+        seq = _sequence(msg)
+        first = seq not in self._held_seqs
+        self._held_seqs.add(seq)
+        self.held.append((msg, ok))
         self.dirty = True
+        return first
+
+    def delivered(self, sink: Sink, msg: Msg) -> None:
+        if self._hold(msg, True):
+            tally = self.tally(sink)
+            tally.delivered += 1
+            tally.last_delivery_time = iso(now())
 
     def failed(self, sink: Sink, msg: Msg, failure: dict[str, Any]) -> SinkTally:
         tally = self.tally(sink)
-        tally.failed += 1
-        tally.last_failure = failure
-        self.held.append((msg, False))
-        self.dirty = True
+        if self._hold(msg, False):
+            tally.failed += 1
+            tally.last_failure = failure
         return tally
 
     async def flush(self, sinks: list[Sink], *, force: bool = False) -> None:
         """Write ``status.notifications`` (the sinks now configured, in spec order)
         when something changed and the interval passed, then settle the held
-        messages: delivered ones acked, given-up ones terminated."""
+        messages: delivered ones acked, given-up ones terminated. Results that
+        arrive during the write wait for the next one."""
         async with self._lock:
             interval = self.ctx.rt.settings.status_flush_seconds
             if not self.dirty or (not force and time.monotonic() - self.last_flush < interval):
@@ -141,22 +153,27 @@ class DeliveryBook:
             workflow = self.ctx.workflow()
             entries = [self.tally(s).to_status() for s in sinks]
             held, self.held = self.held, []
+            self.dirty = False
             try:
                 await self.ctx.rt.kube.patch_workflow_status(
                     workflow.namespace, workflow.name, {"notifications": entries}
                 )
             except Exception:
-                # Unsettled, they come back after ack_wait and are delivered (same
-                # id) and counted again: the counts in memory are thrown away too.
-                self.dirty = False
-                self.tallies.clear()
-                self.load(self.ctx.status())
+                # Kept, with their counts: the next write carries them, and only
+                # then are they settled (a crash meanwhile: delivered again, same
+                # id, counted from the last written status).
+                self.held = held + self.held
+                self.dirty = True
                 raise
-            self.dirty = False
             self.last_flush = time.monotonic()
+            self._held_seqs.difference_update(_sequence(msg) for msg, _ in held)
         for msg, ok in held:
             with contextlib.suppress(Exception):  # redelivered and deduplicated by id
                 await (msg.ack() if ok else msg.term())
+
+
+def _sequence(msg: Msg) -> int:
+    return int(msg.metadata.sequence.stream)
 
 
 class SinkSource(Protocol):
@@ -224,9 +241,13 @@ class SinkWorker:
         self._pending_at = time.monotonic()
         workflow = self.ctx.workflow()
         js = await self.ctx.rt.jetstream()
-        info = await js.consumer_info(
-            self.ctx.rt.settings.notify_stream, outbox.consumer_name(workflow.uid, sink)
-        )
+        try:
+            info = await js.consumer_info(
+                self.ctx.rt.settings.notify_stream, outbox.consumer_name(workflow.uid, sink)
+            )
+        except NotFoundError:
+            self._sub = None  # deleted (the Workflow or the sink is going away)
+            return
         metrics.NOTIFICATIONS_PENDING.labels(workflow.namespace, workflow.name, sink.label).set(
             int(info.num_pending or 0) + int(info.num_ack_pending or 0)
         )
@@ -235,6 +256,8 @@ class SinkWorker:
         settings = self.ctx.rt.settings
         workflow = self.ctx.workflow()
         if self._sub is None:
+            if (self.ctx.body.get("metadata") or {}).get("deletionTimestamp"):
+                return []  # its queues are being deleted: never create them again
             js = await self.ctx.rt.jetstream()
             name = await outbox.ensure_consumer(
                 js,
