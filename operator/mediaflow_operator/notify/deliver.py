@@ -28,6 +28,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from nats.aio.msg import Msg
@@ -318,7 +319,7 @@ class SinkWorker:
                 happened = parse_time(str(event.get("time") or ""))
                 if happened is not None:
                     metrics.NOTIFICATION_LATENCY.labels(*labels).observe(
-                        max(0.0, (now() - happened).total_seconds())
+                        max(0.0, (datetime.now(UTC) - happened).total_seconds())
                     )
                 self.book.delivered(sink, msg)
                 return

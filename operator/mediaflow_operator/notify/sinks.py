@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from mediaflow_api.workflow import QueueNotification, WebhookNotification, WorkflowSpec
+from mediaflow_operator import metrics
 from mediaflow_operator.notify.events import Notification
 
 SinkKind = Literal["webhook", "queue"]
@@ -53,7 +54,7 @@ def sinks_for(spec: WorkflowSpec) -> list[Sink]:
         sinks.append(
             Sink(
                 key="w" + _key("webhook", hook.url),
-                label=f"webhook-{i}",
+                label=metrics.sink_id("webhook", i),
                 kind="webhook",
                 events=frozenset(hook.events),
                 webhook=hook,
@@ -64,7 +65,7 @@ def sinks_for(spec: WorkflowSpec) -> list[Sink]:
         sinks.append(
             Sink(
                 key="q" + _key("queue", queue.subject, server),
-                label=f"queue-{i}",
+                label=metrics.sink_id("queue", i),
                 kind="queue",
                 events=frozenset(queue.events),
                 queue=queue,
