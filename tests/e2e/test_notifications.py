@@ -26,6 +26,7 @@ from kubernetes import client
 from standardwebhooks import Webhook
 
 from tests.e2e.harness import OperatorProcess, Stack, counters, stack_fixture, wait_for
+from tests.support.nats import start_nats
 from tests.support.notification_schema import assert_valid_event
 from tests.support.receiver import WebhookReceiver
 
@@ -145,6 +146,8 @@ def test_signed_webhook_retried_until_accepted_exactly_once_per_object(
         metrics = stack.operator.metrics_text()
         ns, name = stack.namespace, "hooked"
         assert _sample(metrics, "mediaflow_jobs_created_total", ns, name) == len(keys)
+        assert _sample(metrics, "mediaflow_job_results_total", ns, name, outcome="succeeded") == 2
+        assert _sample(metrics, "mediaflow_job_results_total", ns, name, outcome="failed") == 1
         assert _sample(
             metrics, "mediaflow_notification_deliveries_total", ns, name, result="delivered"
         ) == len(keys)
@@ -261,6 +264,62 @@ def test_nats_subscriber_gets_one_valid_message_per_object_with_its_context(
         assert event["type"] == "dev.mediaflow.object.succeeded"
     assert by_key["in/with-context.mp4"]["data"]["context"] == own_context
     assert by_key["in/plain.mp4"]["data"]["context"] == "default-context"
+
+
+def test_a_queue_on_another_nats_server_named_by_a_secret(
+    notify_stack: Stack, tmp_path: Path
+) -> None:
+    stack = notify_stack
+    other = start_nats(tmp_path / "other-nats")
+    subject = "media.elsewhere"
+    received: list[dict[str, Any]] = []
+    try:
+        _secret(stack, "other-nats", {"url": other.url})
+
+        async def collect() -> None:
+            nc = await nats.connect(other.url)
+            try:
+                sub = await nc.subscribe(subject)
+                ready.set_result(True)
+                msg = await sub.next_msg(timeout=180)
+                received.append(json.loads(msg.data))
+            finally:
+                await nc.close()
+
+        loop = asyncio.new_event_loop()
+        ready: asyncio.Future[bool] = loop.create_future()
+        task = loop.create_task(collect())
+        loop.run_until_complete(ready)
+        bucket = stack.bucket("far")
+        stack.create_workflow(
+            "far",
+            {
+                "trigger": {"bucket": bucket, "prefix": "in/"},
+                "tasks": [{"name": "probe", "analysis": {}}],
+                "notifications": {
+                    "queues": [{"subject": subject, "serverSecretRef": {"name": "other-nats"}}]
+                },
+            },
+        )
+        stack.wait_ready("far")
+        stack.upload(bucket, "in/far.mp4")
+        loop.run_until_complete(asyncio.wait_for(task, 240))
+        loop.close()
+        (event,) = received
+        assert_valid_event(event)
+        assert event["subject"] == f"{bucket}/in/far.mp4"
+        sinks = wait_for(
+            lambda: (
+                n
+                if (n := stack.status("far").get("notifications")) and n[0]["delivered"] == 1
+                else None
+            ),
+            30,
+            "the delivery counted",
+        )
+        assert sinks[0]["target"] == f"nats:{subject}@other-nats"
+    finally:
+        other.stop()
 
 
 def test_pending_notifications_survive_an_operator_kill(notify_stack: Stack) -> None:
