@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import certifi
 import nats
+import urllib3
 from minio import Minio
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
@@ -23,6 +26,27 @@ if TYPE_CHECKING:
     from mediaflow_operator.notify.nats_sink import NatsPublisher
 
 logger = logging.getLogger(__name__)
+
+
+# minio-py waits up to 5 minutes for a connect and for each read, and retries
+# 5 times: one stuck request then holds a dispatcher step (the sweep's manifest
+# check, a listing) for minutes. The operator's requests are small; a stuck one
+# fails fast and the step is tried again.
+MINIO_CONNECT_SECONDS = 5.0
+MINIO_READ_SECONDS = 30.0
+
+
+def minio_http_client() -> urllib3.PoolManager:
+    """The operator's MinIO connection pool: bounded waits, few retries."""
+    return urllib3.PoolManager(
+        timeout=urllib3.util.Timeout(connect=MINIO_CONNECT_SECONDS, read=MINIO_READ_SECONDS),
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.util.Retry(
+            total=3, read=1, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
+        ),
+    )
 
 
 @dataclass
@@ -47,6 +71,7 @@ class Runtime:
             secret_key=settings.s3_secret_key.get_secret_value(),
             secure=settings.s3_secure,
             region=settings.s3_region or None,
+            http_client=minio_http_client(),
         )
         return cls(settings=settings, kube=Kube(load_config()), minio=minio)
 
