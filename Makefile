@@ -121,6 +121,11 @@ run: venv ## Run the operator from the checkout against the current kubeconfig (
 crds: venv ## Regenerate crds/ from the spec models (a test checks they agree)
 	$(PY) -m mediaflow_api.crd
 
+.PHONY: schemas
+schemas: venv ## Regenerate schemas/ (notification JSON Schemas) and examples/notifications/ from the payload models (tests check they agree)
+	$(PY) -m mediaflow_api.notification_schema
+	$(PY) -m tests.support.notification_samples
+
 .PHONY: bench
 bench: venv tools ## Benchmarks against a same-run baseline (worker vs plain ffmpeg, one decode vs many)
 	$(PY) bench/worker_bench.py --runs 5

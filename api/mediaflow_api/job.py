@@ -42,6 +42,9 @@ REASON_UP_TO_DATE = "UpToDate"
 REASON_SUPERSEDED = "Superseded"
 
 JOB_ENV = "MEDIAFLOW_JOB"
+# The W3C trace context of the Job's span (the OpenTelemetry convention for a
+# process's parent span): the worker logs it so its lines join the upload's trace.
+TRACEPARENT_ENV = "TRACEPARENT"
 # Env var name -> key in the storage Secret. The Secret holds the endpoint
 # too, so one reference fully describes where the objects live.
 STORAGE_ENV: dict[str, str] = {

@@ -1,4 +1,5 @@
-"""S3 user metadata that marks an object as mediaflow output.
+"""S3 user metadata mediaflow reads and writes: the marker of mediaflow output, and
+what an uploader may set for the Job and its notifications.
 
 The dispatcher skips any object carrying ``OUTPUT_MARKER``: this is what stops
 output written into the trigger directory (the default) from triggering new
@@ -17,6 +18,10 @@ TASK = "mediaflow-task"
 SOURCE_BUCKET = "mediaflow-source-bucket"
 SOURCE_KEY = "mediaflow-source-key"
 SOURCE_ETAG = "mediaflow-source-etag"  # on outputs and manifest.json: the input's ETag
+# Set by the uploader, carried by the Job and its notifications (``object_facts``):
+CONTEXT = "mediaflow-context"  # pass-through context, overrides spec.notifications.context
+CORRELATION_ID = "mediaflow-correlation-id"  # else the Job name
+TRACEPARENT = "traceparent"  # W3C trace context of the upload, continued by the Job
 
 # Directory suffix of an input's outputs:
 # <output prefix><relative key>.mediaflow/<namespace>/<workflow>/

@@ -127,68 +127,183 @@ class Storage(ApiModel):
     )
 
 
-NotificationEvent = Literal["Succeeded", "Failed"]
-
-
-def _all_events() -> list[NotificationEvent]:
-    return ["Succeeded", "Failed"]
-
-
-class WebhookNotification(ApiModel):
-    """An HTTP POST of a JSON summary per finished object (delivered in a later release)."""
-
-    url: str = Field(
-        min_length=8,
-        max_length=2048,
-        pattern=r"^https?://[^\s]+$",
-        description="http(s) URL that receives a JSON POST per finished object.",
-    )
-    signing_secret_ref: SecretReference | None = Field(
-        default=None,
-        alias="signingSecretRef",
-        description="Secret with key 'key': the body is signed with HMAC-SHA256 using it.",
-    )
-    events: list[NotificationEvent] = Field(
-        default_factory=_all_events,
-        min_length=1,
-        max_length=2,
-        description="Which outcomes are sent: Succeeded, Failed.",
-    )
-
-
-class QueueNotification(ApiModel):
-    """A message per finished object published to a NATS subject (delivered in a later release)."""
-
-    subject: str = Field(
-        min_length=1,
-        max_length=255,
-        pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
-        description="NATS subject on the operator's NATS server, e.g. 'media.done'.",
-    )
-    events: list[NotificationEvent] = Field(
-        default_factory=_all_events,
-        min_length=1,
-        max_length=2,
-        description="Which outcomes are sent: Succeeded, Failed.",
-    )
-
-
-class Notifications(ApiModel):
-    """Where to announce finished objects (Kubernetes Events are always recorded)."""
-
-    webhooks: list[WebhookNotification] = Field(
-        default_factory=list, max_length=8, description="HTTP endpoints to notify."
-    )
-    queues: list[QueueNotification] = Field(
-        default_factory=list, max_length=8, description="NATS subjects to publish to."
-    )
-
-
 def _rule(rule: str, message: str, field_path: str = "") -> dict[str, JsonValue]:
     entry: dict[str, JsonValue] = {"rule": rule, "message": message}
     if field_path:
         entry["fieldPath"] = field_path
     return entry
+
+
+# What a sink may be told. The reference service's notify modes map onto these:
+# "on finish" is the default [Succeeded, Failed]; "on every change" adds
+# Accepted (the Job was created) and TaskFinished (one per task of the object).
+NotificationEvent = Literal["Accepted", "Succeeded", "Failed", "Superseded", "TaskFinished"]
+NOTIFICATION_EVENTS: tuple[NotificationEvent, ...] = (
+    "Accepted",
+    "Succeeded",
+    "Failed",
+    "Superseded",
+    "TaskFinished",
+)
+CONTEXT_MAX_LENGTH = 1000
+
+
+def _finish_events() -> list[NotificationEvent]:
+    return ["Succeeded", "Failed"]
+
+
+def _events_field(sink: str) -> list[NotificationEvent]:
+    return Field(
+        default_factory=_finish_events,
+        min_length=1,
+        max_length=len(NOTIFICATION_EVENTS),
+        description=(
+            f"Which events {sink}: Accepted (its Job was created), Succeeded, Failed, "
+            "Superseded (the object changed while its Job ran; the newer version's Job "
+            "reports), TaskFinished (one per task, before the object's final event). "
+            "Default: Succeeded and Failed ('on finish')."
+        ),
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
+
+
+class WebhookNotification(ApiModel):
+    """A signed HTTP POST of a CloudEvent per event (see docs/notifications.md)."""
+
+    url: str = Field(
+        min_length=8,
+        max_length=2048,
+        pattern=r"^https?://[^\s/?#@]+(/[^\s]*)?$",
+        description=(
+            "http(s) URL that receives a CloudEvent per event. Addresses of the cluster's API "
+            "server, loopback and link-local (cloud metadata) are refused unless the "
+            "administrator allows them; redirects are followed only to the same host."
+        ),
+    )
+    signing_secret_ref: SecretReference | None = Field(
+        default=None,
+        alias="signingSecretRef",
+        description=(
+            "Secret with key 'key': one or more whitespace-separated Standard Webhooks secrets "
+            "('whsec_' + base64). Every delivery is signed with each of them (webhook-signature), "
+            "so keys can be rotated without downtime. Without it deliveries are unsigned."
+        ),
+    )
+    events: list[NotificationEvent] = _events_field("are posted")
+    content_mode: Literal["structured", "binary"] = Field(
+        default="structured",
+        alias="contentMode",
+        description=(
+            "CloudEvents HTTP content mode: structured (the whole event as "
+            "application/cloudevents+json) or binary (ce-* headers, the data as the body)."
+        ),
+    )
+    timeout_seconds: int = Field(
+        default=10,
+        ge=1,
+        le=60,
+        alias="timeoutSeconds",
+        description="Time limit of one delivery attempt (connect, send, response).",
+    )
+    max_attempts: int = Field(
+        default=8,
+        ge=1,
+        le=20,
+        alias="maxAttempts",
+        description=(
+            "Attempts per event before it is given up and reported (exponential backoff with "
+            "jitter between attempts, from 1 s up to 5 min)."
+        ),
+    )
+    ca_secret_ref: SecretReference | None = Field(
+        default=None,
+        alias="caSecretRef",
+        description=(
+            "Secret with key 'ca.crt': PEM certificates trusted for this https URL in addition "
+            "to the system's. TLS verification cannot be turned off."
+        ),
+    )
+
+
+class QueueNotification(ApiModel):
+    """A CloudEvent per event published to a NATS subject (see docs/notifications.md)."""
+
+    subject: str = Field(
+        min_length=1,
+        max_length=255,
+        pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+        description="NATS subject, e.g. 'media.done' (no wildcards).",
+    )
+    events: list[NotificationEvent] = _events_field("are published")
+    server_secret_ref: SecretReference | None = Field(
+        default=None,
+        alias="serverSecretRef",
+        description=(
+            "Secret naming another NATS server: key 'url' (nats:// or tls://), optional 'user' "
+            "and 'password', or 'token', and 'ca.crt'. Default: the operator's own NATS."
+        ),
+    )
+
+
+class Notifications(ApiModel):
+    """Where to announce what happens to each object (Kubernetes Events are always recorded)."""
+
+    context: str = Field(
+        default="",
+        max_length=CONTEXT_MAX_LENGTH,
+        description=(
+            "Pass-through context carried unchanged in every notification (data.context), "
+            "e.g. an application's own JSON. An object's user metadata 'mediaflow-context' "
+            "(x-amz-meta-mediaflow-context) overrides it for that object."
+        ),
+    )
+    webhooks: list[WebhookNotification] = Field(
+        default_factory=list,
+        max_length=8,
+        description="HTTP endpoints to notify (each URL once).",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _rule(
+                    "self.all(w, self.exists_one(v, v.url == w.url))", "webhook URLs must be unique"
+                )
+            ]
+        },
+    )
+    queues: list[QueueNotification] = Field(
+        default_factory=list,
+        max_length=8,
+        description="NATS subjects to publish to (each subject once per server).",
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _rule(
+                    "self.all(q, self.exists_one(r, r.subject == q.subject && "
+                    "(has(r.serverSecretRef) ? r.serverSecretRef.name : '') == "
+                    "(has(q.serverSecretRef) ? q.serverSecretRef.name : '')))",
+                    "queue subjects must be unique per server",
+                )
+            ]
+        },
+    )
+
+    @field_validator("webhooks")
+    @classmethod
+    def _unique_urls(cls, hooks: list[WebhookNotification]) -> list[WebhookNotification]:
+        urls = [h.url for h in hooks]
+        for url in urls:
+            if urls.count(url) > 1:
+                raise ValueError(f"webhook URLs must be unique: {url!r} appears twice")
+        return hooks
+
+    @field_validator("queues")
+    @classmethod
+    def _unique_subjects(cls, queues: list[QueueNotification]) -> list[QueueNotification]:
+        seen: set[tuple[str, str]] = set()
+        for q in queues:
+            key = (q.subject, q.server_secret_ref.name if q.server_secret_ref else "")
+            if key in seen:
+                raise ValueError(f"queue subjects must be unique per server: {q.subject!r}")
+            seen.add(key)
+        return queues
 
 
 class ResourceRequirements(ApiModel):

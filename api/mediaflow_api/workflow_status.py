@@ -69,6 +69,38 @@ class Failure(ApiModel):
     time: datetime | None = Field(default=None, description="When the failure was recorded.")
 
 
+class DeliveryFailure(ApiModel):
+    """The last notification a sink gave up on."""
+
+    time: datetime | None = Field(default=None, description="When it was given up.")
+    event_id: str = Field(default="", max_length=128, alias="eventId", description="CloudEvent id.")
+    type: str = Field(default="", max_length=128, description="CloudEvent type.")
+    object: str = Field(default="", max_length=1100, description="The input, as <bucket>/<key>.")
+    attempts: int = Field(default=0, ge=0, description="Delivery attempts made.")
+    message: str = Field(
+        default="", max_length=1024, description="Why the last attempt failed (no secrets)."
+    )
+
+
+class SinkStatus(ApiModel):
+    """Delivery results of one notification sink."""
+
+    sink: str = Field(max_length=32, description="webhook-<i> or queue-<i> (place in the spec).")
+    target: str = Field(
+        default="", max_length=2100, description="The URL (without query) or nats:<subject>."
+    )
+    delivered: int = Field(default=0, ge=0, description="Notifications delivered.")
+    failed: int = Field(
+        default=0, ge=0, description="Notifications given up (attempts spent or refused)."
+    )
+    last_delivery_time: datetime | None = Field(
+        default=None, alias="lastDeliveryTime", description="When the last one was delivered."
+    )
+    last_failure: DeliveryFailure | None = Field(
+        default=None, alias="lastFailure", description="The last notification given up."
+    )
+
+
 class SweepCursor(ApiModel):
     """An unfinished sweep pass: it resumes after ``after`` when the operator restarts."""
 
@@ -181,4 +213,9 @@ class WorkflowStatus(ApiModel):
     )
     last_dispatch_time: datetime | None = Field(
         default=None, alias="lastDispatchTime", description="When the last Job was created."
+    )
+    notifications: list[SinkStatus] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Delivery results per notification sink (webhooks, then queues).",
     )

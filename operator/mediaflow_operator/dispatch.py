@@ -3,8 +3,10 @@
 One ``Dispatcher`` runs per Workflow (a kopf daemon) and is the only writer of
 its counters, so counting needs no cross-process coordination. Each step:
 
-1. record the results of finished Jobs (``ledger``: durable before mark) and
-   delete counted Jobs whose retention has passed;
+1. keep one delivery task per notification sink (``notify.notifier``); record
+   the results of finished Jobs (``ledger``: their notifications durable in the
+   outbox before they are counted, counted before marked) and delete counted
+   Jobs whose retention has passed;
 2. serve a manual request (``manual``) if a slot is free;
 3. if the Workflow may dispatch, pull at most ``maxConcurrentJobs - active
    Jobs`` events from its durable consumer (``subscription``): backpressure
@@ -34,7 +36,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -49,10 +51,11 @@ from mediaflow_operator.context import DispatchContext, PostEvent
 from mediaflow_operator.job_views import JobView, count_active
 from mediaflow_operator.launch import Launcher
 from mediaflow_operator.ledger import StatusLedger
-from mediaflow_operator.logs import WorkflowLogger
+from mediaflow_operator.logs import WorkflowLogger, object_fields
 from mediaflow_operator.manual import ManualTrigger
 from mediaflow_operator.matching import Verdict, decide
 from mediaflow_operator.messages import Batch, QueueMessage, sequence
+from mediaflow_operator.notify.notifier import Notifier
 from mediaflow_operator.queue import ACK_WAIT_SECONDS
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.s3_events import BadEvent, parse_message
@@ -64,6 +67,7 @@ logger = logging.getLogger(__name__)
 FETCH_BATCH_MAX = 16
 NAK_DELAY_SECONDS = 5.0
 DEFAULT_RETENTION_SECONDS = 600  # finished Jobs of a Workflow whose spec does not parse
+GAUGE_INTERVAL = timedelta(seconds=10)  # backlog gauge refresh: well within a scrape interval
 
 
 def _permanent_reason(exc: BaseException) -> str:
@@ -89,13 +93,15 @@ class Dispatcher:
         log = WorkflowLogger(logger, workflows.ref(body))
         self.ctx = ctx = DispatchContext(rt, body, jobs, post_event, log)
         self.log = log
-        self.ledger = StatusLedger(ctx)
+        self.notifier = Notifier(ctx, self.spec)
+        self.ledger = StatusLedger(ctx, self.notifier)
         self.subscription = Subscription(ctx)
-        self.launcher = Launcher(ctx, self.ledger)
+        self.launcher = Launcher(ctx, self.ledger, self.notifier)
         self.sweeper = Sweeper(ctx, self.subscription, self.ledger, self.launcher, self.spec)
         self.manual = ManualTrigger(ctx, self.ledger)
         self.deleted: set[str] = set()  # Job UIDs deleted by this dispatcher
         self._spec: tuple[int, WorkflowSpec] | None = None
+        self._observed = datetime.min.replace(tzinfo=UTC)  # last backlog gauge refresh
 
     def spec(self) -> WorkflowSpec | None:
         """The typed spec of the current generation (None while it does not parse)."""
@@ -116,6 +122,7 @@ class Dispatcher:
         status = (fresh or {}).get("status") or {}
         self.ledger.load(status)
         self.sweeper.load(status)
+        self.notifier.load(status)
         for condition in status.get("conditions") or []:
             if (
                 condition.get("type") == CONDITION_JOBS_ADMITTED
@@ -145,6 +152,7 @@ class Dispatcher:
                     await stopped.wait(min(30.0, 1.0 * 2 ** min(failures, 5)))
         finally:
             await self.sweeper.stop()
+            await self.notifier.stop()
         try:
             await self.ledger.release(force=True)
         except Exception:
@@ -154,6 +162,8 @@ class Dispatcher:
         spec = self.spec()
         jobs = self.ctx.jobs()
         self.ctx.pending.forget_seen(jobs)
+        await self._observe(jobs)
+        await self.notifier.sync()
         await self.ledger.record_finished(jobs)
         await self.delete_expired(jobs, spec)
         await self.manual.serve(spec, jobs)
@@ -182,6 +192,21 @@ class Dispatcher:
             await self.sweeper.launch_ready(spec, free)
         await self._report_admission()
         await self.ledger.release()
+
+    async def _observe(self, jobs: list[JobView]) -> None:
+        """Set the Workflow's gauges: active Jobs on every step (no I/O), the
+        consumer's backlog at most every ``GAUGE_INTERVAL`` (one NATS request)."""
+        workflow = self.ctx.workflow()
+        metrics.ACTIVE_JOBS.labels(workflow.namespace, workflow.name).set(
+            count_active(jobs, self.ctx.pending)
+        )
+        if now() - self._observed < GAUGE_INTERVAL:
+            return
+        self._observed = now()
+        try:
+            await self.subscription.backlog()  # sets mediaflow_backlog_messages
+        except Exception as exc:  # a gauge must never fail the step
+            self.log.debug("backlog not read: %s", exc)
 
     async def _report_admission(self) -> None:
         """Write JobsAdmitted when a refusal episode started, changed its message
@@ -306,14 +331,27 @@ class Dispatcher:
                     event_name=event.event_name,
                 )
                 metrics.EVENTS.labels(
-                    workflow.namespace, workflow.name, decision.verdict.value
+                    workflow.namespace,
+                    workflow.name,
+                    decision.verdict.value,
+                    decision.code.value,
                 ).inc()
                 if decision.verdict is Verdict.PROCESS:
-                    await self.launcher.launch(spec, event.obj, trigger="event")
+                    await self.launcher.launch(
+                        spec,
+                        event.obj,
+                        trigger="event",
+                        user_metadata=event.user_metadata,
+                        event_time=event.event_time,
+                    )
                     created += 1
                 elif decision.verdict is Verdict.SKIP:
                     self.log.debug(
-                        "skip %s/%s: %s", event.obj.bucket, event.obj.key, decision.reason
+                        "skip %s/%s: %s",
+                        event.obj.bucket,
+                        event.obj.key,
+                        decision.reason,
+                        extra=object_fields(event.obj.bucket, event.obj.key),
                     )
                     skip = True
         except JobRefused:

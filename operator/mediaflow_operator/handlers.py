@@ -28,6 +28,8 @@ from mediaflow_operator.job_views import JobView, job_view
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.settings import Settings
 
+logger = logging.getLogger(__name__)
+
 SETTINGS = Settings.from_env()
 WORKFLOWS = (GROUP, VERSION, PLURAL)
 RECONCILE_TIMEOUT = 120
@@ -90,6 +92,12 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
                 f"cannot create the API clients yet (retrying): {type(exc).__name__}: {exc}",
                 delay=STARTUP_RETRY_SECONDS,
             ) from exc
+    rt = _rt(memo)
+    if not rt.api_server_addresses:
+        try:
+            rt.api_server_addresses = tuple(await rt.kube.api_server_addresses())
+        except Exception as exc:  # the egress guard still has KUBERNETES_SERVICE_HOST
+            logger.warning("API server addresses not discovered: %s", exc)
     if "stream_watch" not in memo:
         # One operator-wide task: stream re-creation, fill alarm, orphan consumers.
         watch = stream_watch.StreamWatch(_rt(memo))
@@ -185,6 +193,8 @@ async def finalize_workflow(
     body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any
 ) -> None:
     await reconcile.finalize(_rt(memo), dict(body))
+    ref = workflows.ref(body)
+    metrics.forget_workflow(ref.namespace, ref.name)  # its series end with it
     logger.info("removed consumer and bucket rule")
 
 
@@ -224,3 +234,8 @@ async def dispatcher(
         if stopped:
             return
     await dispatch.Dispatcher(_rt(memo), body, jobs, post_event).run(stopped)
+    if body.get("metadata", {}).get("deletionTimestamp"):
+        # Stopped for the deletion: a last step may have set a series after the
+        # delete handler removed them.
+        ref = workflows.ref(body)
+        metrics.forget_workflow(ref.namespace, ref.name)

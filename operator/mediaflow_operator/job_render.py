@@ -8,11 +8,14 @@ The Job is the whole contract with the worker (``mediaflow_api.job``): a
 ``WorkerJob`` snapshot in ``MEDIAFLOW_JOB``, storage credentials only through
 ``secretKeyRef``, the exit-code contract in the ``podFailurePolicy``, and a
 locked-down pod (non-root, read-only root filesystem, no service account token).
+The upload's facts (``object_facts``: trace context, pass-through context,
+correlation id) ride along as annotations, and the trace context as the
+worker's ``TRACEPARENT`` environment variable.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -22,6 +25,7 @@ from mediaflow_api.job import (
     STORAGE_ENV,
     STORAGE_ENV_OPTIONAL,
     TERMINATION_MESSAGE_PATH,
+    TRACEPARENT_ENV,
     Limits,
     ObjectRef,
     OutputLocation,
@@ -30,7 +34,7 @@ from mediaflow_api.job import (
 )
 from mediaflow_api.metadata import output_dir_for
 from mediaflow_api.workflow import GROUP, KIND, VERSION, WorkflowSpec
-from mediaflow_operator import naming, workflows
+from mediaflow_operator import naming, object_facts, workflows
 
 SCRATCH_DIR = "/scratch"
 CONTAINER_NAME = "worker"
@@ -74,9 +78,11 @@ def plan_job(
     trigger: Trigger,
     nonce: str = "",
     force: bool = False,
+    user_metadata: Mapping[str, str] | None = None,
 ) -> JobPlan:
     """The Job that processes ``obj`` with a snapshot of ``spec`` (``image`` and
-    ``command``: the operator's worker defaults)."""
+    ``command``: the operator's worker defaults; ``user_metadata``: the
+    object's, for its trace context, context and correlation id)."""
     name = job_name_for(workflow, obj, nonce=nonce)
     manifest = render_job(
         workflow=workflow,
@@ -88,6 +94,7 @@ def plan_job(
         command=command,
         trigger=trigger,
         force=force,
+        user_metadata=user_metadata,
     )
     return JobPlan(name=name, manifest=manifest)
 
@@ -103,9 +110,16 @@ def render_job(
     command: Sequence[str],
     trigger: Trigger = "event",
     force: bool = False,
+    user_metadata: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The Job manifest (a dict ready for ``create_namespaced_job``)."""
     execution = spec.execution
+    facts = object_facts.object_facts(
+        user_metadata,
+        workflow_context=spec.notifications.context,
+        job_name=job_name,
+        identity=f"{workflow.namespace}/{job_name}",
+    )
     worker_job = WorkerJob(
         workflow=workflow,
         input=obj,
@@ -128,6 +142,7 @@ def render_job(
         {"name": "MEDIAFLOW_SCRATCH_DIR", "value": SCRATCH_DIR},
         {"name": "TMPDIR", "value": SCRATCH_DIR},
         {"name": "MEDIAFLOW_TERMINATION_MESSAGE_PATH", "value": TERMINATION_MESSAGE_PATH},
+        {"name": TRACEPARENT_ENV, "value": facts.traceparent},
     ]
     for env_name, secret_key in STORAGE_ENV.items():
         env.append(_secret_env(env_name, storage_secret, secret_key, optional=False))
@@ -146,7 +161,11 @@ def render_job(
         naming.ANNOTATION_KEY: obj.key,
         naming.ANNOTATION_ETAG: obj.etag,
         naming.ANNOTATION_GENERATION: str(workflow.generation),
+        naming.ANNOTATION_TRACEPARENT: facts.traceparent,
+        naming.ANNOTATION_CORRELATION_ID: facts.correlation_id,
     }
+    if facts.context:
+        annotations[naming.ANNOTATION_CONTEXT] = facts.context
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
         "image": execution.image or image,

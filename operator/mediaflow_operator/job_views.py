@@ -38,6 +38,14 @@ class JobView:
     finished_at: datetime | None
     reason: str = ""
     message: str = ""
+    # The upload's facts (object_facts; "" on Jobs made before they existed) and
+    # the Job's own times: created (accepted) and started (status.startTime).
+    etag: str = ""  # the object version it runs on
+    traceparent: str = ""
+    context: str = ""
+    correlation_id: str = ""
+    created_at: datetime | None = None
+    started_at: datetime | None = None
 
     @property
     def finished(self) -> bool:
@@ -79,6 +87,12 @@ def job_view(body: dict[str, Any]) -> JobView:
         finished_at=finished_at,
         reason=reason,
         message=message,
+        etag=annotations.get(naming.ANNOTATION_ETAG, ""),
+        traceparent=annotations.get(naming.ANNOTATION_TRACEPARENT, ""),
+        context=annotations.get(naming.ANNOTATION_CONTEXT, ""),
+        correlation_id=annotations.get(naming.ANNOTATION_CORRELATION_ID, ""),
+        created_at=parse_time(meta.get("creationTimestamp")),
+        started_at=parse_time(status.get("startTime")),
     )
 
 

@@ -5,9 +5,12 @@ so each step can be repeated safely."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -49,17 +52,31 @@ class Kube:
     # --- Jobs ---
     async def create_job(
         self, namespace: str, manifest: dict[str, Any], *, dry_run: bool = False
-    ) -> bool:
-        """Create the Job; False if a Job of that name already exists. ``dry_run``:
-        the API server validates and admits it (dryRun=All) but stores nothing."""
+    ) -> str:
+        """Create the Job; its UID, or "" if a Job of that name already exists.
+        ``dry_run``: the API server validates and admits it (dryRun=All) but
+        stores nothing."""
         extra = {"dry_run": "All"} if dry_run else {}
         try:
-            await self._run(self.batch.create_namespaced_job, namespace, manifest, **extra)
+            created = await self._run(
+                self.batch.create_namespaced_job, namespace, manifest, **extra
+            )
         except ApiException as exc:
             if exc.status == 409:
-                return False
+                return ""
             raise
-        return True
+        meta = created.metadata
+        return str((meta.uid if meta else "") or "-")
+
+    async def job_uid(self, namespace: str, name: str) -> str | None:
+        """The UID of the Job ``name``; None when there is none."""
+        try:
+            job = await self._run(self.batch.read_namespaced_job, name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return str((job.metadata.uid if job.metadata else "") or "")
 
     async def job_exists(self, namespace: str, name: str) -> bool:
         try:
@@ -167,6 +184,25 @@ class Kube:
             {"metadata": metadata},
             _content_type=MERGE_PATCH,
         )
+
+    # --- the API server itself ---
+    async def api_server_addresses(self) -> list[str]:
+        """Addresses this API server is reached at (the configured host when it is
+        an IP, the ``default/kubernetes`` endpoints): notifications must never be
+        sent there. Best effort: what cannot be read is left out."""
+        found: list[str] = []
+        host = urlsplit(self.api_client.configuration.host or "").hostname or ""
+        with contextlib.suppress(ValueError):
+            found.append(str(ipaddress.ip_address(host)))
+        try:
+            endpoints = await self._run(
+                self.core.read_namespaced_endpoints, "kubernetes", "default"
+            )
+        except ApiException:
+            return found
+        for subset in endpoints.subsets or []:
+            found.extend(a.ip for a in subset.addresses or [] if a.ip)
+        return found
 
     # --- Secrets ---
     async def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:

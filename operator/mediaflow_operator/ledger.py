@@ -35,13 +35,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from mediaflow_api.workflow_status import LEDGER_MAX
 from mediaflow_operator import metrics, naming
 from mediaflow_operator.clock import now
 from mediaflow_operator.context import DispatchContext
 from mediaflow_operator.job_views import JobView, Outcome, outcome_of, termination_summary
+from mediaflow_operator.logs import object_fields
 from mediaflow_operator.messages import QueueMessage
 from mediaflow_operator.status import Tally, count_running
 
@@ -51,11 +52,20 @@ from mediaflow_operator.status import Tally, count_running
 RECORD_BATCH_MAX = LEDGER_MAX // 2
 
 
+class FinishAnnouncer(Protocol):
+    """Makes a finished Job's notifications durable (``notify.notifier.Notifier``)."""
+
+    async def job_finished(
+        self, job: JobView, *, outcome: Outcome, reason: str, message: str
+    ) -> None: ...
+
+
 class StatusLedger:
     """The in-memory tally of one Workflow and the writes that make it durable."""
 
-    def __init__(self, ctx: DispatchContext) -> None:
+    def __init__(self, ctx: DispatchContext, announce: FinishAnnouncer | None = None) -> None:
         self.ctx = ctx
+        self.announce = announce
         self.tally = Tally()
         self.dirty = True  # memory ahead of the stored status (unknown until loaded)
         self.last_flush = datetime.min.replace(tzinfo=now().tzinfo)
@@ -133,12 +143,43 @@ class StatusLedger:
             reason = summary.reason or reason
             message = summary.message or message
         outcome = outcome_of(job, summary)
+        if self.announce is not None:
+            # Durable before counted: once the status says it finished, its
+            # notifications are in the outbox (a crash here publishes them again,
+            # with the same ids).
+            try:
+                await self.announce.job_finished(
+                    job, outcome=outcome, reason=reason, message=message
+                )
+            except Exception as exc:
+                self.ctx.log.warning(
+                    "Job %s: its notifications could not be stored, counted later: %s",
+                    job.name,
+                    exc,
+                )
+                return None
         if not self.tally.record_job(
             job, outcome=outcome, reason=reason, message=message, at=now()
         ):
             return None
         workflow = self.ctx.workflow()
-        metrics.JOB_RESULTS.labels(workflow.namespace, workflow.name, outcome).inc()
+        said = (summary.reason if summary is not None else "") or reason
+        metrics.JOB_RESULTS.labels(
+            workflow.namespace, workflow.name, outcome, metrics.job_reason(outcome, said)
+        ).inc()
+        if job.started_at is not None and job.finished_at is not None:
+            metrics.JOB_DURATION.labels(workflow.namespace, workflow.name, outcome).observe(
+                max(0.0, (job.finished_at - job.started_at).total_seconds())
+            )
+        self.ctx.log.info(
+            "Job %s for %s/%s %s (%s)",
+            job.name,
+            job.bucket,
+            job.key,
+            outcome,
+            said or outcome,
+            extra=object_fields(job.bucket, job.key, job.name),
+        )
         if outcome == "failed":
             self.ctx.post_event(
                 "Warning", "ObjectFailed", f"{job.bucket}/{job.key}: {reason} {message}"[:1000]

@@ -1,9 +1,11 @@
 """One logging style for everything done on behalf of one Workflow.
 
 Every line starts with ``[namespace/name]`` (kopf's own prefix style) and
-carries ``workflow: namespace/name`` as an extra field for JSON logs. The
-adapter deliberately does not set kopf's ``k8s_ref``: kopf would post every
-such line as a Kubernetes Event.
+carries ``workflow: namespace/name`` as an extra field for JSON logs
+(``MEDIAFLOW_LOG_FORMAT=json``); a line about one object adds ``bucket``,
+``key`` and, once there is one, ``job`` (``object_fields``). The adapter
+deliberately does not set kopf's ``k8s_ref``: kopf would post every such line
+as a Kubernetes Event.
 """
 
 from __future__ import annotations
@@ -27,3 +29,11 @@ class WorkflowLogger(logging.LoggerAdapter[logging.Logger]):
     ) -> tuple[Any, MutableMapping[str, Any]]:
         kwargs["extra"] = {**(self.extra or {}), **(kwargs.get("extra") or {})}
         return f"[{self.workflow}] {msg}", kwargs
+
+
+def object_fields(bucket: str, key: str, job: str = "") -> dict[str, str]:
+    """The ``extra=`` of a log line about one object (and its Job, when known)."""
+    fields = {"bucket": bucket, "key": key}
+    if job:
+        fields["job"] = job
+    return fields

@@ -20,11 +20,12 @@ from minio.error import S3Error
 
 from mediaflow_api.job import ObjectRef
 from mediaflow_api.workflow import WorkflowSpec
-from mediaflow_operator import naming, workflows
+from mediaflow_operator import metrics, naming, workflows
 from mediaflow_operator.context import DispatchContext
 from mediaflow_operator.job_render import plan_job
 from mediaflow_operator.job_views import JobView, count_active
 from mediaflow_operator.ledger import StatusLedger
+from mediaflow_operator.logs import object_fields
 from mediaflow_operator.runtime import Runtime
 
 
@@ -69,7 +70,12 @@ class ManualTrigger:
             self.ctx.pending.add(name)
             self.ledger.touch()
             self.ctx.post_event("Normal", "ManualTrigger", f"Job {name} processes {key}")
-            self.ctx.log.info("manual trigger: Job %s for %s", name, key)
+            self.ctx.log.info(
+                "manual trigger: Job %s for %s",
+                name,
+                key,
+                extra=object_fields(str(spec.trigger.bucket) if spec else "", key, name),
+            )
         self.served_request = str(request)
 
 
@@ -79,7 +85,7 @@ async def process(rt: Runtime, body: Mapping[str, Any], key: str, request_id: st
     workflow = workflows.ref(body)
     if not key.startswith(spec.trigger.prefix):
         raise ManualTriggerError(f"{key!r} is outside the trigger prefix {spec.trigger.prefix!r}")
-    obj = await _current_version(rt, spec.trigger.bucket, key)
+    obj, user_metadata = await _current_version(rt, spec.trigger.bucket, key)
     plan = plan_job(
         workflow,
         spec,
@@ -89,24 +95,32 @@ async def process(rt: Runtime, body: Mapping[str, Any], key: str, request_id: st
         trigger="manual",
         nonce=request_id,
         force=True,
+        user_metadata=user_metadata,
     )
-    await rt.kube.create_job(workflow.namespace, plan.manifest)
+    if await rt.kube.create_job(workflow.namespace, plan.manifest):
+        metrics.JOBS_CREATED.labels(workflow.namespace, workflow.name, "manual").inc()
     await clear(rt, body)
     return plan.name
 
 
-async def _current_version(rt: Runtime, bucket: str, key: str) -> ObjectRef:
+async def _current_version(rt: Runtime, bucket: str, key: str) -> tuple[ObjectRef, dict[str, str]]:
+    """The object's current version and its user metadata (``x-amz-meta-*``)."""
     try:
         stat = await asyncio.to_thread(rt.minio.stat_object, bucket, key)
     except S3Error as exc:
         raise ManualTriggerError(f"{bucket}/{key}: {exc.code}") from None
-    return ObjectRef(
+    obj = ObjectRef(
         bucket=bucket,
         key=key,
         etag=(stat.etag or "").strip('"'),
         versionId=stat.version_id or "",
         size=stat.size,
     )
+    headers = stat.metadata or {}
+    user_metadata = {
+        str(k): str(v) for k, v in headers.items() if str(k).lower().startswith("x-amz-meta-")
+    }
+    return obj, user_metadata
 
 
 async def clear(rt: Runtime, body: Mapping[str, Any]) -> None:

@@ -34,10 +34,25 @@ class Verdict(enum.Enum):
     IGNORE = "ignore"
 
 
+class Reason(enum.Enum):
+    """Why, in one word from a closed set (the ``reason`` label of
+    ``mediaflow_events_total``; ``Decision.reason`` says it in words)."""
+
+    NOT_CONTENT = "NotContent"
+    OTHER_BUCKET = "OtherBucket"
+    OUTSIDE_PREFIX = "OutsidePrefix"
+    MEDIAFLOW_OUTPUT = "MediaflowOutput"
+    IN_OUTPUT_DIRECTORY = "InOutputDirectory"
+    FOLDER_MARKER = "FolderMarker"
+    SUFFIX_MISMATCH = "SuffixMismatch"
+    MATCHES = "Matches"
+
+
 @dataclass(frozen=True)
 class Decision:
     verdict: Verdict
     reason: str
+    code: Reason
 
 
 def decide(
@@ -52,19 +67,23 @@ def decide(
     """What ``spec`` does with the object ``bucket/key``."""
     trigger = spec.trigger
     if event_name not in CONTENT_EVENTS:
-        return Decision(Verdict.IGNORE, f"event {event_name} is not new content")
+        return Decision(
+            Verdict.IGNORE, f"event {event_name} is not new content", Reason.NOT_CONTENT
+        )
     if bucket != trigger.bucket:
-        return Decision(Verdict.IGNORE, "other bucket")
+        return Decision(Verdict.IGNORE, "other bucket", Reason.OTHER_BUCKET)
     if not key.startswith(trigger.prefix):
-        return Decision(Verdict.IGNORE, "outside the trigger prefix")
+        return Decision(Verdict.IGNORE, "outside the trigger prefix", Reason.OUTSIDE_PREFIX)
     if is_mediaflow_output(user_metadata):
-        return Decision(Verdict.IGNORE, "mediaflow output")
+        return Decision(Verdict.IGNORE, "mediaflow output", Reason.MEDIAFLOW_OUTPUT)
     if f"{OUTPUT_DIR_SUFFIX}/" in key:
-        return Decision(Verdict.IGNORE, "inside a mediaflow output directory")
+        return Decision(
+            Verdict.IGNORE, "inside a mediaflow output directory", Reason.IN_OUTPUT_DIRECTORY
+        )
     if key.endswith("/"):
-        return Decision(Verdict.SKIP, "folder marker")
+        return Decision(Verdict.SKIP, "folder marker", Reason.FOLDER_MARKER)
     if trigger.suffixes:
         lowered = key.lower()
         if not any(lowered.endswith(s.lower()) for s in trigger.suffixes):
-            return Decision(Verdict.SKIP, "suffix does not match")
-    return Decision(Verdict.PROCESS, "matches")
+            return Decision(Verdict.SKIP, "suffix does not match", Reason.SUFFIX_MISMATCH)
+    return Decision(Verdict.PROCESS, "matches", Reason.MATCHES)

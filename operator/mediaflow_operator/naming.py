@@ -21,6 +21,11 @@ ANNOTATION_KEY = "mediaflow.dev/key"
 ANNOTATION_ETAG = "mediaflow.dev/etag"
 ANNOTATION_GENERATION = "mediaflow.dev/workflow-generation"
 ANNOTATION_COUNTED = "mediaflow.dev/counted"
+# The upload's facts on its Job (object_facts): trace context, pass-through context,
+# correlation id.
+ANNOTATION_TRACEPARENT = "mediaflow.dev/traceparent"
+ANNOTATION_CONTEXT = "mediaflow.dev/context"
+ANNOTATION_CORRELATION_ID = "mediaflow.dev/correlation-id"
 ANNOTATION_PROCESS = "mediaflow.dev/process"
 ANNOTATION_PROCESS_REQUEST = "mediaflow.dev/process-request"
 

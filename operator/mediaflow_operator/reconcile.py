@@ -46,6 +46,7 @@ from mediaflow_operator.conditions import Step
 from mediaflow_operator.job_render import plan_job
 from mediaflow_operator.kube import status_of
 from mediaflow_operator.logs import WorkflowLogger
+from mediaflow_operator.notify import outbox
 from mediaflow_operator.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -333,4 +334,11 @@ async def finalize(rt: Runtime, body: Mapping[str, Any]) -> None:
     if await queue.delete_consumer(js, rt.settings.nats_stream, durable):
         WorkflowLogger(logger, ident).info(
             "deleted consumer %s on stream %s (Workflow deleted)", durable, rt.settings.nats_stream
+        )
+    # Its undelivered notifications go with it (announcing for a Workflow that
+    # no longer exists would go on without a status to show failures in).
+    removed = await outbox.forget_sinks(js, rt.settings, ident.uid, keep=set())
+    if removed:
+        WorkflowLogger(logger, ident).info(
+            "deleted %d notification queue(s) (Workflow deleted)", len(removed)
         )

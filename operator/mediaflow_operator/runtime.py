@@ -4,18 +4,49 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+import certifi
 import nats
+import urllib3
 from minio import Minio
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from mediaflow_operator import queue
 from mediaflow_operator.kube import Kube, load_config
+from mediaflow_operator.notify import outbox
+from mediaflow_operator.notify.egress import EgressPolicy
+from mediaflow_operator.notify.webhook import WebhookSender
 from mediaflow_operator.settings import Settings
 
+if TYPE_CHECKING:
+    from mediaflow_operator.notify.nats_sink import NatsPublisher
+
 logger = logging.getLogger(__name__)
+
+
+# minio-py waits up to 5 minutes for a connect and for each read, and retries
+# 5 times: one stuck request then holds a dispatcher step (the sweep's manifest
+# check, a listing) for minutes. The operator's requests are small; a stuck one
+# fails fast and the step is tried again.
+MINIO_CONNECT_SECONDS = 5.0
+MINIO_READ_SECONDS = 30.0
+
+
+def minio_http_client() -> urllib3.PoolManager:
+    """The operator's MinIO connection pool: bounded waits, few retries."""
+    return urllib3.PoolManager(
+        timeout=urllib3.util.Timeout(connect=MINIO_CONNECT_SECONDS, read=MINIO_READ_SECONDS),
+        maxsize=10,
+        cert_reqs="CERT_REQUIRED",
+        ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
+        retries=urllib3.util.Retry(
+            total=3, read=1, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]
+        ),
+    )
 
 
 @dataclass
@@ -29,6 +60,8 @@ class Runtime:
     stream_id: str = ""  # identity of the stream last ensured (queue.stream_identity)
     stream_alarm: str = ""  # why the stream is nearly full ("" when it is not; stream_watch)
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    api_server_addresses: tuple[str, ...] = ()  # refused as notification targets (egress)
+    _notify: tuple[WebhookSender, NatsPublisher] | None = None
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -38,6 +71,7 @@ class Runtime:
             secret_key=settings.s3_secret_key.get_secret_value(),
             secure=settings.s3_secure,
             region=settings.s3_region or None,
+            http_client=minio_http_client(),
         )
         return cls(settings=settings, kube=Kube(load_config()), minio=minio)
 
@@ -64,8 +98,15 @@ class Runtime:
                     self._js, self.settings.nats_stream, self.settings.nats_subject, self.limits
                 )
                 self.stream_id = queue.stream_identity(info)
+                await outbox.ensure_stream(self._js, self.settings)
                 self._stream_ready = True
             return self._js
+
+    async def nats(self) -> NATS:
+        """The operator's NATS connection (connected, the streams ensured)."""
+        await self.jetstream()
+        assert self._nc is not None
+        return self._nc
 
     @property
     def limits(self) -> queue.StreamLimits:
@@ -75,7 +116,30 @@ class Runtime:
             max_msgs=self.settings.nats_stream_max_msgs,
         )
 
+    def notify_clients(self) -> tuple[WebhookSender, NatsPublisher]:
+        """The process's webhook sender and NATS publisher (one connection pool,
+        one egress policy for every Workflow), made on first use."""
+        if self._notify is None:
+            # nats_sink publishes through this Runtime: imported here, not at the top.
+            from mediaflow_operator.notify.nats_sink import NatsPublisher
+
+            policy = EgressPolicy.from_settings(
+                allowed_cidrs=self.settings.notify_allowed_cidrs,
+                denied_cidrs=self.settings.notify_denied_cidrs,
+                api_server_addresses=self.api_server_addresses,
+            )
+            self._notify = (WebhookSender(policy), NatsPublisher(self, policy))
+        return self._notify
+
     async def close(self) -> None:
+        if self._notify is not None:
+            sender, publisher = self._notify
+            self._notify = None
+            for closing in (sender.close(), publisher.close()):
+                try:
+                    await closing
+                except Exception:  # closing anyway
+                    logger.debug("notification client close failed", exc_info=True)
         if self._nc is not None and not self._nc.is_closed:
             # close, not drain: unacked messages are redelivered anyway, and a
             # drain waits for every pull subscription (up to 30 s on shutdown).

@@ -4,13 +4,16 @@ MinIO's payload is ``{"EventName", "Key": "<bucket>/<key>", "Records": [...]}``
 with one S3 event record per object. In a record the object key is Go's
 ``url.QueryEscape`` of the real key (space -> ``+``), so it is decoded with
 ``unquote_plus``. Anything that does not parse is a *poison* message: the
-dispatcher terminates it with the reason from ``BadEvent``.
+dispatcher terminates it with the reason from ``BadEvent``. The record's
+``eventTime`` (when MinIO saw the upload) is kept for the upload-to-Job
+latency metric; a missing or malformed one is no reason to drop the event.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import datetime
 from urllib.parse import unquote_plus
 
 from mediaflow_api.job import ObjectRef
@@ -22,11 +25,13 @@ class BadEvent(ValueError):
 
 @dataclass(frozen=True)
 class ObjectEvent:
-    """One object event: which object version, what happened, its user metadata."""
+    """One object event: which object version, what happened, its user
+    metadata, and when it happened (None when the record does not say)."""
 
     event_name: str
     obj: ObjectRef
     user_metadata: dict[str, str] = field(default_factory=dict)
+    event_time: datetime | None = None
 
     @property
     def is_create(self) -> bool:
@@ -74,4 +79,17 @@ def _parse_record(record: object) -> ObjectEvent:
             size=size if isinstance(size, int) else None,
         ),
         user_metadata={str(k): str(v) for k, v in metadata.items()},
+        event_time=_event_time(record.get("eventTime")),
     )
+
+
+def _event_time(value: object) -> datetime | None:
+    """``eventTime`` (RFC 3339, e.g. ``2026-01-01T00:00:00.123Z``) as an aware
+    datetime; None when absent or not a time."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None

@@ -7,6 +7,7 @@ appear in logs or reprs.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 
@@ -181,11 +182,90 @@ class Settings(BaseModel):
     namespaces: tuple[str, ...] = Field(
         default=(), description="Namespaces to watch (space-separated); empty: cluster-wide."
     )
+    notify_stream: str = Field(
+        default="MEDIAFLOW_NOTIFICATIONS",
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description=(
+            "JetStream stream (work queue) holding notifications until they are delivered: "
+            "they survive operator restarts and receiver outages."
+        ),
+    )
+    notify_subject_prefix: str = Field(
+        default="mediaflow.outbox",
+        pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+        description="Subject prefix of the notification stream (<prefix>.<workflow uid>.<sink>).",
+    )
+    notify_stream_max_age_seconds: int = Field(
+        default=7 * 86400,
+        ge=60,
+        description="How long an undelivered notification is kept (a receiver down for longer).",
+    )
+    notify_stream_max_bytes: int = Field(
+        default=256 * 1024**2,
+        ge=1024 * 1024,
+        description=(
+            "Size limit of the notification stream. At the limit new notifications are refused "
+            "(discard new): the finished Jobs wait uncounted until there is room again."
+        ),
+    )
+    notify_duplicate_window_seconds: float = Field(
+        default=600,
+        ge=1,
+        description=(
+            "JetStream de-duplicates a notification published again with the same id within "
+            "this window (an operator restarted between publishing and counting)."
+        ),
+    )
+    notify_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="Objects one sink delivers for at the same time (in order per object).",
+    )
+    notify_allowed_cidrs: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Networks (CIDRs, space-separated) notifications may reach although refused by "
+            "default (loopback, link-local, the API server): the administrator's exceptions."
+        ),
+    )
+    notify_denied_cidrs: tuple[str, ...] = Field(
+        default=(),
+        description=(
+            "Networks (CIDRs, space-separated) notifications must never reach, in addition to "
+            "loopback, link-local (cloud metadata) and the API server (e.g. node addresses)."
+        ),
+    )
+    notify_failure_event_seconds: float = Field(
+        default=300,
+        ge=1,
+        description=(
+            "At most one NotificationFailed Event per sink per interval (the status always "
+            "shows the last failure)."
+        ),
+    )
 
-    @field_validator("worker_command", "namespaces", "default_storage_namespaces", mode="before")
+    @field_validator(
+        "worker_command",
+        "namespaces",
+        "default_storage_namespaces",
+        "notify_allowed_cidrs",
+        "notify_denied_cidrs",
+        mode="before",
+    )
     @classmethod
     def _split(cls, value: object) -> object:
         return tuple(value.split()) if isinstance(value, str) else value
+
+    @field_validator("notify_allowed_cidrs", "notify_denied_cidrs")
+    @classmethod
+    def _cidrs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"not a network (CIDR): {cidr!r}") from exc
+        return value
 
     @property
     def notify_arn(self) -> str:

@@ -1,5 +1,6 @@
 """The dispatcher's end of its Workflow's durable JetStream consumer: pull
-events, and ask how many are still waiting (``queue`` configures the consumer)."""
+events, and ask how many are still waiting (``queue`` configures the consumer;
+every answer also sets the ``mediaflow_backlog_messages`` gauge)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import asyncio
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from mediaflow_operator import metrics
 from mediaflow_operator.context import DispatchContext
 from mediaflow_operator.messages import QueueMessage
 
@@ -55,12 +57,18 @@ class Subscription:
     async def backlog(self) -> tuple[int, int] | None:
         """(undelivered, delivered but unacked) messages of the Workflow's consumer;
         None when it has none (suspended, deleted)."""
+        workflow = self.ctx.workflow()
+        gauge = metrics.BACKLOG.labels(workflow.namespace, workflow.name)
         name = self.consumer()
         if not name:
+            gauge.set(0)
             return None
         js = await self.ctx.rt.jetstream()
         try:
             info = await js.consumer_info(self.ctx.rt.settings.nats_stream, name)
         except NotFoundError:
+            gauge.set(0)
             return None
-        return int(info.num_pending or 0), int(info.num_ack_pending or 0)
+        pending, unacked = int(info.num_pending or 0), int(info.num_ack_pending or 0)
+        gauge.set(pending + unacked)
+        return pending, unacked

@@ -42,7 +42,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,6 +58,7 @@ from mediaflow_operator.context import DispatchContext
 from mediaflow_operator.job_render import job_name_for
 from mediaflow_operator.launch import Launcher
 from mediaflow_operator.ledger import StatusLedger
+from mediaflow_operator.logs import object_fields
 from mediaflow_operator.matching import Verdict, decide
 from mediaflow_operator.subscription import Subscription
 from mediaflow_operator.sweep_source import (
@@ -91,6 +92,8 @@ class Candidate:
     obj: ObjectRef
     job: str
     modified: datetime  # the object's last change, as listed
+    # As listed (trace context, context, correlation id); not part of its identity.
+    user_metadata: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 class Sweeper:
@@ -291,7 +294,9 @@ class Sweeper:
         job = job_name_for(workflow, obj)
         if job in self.tried or job in known or job in self.ctx.pending:
             return None
-        candidate = Candidate(obj=obj, job=job, modified=item.last_modified)
+        candidate = Candidate(
+            obj=obj, job=job, modified=item.last_modified, user_metadata=item.user_metadata
+        )
         return None if await self._has_current_manifest(spec, candidate) else candidate
 
     async def _has_current_manifest(self, spec: WorkflowSpec, candidate: Candidate) -> bool:
@@ -368,7 +373,12 @@ class Sweeper:
                 and not await self._has_current_manifest(spec, candidate)
             ):
                 try:
-                    await self.launcher.launch(spec, candidate.obj, trigger="sweep")
+                    await self.launcher.launch(
+                        spec,
+                        candidate.obj,
+                        trigger="sweep",
+                        user_metadata=candidate.user_metadata,
+                    )
                 except ValidationError as exc:
                     self.ctx.log.warning(
                         "sweep: %s cannot be processed: %s", candidate.obj.key, exc.errors()[0]
@@ -392,7 +402,9 @@ class Sweeper:
                     created += 1
                     self.created += 1
                     self.ctx.log.info(
-                        "sweep: %s had no Job and no manifest of its version", candidate.obj.key
+                        "sweep: %s had no Job and no manifest of its version",
+                        candidate.obj.key,
+                        extra=object_fields(candidate.obj.bucket, candidate.obj.key, candidate.job),
                     )
             self._failures = 0
             self._held = None

@@ -73,11 +73,24 @@ def main() -> int:
         client.remove_object(job.output.bucket, out_key)
         return _superseded(term_path)
     workflow = f"{job.workflow.namespace}/{job.workflow.name}"
+    # The real worker's manifest shape (manifest.build), so what the operator
+    # reads from it (notifications) is tested on the stand-in too.
     manifest = json.dumps(
         {
+            "version": 1,
             "ok": True,
             "workflow": workflow,
-            "input": {"key": job.input.key, "etag": job.input.etag},
+            "input": {"bucket": job.input.bucket, "key": job.input.key, "etag": job.input.etag},
+            "outputCount": 1,
+            "tasks": [
+                {
+                    "name": task,
+                    "type": job.tasks[0].kind,
+                    "status": "succeeded",
+                    "seconds": sleep,
+                    "outputs": [{"key": out_key, "size": len(body), "contentType": "text/plain"}],
+                }
+            ],
             "outputs": [out_key],
         }
     ).encode()

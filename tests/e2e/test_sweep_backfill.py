@@ -78,7 +78,9 @@ def test_process_existing_backfills_at_the_workflows_concurrency(process_stack: 
         c = counters(stack.status("backfill"))
         return c if c["succeeded"] == 60 and c["running"] == 0 else None
 
-    final = wait_for(done, 180, lambda: f"60 objects backfilled\n{stack.operator.diagnose()}")
+    # A deadline, not a speed claim (speed is `make bench`'s): 15 rounds of 4 pods
+    # took 108 s on an idle 2-core machine; within pytest-timeout's 300 s.
+    final = wait_for(done, 270, lambda: f"60 objects backfilled\n{stack.operator.diagnose()}")
     took = time.monotonic() - began
     assert final == {"received": 60, "skipped": 0, "running": 0, "succeeded": 60, "failed": 0}
     jobs = stack.jobs(uid)

@@ -75,7 +75,8 @@ def test_twenty_uploads_make_exactly_one_job_each_and_exact_counters(stack: Stac
         f'mediaflow_jobs_created_total{{namespace="{ns}",trigger="event",workflow="videos"}}'
     )
     results = (
-        f'mediaflow_job_results_total{{namespace="{ns}",outcome="succeeded",workflow="videos"}}'
+        f'mediaflow_job_results_total{{namespace="{ns}",outcome="succeeded",reason="Succeeded",'
+        f'workflow="videos"}}'
     )
     assert f"{created_series} 20.0" in text
     assert f"{results} 20.0" in text

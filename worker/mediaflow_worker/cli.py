@@ -23,6 +23,7 @@ from mediaflow_api.job import (
     JOB_ENV,
     REASON_SUCCEEDED,
     REASON_UP_TO_DATE,
+    TRACEPARENT_ENV,
     Limits,
     TerminationSummary,
     WorkerJob,
@@ -69,6 +70,8 @@ def cmd_job(args: argparse.Namespace) -> int:
     path = termination_path()
     try:
         job = _load_job()
+        if os.environ.get(TRACEPARENT_ENV):
+            log.info("traceparent %s", os.environ[TRACEPARENT_ENV])
         storage = Storage(make_client(storage_from_env()))
         outcome = run_job(job, storage)
     except KeyboardInterrupt:

@@ -15,6 +15,7 @@ from mediaflow_api.tasks import TaskSpec
 from mediaflow_worker import encoders, safety
 from mediaflow_worker.errors import OutputTooLargeError, WorkerError
 from mediaflow_worker.probe import ProbeResult, probe
+from mediaflow_worker.storage import content_type
 from mediaflow_worker.tasks import AssetFetcher, OutputFile, TaskContext, TaskNotApplicable
 from mediaflow_worker.tasks.registry import prepare
 
@@ -125,6 +126,8 @@ def task_entries(
                 {"key": key_prefix + rel} if key_prefix is not None else {"path": rel}
             )
             item["size"] = o.path.stat().st_size
+            # What the upload is stored with; notifications pass it on.
+            item["contentType"] = content_type(rel)
             item.update(o.info)
             outputs.append(item)
         entry: dict[str, Any] = {

@@ -45,12 +45,15 @@ EXTERNAL = [
     "storage.accessKey=mediaflow",
     "storage.secretKey=not-a-real-secret",
 ]
-# Every optional part switched on: standby, namespaced RBAC, ServiceMonitor, ARN, command.
+# Every optional part switched on: standby, namespaced RBAC, ServiceMonitor, dashboard,
+# alert rules, ARN, command.
 EVERYTHING = [
     "standby.enabled=true",
     "rbac.namespaces={media,video}",
     "storage.shareWithNamespaces={media,video}",
     "metrics.serviceMonitor.enabled=true",
+    "metrics.grafanaDashboard.enabled=true",
+    "metrics.prometheusRule.enabled=true",
     "events.arn=arn:minio:sqs::MEDIAFLOW:nats",
     "worker.command={mediaflow-worker,job}",
     "operator.debug=true",
@@ -372,6 +375,55 @@ def test_probes_use_the_liveness_endpoint_and_metrics_the_metrics_port() -> None
         for d in off
         if d["kind"] in ("Service", "ServiceMonitor") and "metrics" in d["metadata"]["name"]
     ]
+
+
+def test_the_dashboard_and_the_alert_rules_render_when_enabled_and_only_then() -> None:
+    docs = render(
+        "metrics.grafanaDashboard.enabled=true",
+        "metrics.grafanaDashboard.labels.team=media",
+        "metrics.grafanaDashboard.annotations.grafana_folder=Media",
+        "metrics.prometheusRule.enabled=true",
+        "metrics.prometheusRule.labels.release=prom",
+    )
+    dashboard_map = one(docs, "ConfigMap", "rel-mediaflow-dashboard")
+    assert dashboard_map["metadata"]["namespace"] == NAMESPACE
+    assert dashboard_map["metadata"]["labels"]["grafana_dashboard"] == "1"
+    assert dashboard_map["metadata"]["labels"]["team"] == "media"
+    assert dashboard_map["metadata"]["annotations"] == {"grafana_folder": "Media"}
+    shipped = (CHART / "dashboards" / "mediaflow.json").read_text()
+    dashboard = json.loads(dashboard_map["data"]["mediaflow.json"])
+    assert dashboard == json.loads(shipped)  # verbatim: Helm did not touch its {{ }}
+    assert dashboard["uid"] == "mediaflow"
+    assert dashboard["panels"]
+    rule = one(docs, "PrometheusRule", "rel-mediaflow-operator")
+    assert rule["apiVersion"] == "monitoring.coreos.com/v1"
+    assert rule["metadata"]["labels"]["release"] == "prom"
+    shipped_rules = yaml.safe_load((CHART / "rules" / "mediaflow.rules.yaml").read_text())
+    assert rule["spec"] == shipped_rules
+    entries = [entry for group in rule["spec"]["groups"] for entry in group["rules"]]
+    assert len(entries) == 5
+    for entry in entries:
+        assert entry["expr"].strip(), entry["alert"]
+        assert entry["labels"]["severity"] in ("warning", "critical"), entry["alert"]
+    # Prometheus' own templates reach it untouched.
+    assert "{{ $labels.workflow }}" in entries[0]["annotations"]["summary"]
+    monitor = one(
+        render("metrics.serviceMonitor.enabled=true"), "ServiceMonitor", "rel-mediaflow-operator"
+    )
+    # The metrics' namespace label is the Workflow's: the target's must not rename it.
+    assert monitor["spec"]["endpoints"][0]["honorLabels"] is True
+    # Off by default, and off with the metrics.
+    for sets in (
+        [],
+        [
+            "metrics.enabled=false",
+            "metrics.grafanaDashboard.enabled=true",
+            "metrics.prometheusRule.enabled=true",
+        ],
+    ):
+        kinds = {(d["kind"], d["metadata"]["name"]) for d in render(*sets)}
+        assert ("ConfigMap", "rel-mediaflow-dashboard") not in kinds
+        assert ("PrometheusRule", "rel-mediaflow-operator") not in kinds
 
 
 # --- RBAC ---

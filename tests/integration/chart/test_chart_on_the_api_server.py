@@ -63,6 +63,8 @@ def test_the_api_server_accepts_every_rendered_object_under_the_restricted_profi
         namespace,
         f"rbac.namespaces={{{workflows}}}",
         f"storage.shareWithNamespaces={{{workflows}}}",
+        # The dashboard ConfigMap too (the PrometheusRule needs prometheus-operator's CRD).
+        "metrics.grafanaDashboard.enabled=true",
         *values,
     )
     kinds = {d["kind"] for d in yaml.safe_load_all(rendered) if d}

@@ -171,6 +171,7 @@ def test_job_writes_outputs_with_metadata_content_types_and_manifest_last(env: E
         assert stat.size == entry["size"]
         assert stat.last_modified <= manifest_time
         assert stat.content_type == types[Path(out_key).suffix]
+        assert entry["contentType"] == stat.content_type  # notifications pass it on
         meta = {k.lower(): v for k, v in (stat.metadata or {}).items()}
         assert md.is_mediaflow_output(stat.metadata)
         assert meta["x-amz-meta-mediaflow-workflow"] == "media-team/vod"

@@ -59,7 +59,7 @@ class FakeKube:
     async def delete_job(self, namespace: str, name: str) -> None:
         self.log.append(("delete", name))
 
-    async def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
+    async def create_job(self, namespace: str, manifest: dict[str, Any]) -> str:
         if self.fail_create:
             raise RuntimeError("API down")
         if self.create_error is not None:
@@ -68,9 +68,9 @@ class FakeKube:
         name = manifest["metadata"]["name"]
         self.log.append(("create", name))
         if name in self.existing:
-            return False
+            return ""
         self.existing.add(name)
-        return True
+        return f"uid-{name}"
 
 
 class FakeMsg:

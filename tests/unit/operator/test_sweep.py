@@ -147,9 +147,9 @@ class FakeKube:
     created: list[str] = field(default_factory=list)
     status: list[dict[str, Any]] = field(default_factory=list)
 
-    async def create_job(self, namespace: str, manifest: dict[str, Any]) -> bool:
+    async def create_job(self, namespace: str, manifest: dict[str, Any]) -> str:
         self.created.append(manifest["metadata"]["annotations"]["mediaflow.dev/key"])
-        return True
+        return f"uid-{manifest['metadata']['name']}"
 
     async def patch_workflow_status(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
         self.status.append(patch)

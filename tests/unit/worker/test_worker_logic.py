@@ -4,6 +4,7 @@ termination message, manifest idempotency, endpoint parsing, encoders."""
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable
 from pathlib import Path
 
@@ -24,7 +25,9 @@ from mediaflow_worker.errors import (
 )
 from mediaflow_worker.probe import parse_probe
 from mediaflow_worker.process import parse_progress_line
+from mediaflow_worker.runner import TaskResult, task_entries
 from mediaflow_worker.storage import content_type
+from mediaflow_worker.tasks import OutputFile
 from mediaflow_worker.tasks.analysis import parse_detectors
 from mediaflow_worker.tasks.animated_image import clip_window
 from mediaflow_worker.tasks.registry import prepare
@@ -362,3 +365,51 @@ def test_job_command_reports_signals_and_bugs_in_the_termination_message(
     term = _run_failing_job_command(tmp_path, monkeypatch, fail)
     parsed = TerminationSummary.model_validate_json(term.read_bytes())
     assert (parsed.ok, parsed.exit_code, parsed.reason) == (False, 1, reason)
+
+
+def test_manifest_output_entries_carry_key_size_content_type_and_facts(tmp_path: Path) -> None:
+    (tmp_path / "posters").mkdir()
+    still = tmp_path / "posters" / "snapshot-0001.jpg"
+    still.write_bytes(b"x" * 7)
+    playlist = tmp_path / "posters" / "index.m3u8"
+    playlist.write_bytes(b"#EXTM3U\n")
+    result = TaskResult(
+        "posters",
+        "snapshot",
+        "succeeded",
+        1.23456,
+        [OutputFile(still, {"time": 1.5, "width": 64, "height": 36}), OutputFile(playlist)],
+    )
+    (entry,) = task_entries([result], tmp_path, "out/")
+    assert entry["outputs"] == [
+        {
+            "key": "out/posters/snapshot-0001.jpg",
+            "size": 7,
+            "contentType": "image/jpeg",
+            "time": 1.5,
+            "width": 64,
+            "height": 36,
+        },
+        {
+            "key": "out/posters/index.m3u8",
+            "size": 8,
+            "contentType": "application/vnd.apple.mpegurl",
+        },
+    ]
+    assert entry["seconds"] == 1.235
+
+
+def test_the_job_command_logs_the_jobs_traceparent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mediaflow_api.job import TRACEPARENT_ENV
+    from mediaflow_worker.errors import ProcessingError
+
+    def fail(*_args: object, **_kwargs: object) -> None:
+        raise ProcessingError("stop here")
+
+    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    monkeypatch.setenv(TRACEPARENT_ENV, traceparent)
+    with caplog.at_level(logging.INFO, logger="mediaflow_worker"):
+        _run_failing_job_command(tmp_path, monkeypatch, fail)
+    assert f"traceparent {traceparent}" in caplog.messages
