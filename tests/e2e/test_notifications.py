@@ -106,7 +106,7 @@ def test_signed_webhook_retried_until_accepted_exactly_once_per_object(
             return got if len(got) >= len(keys) else None
 
         accepted = wait_for(
-            all_accepted, 180, f"3 accepted deliveries\n{stack.operator.log_tail()}"
+            all_accepted, 180, lambda: f"3 accepted deliveries\n{stack.operator.diagnose()}"
         )
         # Exactly one accepted delivery per finished object, and it stays so.
         wait_for(
@@ -197,7 +197,7 @@ def test_binary_mode_and_every_change_events(notify_stack: Stack) -> None:
         got = wait_for(
             lambda: r if len(r := receiver.accepted()) >= 3 else None,
             120,
-            f"accepted, task and final events\n{stack.operator.log_tail()}",
+            lambda: f"accepted, task and final events\n{stack.operator.diagnose()}",
         )
         types = [r.headers["ce-type"] for r in got]
         # In order per object: accepted, then each task, then the object's event.
@@ -342,7 +342,7 @@ def test_pending_notifications_survive_an_operator_kill(notify_stack: Stack) -> 
     wait_for(
         lambda: counters(stack.status("durable"))["succeeded"] == len(keys) or None,
         120,
-        f"4 objects processed\n{stack.operator.log_tail()}",
+        lambda: f"4 objects processed\n{stack.operator.diagnose()}",
     )
     assert isinstance(stack.operator, OperatorProcess)  # a local process to SIGKILL
     stack.operator.kill()  # SIGKILL with every notification pending
@@ -353,7 +353,7 @@ def test_pending_notifications_survive_an_operator_kill(notify_stack: Stack) -> 
         got = wait_for(
             lambda: r if len(r := receiver.accepted()) >= len(keys) else None,
             180,
-            f"the pending notifications after the restart\n{stack.operator.log_tail()}",
+            lambda: f"the pending notifications after the restart\n{stack.operator.diagnose()}",
         )
         assert sorted(_structured(r)["subject"] for r in got) == sorted(
             f"{bucket}/{k}" for k in keys
@@ -385,7 +385,7 @@ def test_a_dead_receiver_shows_in_status_and_events_and_delays_no_job(notify_sta
             sinks: list[dict[str, Any]] = stack.status("deadhook").get("notifications") or []
             return sinks[0] if sinks and sinks[0].get("failed") == len(keys) else None
 
-        sink = wait_for(gave_up, 180, f"3 deliveries given up\n{stack.operator.log_tail()}")
+        sink = wait_for(gave_up, 180, lambda: f"3 deliveries given up\n{stack.operator.diagnose()}")
         assert sink["delivered"] == 0
         assert sink["lastFailure"]["attempts"] == 2
         assert "500" in sink["lastFailure"]["message"]
@@ -434,7 +434,9 @@ def test_webhooks_to_the_clusters_insides_are_refused(process_stack: Stack) -> N
             sinks = stack.status("inside").get("notifications") or []
             return sinks if len(sinks) == 2 and all(s.get("failed") == 1 for s in sinks) else None
 
-        sinks = wait_for(refused, 120, f"both deliveries refused\n{stack.operator.log_tail()}")
+        sinks = wait_for(
+            refused, 120, lambda: f"both deliveries refused\n{stack.operator.diagnose()}"
+        )
         assert receiver.all() == [], "nothing reached the loopback receiver"
         assert all(s["lastFailure"]["attempts"] == 1 for s in sinks), "refusals are not retried"
         assert "127.0.0.1" in sinks[0]["lastFailure"]["message"]

@@ -84,7 +84,7 @@ def test_an_upload_is_followed_from_its_metadata_to_the_job_the_logs_and_the_met
         done = c["succeeded"] == 2 and c["failed"] == 1 and c["skipped"] == 1
         return c if done else None
 
-    wait_for(finished, 120, f"3 results and a skip\n{stack.operator.log_tail()}")
+    wait_for(finished, 120, lambda: f"3 results and a skip\n{stack.operator.diagnose()}")
 
     # --- the Jobs carry the upload's facts ---
     jobs = {
