@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import traceback
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
@@ -23,14 +24,31 @@ DUMP_BEGIN = "diagnostics: task dump begins"
 DUMP_END = "diagnostics: task dump ends"
 
 
+def awaiting_chain(coro: Any) -> list[str]:
+    """Where a suspended coroutine waits, outermost first: the frames along its
+    ``await`` chain (``Task.get_stack`` shows only the outermost one)."""
+    lines = []
+    seen = 0
+    while coro is not None and seen < 40:
+        frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+        if frame is not None:
+            code = frame.f_code
+            lines.append(f"  {code.co_filename}:{frame.f_lineno} in {code.co_name}")
+        coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+        seen += 1
+    if coro is not None:
+        lines.append(f"  ... awaiting {coro!r}")
+    return lines
+
+
 def render_dump(loop: asyncio.AbstractEventLoop) -> str:
-    """The stacks of the loop's tasks and of every thread, as text."""
+    """Where each of the loop's tasks and each thread is, as text."""
     out = io.StringIO()
     tasks = sorted(asyncio.all_tasks(loop), key=lambda t: t.get_name())
     out.write(f"{len(tasks)} asyncio task(s)\n")
     for task in tasks:
-        out.write(f"--- task {task.get_name()} ({task.get_coro()!r})\n")
-        task.print_stack(limit=30, file=out)
+        out.write(f"--- task {task.get_name()}\n")
+        out.write("\n".join(awaiting_chain(task.get_coro())) + "\n")
     names = {t.ident: t.name for t in threading.enumerate()}
     frames = sys._current_frames()
     out.write(f"{len(frames)} thread(s)\n")
