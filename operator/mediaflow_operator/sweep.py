@@ -23,7 +23,8 @@ without holding the whole listing. Passes start every
 ``MEDIAFLOW_SWEEP_INTERVAL_SECONDS``, once when the dispatcher starts, and
 ``grace`` after the bucket rule became ready (the Workflow's first Ready, a
 resume, the end of an outage of the rule): uploads made before the rule
-existed have no event and should not wait for the interval.
+existed have no event and should not wait for the interval (the window of
+that pass reaches a whole second past the moment, ``sweep_state.next_due``).
 
 **Each object version runs once.** A pass never looks at a key twice, and a
 Job that failed (an OOM kill leaves no manifest) is remembered when it is

@@ -25,6 +25,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Consecutive windows overlap by this much: an upload whose modification time
 # lies just before a window's end may only become visible (listable) after it.
 OVERLAP = timedelta(seconds=5)
+# The sweep's clock (``clock.now``) and the status hold whole seconds.
+TIME_RESOLUTION = timedelta(seconds=1)
 
 
 def window_start(
@@ -90,14 +92,21 @@ def next_due(
     while no operator ran), later ones every ``interval``. When the bucket rule
     became ready at ``rule_ready_since`` (the Workflow's first Ready, or the end
     of an outage of the rule) uploads before that moment had no event: a pass
-    starts ``grace`` later, so its window (ending at now - grace) reaches that
-    moment, unless a finished pass already reached it.
+    starts once its window (ending at now - grace) reaches past that moment,
+    unless a finished pass already reached past it.
+
+    Times here are whole seconds (``clock.now``): the rule became ready at some
+    instant of the second ``rule_ready_since``, and uploads a moment before it
+    carry that same second. A window ending at ``rule_ready_since`` (its end is
+    exclusive) leaves them out, so the window must reach one second further.
     """
     if last_started is None:
         return EPOCH
     due = last_started + interval
-    if rule_ready_since is not None and (swept_until is None or swept_until < rule_ready_since):
-        due = min(due, rule_ready_since + grace)
+    if rule_ready_since is not None:
+        reach = rule_ready_since + TIME_RESOLUTION
+        if swept_until is None or swept_until < reach:
+            due = min(due, reach + grace)
     return due
 
 

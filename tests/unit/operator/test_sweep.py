@@ -34,6 +34,7 @@ pytestmark = pytest.mark.unit
 
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
+SECOND = timedelta(seconds=1)
 TRIGGER = {"bucket": "uploads", "prefix": "in/", "suffixes": [".mp4"], "processExisting": True}
 
 
@@ -63,10 +64,25 @@ def test_a_rule_that_became_ready_brings_a_pass_after_the_grace() -> None:
     ready = T0 + 10 * timedelta(seconds=1)
     # The last pass ended before the rule existed: uploads before it had no event.
     due = next_due(last_started=T0, swept_until=T0 - MINUTE, rule_ready_since=ready, **kw)
-    assert due == ready + MINUTE
-    # A pass that reached the moment the rule became ready is enough.
-    due = next_due(last_started=ready + MINUTE, swept_until=ready, rule_ready_since=ready, **kw)
-    assert due == ready + 6 * MINUTE
+    assert due == ready + SECOND + MINUTE
+    # A pass that reached past the second in which the rule became ready is enough.
+    after = ready + SECOND
+    due = next_due(last_started=after + MINUTE, swept_until=after, rule_ready_since=ready, **kw)
+    assert due == after + 6 * MINUTE
+
+
+def test_a_pass_that_ended_in_the_second_the_rule_became_ready_is_not_enough() -> None:
+    """Times are whole seconds: uploads made a moment before the rule was ready
+    carry the second it became ready in, and a window ending at that second
+    (exclusive) leaves them out. The pass that started exactly ``grace`` after
+    the rule was seen ended there; another must follow at once, not after the
+    interval (the stall the backfill e2e test showed on a loaded machine)."""
+    kw: dict[str, Any] = {"interval": 5 * MINUTE, "grace": MINUTE}
+    ready = T0 + 10 * SECOND
+    started = ready + MINUTE  # its window ended at started - grace == ready
+    due = next_due(last_started=started, swept_until=ready, rule_ready_since=ready, **kw)
+    assert due == ready + SECOND + MINUTE
+    assert due < started + 5 * MINUTE
 
 
 # --- tried Jobs ---
