@@ -14,7 +14,6 @@ the dispatcher leaves the uploads in the queue until the spec is fixed.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from mediaflow_api.workflow_status import (
 )
 from mediaflow_operator import (
     admission,
+    bucket_index,
     bucket_rules,
     conditions,
     default_storage,
@@ -41,6 +41,7 @@ from mediaflow_operator import (
     queue,
     workflows,
 )
+from mediaflow_operator.bucket_index import BucketIndex
 from mediaflow_operator.clock import iso, now, parse_time
 from mediaflow_operator.conditions import Step
 from mediaflow_operator.job_render import plan_job
@@ -97,7 +98,7 @@ async def check_storage(rt: Runtime, ns: str, spec: WorkflowSpec, *, uid: str = 
     if missing:
         return Step(False, "SecretIncomplete", f"Secret {name} lacks keys: {', '.join(missing)}")
     for label, bucket in (("trigger", spec.trigger.bucket), ("output", spec.output_bucket)):
-        exists = await asyncio.to_thread(rt.minio.bucket_exists, bucket)
+        exists = await rt.storage(rt.minio.bucket_exists, bucket)
         if not exists:
             return Step(False, "BucketNotFound", f"{label} bucket {bucket!r} does not exist")
     return Step(True, "StorageReady", f"Secret {name}; buckets exist")
@@ -166,44 +167,32 @@ async def ensure_queue(rt: Runtime, body: Mapping[str, Any], want: bool | None) 
     return Step(True, "NoConsumer", "no consumer until StorageReady")
 
 
-async def bucket_prefixes(
-    rt: Runtime, bucket: str, current: Mapping[str, Any] | None, *, exclude_uid: str = ""
-) -> list[str]:
-    """Trigger prefixes of all active Workflows on ``bucket`` (``current`` is the
-    fresh copy of the Workflow being reconciled; the listing may lag behind)."""
-    current_uid = workflows.ref(current).uid if current is not None else ""
-    prefixes = []
-    items = await rt.kube.list_workflows()
-    for item in items:
-        uid = workflows.ref(item).uid
-        if uid in (current_uid, exclude_uid):
-            continue
-        prefixes.extend(_active_prefix(item, bucket))
-    if current is not None:
-        prefixes.extend(_active_prefix(current, bucket))
-    return prefixes
-
-
-def _active_prefix(body: Mapping[str, Any], bucket: str) -> list[str]:
-    if not workflows.is_active(body):
-        return []
-    trigger = (body.get("spec") or {}).get("trigger") or {}
-    if trigger.get("bucket") != bucket:
-        return []
-    return [trigger.get("prefix") or ""]
-
-
 async def sync_bucket(
-    rt: Runtime, bucket: str, current: Mapping[str, Any] | None, *, exclude_uid: str = ""
+    rt: Runtime, bucket: str, index: BucketIndex, body: Mapping[str, Any], *, deleting: bool = False
 ) -> None:
-    prefixes = await bucket_prefixes(rt, bucket, current, exclude_uid=exclude_uid)
-    await bucket_rules.apply(rt.minio, bucket, prefixes, rt.settings.notify_arn)
+    """Write ``bucket``'s rule from the Workflows the index holds for it, with
+    ``body`` (the Workflow being reconciled, fresher than the index; ``deleting``:
+    being finalized, so it adds nothing). The index is read inside the bucket's
+    lock (``bucket_rules.apply``), not before."""
+    current_uid = workflows.ref(body).uid
+    current = None if deleting else bucket_index.share_of(body).get(bucket)
+
+    def prefixes() -> list[str]:
+        shares = [*index.get(bucket, ()), *rt.outside_shares.get(bucket, ())]
+        return bucket_index.rule_prefixes(shares, current_uid=current_uid, current=current)
+
+    await bucket_rules.apply(rt.storage_pool, rt.minio, bucket, prefixes, rt.settings.notify_arn)
 
 
 async def reconcile(
-    rt: Runtime, body: Mapping[str, Any], *, old_buckets: tuple[str, ...] = ()
+    rt: Runtime,
+    body: Mapping[str, Any],
+    index: BucketIndex,
+    *,
+    old_buckets: tuple[str, ...] = (),
 ) -> ReconcileResult:
-    """Run all steps for one Workflow and write conditions + observedGeneration."""
+    """Run all steps for one Workflow and write conditions + observedGeneration;
+    ``index``: the Workflows of each trigger bucket (``bucket_index``)."""
     ident = workflows.ref(body)
     log = WorkflowLogger(logger, ident)
     status = dict(body.get("status") or {})
@@ -255,7 +244,7 @@ async def reconcile(
     if result.steps[CONDITION_QUEUE].ok and result.steps[CONDITION_STORAGE].ok:
         try:
             for bucket in sorted({spec.trigger.bucket, *old_buckets}):
-                await sync_bucket(rt, bucket, body)
+                await sync_bucket(rt, bucket, index, body)
             result.steps[CONDITION_NOTIFICATION] = (
                 Step(
                     True,
@@ -320,14 +309,14 @@ async def _write(
     await conditions.write(rt.kube, ident, result.steps, active=active, at=at, extra=patch)
 
 
-async def finalize(rt: Runtime, body: Mapping[str, Any]) -> None:
+async def finalize(rt: Runtime, body: Mapping[str, Any], index: BucketIndex) -> None:
     """On delete: remove our share of the bucket rule, then our consumer (rule
     first: MinIO stops publishing for us before the consumer goes). A consumer
     left behind (NATS away until kopf gives up) is deleted by ``stream_watch``."""
     ident = workflows.ref(body)
     bucket = ((body.get("spec") or {}).get("trigger") or {}).get("bucket")
     if bucket:
-        await sync_bucket(rt, bucket, None, exclude_uid=ident.uid)
+        await sync_bucket(rt, bucket, index, body, deleting=True)
     await default_storage.release_unused(rt, ident.namespace, leaving_uid=ident.uid)
     js = await rt.jetstream()
     durable = naming.consumer_name(ident.namespace, ident.name, ident.uid)

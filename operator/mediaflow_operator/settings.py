@@ -134,6 +134,25 @@ class Settings(BaseModel):
     reconcile_interval_seconds: float = Field(
         default=120, ge=5, description="Periodic re-reconcile of rules and consumers."
     )
+    kube_threads: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description=(
+            "Threads (and pooled connections) for blocking Kubernetes API calls: at most "
+            "this many requests in flight, whatever the number of Workflows."
+        ),
+    )
+    storage_threads: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description=(
+            "Threads (and pooled connections) for blocking MinIO calls (bucket checks, rules, "
+            "sweep listings, manifests), apart from the Kubernetes ones: a slow MinIO cannot "
+            "delay Job creation or status writes."
+        ),
+    )
     status_flush_seconds: float = Field(
         default=2.0,
         gt=0,
