@@ -17,6 +17,7 @@ import kopf
 from mediaflow_api.workflow import GROUP, PLURAL, VERSION
 from mediaflow_operator import (
     bucket_index,
+    default_storage,
     diagnostics,
     dispatch,
     metrics,
@@ -25,7 +26,7 @@ from mediaflow_operator import (
     stream_watch,
     workflows,
 )
-from mediaflow_operator.bucket_index import BucketIndex, BucketShare
+from mediaflow_operator.bucket_index import BucketShare
 from mediaflow_operator.job_views import JobView, job_view
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.settings import Settings
@@ -146,11 +147,19 @@ def mediaflow_buckets(body: kopf.Body, **_: Any) -> dict[str, BucketShare]:
     return bucket_index.share_of(body)
 
 
-def _buckets(kwargs: dict[str, Any]) -> BucketIndex:
-    """The index above, as kopf passes it (by the function's name; kopf's handler
-    protocols do not know the name, so it is read from the keyword arguments)."""
-    index: BucketIndex = kwargs["mediaflow_buckets"]
-    return index
+# The Workflows of each namespace that use the default storage Secret: its copy there is
+# deleted when none is left (default_storage.release_unused), without listing Workflows.
+@kopf.index(*WORKFLOWS)
+def mediaflow_storage_users(body: kopf.Body, **_: Any) -> dict[str, str]:
+    return default_storage.user_of(body)
+
+
+def _indices(kwargs: dict[str, Any]) -> reconcile.Indices:
+    """The indices above, as kopf passes them (by the functions' names; kopf's
+    handler protocols do not know those names, so they are read from the kwargs)."""
+    return reconcile.Indices(
+        buckets=kwargs["mediaflow_buckets"], storage_users=kwargs["mediaflow_storage_users"]
+    )
 
 
 # Reconcile on create, on every spec change, and on operator start (resume).
@@ -172,7 +181,7 @@ async def reconcile_workflow(
         old_buckets = (old_bucket,) if old_bucket else ()
     was_suspended = bool(old.get("suspend")) if isinstance(old, dict) else None
     result = await reconcile.reconcile(
-        _rt(memo), dict(body), _buckets(kwargs), old_buckets=old_buckets
+        _rt(memo), dict(body), _indices(kwargs), old_buckets=old_buckets
     )
     if result.permanent:
         raise kopf.PermanentError(result.permanent)
@@ -213,7 +222,7 @@ def _first_periodic_delay(body: kopf.Body, **_: Any) -> float:
     idle=10,
 )
 async def reconcile_periodically(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    await reconcile.reconcile(_rt(memo), dict(body), _buckets(kwargs))
+    await reconcile.reconcile(_rt(memo), dict(body), _indices(kwargs))
     # The stream's fill alarm (stream_watch) on each dispatching Workflow, once
     # when it starts and once when it ends (memo is this Workflow's own here).
     alarm, shown = _rt(memo).stream_alarm, str(memo.get("stream_alarm_shown", ""))
@@ -230,7 +239,7 @@ async def reconcile_periodically(body: kopf.Body, memo: kopf.Memo, **kwargs: Any
 async def finalize_workflow(
     body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
 ) -> None:
-    await reconcile.finalize(_rt(memo), dict(body), _buckets(kwargs))
+    await reconcile.finalize(_rt(memo), dict(body), _indices(kwargs))
     ref = workflows.ref(body)
     metrics.forget_workflow(ref.namespace, ref.name)  # its series end with it
     logger.info("removed consumer and bucket rule")

@@ -44,6 +44,7 @@ from mediaflow_operator import (
 from mediaflow_operator.bucket_index import BucketIndex
 from mediaflow_operator.clock import iso, now, parse_time
 from mediaflow_operator.conditions import Step
+from mediaflow_operator.default_storage import StorageUsers
 from mediaflow_operator.job_render import plan_job
 from mediaflow_operator.kube import status_of
 from mediaflow_operator.logs import WorkflowLogger
@@ -57,6 +58,15 @@ STORAGE_UNAVAILABLE = "StorageUnavailable"  # the check itself failed (transient
 # describes the same spec (the key only reaches annotations and the job contract).
 DRY_RUN_KEY = "mediaflow-dry-run.bin"
 DRY_RUN_ETAG = "0" * 32
+
+
+@dataclass(frozen=True)
+class Indices:
+    """What the Workflow watch keeps for reconcile (kopf indices, live views
+    updated as events arrive): nothing here lists Workflows."""
+
+    buckets: BucketIndex  # trigger bucket -> its Workflows' shares (bucket_index)
+    storage_users: StorageUsers  # namespace -> Workflows using the default Secret
 
 
 @dataclass
@@ -75,7 +85,9 @@ def _short(exc: BaseException) -> str:
     return text[:500]
 
 
-async def check_storage(rt: Runtime, ns: str, spec: WorkflowSpec, *, uid: str = "") -> Step:
+async def check_storage(
+    rt: Runtime, ns: str, spec: WorkflowSpec, users: StorageUsers, *, uid: str = ""
+) -> Step:
     """The worker's Secret exists with the required keys; the buckets exist. A
     Workflow with its own Secret releases the namespace's default copy
     (``default_storage``) when it was the last one using it."""
@@ -86,7 +98,7 @@ async def check_storage(rt: Runtime, ns: str, spec: WorkflowSpec, *, uid: str = 
             return Step(False, provided.reason, provided.message)
         secret = provided.secret
     else:
-        await default_storage.release_unused(rt, ns, leaving_uid=uid)
+        await default_storage.release_unused(rt, ns, users, leaving_uid=uid)
         found = await rt.kube.read_secret(ns, name)
         if found is None:
             return Step(
@@ -187,12 +199,11 @@ async def sync_bucket(
 async def reconcile(
     rt: Runtime,
     body: Mapping[str, Any],
-    index: BucketIndex,
+    indices: Indices,
     *,
     old_buckets: tuple[str, ...] = (),
 ) -> ReconcileResult:
-    """Run all steps for one Workflow and write conditions + observedGeneration;
-    ``index``: the Workflows of each trigger bucket (``bucket_index``)."""
+    """Run all steps for one Workflow and write conditions + observedGeneration."""
     ident = workflows.ref(body)
     log = WorkflowLogger(logger, ident)
     status = dict(body.get("status") or {})
@@ -213,7 +224,7 @@ async def reconcile(
 
     try:
         result.steps[CONDITION_STORAGE] = await check_storage(
-            rt, ident.namespace, spec, uid=ident.uid
+            rt, ident.namespace, spec, indices.storage_users, uid=ident.uid
         )
     except Exception as exc:
         log.warning("storage check failed: %s", _short(exc))
@@ -244,7 +255,7 @@ async def reconcile(
     if result.steps[CONDITION_QUEUE].ok and result.steps[CONDITION_STORAGE].ok:
         try:
             for bucket in sorted({spec.trigger.bucket, *old_buckets}):
-                await sync_bucket(rt, bucket, index, body)
+                await sync_bucket(rt, bucket, indices.buckets, body)
             result.steps[CONDITION_NOTIFICATION] = (
                 Step(
                     True,
@@ -309,15 +320,17 @@ async def _write(
     await conditions.write(rt.kube, ident, result.steps, active=active, at=at, extra=patch)
 
 
-async def finalize(rt: Runtime, body: Mapping[str, Any], index: BucketIndex) -> None:
+async def finalize(rt: Runtime, body: Mapping[str, Any], indices: Indices) -> None:
     """On delete: remove our share of the bucket rule, then our consumer (rule
     first: MinIO stops publishing for us before the consumer goes). A consumer
     left behind (NATS away until kopf gives up) is deleted by ``stream_watch``."""
     ident = workflows.ref(body)
     bucket = ((body.get("spec") or {}).get("trigger") or {}).get("bucket")
     if bucket:
-        await sync_bucket(rt, bucket, index, body, deleting=True)
-    await default_storage.release_unused(rt, ident.namespace, leaving_uid=ident.uid)
+        await sync_bucket(rt, bucket, indices.buckets, body, deleting=True)
+    await default_storage.release_unused(
+        rt, ident.namespace, indices.storage_users, leaving_uid=ident.uid
+    )
     js = await rt.jetstream()
     durable = naming.consumer_name(ident.namespace, ident.name, ident.uid)
     if await queue.delete_consumer(js, rt.settings.nats_stream, durable):
