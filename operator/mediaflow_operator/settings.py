@@ -74,7 +74,9 @@ class Settings(BaseModel):
         ge=1,
         description=(
             "How often consumers on the stream whose Workflow no longer exists are deleted "
-            "(one left behind by a Workflow deleted while NATS was unreachable)."
+            "(one left behind by a Workflow deleted while NATS was unreachable); with "
+            "namespaces set, also how often the Workflows outside them are listed (their "
+            "prefixes stay in the rules of buckets shared with them)."
         ),
     )
     minio_notify_target_id: str = Field(
