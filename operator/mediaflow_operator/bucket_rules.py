@@ -14,13 +14,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from minio import Minio
 from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig
 
 from mediaflow_operator import naming
 from mediaflow_operator.matching import CONTENT_EVENTS
+from mediaflow_operator.pools import Pool
 
 logger = logging.getLogger(__name__)
 
@@ -112,10 +113,17 @@ def _apply_sync(client: Minio, bucket: str, prefixes: list[str], arn: str) -> bo
     return True
 
 
-async def apply(client: Minio, bucket: str, prefixes: list[str], arn: str) -> bool:
-    """Make the bucket's configuration match ``prefixes``; True if it changed.
+async def apply(
+    pool: Pool, client: Minio, bucket: str, prefixes: Callable[[], Iterable[str]], arn: str
+) -> bool:
+    """Make the bucket's configuration match ``prefixes()``; True if it changed.
 
-    Serialised per bucket inside this process (read-modify-write of one document).
+    Serialised per bucket inside this process (read-modify-write of one
+    document), and ``prefixes`` is called only once the bucket's lock is held:
+    of two reconciles of one bucket, the one that writes last has read the
+    Workflows as of after the other's write began, so it cannot put back an
+    older view over a newer one (docs/architecture.md).
     """
     async with _bucket_locks[bucket]:
-        return await asyncio.to_thread(_apply_sync, client, bucket, prefixes, arn)
+        wanted = list(prefixes())
+        return await pool.run(_apply_sync, client, bucket, wanted, arn)

@@ -25,7 +25,7 @@ def _process(args: argparse.Namespace) -> int:
 
     from mediaflow_operator.kube import load_config
 
-    api = client.CustomObjectsApi(load_config())
+    api = client.CustomObjectsApi(load_config(connections=1))
     request = uuid.uuid4().hex[:12]
     body = {
         "metadata": {

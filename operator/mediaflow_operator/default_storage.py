@@ -15,7 +15,7 @@ longer listed. The Secret's own namespace needs no copy. See docs/security.md.
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,10 @@ from mediaflow_operator import naming, workflows
 from mediaflow_operator.runtime import Runtime
 
 logger = logging.getLogger(__name__)
+
+# namespace -> UIDs of its Workflows that use the default Secret: a kopf index
+# fed by the Workflow watch (``user_of``), so releasing a copy lists nothing.
+StorageUsers = Mapping[str, Iterable[str]]
 
 EVERY_NAMESPACE = "*"
 COPIED_FROM = "mediaflow.dev/copied-from"
@@ -52,6 +56,15 @@ def uses_default_storage(body: Mapping[str, Any]) -> bool:
     meta = body.get("metadata") or {}
     storage = (body.get("spec") or {}).get("storage") or {}
     return not meta.get("deletionTimestamp") and not storage.get("secretRef")
+
+
+def user_of(body: Mapping[str, Any]) -> dict[str, str]:
+    """The index entry of one Workflow: ``{namespace: uid}`` while it uses the
+    default Secret, else empty (not None: kopf would keep the old entry)."""
+    if not uses_default_storage(body):
+        return {}
+    ref = workflows.ref(body)
+    return {ref.namespace: ref.uid}
 
 
 def copy_of(source: Mapping[str, Any], namespace: str, origin: tuple[str, str]) -> dict[str, Any]:
@@ -123,11 +136,15 @@ async def remove_copy(rt: Runtime, namespace: str, why: str) -> bool:
     return True
 
 
-async def release_unused(rt: Runtime, namespace: str, *, leaving_uid: str) -> bool:
+async def release_unused(
+    rt: Runtime, namespace: str, users: StorageUsers, *, leaving_uid: str
+) -> bool:
     """Delete the namespace's copy when no Workflow there uses it any more
-    (``leaving_uid``: the Workflow being deleted or switching to its own Secret,
-    which the listing may still show as it was)."""
-    for item in await rt.kube.list_workflows(namespace):
-        if workflows.ref(item).uid != leaving_uid and uses_default_storage(item):
-            return False
+    (``users``: the watch-fed index; ``leaving_uid``: the Workflow being deleted
+    or switching to its own Secret, which the index may still show as it was).
+    A Workflow is indexed before its own reconcile runs, and that reconcile
+    copies the Secret again (``provide``), so a copy released a moment too early
+    comes back at the latest with that Workflow's next reconcile."""
+    if any(uid != leaving_uid for uid in users.get(namespace, ())):
+        return False
     return await remove_copy(rt, namespace, "no Workflow of the namespace uses it")

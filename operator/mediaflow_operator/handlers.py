@@ -16,6 +16,8 @@ import kopf
 
 from mediaflow_api.workflow import GROUP, PLURAL, VERSION
 from mediaflow_operator import (
+    bucket_index,
+    default_storage,
     diagnostics,
     dispatch,
     metrics,
@@ -24,6 +26,7 @@ from mediaflow_operator import (
     stream_watch,
     workflows,
 )
+from mediaflow_operator.bucket_index import BucketShare
 from mediaflow_operator.job_views import JobView, job_view
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.settings import Settings
@@ -48,8 +51,14 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
     settings.posting.level = logging.INFO
+    # Only sync handlers use kopf's executor (ours are all async); the blocking
+    # client calls have their own bounded pools (pools.py, Runtime).
     settings.execution.max_workers = 8
-    settings.batching.error_delays = [1, 2, 5, 10, 30, 60]
+    settings.queueing.error_delays = [1, 2, 5, 10, 30, 60]
+    # settings.queueing.worker_limit stays unlimited: at start kopf holds every
+    # object's handlers until every object is indexed, so a limit below the
+    # number of Workflows would deadlock. Startup is bounded instead by the
+    # pools (requests in flight) and by periodic_delay (the timers' spread).
     # A standby replica runs with a lower priority and takes over when the active one goes.
     if SETTINGS.peering_name:
         settings.peering.name = SETTINGS.peering_name
@@ -98,6 +107,14 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             rt.api_server_addresses = tuple(await rt.kube.api_server_addresses())
         except Exception as exc:  # the egress guard still has KUBERNETES_SERVICE_HOST
             logger.warning("API server addresses not discovered: %s", exc)
+    if SETTINGS.namespaces and "outside_shares" not in memo:
+        # Before any reconcile writes a shared bucket's rule (kopf starts the
+        # watches after the startup handlers).
+        try:
+            await stream_watch.refresh_outside_shares(rt)
+        except Exception as exc:  # stream_watch retries every orphan-sweep interval
+            logger.warning("Workflows outside the watched namespaces not listed yet: %s", exc)
+        memo["outside_shares"] = True
     if "stream_watch" not in memo:
         # One operator-wide task: stream re-creation, fill alarm, orphan consumers.
         watch = stream_watch.StreamWatch(_rt(memo))
@@ -122,6 +139,29 @@ def mediaflow_jobs(body: kopf.Body, **_: Any) -> dict[str, JobView]:
     return {view.workflow_uid: view}
 
 
+# The Workflows of each trigger bucket, kept by the Workflow watch: a bucket's rule is
+# computed from it, never from a list of all Workflows (bucket_index.py). kopf runs no
+# handler before every Workflow listed at start is indexed.
+@kopf.index(*WORKFLOWS)
+def mediaflow_buckets(body: kopf.Body, **_: Any) -> dict[str, BucketShare]:
+    return bucket_index.share_of(body)
+
+
+# The Workflows of each namespace that use the default storage Secret: its copy there is
+# deleted when none is left (default_storage.release_unused), without listing Workflows.
+@kopf.index(*WORKFLOWS)
+def mediaflow_storage_users(body: kopf.Body, **_: Any) -> dict[str, str]:
+    return default_storage.user_of(body)
+
+
+def _indices(kwargs: dict[str, Any]) -> reconcile.Indices:
+    """The indices above, as kopf passes them (by the functions' names; kopf's
+    handler protocols do not know those names, so they are read from the kwargs)."""
+    return reconcile.Indices(
+        buckets=kwargs["mediaflow_buckets"], storage_users=kwargs["mediaflow_storage_users"]
+    )
+
+
 # Reconcile on create, on every spec change, and on operator start (resume).
 @kopf.on.resume(*WORKFLOWS, timeout=RECONCILE_TIMEOUT)
 @kopf.on.create(*WORKFLOWS, timeout=RECONCILE_TIMEOUT)
@@ -133,14 +173,16 @@ async def reconcile_workflow(
     old: Any = None,
     new: Any = None,
     reason: str = "",
-    **_: Any,
+    **kwargs: Any,
 ) -> None:
     old_buckets: tuple[str, ...] = ()
     if isinstance(old, dict):
         old_bucket = (old.get("trigger") or {}).get("bucket")
         old_buckets = (old_bucket,) if old_bucket else ()
     was_suspended = bool(old.get("suspend")) if isinstance(old, dict) else None
-    result = await reconcile.reconcile(_rt(memo), dict(body), old_buckets=old_buckets)
+    result = await reconcile.reconcile(
+        _rt(memo), dict(body), _indices(kwargs), old_buckets=old_buckets
+    )
     if result.permanent:
         raise kopf.PermanentError(result.permanent)
     suspended = bool((body.get("spec") or {}).get("suspend"))
@@ -167,15 +209,20 @@ async def reconcile_workflow(
         )
 
 
-# Periodic re-reconcile: MinIO rules edited by others, NATS restarts, late buckets.
+def _first_periodic_delay(body: kopf.Body, **_: Any) -> float:
+    return bucket_index.periodic_delay(workflows.ref(body).uid, SETTINGS.reconcile_interval_seconds)
+
+
+# Periodic re-reconcile: MinIO rules edited by others, NATS restarts, late buckets; the
+# safety net for a rule written from a stale index. Each Workflow at its own offset.
 @kopf.timer(
     *WORKFLOWS,
     interval=SETTINGS.reconcile_interval_seconds,
-    initial_delay=SETTINGS.reconcile_interval_seconds,
+    initial_delay=_first_periodic_delay,
     idle=10,
 )
-async def reconcile_periodically(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    await reconcile.reconcile(_rt(memo), dict(body))
+async def reconcile_periodically(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
+    await reconcile.reconcile(_rt(memo), dict(body), _indices(kwargs))
     # The stream's fill alarm (stream_watch) on each dispatching Workflow, once
     # when it starts and once when it ends (memo is this Workflow's own here).
     alarm, shown = _rt(memo).stream_alarm, str(memo.get("stream_alarm_shown", ""))
@@ -190,9 +237,9 @@ async def reconcile_periodically(body: kopf.Body, memo: kopf.Memo, **_: Any) -> 
 # Deleting: our consumer and our share of the bucket rule go (owned Jobs are garbage-collected).
 @kopf.on.delete(*WORKFLOWS, timeout=RECONCILE_TIMEOUT)
 async def finalize_workflow(
-    body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any
+    body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **kwargs: Any
 ) -> None:
-    await reconcile.finalize(_rt(memo), dict(body))
+    await reconcile.finalize(_rt(memo), dict(body), _indices(kwargs))
     ref = workflows.ref(body)
     metrics.forget_workflow(ref.namespace, ref.name)  # its series end with it
     logger.info("removed consumer and bucket rule")

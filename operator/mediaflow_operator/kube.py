@@ -1,10 +1,9 @@
-"""Small Kubernetes API helpers: every call runs in a thread (the client is
-synchronous), creates treat 409 as "already there", deletes treat 404 as gone,
-so each step can be repeated safely."""
+"""Small Kubernetes API helpers: every call runs in a thread of the Kubernetes
+pool (the client is synchronous; ``pools``), creates treat 409 as "already
+there", deletes treat 404 as gone, so each step can be repeated safely."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import ipaddress
 import os
@@ -16,20 +15,25 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from mediaflow_api.workflow import GROUP, PLURAL, VERSION
+from mediaflow_operator.pools import Pool
 
 T = TypeVar("T")
 MERGE_PATCH = "application/merge-patch+json"
 REQUEST_TIMEOUT = 30
 
 
-def load_config() -> client.ApiClient:
-    """In-cluster config when running in a pod, else the kubeconfig ($KUBECONFIG)."""
+def load_config(connections: int) -> client.ApiClient:
+    """In-cluster config when running in a pod, else the kubeconfig ($KUBECONFIG);
+    ``connections``: pooled connections, one per thread of the Kubernetes pool
+    (fewer would open and discard a connection per call under load)."""
     try:
         config.load_incluster_config()  # type: ignore[no-untyped-call]
     except config.ConfigException:
         # Read $KUBECONFIG now: the client library reads it only at import time.
         config.load_kube_config(config_file=os.environ.get("KUBECONFIG") or None)  # type: ignore[no-untyped-call]
-    return client.ApiClient()
+    configuration = client.Configuration.get_default_copy()
+    configuration.connection_pool_maxsize = connections
+    return client.ApiClient(configuration)
 
 
 def status_of(exc: BaseException) -> int | None:
@@ -37,17 +41,19 @@ def status_of(exc: BaseException) -> int | None:
 
 
 class Kube:
-    """The operator's typed entry points to the API (one shared ApiClient)."""
+    """The operator's typed entry points to the API (one shared ApiClient, its
+    calls in ``pool``)."""
 
-    def __init__(self, api_client: client.ApiClient) -> None:
+    def __init__(self, api_client: client.ApiClient, pool: Pool) -> None:
         self.api_client = api_client
+        self.pool = pool
         self.batch = client.BatchV1Api(api_client)
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
 
     async def _run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        return await self.pool.run(fn, *args, **kwargs)
 
     # --- Jobs ---
     async def create_job(

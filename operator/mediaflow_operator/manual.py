@@ -12,7 +12,6 @@ Workflow is at its limit it waits in its annotations.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import Any
 
@@ -106,7 +105,7 @@ async def process(rt: Runtime, body: Mapping[str, Any], key: str, request_id: st
 async def _current_version(rt: Runtime, bucket: str, key: str) -> tuple[ObjectRef, dict[str, str]]:
     """The object's current version and its user metadata (``x-amz-meta-*``)."""
     try:
-        stat = await asyncio.to_thread(rt.minio.stat_object, bucket, key)
+        stat = await rt.storage(rt.minio.stat_object, bucket, key)
     except S3Error as exc:
         raise ManualTriggerError(f"{bucket}/{key}: {exc.code}") from None
     obj = ObjectRef(

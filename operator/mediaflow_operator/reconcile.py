@@ -14,7 +14,6 @@ the dispatcher leaves the uploads in the queue until the spec is fixed.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from mediaflow_api.workflow_status import (
 )
 from mediaflow_operator import (
     admission,
+    bucket_index,
     bucket_rules,
     conditions,
     default_storage,
@@ -41,8 +41,10 @@ from mediaflow_operator import (
     queue,
     workflows,
 )
+from mediaflow_operator.bucket_index import BucketIndex
 from mediaflow_operator.clock import iso, now, parse_time
 from mediaflow_operator.conditions import Step
+from mediaflow_operator.default_storage import StorageUsers
 from mediaflow_operator.job_render import plan_job
 from mediaflow_operator.kube import status_of
 from mediaflow_operator.logs import WorkflowLogger
@@ -56,6 +58,15 @@ STORAGE_UNAVAILABLE = "StorageUnavailable"  # the check itself failed (transient
 # describes the same spec (the key only reaches annotations and the job contract).
 DRY_RUN_KEY = "mediaflow-dry-run.bin"
 DRY_RUN_ETAG = "0" * 32
+
+
+@dataclass(frozen=True)
+class Indices:
+    """What the Workflow watch keeps for reconcile (kopf indices, live views
+    updated as events arrive): nothing here lists Workflows."""
+
+    buckets: BucketIndex  # trigger bucket -> its Workflows' shares (bucket_index)
+    storage_users: StorageUsers  # namespace -> Workflows using the default Secret
 
 
 @dataclass
@@ -74,7 +85,9 @@ def _short(exc: BaseException) -> str:
     return text[:500]
 
 
-async def check_storage(rt: Runtime, ns: str, spec: WorkflowSpec, *, uid: str = "") -> Step:
+async def check_storage(
+    rt: Runtime, ns: str, spec: WorkflowSpec, users: StorageUsers, *, uid: str = ""
+) -> Step:
     """The worker's Secret exists with the required keys; the buckets exist. A
     Workflow with its own Secret releases the namespace's default copy
     (``default_storage``) when it was the last one using it."""
@@ -85,7 +98,7 @@ async def check_storage(rt: Runtime, ns: str, spec: WorkflowSpec, *, uid: str = 
             return Step(False, provided.reason, provided.message)
         secret = provided.secret
     else:
-        await default_storage.release_unused(rt, ns, leaving_uid=uid)
+        await default_storage.release_unused(rt, ns, users, leaving_uid=uid)
         found = await rt.kube.read_secret(ns, name)
         if found is None:
             return Step(
@@ -97,7 +110,7 @@ async def check_storage(rt: Runtime, ns: str, spec: WorkflowSpec, *, uid: str = 
     if missing:
         return Step(False, "SecretIncomplete", f"Secret {name} lacks keys: {', '.join(missing)}")
     for label, bucket in (("trigger", spec.trigger.bucket), ("output", spec.output_bucket)):
-        exists = await asyncio.to_thread(rt.minio.bucket_exists, bucket)
+        exists = await rt.storage(rt.minio.bucket_exists, bucket)
         if not exists:
             return Step(False, "BucketNotFound", f"{label} bucket {bucket!r} does not exist")
     return Step(True, "StorageReady", f"Secret {name}; buckets exist")
@@ -166,42 +179,29 @@ async def ensure_queue(rt: Runtime, body: Mapping[str, Any], want: bool | None) 
     return Step(True, "NoConsumer", "no consumer until StorageReady")
 
 
-async def bucket_prefixes(
-    rt: Runtime, bucket: str, current: Mapping[str, Any] | None, *, exclude_uid: str = ""
-) -> list[str]:
-    """Trigger prefixes of all active Workflows on ``bucket`` (``current`` is the
-    fresh copy of the Workflow being reconciled; the listing may lag behind)."""
-    current_uid = workflows.ref(current).uid if current is not None else ""
-    prefixes = []
-    items = await rt.kube.list_workflows()
-    for item in items:
-        uid = workflows.ref(item).uid
-        if uid in (current_uid, exclude_uid):
-            continue
-        prefixes.extend(_active_prefix(item, bucket))
-    if current is not None:
-        prefixes.extend(_active_prefix(current, bucket))
-    return prefixes
-
-
-def _active_prefix(body: Mapping[str, Any], bucket: str) -> list[str]:
-    if not workflows.is_active(body):
-        return []
-    trigger = (body.get("spec") or {}).get("trigger") or {}
-    if trigger.get("bucket") != bucket:
-        return []
-    return [trigger.get("prefix") or ""]
-
-
 async def sync_bucket(
-    rt: Runtime, bucket: str, current: Mapping[str, Any] | None, *, exclude_uid: str = ""
+    rt: Runtime, bucket: str, index: BucketIndex, body: Mapping[str, Any], *, deleting: bool = False
 ) -> None:
-    prefixes = await bucket_prefixes(rt, bucket, current, exclude_uid=exclude_uid)
-    await bucket_rules.apply(rt.minio, bucket, prefixes, rt.settings.notify_arn)
+    """Write ``bucket``'s rule from the Workflows the index holds for it, with
+    ``body`` (the Workflow being reconciled, fresher than the index; ``deleting``:
+    being finalized, so it adds nothing). The index is read inside the bucket's
+    lock (``bucket_rules.apply``), not before."""
+    current_uid = workflows.ref(body).uid
+    current = None if deleting else bucket_index.share_of(body).get(bucket)
+
+    def prefixes() -> list[str]:
+        shares = [*index.get(bucket, ()), *rt.outside_shares.get(bucket, ())]
+        return bucket_index.rule_prefixes(shares, current_uid=current_uid, current=current)
+
+    await bucket_rules.apply(rt.storage_pool, rt.minio, bucket, prefixes, rt.settings.notify_arn)
 
 
 async def reconcile(
-    rt: Runtime, body: Mapping[str, Any], *, old_buckets: tuple[str, ...] = ()
+    rt: Runtime,
+    body: Mapping[str, Any],
+    indices: Indices,
+    *,
+    old_buckets: tuple[str, ...] = (),
 ) -> ReconcileResult:
     """Run all steps for one Workflow and write conditions + observedGeneration."""
     ident = workflows.ref(body)
@@ -224,7 +224,7 @@ async def reconcile(
 
     try:
         result.steps[CONDITION_STORAGE] = await check_storage(
-            rt, ident.namespace, spec, uid=ident.uid
+            rt, ident.namespace, spec, indices.storage_users, uid=ident.uid
         )
     except Exception as exc:
         log.warning("storage check failed: %s", _short(exc))
@@ -255,7 +255,7 @@ async def reconcile(
     if result.steps[CONDITION_QUEUE].ok and result.steps[CONDITION_STORAGE].ok:
         try:
             for bucket in sorted({spec.trigger.bucket, *old_buckets}):
-                await sync_bucket(rt, bucket, body)
+                await sync_bucket(rt, bucket, indices.buckets, body)
             result.steps[CONDITION_NOTIFICATION] = (
                 Step(
                     True,
@@ -320,15 +320,17 @@ async def _write(
     await conditions.write(rt.kube, ident, result.steps, active=active, at=at, extra=patch)
 
 
-async def finalize(rt: Runtime, body: Mapping[str, Any]) -> None:
+async def finalize(rt: Runtime, body: Mapping[str, Any], indices: Indices) -> None:
     """On delete: remove our share of the bucket rule, then our consumer (rule
     first: MinIO stops publishing for us before the consumer goes). A consumer
     left behind (NATS away until kopf gives up) is deleted by ``stream_watch``."""
     ident = workflows.ref(body)
     bucket = ((body.get("spec") or {}).get("trigger") or {}).get("bucket")
     if bucket:
-        await sync_bucket(rt, bucket, None, exclude_uid=ident.uid)
-    await default_storage.release_unused(rt, ident.namespace, leaving_uid=ident.uid)
+        await sync_bucket(rt, bucket, indices.buckets, body, deleting=True)
+    await default_storage.release_unused(
+        rt, ident.namespace, indices.storage_users, leaving_uid=ident.uid
+    )
     js = await rt.jetstream()
     durable = naming.consumer_name(ident.namespace, ident.name, ident.uid)
     if await queue.delete_consumer(js, rt.settings.nats_stream, durable):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import certifi
 import nats
@@ -16,16 +17,19 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from mediaflow_operator import queue
+from mediaflow_operator.bucket_index import BucketShare
 from mediaflow_operator.kube import Kube, load_config
 from mediaflow_operator.notify import outbox
 from mediaflow_operator.notify.egress import EgressPolicy
 from mediaflow_operator.notify.webhook import WebhookSender
+from mediaflow_operator.pools import Pool
 from mediaflow_operator.settings import Settings
 
 if TYPE_CHECKING:
     from mediaflow_operator.notify.nats_sink import NatsPublisher
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 # minio-py waits up to 5 minutes for a connect and for each read, and retries
@@ -36,11 +40,12 @@ MINIO_CONNECT_SECONDS = 5.0
 MINIO_READ_SECONDS = 30.0
 
 
-def minio_http_client() -> urllib3.PoolManager:
-    """The operator's MinIO connection pool: bounded waits, few retries."""
+def minio_http_client(connections: int) -> urllib3.PoolManager:
+    """The operator's MinIO connection pool: bounded waits, few retries, one
+    connection per thread of the storage pool."""
     return urllib3.PoolManager(
         timeout=urllib3.util.Timeout(connect=MINIO_CONNECT_SECONDS, read=MINIO_READ_SECONDS),
-        maxsize=10,
+        maxsize=connections,
         cert_reqs="CERT_REQUIRED",
         ca_certs=os.environ.get("SSL_CERT_FILE") or certifi.where(),
         retries=urllib3.util.Retry(
@@ -51,9 +56,13 @@ def minio_http_client() -> urllib3.PoolManager:
 
 @dataclass
 class Runtime:
+    """The clients, and the thread pool of each kind of blocking call: Kubernetes
+    calls run in ``kube.pool``, MinIO calls in ``storage_pool`` (``pools``)."""
+
     settings: Settings
     kube: Kube
     minio: Minio
+    storage_pool: Pool
     _nc: NATS | None = None
     _js: JetStreamContext | None = None
     _stream_ready: bool = False
@@ -62,6 +71,10 @@ class Runtime:
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     api_server_addresses: tuple[str, ...] = ()  # refused as notification targets (egress)
     _notify: tuple[WebhookSender, NatsPublisher] | None = None
+    # With MEDIAFLOW_NAMESPACES: the trigger buckets of Workflows in the namespaces
+    # this operator does not watch (so not in its index), whose prefixes a shared
+    # bucket's rule must keep; refreshed by stream_watch from a slow cluster-wide list.
+    outside_shares: dict[str, list[BucketShare]] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -71,9 +84,19 @@ class Runtime:
             secret_key=settings.s3_secret_key.get_secret_value(),
             secure=settings.s3_secure,
             region=settings.s3_region or None,
-            http_client=minio_http_client(),
+            http_client=minio_http_client(settings.storage_threads),
         )
-        return cls(settings=settings, kube=Kube(load_config()), minio=minio)
+        api_client = load_config(settings.kube_threads)
+        return cls(
+            settings=settings,
+            kube=Kube(api_client, Pool("kube", settings.kube_threads)),
+            minio=minio,
+            storage_pool=Pool("storage", settings.storage_threads),
+        )
+
+    async def storage(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A blocking MinIO call, ``fn(*args, **kwargs)``, in the storage pool."""
+        return await self.storage_pool.run(fn, *args, **kwargs)
 
     async def jetstream(self, *, check_stream: bool = False) -> JetStreamContext:
         """The JetStream context, connecting (and ensuring the stream) on first use;
@@ -149,3 +172,6 @@ class Runtime:
                 logger.debug("NATS close failed", exc_info=True)
         self._nc = None
         self._js = None
+        # Last: the closings above may still have needed a thread.
+        self.kube.pool.shutdown()
+        self.storage_pool.shutdown()

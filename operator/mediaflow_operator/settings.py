@@ -74,7 +74,9 @@ class Settings(BaseModel):
         ge=1,
         description=(
             "How often consumers on the stream whose Workflow no longer exists are deleted "
-            "(one left behind by a Workflow deleted while NATS was unreachable)."
+            "(one left behind by a Workflow deleted while NATS was unreachable); with "
+            "namespaces set, also how often the Workflows outside them are listed (their "
+            "prefixes stay in the rules of buckets shared with them)."
         ),
     )
     minio_notify_target_id: str = Field(
@@ -133,6 +135,25 @@ class Settings(BaseModel):
     )
     reconcile_interval_seconds: float = Field(
         default=120, ge=5, description="Periodic re-reconcile of rules and consumers."
+    )
+    kube_threads: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description=(
+            "Threads (and pooled connections) for blocking Kubernetes API calls: at most "
+            "this many requests in flight, whatever the number of Workflows."
+        ),
+    )
+    storage_threads: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description=(
+            "Threads (and pooled connections) for blocking MinIO calls (bucket checks, rules, "
+            "sweep listings, manifests), apart from the Kubernetes ones: a slow MinIO cannot "
+            "delay Job creation or status writes."
+        ),
     )
     status_flush_seconds: float = Field(
         default=2.0,

@@ -18,7 +18,15 @@ and every ``orphan_sweep_seconds`` it deletes *orphan* consumers: ours by
 name and description (``queue.CONSUMER_PREFIX``/``CONSUMER_DESCRIPTION``) whose
 Workflow no longer exists, e.g. one whose finalizer kopf gave up while NATS was
 unreachable. Consumers are listed *before* the Workflows, so a consumer created
-meanwhile always belongs to a Workflow the listing sees.
+meanwhile always belongs to a Workflow the listing sees. This listing, not the
+watch-fed index of Workflows (``bucket_index``), is the truth here: it is one
+list per interval for the whole operator, and kopf's index keeps an entry of a
+Workflow deleted while the watch was down (a re-list adds, it never removes),
+which would hide that Workflow's orphan for good.
+
+With ``MEDIAFLOW_NAMESPACES`` set it also refreshes, at the same interval,
+``Runtime.outside_shares``: the trigger buckets of Workflows in namespaces this
+operator does not watch, whose prefixes a shared bucket's rule keeps.
 """
 
 from __future__ import annotations
@@ -30,7 +38,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mediaflow_operator import metrics, naming, queue, workflows
+from mediaflow_operator import bucket_index, metrics, naming, queue, workflows
 from mediaflow_operator.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -105,6 +113,13 @@ def dispatching(body: Mapping[str, Any]) -> bool:
     return workflows.is_active(body) and bool((body.get("status") or {}).get("consumer"))
 
 
+async def refresh_outside_shares(rt: Runtime) -> None:
+    """``Runtime.outside_shares`` from a cluster-wide list of Workflows (with
+    ``MEDIAFLOW_NAMESPACES`` set; the chart grants that ``list``)."""
+    items = await rt.kube.list_workflows()
+    rt.outside_shares = bucket_index.outside_shares(items, rt.settings.namespaces)
+
+
 class StreamWatch:
     """The periodic check; ``run`` until cancelled."""
 
@@ -112,6 +127,7 @@ class StreamWatch:
         self.rt = rt
         self.seen_id = ""
         self.next_orphan_sweep = 0.0
+        self.next_outside_refresh = 0.0
 
     async def _workflows(self) -> list[dict[str, Any]]:
         items = await self.rt.kube.list_workflows()
@@ -121,6 +137,19 @@ class StreamWatch:
     async def check(self) -> None:
         """One round: stream identity, fill, and (when due) orphans."""
         settings = self.rt.settings
+        if settings.namespaces and time.monotonic() >= self.next_outside_refresh:
+            # Before NATS and on its own: the bucket rules need these whether or
+            # not NATS is there, and a failed list must not stop the stream checks.
+            self.next_outside_refresh = time.monotonic() + settings.orphan_sweep_seconds
+            try:
+                await refresh_outside_shares(self.rt)
+            except Exception as exc:
+                logger.warning(
+                    "Workflows outside the watched namespaces not listed (their prefixes "
+                    "on shared buckets are as of the last list): %s: %s",
+                    type(exc).__name__,
+                    exc,
+                )
         js = await self.rt.jetstream(check_stream=True)
         current = self.rt.stream_id
         if self.seen_id and current != self.seen_id:

@@ -252,7 +252,12 @@ class Sweeper:
         # behind it (candidates not launched yet) and is where a restart resumes.
         after = max(self._examined, self.current.after)
         page = await list_page(
-            self.ctx.rt.minio, spec.trigger.bucket, spec.trigger.prefix, after, PAGE_SIZE
+            self.ctx.rt.storage_pool,
+            self.ctx.rt.minio,
+            spec.trigger.bucket,
+            spec.trigger.prefix,
+            after,
+            PAGE_SIZE,
         )
         known = self._known()
         for item in page:
@@ -308,6 +313,7 @@ class Sweeper:
         Job meanwhile, which a short retention already removed from the index."""
         workflow = self.ctx.workflow()
         manifest = await stat_manifest(
+            self.ctx.rt.storage_pool,
             self.ctx.rt.minio,
             spec.output_bucket,
             manifest_key(spec, workflow.namespace, workflow.name, candidate.obj.key),

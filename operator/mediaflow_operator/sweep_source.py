@@ -4,12 +4,11 @@ and the manifest of an object for one Workflow.
 Listing is in key order (the only order S3 lists in), a page at a time from a
 key (``start_after``), so a pass needs memory for one page whatever the size of
 the prefix, and it can resume from the last key done. The calls block, so they
-run in a worker thread.
+run in the storage pool (``pools``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,6 +17,7 @@ from minio.error import S3Error
 
 from mediaflow_api.metadata import MANIFEST_NAME, SOURCE_ETAG, output_dir_for
 from mediaflow_api.workflow import WorkflowSpec
+from mediaflow_operator.pools import Pool
 from mediaflow_operator.sweep_state import EPOCH, ManifestInfo
 
 PAGE_SIZE = 1000  # S3's own page size: one request per page
@@ -63,11 +63,11 @@ def _list_page(client: Minio, bucket: str, prefix: str, after: str, limit: int) 
 
 
 async def list_page(
-    client: Minio, bucket: str, prefix: str, after: str, limit: int = PAGE_SIZE
+    pool: Pool, client: Minio, bucket: str, prefix: str, after: str, limit: int = PAGE_SIZE
 ) -> list[Listed]:
     """Up to ``limit`` objects under ``prefix`` whose keys sort after ``after``,
     in key order (fewer than ``limit``: the listing is complete)."""
-    return await asyncio.to_thread(_list_page, client, bucket, prefix, after, limit)
+    return await pool.run(_list_page, client, bucket, prefix, after, limit)
 
 
 def manifest_key(spec: WorkflowSpec, namespace: str, workflow: str, key: str) -> str:
@@ -88,6 +88,6 @@ def _stat_manifest(client: Minio, bucket: str, key: str) -> ManifestInfo | None:
     return ManifestInfo(last_modified=stat.last_modified or EPOCH, source_etag=str(source))
 
 
-async def stat_manifest(client: Minio, bucket: str, key: str) -> ManifestInfo | None:
+async def stat_manifest(pool: Pool, client: Minio, bucket: str, key: str) -> ManifestInfo | None:
     """The manifest's time and the input version it names; None when there is none."""
-    return await asyncio.to_thread(_stat_manifest, client, bucket, key)
+    return await pool.run(_stat_manifest, client, bucket, key)

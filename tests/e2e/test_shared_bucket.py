@@ -118,3 +118,39 @@ def test_each_workflow_gets_its_objects_and_a_foreign_rule_survives(
         wait_for(deleted, 60, f"{name} deleted")
     assert our_rule_prefixes(stack.minio, bucket) == []
     assert _foreign_rules(stack, bucket) == ["other-tool-audit"], "the foreign rule survived"
+
+
+def test_workflows_made_and_deleted_together_leave_the_rule_exact(stack: Stack) -> None:
+    """Eight Workflows on one bucket applied at once, then deleted at once. Each
+    reconcile writes the bucket's one document from the watch-fed index, which
+    may not hold the others yet; the index is read inside the bucket's lock, so
+    the last write holds every prefix as soon as every Workflow is Ready (each
+    Ready follows its own rule write), with no periodic reconcile needed (the
+    first comes at least MEDIAFLOW_RECONCILE_INTERVAL_SECONDS after a start, and
+    each at its own offset). Deleting them together must not leave a prefix of a
+    deleted Workflow behind: each finalizer writes without its own, and the
+    last one finds the others in the index already deleting (inactive)."""
+    bucket = stack.bucket("together")
+    names = [f"together-{i}" for i in range(8)]
+    for i, name in enumerate(names):
+        stack.create_workflow(
+            name,
+            {
+                "trigger": {"bucket": bucket, "prefix": f"p{i}/"},
+                "output": {"prefix": f"out-{i}/"},
+                "tasks": TASKS,
+            },
+        )
+    for name in names:
+        stack.wait_ready(name, timeout=90)
+    assert our_rule_prefixes(stack.minio, bucket) == [f"p{i}/" for i in range(8)]
+
+    for name in names:
+        stack.delete(name)
+    for name in names:
+
+        def deleted(n: str = name) -> bool:
+            return stack.gone(n)
+
+        wait_for(deleted, 60, f"{name} deleted")
+    assert our_rule_prefixes(stack.minio, bucket) == [], "no prefix of a deleted Workflow left"

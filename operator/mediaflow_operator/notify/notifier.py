@@ -239,4 +239,4 @@ def _read_manifest(ctx: DispatchContext, bucket: str, key: str) -> dict[str, Any
 async def read_manifest(ctx: DispatchContext, bucket: str, key: str) -> dict[str, Any] | None:
     """The run's manifest; None when there is none (an OOM kill) or it is unreadable.
     MinIO trouble raises: the Job is counted (and announced) next step."""
-    return await asyncio.to_thread(_read_manifest, ctx, bucket, key)
+    return await ctx.rt.storage(_read_manifest, ctx, bucket, key)

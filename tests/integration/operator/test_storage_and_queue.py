@@ -12,8 +12,14 @@ from minio.notificationconfig import NotificationConfig, PrefixFilterRule, Queue
 
 from mediaflow_operator import bucket_rules, naming, queue
 from mediaflow_operator.bucket_rules import our_prefixes
+from mediaflow_operator.pools import Pool
 
 pytestmark = pytest.mark.integration
+POOL = Pool("test-storage", 2)  # the operator's storage pool (idle threads end with the run)
+
+
+async def _apply(client: Any, bucket: str, prefixes: list[str], arn: str) -> bool:
+    return await bucket_rules.apply(POOL, client, bucket, lambda: prefixes, arn)
 
 
 def test_bucket_rules_are_merged_kept_and_removed_on_real_minio(minio_server: Any) -> None:
@@ -30,13 +36,13 @@ def test_bucket_rules_are_merged_kept_and_removed_on_real_minio(minio_server: An
     client.set_bucket_notification(bucket, NotificationConfig(queue_config_list=[foreign]))
 
     async def scenario() -> None:
-        assert await bucket_rules.apply(client, bucket, ["a/", "a/b/", "c/"], arn)
+        assert await _apply(client, bucket, ["a/", "a/b/", "c/"], arn)
         config = client.get_bucket_notification(bucket)
         assert our_prefixes(config) == ["a/", "c/"], "MinIO keeps our rule ids"
         assert "someone-else" in [q.config_id for q in config.queue_config_list]
         # A second reconcile with the same input changes nothing.
-        assert not await bucket_rules.apply(client, bucket, ["c/", "a/"], arn)
-        assert await bucket_rules.apply(client, bucket, [], arn)
+        assert not await _apply(client, bucket, ["c/", "a/"], arn)
+        assert await _apply(client, bucket, [], arn)
         config = client.get_bucket_notification(bucket)
         assert [q.config_id for q in config.queue_config_list] == ["someone-else"]
 
@@ -49,9 +55,9 @@ def test_last_rule_removed_leaves_an_empty_configuration(minio_server: Any) -> N
     client.make_bucket(bucket)
 
     async def scenario() -> None:
-        await bucket_rules.apply(client, bucket, [""], minio_server.notify_arn)
+        await _apply(client, bucket, [""], minio_server.notify_arn)
         assert our_prefixes(client.get_bucket_notification(bucket)) == [""]
-        await bucket_rules.apply(client, bucket, [], minio_server.notify_arn)
+        await _apply(client, bucket, [], minio_server.notify_arn)
         assert client.get_bucket_notification(bucket).queue_config_list == []
 
     asyncio.run(scenario())

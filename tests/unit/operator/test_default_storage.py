@@ -1,10 +1,15 @@
-"""Who may use the operator's default storage Secret (pure rules)."""
+"""Who may use the operator's default storage Secret (pure rules), and
+releasing a namespace's copy from the watch-fed index of its users."""
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 
-from mediaflow_operator import naming
+from mediaflow_operator import default_storage, naming
 from mediaflow_operator.default_storage import copy_of, is_our_copy, may_share, uses_default_storage
 from mediaflow_operator.settings import Settings
 
@@ -53,3 +58,46 @@ def test_a_copy_is_marked_as_ours_and_only_such_a_secret_counts_as_one() -> None
     }
     assert not is_our_copy(labelled_only)
     assert not is_our_copy(None)
+
+
+def test_the_index_holds_a_workflow_under_its_namespace_while_it_uses_the_default() -> None:
+    meta = {"namespace": "media", "name": "vod", "uid": "u1"}
+    assert default_storage.user_of({"metadata": meta, "spec": {}}) == {"media": "u1"}
+    own = {"metadata": meta, "spec": {"storage": {"secretRef": {"name": "own"}}}}
+    assert default_storage.user_of(own) == {}, "empty, so kopf drops its old entry"
+    deleting = {"metadata": {**meta, "deletionTimestamp": "2026-01-01T00:00:00Z"}, "spec": {}}
+    assert default_storage.user_of(deleting) == {}
+
+
+class SecretsKube:
+    def __init__(self, copy: dict[str, Any]) -> None:
+        self.copy = copy
+        self.deleted: list[tuple[str, str]] = []
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.copy
+
+    async def delete_secret(self, namespace: str, name: str) -> None:
+        self.deleted.append((namespace, name))
+
+
+def _release(users: dict[str, list[str]], leaving: str) -> list[tuple[str, str]]:
+    source = {"type": "Opaque", "data": {}, "metadata": {"name": "s"}}
+    kube = SecretsKube(copy_of(source, "media", ("mediaflow-system", "mediaflow-storage")))
+    rt: Any = SimpleNamespace(
+        kube=kube,
+        settings=Settings(default_storage_secret="mediaflow-system/mediaflow-storage"),
+    )
+    asyncio.run(default_storage.release_unused(rt, "media", users, leaving_uid=leaving))
+    return kube.deleted
+
+
+def test_the_copy_stays_while_another_workflow_of_the_namespace_uses_it() -> None:
+    assert _release({"media": ["u1", "u2"]}, leaving="u1") == []
+
+
+def test_the_copy_goes_with_the_last_user_though_the_index_still_lists_it() -> None:
+    assert _release({"media": ["u1"], "other": ["u9"]}, leaving="u1") == [
+        ("media", "mediaflow-default-storage")
+    ]
+    assert _release({}, leaving="u1") == [("media", "mediaflow-default-storage")]

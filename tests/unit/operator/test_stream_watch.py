@@ -3,9 +3,14 @@ and the operator's --help generated from the settings."""
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
+from typing import Any
+
 import pytest
 
-from mediaflow_operator import naming, queue
+from mediaflow_operator import naming, queue, stream_watch
+from mediaflow_operator.bucket_index import BucketShare
 from mediaflow_operator.settings import Settings
 from mediaflow_operator.stream_watch import Usage, alarm_message, orphan_consumers, owner_of
 
@@ -69,3 +74,33 @@ def test_help_lists_every_setting_from_the_model() -> None:
     for name in Settings.model_fields:
         assert f"MEDIAFLOW_{name.upper()}" in text
     assert "MEDIAFLOW_NATS_STREAM_MAX_BYTES" in text
+
+
+class ListingKube:
+    def __init__(self, items: list[dict[str, Any]] | None) -> None:
+        self.items = items
+
+    async def list_workflows(self) -> list[dict[str, Any]]:
+        if self.items is None:
+            raise RuntimeError("API server away")
+        return self.items
+
+
+def _workflow(namespace: str, uid: str, prefix: str) -> dict[str, Any]:
+    return {
+        "metadata": {"namespace": namespace, "name": uid, "uid": uid},
+        "spec": {"trigger": {"bucket": "media", "prefix": prefix}},
+    }
+
+
+def test_workflows_outside_the_watched_namespaces_are_refreshed_from_one_list() -> None:
+    kube = ListingKube([_workflow("watched", "a", "a/"), _workflow("elsewhere", "x", "x/")])
+    rt: Any = SimpleNamespace(
+        kube=kube, settings=Settings(namespaces=("watched",)), outside_shares={}
+    )
+    asyncio.run(stream_watch.refresh_outside_shares(rt))
+    assert rt.outside_shares == {"media": [BucketShare("x", "x/", True)]}
+    kube.items = None  # a failed list leaves the last one's shares in place
+    with pytest.raises(RuntimeError):
+        asyncio.run(stream_watch.refresh_outside_shares(rt))
+    assert rt.outside_shares == {"media": [BucketShare("x", "x/", True)]}

@@ -18,6 +18,7 @@ from mediaflow_api.workflow_status import TRIED_JOBS_MAX, WorkflowStatus
 from mediaflow_operator import sweep
 from mediaflow_operator.clock import iso
 from mediaflow_operator.dispatch import Dispatcher
+from mediaflow_operator.pools import Pool
 from mediaflow_operator.settings import Settings
 from mediaflow_operator.sweep_state import (
     EPOCH,
@@ -35,6 +36,8 @@ pytestmark = pytest.mark.unit
 T0 = datetime(2026, 1, 1, 12, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
 SECOND = timedelta(seconds=1)
+# The fake MinIO's calls run in threads as the real ones do (idle threads end with the run).
+STORAGE_POOL = Pool("test-storage", 2)
 TRIGGER = {"bucket": "uploads", "prefix": "in/", "suffixes": [".mp4"], "processExisting": True}
 
 
@@ -186,6 +189,7 @@ def _sweeper(minio: FakeMinio, kube: FakeKube, status: dict[str, Any]) -> Dispat
         settings=Settings(status_flush_seconds=30, poll_seconds=0.01, sweep_grace_seconds=0),
         kube=kube,
         minio=minio,
+        storage_pool=STORAGE_POOL,
     )
     dispatcher = Dispatcher(rt, body, lambda: [], lambda *e: None)  # type: ignore[arg-type]
 
