@@ -107,17 +107,20 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
             rt.api_server_addresses = tuple(await rt.kube.api_server_addresses())
         except Exception as exc:  # the egress guard still has KUBERNETES_SERVICE_HOST
             logger.warning("API server addresses not discovered: %s", exc)
+    outside_listed = False
     if SETTINGS.namespaces and "outside_shares" not in memo:
         # Before any reconcile writes a shared bucket's rule (kopf starts the
         # watches after the startup handlers).
         try:
             await stream_watch.refresh_outside_shares(rt)
+            outside_listed = True
         except Exception as exc:  # stream_watch retries every orphan-sweep interval
             logger.warning("Workflows outside the watched namespaces not listed yet: %s", exc)
         memo["outside_shares"] = True
     if "stream_watch" not in memo:
         # One operator-wide task: stream re-creation, fill alarm, orphan consumers.
-        watch = stream_watch.StreamWatch(_rt(memo))
+        # Its first refresh of the outside shares waits an interval when this one worked.
+        watch = stream_watch.StreamWatch(_rt(memo), outside_listed=outside_listed)
         memo["stream_watch"] = asyncio.create_task(watch.run(), name="stream-watch")
 
 

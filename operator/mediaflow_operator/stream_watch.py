@@ -123,11 +123,15 @@ async def refresh_outside_shares(rt: Runtime) -> None:
 class StreamWatch:
     """The periodic check; ``run`` until cancelled."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, *, outside_listed: bool = False) -> None:
+        """``outside_listed``: the startup handler has just listed the Workflows
+        outside the watched namespaces; the first refresh is an interval later."""
         self.rt = rt
         self.seen_id = ""
         self.next_orphan_sweep = 0.0
-        self.next_outside_refresh = 0.0
+        self.next_outside_refresh = (
+            time.monotonic() + rt.settings.orphan_sweep_seconds if outside_listed else 0.0
+        )
 
     async def _workflows(self) -> list[dict[str, Any]]:
         items = await self.rt.kube.list_workflows()
