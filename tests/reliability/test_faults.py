@@ -204,7 +204,7 @@ def test_apiserver_restart_expires_watches(
         scenario="API server restart, watches expired",
         order=4,
         load={"bursts": 3, "uploads": 4 * load.burst, "worker": "1 s", "concurrency": 6},
-        fault="kube-apiserver stopped with Jobs running, etcd compacted to its head, "
+        fault="kube-apiserver stopped with Jobs running, etcd compacted past its head, "
         "uploads meanwhile, apiserver started again",
     )
     stack = open_stack(worker_sleep=1.0)

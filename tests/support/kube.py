@@ -12,13 +12,14 @@ give every namespace its ``default`` ServiceAccount and root CA ConfigMap, so
 the ServiceAccount admission plugin can stay on as in a real cluster.
 
 The API server can be restarted on the same address, optionally after
-compacting etcd to its newest revision (the reliability suite's fault): every
+compacting etcd past its newest revision (the reliability suite's fault): every
 resourceVersion a client held before then is expired, so a watch resumed from
 one is answered 410 Gone, as after a long partition from a real cluster.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import ssl
 import urllib.request
@@ -96,11 +97,19 @@ class KubeControlPlane:
         )
 
     def compact_etcd(self) -> int:
-        """Compact etcd's history up to its current revision (through etcd's
-        JSON gateway) and return that revision: older resourceVersions are gone."""
-        revision = int(
-            _etcd_post(self.etcd_url, "/v3/maintenance/status", {})["header"]["revision"]
+        """Compact etcd's history past every resourceVersion handed out so far
+        (through etcd's JSON gateway) and return the compacted revision.
+
+        A key outside ``/registry`` is written first so that the revision compacted
+        to is newer than any the API server ever sent: compacting only to the head
+        leaves the head itself valid, and a client whose last event or bookmark
+        carried it (nothing writes etcd while the API server is stopped) could
+        resume its watch without ever being told 410 Gone."""
+        bump = base64.b64encode(b"/mediaflow-test/compaction-marker").decode()
+        written = _etcd_post(
+            self.etcd_url, "/v3/kv/put", {"key": bump, "value": base64.b64encode(b"x").decode()}
         )
+        revision = int(written["header"]["revision"])
         _etcd_post(self.etcd_url, "/v3/kv/compaction", {"revision": revision, "physical": True})
         return revision
 
