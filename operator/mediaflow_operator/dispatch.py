@@ -10,9 +10,12 @@ its counters, so counting needs no cross-process coordination. Each step:
 2. serve a manual request (``manual``) if a slot is free;
 3. if the Workflow may dispatch, pull at most ``maxConcurrentJobs - active
    Jobs`` events from its durable consumer (``subscription``): backpressure
-   stays in JetStream; when the fetch came back short (no more events
-   waiting), the free slots go to objects the sweep found (``sweep``: its own
-   task lists the trigger prefix, off this path);
+   stays in JetStream. It pulls only when the router rang its doorbell, when
+   the last pull may have left events behind, or every
+   ``dispatch_fallback_seconds`` (``doorbell.FetchPacer``): an idle Workflow
+   asks NATS nothing. When no more events are waiting, the free slots go to
+   objects the sweep found (``sweep``: its own task lists the trigger prefix,
+   off this path);
 4. settle every event (``messages``): poison -> ``term``; not ours -> ack;
    skip -> count, hold, ack after the write (``ledger``: durable before ack);
    process -> create the Job (``launch``; ``AlreadyExists`` is fine), then ack;
@@ -35,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,6 +52,7 @@ from mediaflow_operator.admission import JobRefused
 from mediaflow_operator.clock import now
 from mediaflow_operator.conditions import Step
 from mediaflow_operator.context import DispatchContext, PostEvent
+from mediaflow_operator.doorbell import FetchPacer
 from mediaflow_operator.job_views import JobView, count_active
 from mediaflow_operator.launch import Launcher
 from mediaflow_operator.ledger import StatusLedger
@@ -100,6 +105,9 @@ class Dispatcher:
         self.sweeper = Sweeper(ctx, self.subscription, self.ledger, self.launcher, self.spec)
         self.manual = ManualTrigger(ctx, self.ledger)
         self.deleted: set[str] = set()  # Job UIDs deleted by this dispatcher
+        self.uid = workflows.ref(body).uid
+        self.bell = rt.doorbells.bell(self.uid)
+        self.pacer = FetchPacer(fallback=rt.settings.dispatch_fallback_seconds)
         self._spec: tuple[int, WorkflowSpec] | None = None
         self._observed = datetime.min.replace(tzinfo=UTC)  # last backlog gauge refresh
 
@@ -151,6 +159,7 @@ class Dispatcher:
                     self.log.exception("dispatcher step failed (%d in a row)", failures)
                     await stopped.wait(min(30.0, 1.0 * 2 ** min(failures, 5)))
         finally:
+            self.ctx.rt.doorbells.forget(self.uid)
             await self.sweeper.stop()
             await self.notifier.stop()
         try:
@@ -179,11 +188,15 @@ class Dispatcher:
             await self._pause(stopped)
             return
         asked = min(capacity, FETCH_BATCH_MAX)
-        messages = await self.subscription.fetch(asked)
-        if len(messages) > capacity:
-            self.log.debug("fetch returned %d messages for %d slots", len(messages), capacity)
-        if messages:
-            await self.handle(spec, messages, capacity)
+        messages: list[QueueMessage] = []
+        if self.pacer.due(time.monotonic(), self.bell.is_set()):
+            self.bell.clear()  # before the pull: a ring during it is kept
+            started = time.monotonic()
+            messages = await self.subscription.fetch(asked)
+            if len(messages) > capacity:
+                self.log.debug("fetch returned %d messages for %d slots", len(messages), capacity)
+            put_back_after = await self.handle(spec, messages, capacity) if messages else None
+            self.pacer.fetched(started, asked, len(messages), put_back_after)
         if len(messages) < asked:
             # No more events waiting: the slots left go to the sweep's objects.
             free = spec.execution.max_concurrent_jobs - count_active(
@@ -192,6 +205,8 @@ class Dispatcher:
             await self.sweeper.launch_ready(spec, free)
         await self._report_admission()
         await self.ledger.release()
+        if not self.pacer.more_waiting:
+            await self._pause(stopped, wake_on_bell=True)
 
     async def _observe(self, jobs: list[JobView]) -> None:
         """Set the Workflow's gauges: active Jobs on every step (no I/O), the
@@ -240,12 +255,28 @@ class Dispatcher:
             )
             self.ctx.post_event("Warning", "JobCreationRefused", refusal.message[:1000])
 
-    async def _pause(self, stopped: Any) -> None:
-        """Wait one poll interval, returning early when the daemon is asked to stop."""
-        if stopped is None:
+    async def _pause(self, stopped: Any, *, wake_on_bell: bool = False) -> None:
+        """Wait one poll interval, returning early when the daemon is asked to
+        stop, and (``wake_on_bell``: the step could take events) when the
+        router rings. A step that cannot take events (no free slot, refusals)
+        must not wake on the bell: it would spin while the bell stays set."""
+        waits: list[asyncio.Future[Any]] = []
+        if stopped is not None:
+            waits.append(asyncio.ensure_future(stopped.wait()))
+        if wake_on_bell:
+            waits.append(asyncio.ensure_future(self.bell.wait()))
+        if not waits:
             await asyncio.sleep(self.ctx.rt.settings.poll_seconds)
-        else:
-            await stopped.wait(self.ctx.rt.settings.poll_seconds)
+            return
+        try:
+            await asyncio.wait(
+                waits,
+                timeout=self.ctx.rt.settings.poll_seconds,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            for waiting in waits:
+                waiting.cancel()
 
     # --- finished Jobs ---
     async def delete_expired(self, jobs: list[JobView], spec: WorkflowSpec | None) -> None:
@@ -283,9 +314,12 @@ class Dispatcher:
             self.deleted.add(job.uid)
 
     # --- events ---
-    async def handle(self, spec: WorkflowSpec, messages: list[QueueMessage], capacity: int) -> None:
+    async def handle(
+        self, spec: WorkflowSpec, messages: list[QueueMessage], capacity: int
+    ) -> float | None:
         """Settle every message of one fetch; the skipped ones are acked once the
-        status write that counts them succeeded."""
+        status write that counts them succeeded. Returns the shortest delay a
+        message was put back with (None: none was)."""
         async with Batch(messages, self.progress_interval, self.log) as batch:
             created = 0
             refused = False
@@ -307,6 +341,7 @@ class Dispatcher:
         if batch.held:
             self.ledger.hold_until_written(batch.held)
             await self.ledger.release()
+        return batch.put_back_after
 
     async def _settle(self, spec: WorkflowSpec, batch: Batch, msg: QueueMessage) -> int:
         """Act on one message and settle it; returns how many Jobs it created.

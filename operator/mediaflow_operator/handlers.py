@@ -23,11 +23,14 @@ from mediaflow_operator import (
     metrics,
     naming,
     reconcile,
+    routing,
     stream_watch,
     workflows,
 )
 from mediaflow_operator.bucket_index import BucketShare
 from mediaflow_operator.job_views import JobView, job_view
+from mediaflow_operator.router import RouterService
+from mediaflow_operator.routing import Route
 from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.settings import Settings
 
@@ -117,6 +120,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
         except Exception as exc:  # stream_watch retries every orphan-sweep interval
             logger.warning("Workflows outside the watched namespaces not listed yet: %s", exc)
         memo["outside_shares"] = True
+    if "router" not in memo:
+        # Runs while a dispatcher of this process runs (router.RouterService).
+        memo["router"] = RouterService(rt)
     if "stream_watch" not in memo:
         # One operator-wide task: stream re-creation, fill alarm, orphan consumers.
         # Its first refresh of the outside shares waits an interval when this one worked.
@@ -126,6 +132,9 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
 
 @kopf.on.cleanup()
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    router = memo.get("router")
+    if isinstance(router, RouterService):
+        await router.stop()
     task = memo.get("stream_watch")
     if isinstance(task, asyncio.Task):
         task.cancel()
@@ -148,6 +157,13 @@ def mediaflow_jobs(body: kopf.Body, **_: Any) -> dict[str, JobView]:
 @kopf.index(*WORKFLOWS)
 def mediaflow_buckets(body: kopf.Body, **_: Any) -> dict[str, BucketShare]:
     return bucket_index.share_of(body)
+
+
+# Where the router sends each bucket's events: the active Workflows with a consumer
+# (routing.py). Changes with the same watch event that shows a Workflow's rule ready.
+@kopf.index(*WORKFLOWS)
+def mediaflow_routes(body: kopf.Body, **_: Any) -> dict[str, Route]:
+    return routing.route_of(body)
 
 
 # The Workflows of each namespace that use the default storage Secret: its copy there is
@@ -248,7 +264,8 @@ async def finalize_workflow(
     logger.info("removed consumer and bucket rule")
 
 
-# One dispatcher per Workflow: pulls events while below maxConcurrentJobs, counts results,
+# One dispatcher per Workflow: pulls its routed events while below maxConcurrentJobs
+# (the router runs while any dispatcher does), counts results,
 # serves manual triggers (`mediaflow process`) and sweeps for lost events. On stop it gets
 # 5 s to finish its step and write the status before it is cancelled (at most 20 s in all:
 # the peering handover waits that long, see Settings.peering_handover_seconds).
@@ -266,6 +283,7 @@ async def dispatcher(
     memo: kopf.Memo,
     stopped: kopf.DaemonStopped,
     mediaflow_jobs: kopf.Index[str, JobView],
+    mediaflow_routes: kopf.Index[str, Route],
     **_: Any,
 ) -> None:
     uid = workflows.ref(body).uid
@@ -283,7 +301,12 @@ async def dispatcher(
         await stopped.wait(SETTINGS.peering_handover_seconds)
         if stopped:
             return
-    await dispatch.Dispatcher(_rt(memo), body, jobs, post_event).run(stopped)
+    router: RouterService = memo["router"]
+    router.acquire(mediaflow_routes)
+    try:
+        await dispatch.Dispatcher(_rt(memo), body, jobs, post_event).run(stopped)
+    finally:
+        await router.release()
     if body.get("metadata", {}).get("deletionTimestamp"):
         # Stopped for the deletion: a last step may have set a series after the
         # delete handler removed them.

@@ -74,12 +74,9 @@ def decide(
         return Decision(Verdict.IGNORE, "other bucket", Reason.OTHER_BUCKET)
     if not key.startswith(trigger.prefix):
         return Decision(Verdict.IGNORE, "outside the trigger prefix", Reason.OUTSIDE_PREFIX)
-    if is_mediaflow_output(user_metadata):
-        return Decision(Verdict.IGNORE, "mediaflow output", Reason.MEDIAFLOW_OUTPUT)
-    if f"{OUTPUT_DIR_SUFFIX}/" in key:
-        return Decision(
-            Verdict.IGNORE, "inside a mediaflow output directory", Reason.IN_OUTPUT_DIRECTORY
-        )
+    output = output_decision(key, user_metadata)
+    if output is not None:
+        return output
     if key.endswith("/"):
         return Decision(Verdict.SKIP, "folder marker", Reason.FOLDER_MARKER)
     if trigger.suffixes:
@@ -87,3 +84,17 @@ def decide(
         if not any(lowered.endswith(s.lower()) for s in trigger.suffixes):
             return Decision(Verdict.SKIP, "suffix does not match", Reason.SUFFIX_MISMATCH)
     return Decision(Verdict.PROCESS, "matches", Reason.MATCHES)
+
+
+def output_decision(key: str, user_metadata: dict[str, str] | None) -> Decision | None:
+    """IGNORE when the object is mediaflow's own output (by its metadata or by
+    lying inside an output directory), whatever the Workflow; else None. The
+    router drops these before any Workflow sees them: a Job's outputs usually
+    lie under the trigger prefix that made it."""
+    if is_mediaflow_output(user_metadata):
+        return Decision(Verdict.IGNORE, "mediaflow output", Reason.MEDIAFLOW_OUTPUT)
+    if f"{OUTPUT_DIR_SUFFIX}/" in key:
+        return Decision(
+            Verdict.IGNORE, "inside a mediaflow output directory", Reason.IN_OUTPUT_DIRECTORY
+        )
+    return None

@@ -71,6 +71,9 @@ class Batch:
         self._log = log
         self._keepalive: asyncio.Task[None] | None = None
         self.held: list[QueueMessage] = []
+        # The shortest delay a message was put back with (None: none was):
+        # when the dispatcher should look at its queue again.
+        self.put_back_after: float | None = None
 
     async def __aenter__(self) -> Batch:
         self._keepalive = asyncio.create_task(self._keep_in_progress())
@@ -95,6 +98,8 @@ class Batch:
     async def nak(self, msg: QueueMessage, delay: float) -> None:
         await msg.nak(delay=delay)
         self._settled(msg)
+        if self.put_back_after is None or delay < self.put_back_after:
+            self.put_back_after = delay
 
     async def term(self, msg: QueueMessage) -> None:
         await msg.term()

@@ -255,6 +255,17 @@ STREAM_RESETS = _global_counter(
     "mediaflow_stream_resets_total",
     "Times the event stream was found deleted or replaced (consumers re-created).",
 )
+ROUTER_EVENTS = _global_counter(
+    "mediaflow_router_events_total",
+    "MinIO events the router handled, by result: routed (copied to at least one "
+    "Workflow), unmatched (no Workflow's bucket and prefix), poison (unparseable, "
+    "terminated), retried (put back after a copy was not stored).",
+    "result",
+)
+ROUTED_COPIES = _global_counter(
+    "mediaflow_routed_copies_total",
+    "Copies of events the router stored for Workflows (one per matching Workflow).",
+)
 ORPHAN_CONSUMERS_DELETED = _global_counter(
     "mediaflow_orphan_consumers_deleted_total",
     "Consumers deleted because their Workflow no longer exists.",

@@ -1,23 +1,31 @@
-"""The JetStream stream holding MinIO's events and one durable consumer per Workflow.
+"""The JetStream stream of events, the router's consumer and one durable
+consumer per Workflow.
 
-Stream: *interest* retention (a message stays until every Workflow consumer that
-existed at publish time acked it, then it is gone), plus ``max_age`` so a
-Workflow stuck at its concurrency limit cannot keep events forever, plus
-``max_bytes``/``max_msgs`` so NATS's disk cannot fill. At the limit the stream
-*discards new* messages: MinIO's publish fails and MinIO keeps the event in its
-``queue_dir`` and retries it, so nothing a Workflow still needs is dropped
-silently (discard-old would delete the oldest unprocessed events without a
-trace). ``stream_watch`` raises an alarm well before the limit. The stream must
-exist before MinIO publishes, or events are lost.
+Stream: two kinds of subjects. MinIO publishes every bucket's events on
+``nats_subject``; the router (``router``) reads them through its consumer
+(``ROUTER_DURABLE``) and republishes each on ``<nats_work_subject_prefix>.<uid>``
+of every Workflow it is for (``routing``). *Interest* retention: a message stays
+until every consumer whose filter matches it acked it (MinIO's original: the
+router; a copy: its Workflow), and a copy for a subject nobody consumes is
+dropped at once. ``max_age`` keeps a Workflow stuck at its concurrency limit
+from holding events forever; ``max_bytes``/``max_msgs`` keep NATS's disk from
+filling. At the limit the stream *discards new* messages: MinIO's publish fails
+and MinIO keeps the event in its ``queue_dir`` and retries (a copy the router
+cannot store puts its original back), so nothing a Workflow still needs is
+dropped silently (discard-old would delete the oldest unprocessed events
+without a trace). ``stream_watch`` raises an alarm well before the limit. The
+stream must exist before MinIO publishes, or events are lost. The duplicate
+window (longer than AckWait) drops the copies a restarted router stores again.
 
-Consumers: durable, explicit ack, pull, only for Workflows that dispatch
-(``reconcile.ensure_queue``): a consumer nobody reads would hold every event.
-Each sees all events (every Workflow filters bucket/prefix itself), starts at
-*new* messages when created (a new or resumed Workflow processes new uploads
-only), and keeps its position across operator restarts. ``max_ack_pending``
-bounds what one Workflow holds unacked; the dispatcher fetches at most
-``maxConcurrentJobs - active`` messages, so it never reaches the limit in
-practice. ``ack_wait`` is long enough to create a Job.
+Workflow consumers: durable, explicit ack, pull, filtered on the Workflow's own
+subject, only for Workflows that dispatch (``reconcile.ensure_queue``); each
+starts at *new* messages when created (a new or resumed Workflow processes new
+uploads only) and keeps its position across operator restarts.
+``max_ack_pending`` bounds what one Workflow holds unacked; the dispatcher
+fetches at most ``maxConcurrentJobs - active`` messages, so it never reaches the
+limit in practice. ``ack_wait`` is long enough to create a Job. A consumer of an
+older operator (filtered on MinIO's subject) is switched to the Workflow's
+subject in place.
 """
 
 from __future__ import annotations
@@ -46,6 +54,11 @@ MAX_ACK_PENDING = 256
 CONSUMER_LIST_PAGE = 256  # JetStream's page size for CONSUMER.LIST
 CONSUMER_PREFIX = "wf_"  # naming.consumer_name
 CONSUMER_DESCRIPTION = "Workflow {namespace}/{name}"
+# Not CONSUMER_PREFIX: stream_watch's orphan sweep never takes it for a Workflow's.
+ROUTER_DURABLE = "mediaflow-router"
+ROUTER_MAX_ACK_PENDING = 4096
+# Longer than ACK_WAIT_SECONDS: a copy stored again after a redelivery is dropped.
+DUPLICATE_WINDOW_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -55,18 +68,18 @@ class StreamLimits:
     max_msgs: int
 
 
-def stream_config(name: str, subject: str, limits: StreamLimits) -> StreamConfig:
+def stream_config(name: str, subjects: list[str], limits: StreamLimits) -> StreamConfig:
     return StreamConfig(
         name=name,
         description="MinIO object events for mediaflow Workflows",
-        subjects=[subject],
+        subjects=subjects,
         retention=RetentionPolicy.INTEREST,
         storage=StorageType.FILE,
         max_age=limits.max_age_seconds,
         max_bytes=limits.max_bytes,
         max_msgs=limits.max_msgs,
         discard=DiscardPolicy.NEW,
-        duplicate_window=120.0,
+        duplicate_window=DUPLICATE_WINDOW_SECONDS,
     )
 
 
@@ -78,6 +91,7 @@ def needs_update(current: StreamConfig, wanted: StreamConfig) -> bool:
         or current.max_bytes != wanted.max_bytes
         or current.max_msgs != wanted.max_msgs
         or current.discard != wanted.discard
+        or (current.duplicate_window or 0) < (wanted.duplicate_window or 0)
     )
 
 
@@ -86,6 +100,22 @@ def stream_identity(info: StreamInfo) -> str:
     (a deleted and re-created stream of the same name starts its sequences at 1
     again, so sequences are only unique together with this)."""
     return info.created.isoformat() if info.created else ""
+
+
+def router_consumer_config(subject: str) -> ConsumerConfig:
+    """The router's consumer: MinIO's events, from the first one the stream holds
+    when it is created (with interest retention these are only events some
+    consumer still needs)."""
+    return ConsumerConfig(
+        durable_name=ROUTER_DURABLE,
+        description="mediaflow router: MinIO events to the Workflows they are for",
+        deliver_policy=DeliverPolicy.ALL,
+        ack_policy=AckPolicy.EXPLICIT,
+        ack_wait=ACK_WAIT_SECONDS,
+        max_ack_pending=ROUTER_MAX_ACK_PENDING,
+        max_deliver=-1,
+        filter_subject=subject,
+    )
 
 
 def consumer_config(durable: str, subject: str, description: str) -> ConsumerConfig:
@@ -102,22 +132,23 @@ def consumer_config(durable: str, subject: str, description: str) -> ConsumerCon
 
 
 async def ensure_stream(
-    js: JetStreamContext, name: str, subject: str, limits: StreamLimits
+    js: JetStreamContext, name: str, subjects: list[str], limits: StreamLimits
 ) -> StreamInfo:
     """Create the stream or bring its subjects and limits up to date; its info."""
-    config = stream_config(name, subject, limits)
+    config = stream_config(name, subjects, limits)
     try:
         info = await js.stream_info(name)
     except NotFoundError:
         info = await js.add_stream(config)
-        logger.info("created JetStream stream %s for subject %s", name, subject)
+        logger.info("created JetStream stream %s for subjects %s", name, ", ".join(subjects))
         return info
     if needs_update(info.config, config):
-        config.subjects = sorted({*(info.config.subjects or []), subject})
+        config.subjects = sorted({*(info.config.subjects or []), *subjects})
         info = await js.update_stream(config)
         logger.info(
-            "updated JetStream stream %s (max_bytes=%d, max_msgs=%d)",
+            "updated JetStream stream %s (subjects %s, max_bytes=%d, max_msgs=%d)",
             name,
+            ", ".join(config.subjects),
             limits.max_bytes,
             limits.max_msgs,
         )
@@ -137,13 +168,30 @@ async def list_consumers(js: JetStreamContext, stream: str) -> list[ConsumerInfo
 async def ensure_consumer(
     js: JetStreamContext, stream: str, durable: str, subject: str, description: str
 ) -> bool:
-    """Create the durable consumer if missing; True if it was created."""
+    """Create the durable consumer if missing, or switch its filter to
+    ``subject`` (a consumer made by an older operator); True if it was created."""
     try:
-        await js.consumer_info(stream, durable)
+        info = await js.consumer_info(stream, durable)
+    except NotFoundError:
+        await js.add_consumer(stream, consumer_config(durable, subject, description))
+        return True
+    if info.config.filter_subject != subject:
+        # JetStream updates a durable's filter in place (its position is kept).
+        await js.add_consumer(stream, consumer_config(durable, subject, description))
+        logger.info(
+            "consumer %s now reads %s (was %s)", durable, subject, info.config.filter_subject
+        )
+    return False
+
+
+async def ensure_router_consumer(js: JetStreamContext, stream: str, subject: str) -> bool:
+    """Create the router's consumer if missing; True if it was created."""
+    try:
+        await js.consumer_info(stream, ROUTER_DURABLE)
         return False
     except NotFoundError:
         pass
-    await js.add_consumer(stream, consumer_config(durable, subject, description))
+    await js.add_consumer(stream, router_consumer_config(subject))
     return True
 
 

@@ -39,6 +39,7 @@ from mediaflow_operator import (
     metrics,
     naming,
     queue,
+    routing,
     workflows,
 )
 from mediaflow_operator.bucket_index import BucketIndex
@@ -149,7 +150,7 @@ async def check_job_template(rt: Runtime, body: Mapping[str, Any], spec: Workflo
 
 async def ensure_queue(rt: Runtime, body: Mapping[str, Any], want: bool | None) -> Step:
     """The Workflow's consumer exists exactly while it dispatches (``want``): a
-    consumer nobody reads holds every event of every bucket in the stream.
+    consumer nobody reads holds every event routed to it until ``max_age``.
     ``want`` None (storage could not be checked just now) leaves it as it is: a
     MinIO blip must not throw away the Workflow's queued events."""
     ident = workflows.ref(body)
@@ -164,7 +165,7 @@ async def ensure_queue(rt: Runtime, body: Mapping[str, Any], want: bool | None) 
             js,
             stream,
             durable,
-            rt.settings.nats_subject,
+            routing.work_subject(rt.settings.nats_work_subject_prefix, ident.uid),
             queue.CONSUMER_DESCRIPTION.format(namespace=ident.namespace, name=ident.name),
         ):
             log.info("created consumer %s on stream %s", durable, stream)

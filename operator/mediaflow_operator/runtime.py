@@ -16,8 +16,9 @@ from minio import Minio
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from mediaflow_operator import queue
+from mediaflow_operator import queue, routing
 from mediaflow_operator.bucket_index import BucketShare
+from mediaflow_operator.doorbell import Doorbells
 from mediaflow_operator.kube import Kube, load_config
 from mediaflow_operator.notify import outbox
 from mediaflow_operator.notify.egress import EgressPolicy
@@ -75,6 +76,8 @@ class Runtime:
     # this operator does not watch (so not in its index), whose prefixes a shared
     # bucket's rule must keep; refreshed by stream_watch from a slow cluster-wide list.
     outside_shares: dict[str, list[BucketShare]] = field(default_factory=dict)
+    # The router rings a Workflow's dispatcher when it stored events for it.
+    doorbells: Doorbells = field(default_factory=Doorbells)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:
@@ -99,8 +102,9 @@ class Runtime:
         return await self.storage_pool.run(fn, *args, **kwargs)
 
     async def jetstream(self, *, check_stream: bool = False) -> JetStreamContext:
-        """The JetStream context, connecting (and ensuring the stream) on first use;
-        ``check_stream`` re-checks the stream (a NATS without persistence may lose it)."""
+        """The JetStream context, connecting (and ensuring the stream and the
+        router's consumer) on first use; ``check_stream`` re-checks both (a NATS
+        without persistence may lose them)."""
         async with self._lock:
             if check_stream:
                 self._stream_ready = False
@@ -117,10 +121,25 @@ class Runtime:
                 self._stream_ready = False
             assert self._js is not None
             if not self._stream_ready:
+                settings = self.settings
+                subjects = [
+                    settings.nats_subject,
+                    routing.work_subjects(settings.nats_work_subject_prefix),
+                ]
                 info = await queue.ensure_stream(
-                    self._js, self.settings.nats_stream, self.settings.nats_subject, self.limits
+                    self._js, settings.nats_stream, subjects, self.limits
                 )
                 self.stream_id = queue.stream_identity(info)
+                # Before any bucket rule makes MinIO publish: with interest
+                # retention an event no consumer filters for is dropped at once.
+                if await queue.ensure_router_consumer(
+                    self._js, settings.nats_stream, settings.nats_subject
+                ):
+                    logger.info(
+                        "created router consumer %s on stream %s",
+                        queue.ROUTER_DURABLE,
+                        settings.nats_stream,
+                    )
                 await outbox.ensure_stream(self._js, self.settings)
                 self._stream_ready = True
             return self._js

@@ -11,7 +11,7 @@ import ipaddress
 import os
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from mediaflow_api import __version__
 
@@ -34,6 +34,14 @@ class Settings(BaseModel):
     nats_subject: str = Field(
         default="mediaflow.events",
         description="Subject MinIO's NATS target publishes to (MINIO_NOTIFY_NATS_SUBJECT_<ID>).",
+    )
+    nats_work_subject_prefix: str = Field(
+        default="mediaflow.work",
+        pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$",
+        description=(
+            "Subject prefix of the events the router copies for each Workflow "
+            "(<prefix>.<workflow uid>), in the same stream."
+        ),
     )
     nats_stream_max_age_seconds: int = Field(
         default=7 * 86400,
@@ -165,7 +173,20 @@ class Settings(BaseModel):
         ),
     )
     poll_seconds: float = Field(
-        default=1.0, gt=0, description="Longest wait of a dispatcher for new events."
+        default=1.0,
+        gt=0,
+        description=(
+            "Longest wait of a dispatcher between its steps (finished Jobs, manual "
+            "triggers); new events wake it at once."
+        ),
+    )
+    dispatch_fallback_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description=(
+            "Longest time an idle dispatcher goes without asking its queue for events "
+            "(the router wakes it for new ones; this catches events put back for later)."
+        ),
     )
     peering_name: str = Field(
         default="", description="kopf peering name (needs kopf's peering CRD); empty: standalone."
@@ -287,6 +308,21 @@ class Settings(BaseModel):
             except ValueError as exc:
                 raise ValueError(f"not a network (CIDR): {cidr!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _subjects_apart(self) -> Settings:
+        # The router reads MinIO's subject and writes the work subjects of the same
+        # stream: a copy on a subject it reads would be routed again, forever.
+        work = self.nats_work_subject_prefix
+        for name, subject in (
+            ("MEDIAFLOW_NATS_SUBJECT", self.nats_subject),
+            ("MEDIAFLOW_NOTIFY_SUBJECT_PREFIX", self.notify_subject_prefix),
+        ):
+            if subject == work or subject.startswith(work + ".") or work.startswith(subject + "."):
+                raise ValueError(
+                    f"{name} ({subject!r}) overlaps MEDIAFLOW_NATS_WORK_SUBJECT_PREFIX ({work!r})"
+                )
+        return self
 
     @property
     def notify_arn(self) -> str:

@@ -38,7 +38,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mediaflow_operator import bucket_index, metrics, naming, queue, workflows
+from mediaflow_operator import bucket_index, metrics, naming, queue, routing, workflows
 from mediaflow_operator.runtime import Runtime
 
 logger = logging.getLogger(__name__)
@@ -192,8 +192,9 @@ class StreamWatch:
             description = queue.CONSUMER_DESCRIPTION.format(
                 namespace=ident.namespace, name=ident.name
             )
+            subject = routing.work_subject(settings.nats_work_subject_prefix, ident.uid)
             if await queue.ensure_consumer(
-                js, settings.nats_stream, consumer_of(body), settings.nats_subject, description
+                js, settings.nats_stream, consumer_of(body), subject, description
             ):
                 created += 1
         logger.info("re-created %d consumer(s) on stream %s", created, settings.nats_stream)

@@ -37,7 +37,7 @@ RESERVED_PREFIXES = ("_INBOX.", "$")
 
 def reserved_subject(subject: str, settings: Settings) -> str | None:
     """Why ``subject`` may not be published to on the operator's NATS, or None."""
-    own = (settings.nats_subject, settings.notify_subject_prefix)
+    own = (settings.nats_subject, settings.nats_work_subject_prefix, settings.notify_subject_prefix)
     for name in own:
         if subject == name or subject.startswith(name + ".") or name.startswith(subject + "."):
             return f"subject {subject!r} overlaps the operator's own subject {name!r}"

@@ -72,8 +72,8 @@ def test_stream_and_consumers_on_real_jetstream(nats_server: Any) -> None:
         js = nc.jetstream()
         try:
             limits = queue.StreamLimits(max_age_seconds=3600, max_bytes=10 << 20, max_msgs=5000)
-            first = await queue.ensure_stream(js, stream, subject, limits)
-            again = await queue.ensure_stream(js, stream, subject, limits)  # idempotent
+            first = await queue.ensure_stream(js, stream, [subject], limits)
+            again = await queue.ensure_stream(js, stream, [subject], limits)  # idempotent
             assert queue.stream_identity(first) == queue.stream_identity(again) != ""
             info = await js.stream_info(stream)
             assert str(getattr(info.config.retention, "value", info.config.retention)) == "interest"
@@ -81,7 +81,7 @@ def test_stream_and_consumers_on_real_jetstream(nats_server: Any) -> None:
             assert str(getattr(info.config.discard, "value", info.config.discard)) == "new"
             # Other limits in the settings: the existing stream is updated, not replaced.
             bigger = queue.StreamLimits(max_age_seconds=3600, max_bytes=20 << 20, max_msgs=9000)
-            updated = await queue.ensure_stream(js, stream, subject, bigger)
+            updated = await queue.ensure_stream(js, stream, [subject], bigger)
             assert (updated.config.max_bytes, updated.config.max_msgs) == (20 << 20, 9000)
             assert queue.stream_identity(updated) == queue.stream_identity(first)
             durable = naming.consumer_name("ns", "wf", "uid-1")

@@ -20,6 +20,7 @@ import pytest
 from mediaflow_api.workflow import WorkflowSpec
 from mediaflow_operator import naming
 from mediaflow_operator.dispatch import Dispatcher
+from mediaflow_operator.doorbell import Doorbells
 from mediaflow_operator.job_views import JobView, count_active, job_view
 from mediaflow_operator.messages import QueueMessage
 from mediaflow_operator.settings import Settings
@@ -109,7 +110,10 @@ COMPLETE = [{"type": "Complete", "status": "True", "lastTransitionTime": "2026-0
 
 def _dispatcher(kube: FakeKube, jobs: list[JobView]) -> Dispatcher:
     rt = SimpleNamespace(
-        settings=Settings(status_flush_seconds=30, poll_seconds=0.01), kube=kube, stream_id=""
+        doorbells=Doorbells(),
+        settings=Settings(status_flush_seconds=30, poll_seconds=0.01),
+        kube=kube,
+        stream_id="",
     )
     events: list[tuple[str, str, str]] = []
     return Dispatcher(rt, BODY, lambda: list(jobs), lambda *e: events.append(e))  # type: ignore[arg-type]
@@ -279,7 +283,10 @@ def test_a_refused_job_stops_the_batch_and_the_events_wait_in_order(code: int) -
     kube = FakeKube(log, create_error=_status_error(code, "exceeded quota: q"))
     events: list[tuple[str, str, str]] = []
     rt = SimpleNamespace(
-        settings=Settings(status_flush_seconds=30, poll_seconds=0.01), kube=kube, stream_id=""
+        doorbells=Doorbells(),
+        settings=Settings(status_flush_seconds=30, poll_seconds=0.01),
+        kube=kube,
+        stream_id="",
     )
     dispatcher = Dispatcher(rt, BODY, lambda: [], lambda *e: events.append(e))  # type: ignore[arg-type]
     spec_model = WorkflowSpec.model_validate(spec())
@@ -389,6 +396,7 @@ def test_the_sweep_waits_while_events_are_queued() -> None:
     log: list[tuple[str, Any]] = []
     body = {**BODY, "status": {**BODY["status"], "activeSince": "2020-01-01T00:00:00Z"}}
     rt = SimpleNamespace(
+        doorbells=Doorbells(),
         settings=Settings(status_flush_seconds=30, poll_seconds=0.01, sweep_grace_seconds=0),
         kube=FakeKube(log),
         minio=None,  # listing would fail: the sweep must not get that far
@@ -443,7 +451,9 @@ def test_a_manual_trigger_waits_for_a_free_slot(monkeypatch: pytest.MonkeyPatch)
     jobs = [_active_job("mf-videos-1", "u1")]
     events: list[tuple[str, str, str]] = []
     rt = SimpleNamespace(
-        settings=Settings(status_flush_seconds=30, poll_seconds=0.01), kube=FakeKube([])
+        doorbells=Doorbells(),
+        settings=Settings(status_flush_seconds=30, poll_seconds=0.01),
+        kube=FakeKube([]),
     )
     dispatcher = Dispatcher(rt, body, lambda: list(jobs), lambda *e: events.append(e))  # type: ignore[arg-type]
     one_slot = WorkflowSpec.model_validate(spec(execution={"maxConcurrentJobs": 1}))

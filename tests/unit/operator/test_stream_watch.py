@@ -59,11 +59,11 @@ def test_a_namespaced_operator_leaves_other_namespaces_alone() -> None:
 
 def test_stream_limits_discard_new_events() -> None:
     limits = queue.StreamLimits(max_age_seconds=60, max_bytes=1 << 20, max_msgs=1000)
-    config = queue.stream_config("S", "subj", limits)
+    config = queue.stream_config("S", ["subj"], limits)
     assert (config.max_bytes, config.max_msgs) == (1 << 20, 1000)
     assert str(getattr(config.discard, "value", config.discard)) == "new"
     assert not queue.needs_update(config, config)
-    smaller = queue.stream_config("S", "subj", queue.StreamLimits(60, 1 << 20, 999))
+    smaller = queue.stream_config("S", ["subj"], queue.StreamLimits(60, 1 << 20, 999))
     assert queue.needs_update(config, smaller)
 
 

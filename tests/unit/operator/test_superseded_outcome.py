@@ -19,6 +19,7 @@ import pytest
 from mediaflow_api.job import EXIT_OK, REASON_SUPERSEDED, TerminationSummary
 from mediaflow_operator import naming
 from mediaflow_operator.dispatch import Dispatcher
+from mediaflow_operator.doorbell import Doorbells
 from mediaflow_operator.job_views import JobView, job_view, outcome_of, termination_summary
 from mediaflow_operator.settings import Settings
 from mediaflow_operator.status import Tally
@@ -129,7 +130,11 @@ class PodsKube(FakeKube):
 
 
 def _dispatcher(kube: PodsKube, jobs: list[JobView]) -> Dispatcher:
-    rt = SimpleNamespace(settings=Settings(status_flush_seconds=30, poll_seconds=0.01), kube=kube)
+    rt = SimpleNamespace(
+        doorbells=Doorbells(),
+        settings=Settings(status_flush_seconds=30, poll_seconds=0.01),
+        kube=kube,
+    )
     return Dispatcher(rt, BODY, lambda: list(jobs), lambda *e: None)  # type: ignore[arg-type]
 
 

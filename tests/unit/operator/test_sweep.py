@@ -18,6 +18,7 @@ from mediaflow_api.workflow_status import TRIED_JOBS_MAX, WorkflowStatus
 from mediaflow_operator import sweep
 from mediaflow_operator.clock import iso
 from mediaflow_operator.dispatch import Dispatcher
+from mediaflow_operator.doorbell import Doorbells
 from mediaflow_operator.pools import Pool
 from mediaflow_operator.settings import Settings
 from mediaflow_operator.sweep_state import (
@@ -186,6 +187,7 @@ def _sweeper(minio: FakeMinio, kube: FakeKube, status: dict[str, Any]) -> Dispat
         },
     }
     rt = SimpleNamespace(
+        doorbells=Doorbells(),
         settings=Settings(status_flush_seconds=30, poll_seconds=0.01, sweep_grace_seconds=0),
         kube=kube,
         minio=minio,
