@@ -1,0 +1,154 @@
+"""The router against a real JetStream: the stream and the router's consumer
+made together, each event copied to exactly the Workflows it is for, the
+originals gone once routed, copies stored again after a crash dropped as
+duplicates, and a consumer of an older operator switched to its own subject."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from types import SimpleNamespace
+from typing import Any
+
+import nats
+import pytest
+from nats.js import JetStreamContext
+
+from mediaflow_operator import naming, queue, routing
+from mediaflow_operator.pools import Pool
+from mediaflow_operator.router import Router
+from mediaflow_operator.routing import Route
+from mediaflow_operator.runtime import Runtime
+from mediaflow_operator.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def _event(key: str, bucket: str = "media") -> bytes:
+    record = {
+        "eventName": "s3:ObjectCreated:Put",
+        "s3": {"bucket": {"name": bucket}, "object": {"key": key, "eTag": "e", "size": 3}},
+    }
+    return json.dumps({"Records": [record]}).encode()
+
+
+async def _drain(js: JetStreamContext, stream: str, durable: str) -> list[str]:
+    """The keys of every message waiting for ``durable`` (acked as read)."""
+    sub = await js.pull_subscribe_bind(consumer=durable, stream=stream)
+    keys: list[str] = []
+    while True:
+        try:
+            batch = await sub.fetch(16, timeout=1)
+        except TimeoutError:
+            return keys
+        for msg in batch:
+            keys.append(json.loads(msg.data)["Records"][0]["s3"]["object"]["key"])
+            await msg.ack_sync()
+
+
+def test_events_reach_exactly_their_workflows_once(nats_server: Any) -> None:
+    tag = uuid.uuid4().hex[:8]
+    settings = Settings(
+        nats_url=nats_server.url,
+        nats_stream=f"R{tag}",
+        nats_subject=f"test.{tag}.events",
+        nats_work_subject_prefix=f"test.{tag}.work",
+        notify_stream=f"N{tag}",
+        notify_subject_prefix=f"test.{tag}.outbox",
+    )
+    # Only NATS is used: no Kubernetes or MinIO client is needed.
+    rt = Runtime(
+        settings=settings,
+        kube=SimpleNamespace(pool=Pool("kube", 1)),  # type: ignore[arg-type]
+        minio=None,
+        storage_pool=Pool("storage", 1),
+    )
+    workflows = {"videos": "videos/", "everything": "", "quiet": "nothing-here/"}
+    index = {"media": [Route(uid, prefix) for uid, prefix in workflows.items()]}
+
+    async def scenario() -> None:
+        js = await rt.jetstream()
+        try:
+            info = await js.stream_info(settings.nats_stream)
+            assert set(info.config.subjects or []) == {
+                settings.nats_subject,
+                f"test.{tag}.work.*",
+            }
+            # The router's consumer exists before anything is published.
+            assert await queue.consumer_exists(js, settings.nats_stream, queue.ROUTER_DURABLE)
+            durables = {uid: naming.consumer_name("ns", uid, uid) for uid in workflows}
+            # "quiet" was made by an older operator, on MinIO's subject: switched in place.
+            await js.add_consumer(
+                settings.nats_stream,
+                queue.consumer_config(durables["quiet"], settings.nats_subject, "old"),
+            )
+            for uid, durable in durables.items():
+                subject = routing.work_subject(settings.nats_work_subject_prefix, uid)
+                await queue.ensure_consumer(js, settings.nats_stream, durable, subject, uid)
+            quiet = await js.consumer_info(settings.nats_stream, durables["quiet"])
+            assert quiet.config.filter_subject == f"test.{tag}.work.quiet"
+
+            for data in (_event("videos/a.mp4"), _event("photos/b.jpg"), b"{not json"):
+                await js.publish(settings.nats_subject, data)
+            await js.publish(settings.nats_subject, _event("videos/c.mp4", bucket="elsewhere"))
+            router = Router(rt, index)
+            routed = 0
+            while routed < 4:
+                routed += await router.step()
+            assert routed == 4
+
+            assert await _drain(js, settings.nats_stream, durables["videos"]) == ["videos/a.mp4"]
+            assert await _drain(js, settings.nats_stream, durables["everything"]) == [
+                "videos/a.mp4",
+                "photos/b.jpg",
+            ]
+            assert await _drain(js, settings.nats_stream, durables["quiet"]) == []
+            assert rt.doorbells.bell("videos").is_set()
+            assert not rt.doorbells.bell("quiet").is_set()
+            # Originals acked (or terminated), copies acked: nothing is left.
+            info = await js.stream_info(settings.nats_stream)
+            assert info.state.messages == 0
+            router_info = await js.consumer_info(settings.nats_stream, queue.ROUTER_DURABLE)
+            assert (router_info.num_pending, router_info.num_ack_pending) == (0, 0)
+
+            # A router that stored its copies and died before the ack: the
+            # original comes back, its copies are stored again and dropped.
+            await js.publish(settings.nats_subject, _event("videos/d.mp4"))
+            sub = await js.pull_subscribe_bind(
+                consumer=queue.ROUTER_DURABLE, stream=settings.nats_stream
+            )
+            [original] = await sub.fetch(1, timeout=5)
+            await router._publish(js, original, ["videos"])  # copies stored, no ack: a crash
+            await original.nak()  # what AckWait would do, at once
+            while await router.step() == 0:
+                pass
+            assert await _drain(js, settings.nats_stream, durables["videos"]) == ["videos/d.mp4"]
+        finally:
+            for name in (settings.nats_stream, settings.notify_stream):
+                await js.delete_stream(name)
+            await rt.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_copy_for_a_workflow_without_a_consumer_is_not_kept(nats_server: Any) -> None:
+    """Why the router routes only to Workflows whose status names a consumer:
+    with interest retention a copy nobody filters for is dropped at once."""
+    tag = uuid.uuid4().hex[:8]
+    stream = f"R{tag}"
+
+    async def scenario() -> None:
+        nc = await nats.connect(nats_server.url)
+        js = nc.jetstream()
+        try:
+            limits = queue.StreamLimits(max_age_seconds=3600, max_bytes=1 << 20, max_msgs=1000)
+            await queue.ensure_stream(js, stream, [f"t.{tag}.events", f"t.{tag}.work.*"], limits)
+            await js.publish(f"t.{tag}.work.nobody", b"{}")
+            info = await js.stream_info(stream)
+            assert info.state.messages == 0
+        finally:
+            await js.delete_stream(stream)
+            await nc.close()
+
+    asyncio.run(scenario())

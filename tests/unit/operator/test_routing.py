@@ -1,0 +1,244 @@
+"""The router's pure parts (``routing``, ``doorbell.FetchPacer``) and its
+handling of one batch against fakes (``router.Router.route``): what is copied
+where, acked, terminated or put back. The real JetStream behaviour (stored
+copies, duplicates dropped, filters) is in
+tests/integration/operator/test_router.py."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from mediaflow_operator import routing
+from mediaflow_operator.doorbell import Doorbells, FetchPacer
+from mediaflow_operator.router import CopyFailed, Router
+from mediaflow_operator.routing import Route
+from mediaflow_operator.s3_events import parse_message
+from mediaflow_operator.settings import Settings
+
+pytestmark = pytest.mark.unit
+
+
+def _message(
+    key: str,
+    bucket: str = "media",
+    event: str = "s3:ObjectCreated:Put",
+    metadata: dict[str, str] | None = None,
+) -> bytes:
+    record = {
+        "eventName": event,
+        "s3": {
+            "bucket": {"name": bucket},
+            "object": {"key": key, "eTag": "e", "size": 3, "userMetadata": metadata or {}},
+        },
+    }
+    return json.dumps({"Records": [record]}).encode()
+
+
+def _body(
+    uid: str,
+    bucket: str,
+    prefix: str = "",
+    *,
+    consumer: str = "wf_c",
+    suspend: bool = False,
+) -> dict[str, Any]:
+    return {
+        "metadata": {"namespace": "ns", "name": f"wf-{uid}", "uid": uid, "generation": 1},
+        "spec": {"trigger": {"bucket": bucket, "prefix": prefix}, "suspend": suspend},
+        "status": {"consumer": consumer},
+    }
+
+
+INDEX: dict[str, list[Route]] = {
+    "media": [Route("all", ""), Route("videos", "videos/"), Route("deep", "videos/raw/")],
+    "other": [Route("elsewhere", "")],
+}
+
+
+def test_an_active_workflow_with_a_consumer_is_routed_to() -> None:
+    assert routing.route_of(_body("u1", "media", "in/")) == {"media": Route("u1", "in/")}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        _body("u1", "media", consumer=""),  # the reconcile has not made its consumer yet
+        _body("u1", "media", suspend=True),
+        {"metadata": {"uid": "u1"}, "spec": {"trigger": {}}, "status": {"consumer": "c"}},
+    ],
+    ids=["no-consumer", "suspended", "no-bucket"],
+)
+def test_a_workflow_that_cannot_take_events_is_not_routed_to(body: dict[str, Any]) -> None:
+    # An empty dict, not None: kopf would keep the Workflow's old entry.
+    assert routing.route_of(body) == {}
+
+
+def test_an_event_goes_to_every_workflow_whose_prefix_holds_the_key_and_no_other() -> None:
+    def to(key: str, bucket: str = "media") -> list[str]:
+        return routing.targets(INDEX, parse_message(_message(key, bucket)))
+
+    assert to("videos/raw/a.mp4") == ["all", "deep", "videos"]
+    assert to("videos/b.mp4") == ["all", "videos"]
+    assert to("photos/c.jpg") == ["all"]
+    assert to("x.mp4", bucket="other") == ["elsewhere"]
+    assert to("x.mp4", bucket="unknown") == []
+
+
+def test_outputs_and_events_that_are_not_new_content_go_nowhere() -> None:
+    output = _message("videos/a.mp4.mediaflow/ns/wf/out.mp4")
+    marked = _message("videos/b.mp4", metadata={"X-Amz-Meta-Mediaflow-Output": "true"})
+    tagged = _message("videos/c.mp4", event="s3:ObjectCreated:PutTagging")
+    for data in (output, marked, tagged):
+        assert routing.targets(INDEX, parse_message(data)) == []
+
+
+def test_a_message_with_several_records_reaches_each_target_once() -> None:
+    first = json.loads(_message("videos/a.mp4"))["Records"][0]
+    second = json.loads(_message("photos/b.jpg"))["Records"][0]
+    data = json.dumps({"Records": [first, second, first]}).encode()
+    assert routing.targets(INDEX, parse_message(data)) == ["all", "videos"]
+
+
+def test_copies_have_a_subject_and_an_id_of_their_workflow() -> None:
+    assert routing.work_subject("mediaflow.work", "u-1") == "mediaflow.work.u-1"
+    assert routing.work_subjects("mediaflow.work") == "mediaflow.work.*"
+    ids = {routing.message_id("s1", 7, uid) for uid in ("a", "b")}
+    assert len(ids) == 2
+    assert routing.message_id("s1", 7, "a") != routing.message_id("s2", 7, "a")
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"MEDIAFLOW_NATS_SUBJECT": "mediaflow.work.events"},
+        {"MEDIAFLOW_NATS_WORK_SUBJECT_PREFIX": "mediaflow.events"},
+        {"MEDIAFLOW_NOTIFY_SUBJECT_PREFIX": "mediaflow.work"},
+    ],
+)
+def test_settings_refuse_work_subjects_that_overlap_the_routers_input(env: dict[str, str]) -> None:
+    with pytest.raises(ValidationError, match="MEDIAFLOW_NATS_WORK_SUBJECT_PREFIX"):
+        Settings.from_env(env)
+
+
+# --- FetchPacer ---
+def test_a_fresh_dispatcher_looks_at_its_queue_once() -> None:
+    pacer = FetchPacer(fallback=30)
+    assert pacer.due(0, rung=False)
+    pacer.fetched(0, asked=4, got=0, put_back_after=None)
+    assert not pacer.due(1, rung=False)  # idle: no pull
+    assert pacer.due(1, rung=True)  # the router rang
+    assert pacer.due(30, rung=False)  # the fallback
+
+
+def test_a_full_pull_is_followed_by_another() -> None:
+    pacer = FetchPacer(fallback=30)
+    pacer.fetched(0, asked=4, got=4, put_back_after=None)
+    assert pacer.due(0.1, rung=False)
+    pacer.fetched(0.1, asked=4, got=1, put_back_after=None)
+    assert not pacer.due(0.2, rung=False)
+
+
+def test_events_put_back_are_pulled_when_they_come_due() -> None:
+    pacer = FetchPacer(fallback=30)
+    pacer.fetched(10, asked=4, got=2, put_back_after=5.0)
+    assert not pacer.due(14, rung=False)
+    assert pacer.due(15, rung=False)
+    pacer.fetched(15, asked=4, got=0, put_back_after=None)
+    assert not pacer.due(16, rung=False)
+
+
+def test_a_doorbell_is_per_workflow_and_forgotten_with_its_dispatcher() -> None:
+    bells = Doorbells()
+    bell = bells.bell("a")
+    bells.ring("b")
+    assert not bell.is_set()
+    bells.ring("a")
+    assert bell.is_set()
+    bells.forget("a")
+    assert bells.bell("a") is not bell
+
+
+# --- Router.route against fakes ---
+class FakeMsg:
+    def __init__(self, log: list[tuple[str, int]], seq: int, data: bytes) -> None:
+        self.log, self.data = log, data
+        self.metadata = SimpleNamespace(sequence=SimpleNamespace(stream=seq))
+
+    async def ack(self) -> None:
+        self.log.append(("ack", self.metadata.sequence.stream))
+
+    async def nak(self, delay: float | None = None) -> None:
+        self.log.append(("nak", self.metadata.sequence.stream))
+
+    async def term(self) -> None:
+        self.log.append(("term", self.metadata.sequence.stream))
+
+    async def in_progress(self) -> None:
+        pass
+
+
+class FakeJetStream:
+    def __init__(self, log: list[tuple[str, int]], refuse: str = "") -> None:
+        self.log = log
+        self.refuse = refuse
+        self.published: list[tuple[str, str]] = []
+
+    async def publish(self, subject: str, payload: bytes, **options: Any) -> None:
+        if subject == self.refuse:
+            raise RuntimeError("maximum messages exceeded")
+        self.published.append((subject, options["headers"]["Nats-Msg-Id"]))
+
+
+def _router(js: FakeJetStream) -> tuple[Router, Doorbells]:
+    bells = Doorbells()
+
+    async def jetstream(**_: Any) -> FakeJetStream:
+        return js
+
+    rt = SimpleNamespace(settings=Settings(), jetstream=jetstream, stream_id="S", doorbells=bells)
+    return Router(rt, INDEX), bells  # type: ignore[arg-type]
+
+
+def test_a_batch_is_copied_acked_after_its_copies_and_rings_the_targets() -> None:
+    log: list[tuple[str, int]] = []
+    js = FakeJetStream(log)
+    router, bells = _router(js)
+    messages = [
+        FakeMsg(log, 1, _message("videos/a.mp4")),
+        FakeMsg(log, 2, b"{not json"),
+        FakeMsg(log, 3, _message("x.mp4", bucket="unknown")),
+        FakeMsg(log, 4, _message("photos/b.jpg")),
+    ]
+    asyncio.run(router.route(messages))
+    assert log == [("ack", 1), ("term", 2), ("ack", 3), ("ack", 4)]
+    assert js.published == [
+        ("mediaflow.work.all", "S:1:all"),
+        ("mediaflow.work.videos", "S:1:videos"),
+        ("mediaflow.work.all", "S:4:all"),
+    ]
+    assert bells.bell("all").is_set()
+    assert bells.bell("videos").is_set()
+    assert not bells.bell("deep").is_set()
+
+
+def test_a_refused_copy_puts_its_message_and_the_rest_back_in_order() -> None:
+    log: list[tuple[str, int]] = []
+    js = FakeJetStream(log, refuse="mediaflow.work.videos")
+    router, bells = _router(js)
+    messages = [
+        FakeMsg(log, 1, _message("photos/a.jpg")),
+        FakeMsg(log, 2, _message("videos/b.mp4")),
+        FakeMsg(log, 3, _message("photos/c.jpg")),
+    ]
+    with pytest.raises(CopyFailed, match="maximum messages"):
+        asyncio.run(router.route(messages))
+    assert log == [("ack", 1), ("nak", 2), ("nak", 3)]
+    # Only the first message's Workflow was told: the second is not acked, and
+    # its copy stored for "all" is dropped as a duplicate when it comes back.
+    assert [uid for uid in ("all", "videos") if bells.bell(uid).is_set()] == ["all"]
