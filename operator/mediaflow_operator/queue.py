@@ -3,7 +3,7 @@ consumer per Workflow.
 
 Stream: two kinds of subjects. MinIO publishes every bucket's events on
 ``nats_subject``; the router (``router``) reads them through its consumer
-(``ROUTER_DURABLE``) and republishes each on ``<nats_work_subject_prefix>.<uid>``
+(``router_durable``) and republishes each on ``<nats_work_subject_prefix>.<uid>``
 of every Workflow it is for (``routing``). *Interest* retention: a message stays
 until every consumer whose filter matches it acked it (MinIO's original: the
 router; a copy: its Workflow), and a copy for a subject nobody consumes is
@@ -30,6 +30,7 @@ subject in place.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 
@@ -55,7 +56,7 @@ CONSUMER_LIST_PAGE = 256  # JetStream's page size for CONSUMER.LIST
 CONSUMER_PREFIX = "wf_"  # naming.consumer_name
 CONSUMER_DESCRIPTION = "Workflow {namespace}/{name}"
 # Not CONSUMER_PREFIX: stream_watch's orphan sweep never takes it for a Workflow's.
-ROUTER_DURABLE = "mediaflow-router"
+ROUTER_PREFIX = "mediaflow-router"
 ROUTER_MAX_ACK_PENDING = 4096
 # Longer than ACK_WAIT_SECONDS: a copy stored again after a redelivery is dropped.
 DUPLICATE_WINDOW_SECONDS = 300.0
@@ -102,12 +103,26 @@ def stream_identity(info: StreamInfo) -> str:
     return info.created.isoformat() if info.created else ""
 
 
-def router_consumer_config(subject: str) -> ConsumerConfig:
+def router_durable(namespaces: tuple[str, ...]) -> str:
+    """The router consumer of an operator that watches ``namespaces`` (all when
+    empty). Operators of different namespaces on one stream each route every
+    event to their own Workflows, so each has a consumer of its own; the
+    replicas of one operator (peering) share theirs."""
+    if not namespaces:
+        return ROUTER_PREFIX
+    digest = hashlib.sha256(" ".join(sorted(namespaces)).encode()).hexdigest()[:12]
+    return f"{ROUTER_PREFIX}-{digest}"
+
+
+def router_consumer_config(durable: str, subject: str, inactive_seconds: float) -> ConsumerConfig:
     """The router's consumer: MinIO's events, from the first one the stream holds
     when it is created (with interest retention these are only events some
-    consumer still needs)."""
+    consumer still needs). JetStream deletes it after ``inactive_seconds``
+    without a pull: a router whose operator was removed for good must not hold
+    every event of the stream (its operator makes it again when it returns; what
+    was published meanwhile is the sweep's)."""
     return ConsumerConfig(
-        durable_name=ROUTER_DURABLE,
+        durable_name=durable,
         description="mediaflow router: MinIO events to the Workflows they are for",
         deliver_policy=DeliverPolicy.ALL,
         ack_policy=AckPolicy.EXPLICIT,
@@ -115,6 +130,7 @@ def router_consumer_config(subject: str) -> ConsumerConfig:
         max_ack_pending=ROUTER_MAX_ACK_PENDING,
         max_deliver=-1,
         filter_subject=subject,
+        inactive_threshold=inactive_seconds,
     )
 
 
@@ -184,14 +200,16 @@ async def ensure_consumer(
     return False
 
 
-async def ensure_router_consumer(js: JetStreamContext, stream: str, subject: str) -> bool:
+async def ensure_router_consumer(
+    js: JetStreamContext, stream: str, durable: str, subject: str, inactive_seconds: float
+) -> bool:
     """Create the router's consumer if missing; True if it was created."""
     try:
-        await js.consumer_info(stream, ROUTER_DURABLE)
+        await js.consumer_info(stream, durable)
         return False
     except NotFoundError:
         pass
-    await js.add_consumer(stream, router_consumer_config(subject))
+    await js.add_consumer(stream, router_consumer_config(durable, subject, inactive_seconds))
     return True
 
 

@@ -1,7 +1,7 @@
 """The router: MinIO's events in, one copy per matching Workflow out.
 
 One task per operator process reads the events MinIO publishes (the stream's
-``nats_subject``) through its own durable consumer (``queue.ROUTER_DURABLE``),
+``nats_subject``) through its own durable consumer (``queue.router_durable``),
 parses each message once, finds its Workflows in the route index
 (``routing``), and publishes the message unchanged on each one's subject
 (``routing.work_subject``) with a ``Nats-Msg-Id`` of its own
@@ -35,7 +35,7 @@ from nats.js import JetStreamContext
 from nats.js.api import Header
 from nats.js.errors import NotFoundError
 
-from mediaflow_operator import metrics, queue
+from mediaflow_operator import metrics
 from mediaflow_operator.messages import QueueMessage, sequence
 from mediaflow_operator.routing import RouteIndex, message_id, targets, work_subject
 from mediaflow_operator.runtime import Runtime
@@ -107,7 +107,7 @@ class Router:
             js = await self.rt.jetstream(check_stream=self._lost)
             self._lost = False
             self._sub = await js.pull_subscribe_bind(
-                consumer=queue.ROUTER_DURABLE, stream=self.rt.settings.nats_stream
+                consumer=self.rt.router_durable, stream=self.rt.settings.nats_stream
             )
         return self._sub
 

@@ -133,11 +133,15 @@ class Runtime:
                 # Before any bucket rule makes MinIO publish: with interest
                 # retention an event no consumer filters for is dropped at once.
                 if await queue.ensure_router_consumer(
-                    self._js, settings.nats_stream, settings.nats_subject
+                    self._js,
+                    settings.nats_stream,
+                    self.router_durable,
+                    settings.nats_subject,
+                    settings.nats_stream_max_age_seconds,
                 ):
                     logger.info(
                         "created router consumer %s on stream %s",
-                        queue.ROUTER_DURABLE,
+                        self.router_durable,
                         settings.nats_stream,
                     )
                 await outbox.ensure_stream(self._js, self.settings)
@@ -149,6 +153,11 @@ class Runtime:
         await self.jetstream()
         assert self._nc is not None
         return self._nc
+
+    @property
+    def router_durable(self) -> str:
+        """This operator's router consumer (``queue.router_durable``)."""
+        return queue.router_durable(self.settings.namespaces)
 
     @property
     def limits(self) -> queue.StreamLimits:

@@ -22,6 +22,7 @@ from tests.e2e.harness import (
     FAKE_WORKER_IMAGE,
     SYSTEM_NAMESPACE,
     Stack,
+    delete_router_consumer,
     prepare_stack,
 )
 from tests.support.binaries import binary
@@ -134,3 +135,4 @@ def chart_stack_fixture(
             stack.cleanup()
         finally:
             operator.stop()
+            delete_router_consumer(nats_server.url, "MEDIAFLOW_EVENTS", (namespace,))

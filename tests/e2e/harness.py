@@ -344,6 +344,26 @@ def our_rule_prefixes(minio: Minio, bucket: str) -> list[str]:
     return our_prefixes(minio.get_bucket_notification(bucket))
 
 
+def delete_router_consumer(nats_url: str, stream: str, namespaces: tuple[str, ...]) -> None:
+    """Delete the router consumer of an operator limited to ``namespaces`` once
+    it is gone for good: on a stream shared with the next tests' operators it
+    would hold every event (JetStream drops it only after days of inactivity)."""
+    import asyncio
+
+    import nats
+
+    from mediaflow_operator import queue
+
+    async def delete() -> None:
+        nc = await nats.connect(nats_url)
+        try:
+            await queue.delete_consumer(nc.jetstream(), stream, queue.router_durable(namespaces))
+        finally:
+            await nc.close()
+
+    asyncio.run(delete())
+
+
 def consumer_exists(nats_url: str, stream: str, durable: str) -> bool:
     """Ask NATS directly whether a durable consumer exists."""
     import asyncio

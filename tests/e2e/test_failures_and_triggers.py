@@ -10,6 +10,7 @@ from typing import Any, cast
 import nats
 import pytest
 from kubernetes import client
+from prometheus_client.parser import text_string_to_metric_families
 
 from mediaflow_operator import cli, naming
 from tests.e2e.harness import Stack, counters, put_secret, wait_for
@@ -61,12 +62,24 @@ def test_bad_input_fails_at_once_with_the_workers_reason(stack: Stack) -> None:
     )
 
 
+def _router_events(stack: Stack, result: str) -> float:
+    """The operator's ``mediaflow_router_events_total{result=...}`` now."""
+    for family in text_string_to_metric_families(stack.operator.metrics_text()):
+        for sample in family.samples:
+            if sample.name == "mediaflow_router_events_total" and sample.labels == {
+                "result": result
+            }:
+                return float(sample.value)
+    return 0.0
+
+
 def test_poison_event_is_terminated_and_work_goes_on(
     stack: Stack, nats_server: Any, minio_server: Any
 ) -> None:
     bucket = stack.bucket("poison")
     stack.create_workflow("poisoned", {"trigger": {"bucket": bucket}, "tasks": TASKS})
     stack.wait_ready("poisoned")
+    before = _router_events(stack, "poison")
 
     async def publish() -> None:
         nc = await nats.connect(nats_server.url)
@@ -76,11 +89,15 @@ def test_poison_event_is_terminated_and_work_goes_on(
     asyncio.run(publish())
     stack.upload(bucket, "after.mp4")
     wait_for(lambda: counters(stack.status("poisoned"))["succeeded"] == 1, 60, "later upload done")
+    # Unparseable, it belongs to no Workflow: the router terminates it, counts it
+    # and logs it with its stream sequence.
     wait_for(
-        lambda: any(e.reason == "PoisonEvent" for e in _events(stack, "poisoned")),
+        lambda: _router_events(stack, "poison") == before + 1,
         30,
-        "a PoisonEvent Event",
+        lambda: f"the router counting the poison event: {stack.operator.diagnose()}",
     )
+    assert "terminating unparseable event #" in stack.operator.log_text()
+    assert counters(stack.status("poisoned"))["failed"] == 0
 
 
 def test_manual_trigger_reprocesses_an_existing_object(

@@ -23,6 +23,7 @@ from tests.e2e.harness import (
     REPO,
     RESTRICTED,
     counters,
+    delete_router_consumer,
     ensure_namespace,
     install_crd,
     put_secret,
@@ -195,6 +196,7 @@ def in_cluster(kube_cluster: Any, minio_server: Any, nats_server: Any) -> Iterat
         yield deployment
     finally:
         deployment.remove()
+        delete_router_consumer(nats_server.url, "MEDIAFLOW_EVENTS", (deployment.namespace,))
 
 
 def test_the_operator_image_runs_in_the_cluster_with_the_shipped_rbac(

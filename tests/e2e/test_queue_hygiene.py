@@ -114,7 +114,7 @@ def test_tagging_a_processed_object_does_not_process_it_again(
 
     # A rule of someone else on the same bucket sends tagging events to the same
     # target: so the tag event reaches the stream whatever our own rule asks for,
-    # and the dispatcher must ignore it itself.
+    # and the router must not route it.
     config = stack.minio.get_bucket_notification(bucket)
     config.queue_config_list.append(
         QueueConfig(
@@ -145,13 +145,15 @@ def test_tagging_a_processed_object_does_not_process_it_again(
     tags["reviewed"] = "yes"
     stack.minio.set_object_tags(bucket, "in/a.mp4", tags)
 
-    # Not vacuous: the tagging event is in the stream and the dispatcher settled it.
+    # Not vacuous: the tagging event is in the stream and the router settled it.
     wait_for(
         lambda: _stream(nats_server.url).state.last_seq > last_seq,
         30,
         "the tagging event published into the stream",
     )
-    wait_for(lambda: _settled(nats_server.url, durable), 30, "the tagging event settled")
+    router = queue.router_durable(())
+    wait_for(lambda: _settled(nats_server.url, router), 30, "the tagging event settled")
+    wait_for(lambda: _settled(nats_server.url, durable), 30, "the Workflow's queue settled")
     assert stack.jobs(uid) == [], "tagging started a second Job"
     assert counters(stack.status("tags")) == before
     # And our own rule does not ask for tagging events in the first place.

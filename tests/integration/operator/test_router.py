@@ -76,7 +76,7 @@ def test_events_reach_exactly_their_workflows_once(nats_server: Any) -> None:
                 f"test.{tag}.work.*",
             }
             # The router's consumer exists before anything is published.
-            assert await queue.consumer_exists(js, settings.nats_stream, queue.ROUTER_DURABLE)
+            assert await queue.consumer_exists(js, settings.nats_stream, rt.router_durable)
             durables = {uid: naming.consumer_name("ns", uid, uid) for uid in workflows}
             # "quiet" was made by an older operator, on MinIO's subject: switched in place.
             await js.add_consumer(
@@ -109,14 +109,14 @@ def test_events_reach_exactly_their_workflows_once(nats_server: Any) -> None:
             # Originals acked (or terminated), copies acked: nothing is left.
             info = await js.stream_info(settings.nats_stream)
             assert info.state.messages == 0
-            router_info = await js.consumer_info(settings.nats_stream, queue.ROUTER_DURABLE)
+            router_info = await js.consumer_info(settings.nats_stream, rt.router_durable)
             assert (router_info.num_pending, router_info.num_ack_pending) == (0, 0)
 
             # A router that stored its copies and died before the ack: the
             # original comes back, its copies are stored again and dropped.
             await js.publish(settings.nats_subject, _event("videos/d.mp4"))
             sub = await js.pull_subscribe_bind(
-                consumer=queue.ROUTER_DURABLE, stream=settings.nats_stream
+                consumer=rt.router_durable, stream=settings.nats_stream
             )
             [original] = await sub.fetch(1, timeout=5)
             await router._publish(js, original, ["videos"])  # copies stored, no ack: a crash
