@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -58,10 +58,8 @@ def _metric(stack: Stack, name: str, **labels: str) -> float:
 
 
 def _workflows(stack: Stack) -> list[dict[str, Any]]:
-    listed: dict[str, Any] = stack.custom.list_namespaced_custom_object(
-        GROUP, VERSION, stack.namespace, PLURAL
-    )
-    return list(listed["items"])
+    listed = stack.custom.list_namespaced_custom_object(GROUP, VERSION, stack.namespace, PLURAL)
+    return list(cast(dict[str, Any], listed)["items"])
 
 
 def _ready(body: dict[str, Any]) -> bool:
