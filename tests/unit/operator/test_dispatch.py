@@ -572,3 +572,41 @@ def test_a_failed_job_is_remembered_for_the_sweep_before_it_is_deleted() -> None
     assert [j["job"] for j in log[writes[0]][1]["triedJobs"]] == ["mf-videos-2"]
     assert log[writes[0] + 1 :] == [("delete", "mf-videos-1"), ("delete", "mf-videos-2")]
     assert "mf-videos-2" in dispatcher.sweeper.tried
+
+
+def test_an_idle_dispatcher_pulls_only_when_the_router_rings() -> None:
+    dispatcher = _dispatcher(FakeKube([]), [])
+    pulls: list[int] = []
+
+    async def fetch(batch: int) -> list[QueueMessage]:
+        pulls.append(batch)
+        return []
+
+    async def nothing_swept(spec: WorkflowSpec, free: int) -> int:
+        return 0
+
+    dispatcher.subscription.fetch = fetch  # type: ignore[method-assign]
+    dispatcher.sweeper.launch_ready = nothing_swept  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        await dispatcher.step()  # a new dispatcher looks once at what is queued
+        assert len(pulls) == 1
+        for _ in range(3):
+            await dispatcher.step()  # idle: no request to NATS
+        assert len(pulls) == 1
+        dispatcher.ctx.rt.doorbells.ring("wf-uid")
+        await dispatcher.step()
+        assert len(pulls) == 2
+        # A ring during the pause ends it at once (the poll interval here is
+        # 0.01 s: made long, the step would otherwise wait it out).
+        dispatcher.ctx.rt.settings = Settings(status_flush_seconds=30, poll_seconds=30)
+        ringing = asyncio.get_running_loop().call_later(
+            0.05, dispatcher.ctx.rt.doorbells.ring, "wf-uid"
+        )
+        await asyncio.wait_for(dispatcher.step(), 5)
+        ringing.cancel()
+        dispatcher.ctx.rt.settings = Settings(status_flush_seconds=30, poll_seconds=0.01)
+        await dispatcher.step()  # the step after the ring pulls
+        assert len(pulls) == 3
+
+    asyncio.run(scenario())
