@@ -35,9 +35,12 @@ class Doorbells:
         return bell
 
     def ring(self, uid: str) -> None:
-        """Tell ``uid``'s dispatcher that events are waiting (a no-op for a
-        Workflow without a dispatcher here: its bell is made and stays set)."""
-        self.bell(uid).set()
+        """Tell ``uid``'s dispatcher that events are waiting. A Workflow whose
+        dispatcher has not made its bell yet (or has ended) gets none: a new
+        dispatcher looks at its queue once anyway (``FetchPacer``)."""
+        bell = self._bells.get(uid)
+        if bell is not None:
+            bell.set()
 
     def forget(self, uid: str) -> None:
         """Drop the bell of a Workflow whose dispatcher ended."""

@@ -92,6 +92,8 @@ def test_events_reach_exactly_their_workflows_once(nats_server: Any) -> None:
             for data in (_event("videos/a.mp4"), _event("photos/b.jpg"), b"{not json"):
                 await js.publish(settings.nats_subject, data)
             await js.publish(settings.nats_subject, _event("videos/c.mp4", bucket="elsewhere"))
+            for uid in workflows:
+                rt.doorbells.bell(uid)  # each Workflow's dispatcher runs
             router = Router(rt, index)
             routed = 0
             while routed < 4:

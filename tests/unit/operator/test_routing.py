@@ -156,8 +156,9 @@ def test_events_put_back_are_pulled_when_they_come_due() -> None:
 def test_a_doorbell_is_per_workflow_and_forgotten_with_its_dispatcher() -> None:
     bells = Doorbells()
     bell = bells.bell("a")
-    bells.ring("b")
+    bells.ring("b")  # no dispatcher: nothing is kept for it
     assert not bell.is_set()
+    assert not bells.bell("b").is_set()
     bells.ring("a")
     assert bell.is_set()
     bells.forget("a")
@@ -197,6 +198,9 @@ class FakeJetStream:
 
 def _router(js: FakeJetStream) -> tuple[Router, Doorbells]:
     bells = Doorbells()
+    for routes in INDEX.values():
+        for route in routes:
+            bells.bell(route.uid)  # each Workflow's dispatcher runs
 
     async def jetstream(**_: Any) -> FakeJetStream:
         return js
