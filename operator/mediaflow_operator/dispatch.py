@@ -40,7 +40,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -72,7 +72,6 @@ logger = logging.getLogger(__name__)
 FETCH_BATCH_MAX = 16
 NAK_DELAY_SECONDS = 5.0
 DEFAULT_RETENTION_SECONDS = 600  # finished Jobs of a Workflow whose spec does not parse
-GAUGE_INTERVAL = timedelta(seconds=10)  # backlog gauge refresh: well within a scrape interval
 
 
 def _permanent_reason(exc: BaseException) -> str:
@@ -109,7 +108,6 @@ class Dispatcher:
         self.bell = rt.doorbells.bell(self.uid)
         self.pacer = FetchPacer(fallback=rt.settings.dispatch_fallback_seconds)
         self._spec: tuple[int, WorkflowSpec] | None = None
-        self._observed = datetime.min.replace(tzinfo=UTC)  # last backlog gauge refresh
 
     def spec(self) -> WorkflowSpec | None:
         """The typed spec of the current generation (None while it does not parse)."""
@@ -144,6 +142,8 @@ class Dispatcher:
         await self.load()
         self.sweeper.start()
         failures = 0
+        workflow = self.ctx.workflow()
+        self.ctx.rt.dispatching.add((workflow.namespace, workflow.name))
         try:
             while not stopped:
                 try:
@@ -159,6 +159,7 @@ class Dispatcher:
                     self.log.exception("dispatcher step failed (%d in a row)", failures)
                     await stopped.wait(min(30.0, 1.0 * 2 ** min(failures, 5)))
         finally:
+            self.ctx.rt.dispatching.discard((workflow.namespace, workflow.name))
             self.ctx.rt.doorbells.forget(self.uid)
             await self.sweeper.stop()
             await self.notifier.stop()
@@ -209,19 +210,12 @@ class Dispatcher:
             await self._pause(stopped, wake_on_bell=True)
 
     async def _observe(self, jobs: list[JobView]) -> None:
-        """Set the Workflow's gauges: active Jobs on every step (no I/O), the
-        consumer's backlog at most every ``GAUGE_INTERVAL`` (one NATS request)."""
+        """Set the Workflow's active-Jobs gauge (no I/O; its backlog gauge is
+        set by ``stream_watch`` for every Workflow at once)."""
         workflow = self.ctx.workflow()
         metrics.ACTIVE_JOBS.labels(workflow.namespace, workflow.name).set(
             count_active(jobs, self.ctx.pending)
         )
-        if now() - self._observed < GAUGE_INTERVAL:
-            return
-        self._observed = now()
-        try:
-            await self.subscription.backlog()  # sets mediaflow_backlog_messages
-        except Exception as exc:  # a gauge must never fail the step
-            self.log.debug("backlog not read: %s", exc)
 
     async def _report_admission(self) -> None:
         """Write JobsAdmitted when a refusal episode started, changed its message

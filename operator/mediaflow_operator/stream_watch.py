@@ -13,6 +13,8 @@ Every ``stream_check_seconds`` it
 - publishes the stream's fill (bytes and messages vs. their limits) as metrics,
   and sets ``Runtime.stream_alarm`` above ``stream_alarm_ratio`` (a warning in
   the log here; the Workflows show it as a Warning Event and in QueueReady);
+- every ``BACKLOG_REPORT_SECONDS``, sets each Workflow's backlog gauge from one
+  paged listing of the consumers (a dispatcher asks NATS nothing while idle);
 
 and every ``orphan_sweep_seconds`` it deletes *orphan* consumers: ours by
 name and description (``queue.CONSUMER_PREFIX``/``CONSUMER_DESCRIPTION``) whose
@@ -42,6 +44,9 @@ from mediaflow_operator import bucket_index, metrics, naming, queue, routing, wo
 from mediaflow_operator.runtime import Runtime
 
 logger = logging.getLogger(__name__)
+
+# How often the backlog gauges are refreshed: well within a scrape interval.
+BACKLOG_REPORT_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,22 @@ def orphan_consumers(
     return sorted(orphans)
 
 
+def backlogs(
+    consumers: Iterable[tuple[str, str, int]], namespaces: tuple[str, ...] = ()
+) -> dict[tuple[str, str], int]:
+    """(namespace, name) -> messages waiting, from our consumers (name,
+    description, pending + unacked); with ``namespaces`` set only theirs."""
+    found = {}
+    for name, description, waiting in consumers:
+        owner = owner_of(description)
+        if not name.startswith(queue.CONSUMER_PREFIX) or owner is None:
+            continue
+        if namespaces and owner[0] not in namespaces:
+            continue
+        found[owner] = waiting
+    return found
+
+
 def consumer_of(body: Mapping[str, Any]) -> str:
     """The consumer name a Workflow owns (whether or not it exists now)."""
     ident = workflows.ref(body)
@@ -129,6 +150,7 @@ class StreamWatch:
         self.rt = rt
         self.seen_id = ""
         self.next_orphan_sweep = 0.0
+        self.next_backlog_report = 0.0
         self.next_outside_refresh = (
             time.monotonic() + rt.settings.orphan_sweep_seconds if outside_listed else 0.0
         )
@@ -176,6 +198,9 @@ class StreamWatch:
                 max_msgs=int(info.config.max_msgs or -1),
             )
         )
+        if time.monotonic() >= self.next_backlog_report:
+            await self.report_backlogs()
+            self.next_backlog_report = time.monotonic() + BACKLOG_REPORT_SECONDS
         if time.monotonic() >= self.next_orphan_sweep:
             await self.delete_orphans()
             self.next_orphan_sweep = time.monotonic() + settings.orphan_sweep_seconds
@@ -215,6 +240,25 @@ class StreamWatch:
         elif not alarm and self.rt.stream_alarm:
             logger.info("stream %s is below its alarm level again", self.rt.settings.nats_stream)
         self.rt.stream_alarm = alarm
+
+    async def report_backlogs(self) -> None:
+        """Every dispatching Workflow's ``mediaflow_backlog_messages`` from one
+        paged listing of the consumers, instead of a request per Workflow."""
+        js = await self.rt.jetstream()
+        listed = [
+            (
+                c.name,
+                (c.config.description or "") if c.config else "",
+                int(c.num_pending or 0) + int(c.num_ack_pending or 0),
+            )
+            for c in await queue.list_consumers(js, self.rt.settings.nats_stream)
+        ]
+        found = backlogs(listed, self.rt.settings.namespaces)
+        # Only Workflows dispatching here: a deleted one's series is gone for good
+        # (metrics.forget_workflow), a standby replica sets none. No consumer
+        # (suspended): nothing waits.
+        for owner in list(self.rt.dispatching):
+            metrics.BACKLOG.labels(*owner).set(found.get(owner, 0))
 
     async def delete_orphans(self) -> list[str]:
         """Delete our consumers whose Workflow is gone; their names."""

@@ -136,7 +136,12 @@ def test_an_upload_is_followed_from_its_metadata_to_the_job_the_logs_and_the_met
     assert samples[("mediaflow_job_results_total", "outcome=failed,reason=BadInput")] == 1
     assert samples[("mediaflow_job_duration_seconds_count", "outcome=succeeded")] == 2
     assert samples[("mediaflow_job_duration_seconds_count", "outcome=failed")] == 1
-    assert ("mediaflow_backlog_messages", "") in samples
+    # Set for every dispatching Workflow from one listing of the consumers (stream_watch).
+    wait_for(
+        lambda: _samples(stack, ns, "traced").get(("mediaflow_backlog_messages", "")) == 0,
+        30,
+        "the backlog gauge of the Workflow (0: nothing waits)",
+    )
 
     # --- a deleted Workflow's series go with it ---
     stack.delete("traced")

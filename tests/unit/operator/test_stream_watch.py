@@ -57,6 +57,19 @@ def test_a_namespaced_operator_leaves_other_namespaces_alone() -> None:
     assert orphan_consumers([mine, theirs], set(), ("team-a",)) == [mine[0]]
 
 
+def test_backlogs_are_read_for_our_consumers_from_one_listing() -> None:
+    mine = _ours("team-a", "videos", "uid-1")
+    theirs = _ours("team-b", "photos", "uid-2")
+    listed = [
+        (*mine, 7),
+        (*theirs, 3),
+        ("audit", "Workflow x/y", 9),  # not ours by name
+        (queue.router_durable(()), "mediaflow router", 11),
+    ]
+    assert stream_watch.backlogs(listed) == {("team-a", "videos"): 7, ("team-b", "photos"): 3}
+    assert stream_watch.backlogs(listed, ("team-a",)) == {("team-a", "videos"): 7}
+
+
 def test_stream_limits_discard_new_events() -> None:
     limits = queue.StreamLimits(max_age_seconds=60, max_bytes=1 << 20, max_msgs=1000)
     config = queue.stream_config("S", ["subj"], limits)
