@@ -39,7 +39,7 @@ from mediaflow_operator import metrics
 from mediaflow_operator.messages import QueueMessage, sequence
 from mediaflow_operator.routing import RouteIndex, message_id, targets, work_subject
 from mediaflow_operator.runtime import Runtime
-from mediaflow_operator.s3_events import BadEvent, parse_message
+from mediaflow_operator.s3_events import BadEvent, ObjectEvent, parse_message
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ class Router:
                 await msg.ack()
                 continue
             try:
-                await self._publish(js, msg, uids)
+                await self._publish(js, msg, uids, events)
             except Exception as exc:
                 rest = messages[position:]
                 logger.warning(
@@ -148,7 +148,13 @@ class Router:
             for uid in uids:
                 self.rt.doorbells.ring(uid)
 
-    async def _publish(self, js: JetStreamContext, msg: QueueMessage, uids: list[str]) -> None:
+    async def _publish(
+        self,
+        js: JetStreamContext,
+        msg: QueueMessage,
+        uids: list[str],
+        events: Sequence[ObjectEvent],
+    ) -> None:
         """Store one copy per Workflow (concurrently; each waits for its PubAck)."""
         prefix = self.rt.settings.nats_work_subject_prefix
         seq = sequence(msg)
@@ -158,7 +164,7 @@ class Router:
                     work_subject(prefix, uid),
                     msg.data,
                     timeout=PUBLISH_TIMEOUT_SECONDS,
-                    headers={Header.MSG_ID: message_id(self.rt.stream_id, seq, uid)},
+                    headers={Header.MSG_ID: message_id(self.rt.stream_id, seq, uid, events)},
                 )
                 for uid in uids
             )

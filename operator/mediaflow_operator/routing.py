@@ -19,7 +19,8 @@ with the same watch event that shows the rule ready): docs/architecture.md,
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,9 +83,20 @@ def work_subjects(prefix: str) -> str:
     return f"{prefix}.*"
 
 
-def message_id(stream_id: str, sequence: int, uid: str) -> str:
-    """The ``Nats-Msg-Id`` of the copy of event ``sequence`` for Workflow ``uid``:
-    a router that republishes after a crash (before its ack) is deduplicated by
-    JetStream within the stream's duplicate window. ``stream_id`` tells apart
-    the sequences of a re-created stream."""
-    return f"{stream_id}:{sequence}:{uid}"
+def message_id(stream_id: str, sequence: int, uid: str, events: Sequence[ObjectEvent]) -> str:
+    """The ``Nats-Msg-Id`` of the copy of one message for Workflow ``uid``.
+
+    From the events' identity (bucket, key, version, MinIO's sequencer) when
+    every record has a sequencer: one event that MinIO sent twice (a retry from
+    its ``queue_dir`` after a lost acknowledgement) becomes one copy. Else from
+    the message's stream sequence (``stream_id`` tells apart the sequences of a
+    re-created stream). Either way a router that stores its copies again after
+    a crash (before its ack) is deduplicated by JetStream within the stream's
+    duplicate window."""
+    if events and all(e.sequencer for e in events):
+        identity = "\n".join(
+            f"{e.obj.bucket}\n{e.obj.key}\n{e.obj.version_id}\n{e.obj.etag}\n{e.sequencer}"
+            for e in events
+        )
+        return f"ev:{hashlib.sha256(identity.encode()).hexdigest()[:32]}:{uid}"
+    return f"seq:{stream_id}:{sequence}:{uid}"

@@ -32,6 +32,9 @@ class ObjectEvent:
     obj: ObjectRef
     user_metadata: dict[str, str] = field(default_factory=dict)
     event_time: datetime | None = None
+    # MinIO's ``sequencer``: tells apart two events of the same object version
+    # (an upload repeated), and is the same when MinIO sends one event twice.
+    sequencer: str = ""
 
     @property
     def is_create(self) -> bool:
@@ -80,6 +83,7 @@ def _parse_record(record: object) -> ObjectEvent:
         ),
         user_metadata={str(k): str(v) for k, v in metadata.items()},
         event_time=_event_time(record.get("eventTime")),
+        sequencer=str(obj.get("sequencer") or ""),
     )
 
 

@@ -20,15 +20,19 @@ from mediaflow_operator.pools import Pool
 from mediaflow_operator.router import Router
 from mediaflow_operator.routing import Route
 from mediaflow_operator.runtime import Runtime
+from mediaflow_operator.s3_events import parse_message
 from mediaflow_operator.settings import Settings
 
 pytestmark = pytest.mark.integration
 
 
-def _event(key: str, bucket: str = "media") -> bytes:
+def _event(key: str, bucket: str = "media", sequencer: str = "") -> bytes:
+    obj: dict[str, Any] = {"key": key, "eTag": "e", "size": 3}
+    if sequencer:
+        obj["sequencer"] = sequencer
     record = {
         "eventName": "s3:ObjectCreated:Put",
-        "s3": {"bucket": {"name": bucket}, "object": {"key": key, "eTag": "e", "size": 3}},
+        "s3": {"bucket": {"name": bucket}, "object": obj},
     }
     return json.dumps({"Records": [record]}).encode()
 
@@ -121,11 +125,22 @@ def test_events_reach_exactly_their_workflows_once(nats_server: Any) -> None:
                 consumer=rt.router_durable, stream=settings.nats_stream
             )
             [original] = await sub.fetch(1, timeout=5)
-            await router._publish(js, original, ["videos"])  # copies stored, no ack: a crash
+            # Copies stored, no ack: a crash.
+            await router._publish(js, original, ["videos"], parse_message(original.data))
             await original.nak()  # what AckWait would do, at once
             while await router.step() == 0:
                 pass
             assert await _drain(js, settings.nats_stream, durables["videos"]) == ["videos/d.mp4"]
+
+            # One event that MinIO sent twice (a retry from its queue_dir): two
+            # messages in the stream, one copy (same sequencer, same identity).
+            twice = _event("videos/e.mp4", sequencer="18A0F00D00000001")
+            await js.publish(settings.nats_subject, twice)
+            await js.publish(settings.nats_subject, twice)
+            routed = 0
+            while routed < 2:
+                routed += await router.step()
+            assert await _drain(js, settings.nats_stream, durables["videos"]) == ["videos/e.mp4"]
         finally:
             for name in (settings.nats_stream, settings.notify_stream):
                 await js.delete_stream(name)

@@ -105,12 +105,28 @@ def test_a_message_with_several_records_reaches_each_target_once() -> None:
     assert routing.targets(INDEX, parse_message(data)) == ["all", "videos"]
 
 
+def _sequenced(key: str, sequencer: str) -> bytes:
+    payload = json.loads(_message(key))
+    payload["Records"][0]["s3"]["object"]["sequencer"] = sequencer
+    return json.dumps(payload).encode()
+
+
 def test_copies_have_a_subject_and_an_id_of_their_workflow() -> None:
     assert routing.work_subject("mediaflow.work", "u-1") == "mediaflow.work.u-1"
     assert routing.work_subjects("mediaflow.work") == "mediaflow.work.*"
-    ids = {routing.message_id("s1", 7, uid) for uid in ("a", "b")}
+    plain = parse_message(_message("videos/a.mp4"))  # no sequencer: the stream sequence
+    ids = {routing.message_id("s1", 7, uid, plain) for uid in ("a", "b")}
     assert len(ids) == 2
-    assert routing.message_id("s1", 7, "a") != routing.message_id("s2", 7, "a")
+    assert routing.message_id("s1", 7, "a", plain) != routing.message_id("s2", 7, "a", plain)
+
+
+def test_one_event_sent_twice_by_minio_has_one_copy_id() -> None:
+    first = parse_message(_sequenced("videos/a.mp4", "1879A2B3C4D5E6F7"))
+    again = parse_message(_sequenced("videos/a.mp4", "1879A2B3C4D5E6F7"))
+    uploaded_again = parse_message(_sequenced("videos/a.mp4", "1879A2B3C4D5E6F8"))
+    assert routing.message_id("s", 7, "a", first) == routing.message_id("s", 9, "a", again)
+    assert routing.message_id("s", 7, "a", first) != routing.message_id("s", 9, "a", uploaded_again)
+    assert routing.message_id("s", 7, "a", first) != routing.message_id("s", 7, "b", first)
 
 
 @pytest.mark.parametrize(
@@ -222,9 +238,9 @@ def test_a_batch_is_copied_acked_after_its_copies_and_rings_the_targets() -> Non
     asyncio.run(router.route(messages))
     assert log == [("ack", 1), ("term", 2), ("ack", 3), ("ack", 4)]
     assert js.published == [
-        ("mediaflow.work.all", "S:1:all"),
-        ("mediaflow.work.videos", "S:1:videos"),
-        ("mediaflow.work.all", "S:4:all"),
+        ("mediaflow.work.all", "seq:S:1:all"),
+        ("mediaflow.work.videos", "seq:S:1:videos"),
+        ("mediaflow.work.all", "seq:S:4:all"),
     ]
     assert bells.bell("all").is_set()
     assert bells.bell("videos").is_set()
