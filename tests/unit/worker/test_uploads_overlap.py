@@ -449,3 +449,37 @@ def test_outputs_past_the_limit_are_never_handed_on(
             on_task_done=lambda result: handed_on.append(result.name),
         )
     assert handed_on == ["a"]  # "b" took the total past the limit
+
+
+class _PartsClient:
+    """A minio-py stand-in whose ``fput_object`` reports parts to ``progress``
+    the way minio-py does (``set_meta``, then ``update`` per part)."""
+
+    def __init__(self, parts: int, stop_after: threading.Event | None = None) -> None:
+        self.parts = parts
+        self.sent = 0
+        self.stop_after = stop_after
+
+    def fput_object(self, bucket: str, key: str, path: str, **kwargs: Any) -> None:
+        progress = kwargs["progress"]
+        progress.set_meta(key, self.parts)
+        for _ in range(self.parts):
+            progress.update(1)
+            self.sent += 1
+            if self.stop_after is not None:
+                self.stop_after.set()  # the run gives the upload up after one part
+
+
+def test_a_given_up_upload_stops_at_its_next_part(tmp_path: Path) -> None:
+    stop = threading.Event()
+    client = _PartsClient(parts=3, stop_after=stop)
+    storage = Storage(cast(Any, client))
+    with pytest.raises(StorageError, match="the upload of k was given up"):
+        storage.upload("b", "k", tmp_path / "f", {}, stop=stop)
+    assert client.sent == 1
+
+
+def test_an_upload_nobody_gives_up_sends_every_part(tmp_path: Path) -> None:
+    client = _PartsClient(parts=3)
+    Storage(cast(Any, client)).upload("b", "k", tmp_path / "f", {}, stop=threading.Event())
+    assert client.sent == 3
