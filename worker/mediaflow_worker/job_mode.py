@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -34,10 +35,11 @@ from typing import Any
 
 from mediaflow_api import metadata as md
 from mediaflow_api.job import WorkerJob
-from mediaflow_worker import manifest, preflight, runner
+from mediaflow_worker import encoders, manifest, preflight, runner
 from mediaflow_worker.config import font_file, scratch_root
 from mediaflow_worker.errors import InputNotFoundError, SupersededError, WorkerError
 from mediaflow_worker.storage import OutputStamp, Storage, output_metadata, stamp_of
+from mediaflow_worker.uploader import BackgroundUploader
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +119,11 @@ def delete_own(storage: Storage, bucket: str, keys: list[str], stamp: OutputStam
 def run_job(
     job: WorkerJob, storage: Storage, on_manifest: Callable[[str], None] | None = None
 ) -> JobOutcome:
-    """Process ``job`` end to end; raises ``WorkerError`` on failure (after cleanup)."""
+    """Process ``job`` end to end; raises ``WorkerError`` on failure (after cleanup).
+
+    Each task's outputs are uploaded in the background as soon as the task
+    is done (``BackgroundUploader``), while the next tasks run; the manifest
+    waits for every upload."""
     started_wall, started = _now(), time.monotonic()
     # The operator sets the Job's activeDeadlineSeconds to the same limit:
     # ffmpeg must stop early enough to leave time for uploads or cleanup.
@@ -139,6 +145,14 @@ def run_job(
             count = int((previous or {}).get("outputCount", 0))
             return JobOutcome(manifest_key, count, skipped=True)
     scratch = Path(tempfile.mkdtemp(prefix="mediaflow-", dir=scratch_root()))
+
+    def upload_output(key: str, path: Path, meta: dict[str, str], stop: threading.Event) -> None:
+        # One stat per output: an overwrite stops the uploads before they
+        # replace a newer version's outputs of the same name.
+        check_still_current(storage, job)
+        storage.upload(out_bucket, key, path, meta, deadline=upload_deadline, stop=stop)
+
+    uploader = BackgroundUploader(upload_output)
     uploaded: list[str] = []
     probe_summary: dict[str, Any] | None = None
     input_doc: dict[str, Any] = {
@@ -162,6 +176,7 @@ def run_job(
         font = font_file()
         fetch_asset = preflight.check(job.tasks, download_asset, font)
         source = scratch / "input"
+        encoders.prefetch_encoders()  # overlaps the download (checked before the first task)
         log.info("%s: downloading", where)
         input_doc["size"] = storage.download_input(
             job.input, source, job.limits.max_input_bytes, deadline=deadline
@@ -169,6 +184,13 @@ def run_job(
         probed = runner.vet_input(source, job.limits)
         probe_summary = probed.summary()
         out_root = scratch / "out"
+
+        def upload_task_outputs(result: runner.TaskResult) -> None:
+            meta = output_metadata(job, result.name)
+            for output in result.outputs:
+                key = out_dir + output.path.relative_to(out_root).as_posix()
+                uploader.submit(key, output.path, meta)
+
         results = runner.run_tasks(
             source,
             probed,
@@ -179,16 +201,9 @@ def run_job(
             deadline=deadline,
             fetch_asset=fetch_asset,
             font=font,
+            on_task_done=upload_task_outputs,
         )
-        for result in results:
-            meta = output_metadata(job, result.name)
-            for output in result.outputs:
-                key = out_dir + output.path.relative_to(out_root).as_posix()
-                # One stat per output: an overwrite stops the uploads before
-                # they replace a newer version's outputs of the same name.
-                check_still_current(storage, job)
-                storage.upload(out_bucket, key, output.path, meta, deadline=upload_deadline)
-                uploaded.append(key)
+        uploaded = uploader.finish()
         log.info("%s: uploaded %d output(s)", where, len(uploaded))
         check_still_current(storage, job)  # before the cleanup may delete anything
         # Outputs of an earlier run with other tasks would otherwise linger
@@ -218,8 +233,11 @@ def run_job(
             on_manifest(manifest_key)
         return JobOutcome(manifest_key, len(uploaded), skipped=False)
     except SupersededError as exc:
+        uploaded = uploader.stop()
         return _supersede(storage, job, uploaded, stamp, exc, where)
     except WorkerError as exc:
+        # Nothing may land after the cleanup: wait for the uploads in flight.
+        uploaded = uploader.stop()
         superseded = (
             None if isinstance(exc, InputNotFoundError) else _superseded_meanwhile(storage, job)
         )
@@ -243,6 +261,7 @@ def run_job(
         raise
     except BaseException:
         # Anything unexpected (a bug, Ctrl-C): still leave no partial output.
+        uploaded = uploader.stop()
         delete_own(storage, out_bucket, uploaded, stamp)
         raise
     finally:

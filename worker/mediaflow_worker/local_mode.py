@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from mediaflow_api.job import Limits
 from mediaflow_api.tasks import TaskSpec, check_unique_task_names
-from mediaflow_worker import manifest, preflight, runner
+from mediaflow_worker import encoders, manifest, preflight, runner
 from mediaflow_worker.config import font_file, scratch_root
 from mediaflow_worker.errors import AssetNotFoundError, InputNotFoundError, SpecError
 from mediaflow_worker.tasks import AssetFetcher
@@ -95,6 +95,7 @@ def run_local(
 
     Watermark images and the text font are checked first (``preflight``):
     a missing or broken one fails before any task starts."""
+    encoders.prefetch_encoders()  # overlaps reading the spec and probing the input
     name, tasks = load_workflow(workflow_file)
     limits = limits or Limits()
     if not input_file.is_file():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -13,10 +14,16 @@ from typing import Any
 from mediaflow_api.job import Limits
 from mediaflow_api.tasks import TaskSpec
 from mediaflow_worker import encoders, safety
+from mediaflow_worker.content_types import content_type
 from mediaflow_worker.errors import OutputTooLargeError, WorkerError
 from mediaflow_worker.probe import ProbeResult, probe
-from mediaflow_worker.storage import content_type
-from mediaflow_worker.tasks import AssetFetcher, OutputFile, TaskContext, TaskNotApplicable
+from mediaflow_worker.tasks import (
+    AssetFetcher,
+    InputFacts,
+    OutputFile,
+    TaskContext,
+    TaskNotApplicable,
+)
 from mediaflow_worker.tasks.registry import prepare
 
 log = logging.getLogger(__name__)
@@ -61,14 +68,20 @@ def run_tasks(
     deadline: float,
     fetch_asset: AssetFetcher,
     font: str,
+    on_task_done: Callable[[TaskResult], None] | None = None,
 ) -> list[TaskResult]:
     """Run ``tasks`` in order; outputs land in ``out_root/<task name>/``.
 
     The first failing task stops the run (its ``WorkerError`` propagates):
-    a Job either delivers everything or nothing."""
+    a Job either delivers everything or nothing. ``on_task_done`` gets each
+    succeeded task as soon as its outputs are complete and the outputs so
+    far are within ``limits.max_output_bytes`` (``job`` uploads them while
+    the next tasks run)."""
     prepared = [prepare(task) for task in tasks]  # presets resolved once, here
     encoders.check_encoders(prepared)
-    results = []
+    facts = InputFacts()  # shared: what one task probes, the next reuses
+    results: list[TaskResult] = []
+    output_bytes = 0
     for job in prepared:
         task = job.task
         out_dir = out_root / task.name
@@ -83,6 +96,7 @@ def run_tasks(
             fetch_asset=fetch_asset,
             font=font,
             task_name=task.name,
+            facts=facts,
         )
         started = time.monotonic()
         log.info("task %s (%s): started", task.name, task.kind)
@@ -101,16 +115,23 @@ def run_tasks(
             raise
         elapsed = time.monotonic() - started
         log.info("task %s: %d output(s) in %.1f s", task.name, len(outputs), elapsed)
-        results.append(TaskResult(task.name, task.kind, "succeeded", elapsed, outputs))
-    check_output_size(results, limits.max_output_bytes)
+        result = TaskResult(task.name, task.kind, "succeeded", elapsed, outputs)
+        results.append(result)
+        # Checked after every task, not once at the end: outputs handed on
+        # (uploaded) before a later task passes the limit would be wasted work.
+        output_bytes = check_output_size([result], limits.max_output_bytes, output_bytes)
+        if on_task_done is not None:
+            on_task_done(result)
     return results
 
 
-def check_output_size(results: list[TaskResult], max_bytes: int) -> None:
-    """``OutputTooLargeError`` when all outputs together pass the limit."""
-    total = sum(o.path.stat().st_size for r in results for o in r.outputs)
+def check_output_size(results: list[TaskResult], max_bytes: int, before: int = 0) -> int:
+    """The bytes of ``results``' outputs plus ``before`` (outputs counted
+    earlier); ``OutputTooLargeError`` when that total passes the limit."""
+    total = before + sum(o.path.stat().st_size for r in results for o in r.outputs)
     if total > max_bytes:
         raise OutputTooLargeError(f"outputs total {total} bytes; the limit is {max_bytes}")
+    return total
 
 
 def task_entries(

@@ -6,8 +6,8 @@ from __future__ import annotations
 import io
 import json
 import logging
-import mimetypes
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -26,6 +26,7 @@ from urllib3.exceptions import HTTPError
 from mediaflow_api import metadata as md
 from mediaflow_api.job import ObjectRef, WorkerJob
 from mediaflow_worker.config import StorageSettings
+from mediaflow_worker.content_types import content_type
 from mediaflow_worker.errors import (
     AssetError,
     AssetNotFoundError,
@@ -47,38 +48,6 @@ CONNECT_TIMEOUT_SECONDS = 10
 READ_TIMEOUT_SECONDS = 30
 _NOT_FOUND = ("NoSuchKey", "NoSuchBucket", "NoSuchVersion")
 _TRANSPORT_ERRORS = (MinioException, HTTPError, OSError)
-
-CONTENT_TYPES = {
-    ".mp4": "video/mp4",
-    ".mov": "video/quicktime",
-    ".mkv": "video/x-matroska",
-    ".webm": "video/webm",
-    ".ts": "video/mp2t",
-    ".m4s": "video/iso.segment",
-    ".mp3": "audio/mpeg",
-    ".m4a": "audio/mp4",
-    ".wav": "audio/wav",
-    ".flac": "audio/flac",
-    ".ogg": "audio/ogg",
-    ".jpg": "image/jpeg",
-    ".png": "image/png",
-    ".webp": "image/webp",
-    ".gif": "image/gif",
-    ".vtt": "text/vtt",
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".mpd": "application/dash+xml",
-    ".json": "application/json",
-}
-
-
-def content_type(path: Path | str) -> str:
-    """The Content-Type of an output file, by extension."""
-    suffix = Path(path).suffix.lower()
-    return (
-        CONTENT_TYPES.get(suffix)
-        or mimetypes.guess_type(str(path))[0]
-        or ("application/octet-stream")
-    )
 
 
 def _ascii(value: str) -> str:
@@ -148,13 +117,25 @@ class _DeadlinePassed(Exception):
     upload) when the wall-time deadline passes between parts."""
 
 
-class _DeadlineProgress:
-    """A minio-py ``progress`` object that stops an upload at a deadline;
-    minio-py calls ``update`` as it reads each part, before sending it."""
+class _Abandoned(Exception):
+    """Raised inside minio-py's upload loop when the caller gave the upload up
+    (another output's upload failed): it aborts the multipart upload."""
 
-    def __init__(self, deadline: float, clock: Callable[[], float]) -> None:
+
+class _DeadlineProgress:
+    """A minio-py ``progress`` object that stops an upload at a deadline, or
+    once ``stop`` is set; minio-py calls ``update`` as it reads each part,
+    before sending it."""
+
+    def __init__(
+        self,
+        deadline: float | None,
+        clock: Callable[[], float],
+        stop: threading.Event | None = None,
+    ) -> None:
         self._deadline = deadline
         self._clock = clock
+        self._stop = stop
 
     def set_meta(self, object_name: str, total_length: int) -> None:
         self.check()
@@ -163,7 +144,9 @@ class _DeadlineProgress:
         self.check()
 
     def check(self) -> None:
-        if self._clock() >= self._deadline:
+        if self._stop is not None and self._stop.is_set():
+            raise _Abandoned
+        if self._deadline is not None and self._clock() >= self._deadline:
             raise _DeadlinePassed
 
 
@@ -310,12 +293,19 @@ class Storage:
         path: Path,
         meta: Mapping[str, str],
         deadline: float | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
         """Upload one file: multipart above 5 MiB (minio-py), parts one after
         the other so that the ``deadline`` is checked before each; a passed
-        deadline aborts the multipart upload and raises ``ProcessTimeoutError``."""
+        deadline aborts the multipart upload and raises ``ProcessTimeoutError``.
+        ``stop`` set (the upload is given up) aborts it the same way, with a
+        ``StorageError``."""
         self._check_deadline(deadline, f"the upload of {key}")
-        progress = _DeadlineProgress(deadline, self._clock) if deadline is not None else None
+        progress = (
+            _DeadlineProgress(deadline, self._clock, stop)
+            if deadline is not None or stop is not None
+            else None
+        )
         try:
             self.client.fput_object(
                 bucket,
@@ -330,6 +320,8 @@ class Storage:
             raise ProcessTimeoutError(
                 f"the upload of {key} stopped at the wall-time limit"
             ) from exc
+        except _Abandoned as exc:
+            raise StorageError(f"the upload of {key} was given up: another step failed") from exc
         except S3Error as exc:
             raise StorageError(f"upload of {key} failed: {exc.code}") from exc
         except _TRANSPORT_ERRORS as exc:

@@ -16,6 +16,7 @@ are real). The CLI's exit code and termination summary are checked through
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -71,8 +72,9 @@ class Hooked(Storage):
         path: Path,
         meta: Any,
         deadline: float | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
-        super().upload(bucket, key, path, meta, deadline)
+        super().upload(bucket, key, path, meta, deadline, stop)
         self._maybe_fire("upload")
 
 

@@ -5,6 +5,7 @@ third upload (MinIO cannot be made to fail on cue); ffmpeg runs for real."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -16,6 +17,7 @@ from mediaflow_api.job import ObjectRef, WorkerJob
 from mediaflow_worker.errors import StorageError
 from mediaflow_worker.job_mode import run_job
 from mediaflow_worker.storage import OutputStamp
+from mediaflow_worker.uploader import UPLOAD_THREADS
 
 from .helpers import make_clip
 
@@ -32,6 +34,7 @@ class FlakyStorage:
         self.stamps: dict[str, OutputStamp] = {}
         self.uploads = 0
         self.deadlines: dict[str, float | None] = {}
+        self.lock = threading.Lock()
 
     def read_json(self, bucket: str, key: str) -> dict[str, Any] | None:
         return None
@@ -53,13 +56,18 @@ class FlakyStorage:
         path: Path,
         meta: Mapping[str, str],
         deadline: float | None = None,
+        stop: threading.Event | None = None,
     ) -> None:
-        self.deadlines["upload"] = deadline
-        self.uploads += 1
-        if self.uploads == self.fail_on:
+        # Uploads run on the worker's upload threads: count under a lock.
+        with self.lock:
+            self.deadlines["upload"] = deadline
+            self.uploads += 1
+            failing = self.uploads == self.fail_on
+        if failing:
             raise StorageError(f"upload of {key} failed: InternalError")
-        self.objects[key] = path.read_bytes()
-        self.stamps[key] = _stamp(meta)
+        with self.lock:
+            self.objects[key] = path.read_bytes()
+            self.stamps[key] = _stamp(meta)
 
     def upload_bytes(self, bucket: str, key: str, data: bytes, meta: Mapping[str, str]) -> None:
         self.objects[key] = data
@@ -110,7 +118,9 @@ def test_upload_failure_deletes_what_was_already_uploaded(
     assert upload is not None
     timeout = job.limits.timeout_seconds
     assert started < download < upload < started + timeout
-    assert storage.uploads == 3
+    # The failing upload is the third; with UPLOAD_THREADS uploads in flight
+    # at once, at most UPLOAD_THREADS - 1 others had already started.
+    assert 3 <= storage.uploads <= 3 + UPLOAD_THREADS - 1
     assert list(storage.objects) == ["out/c.mp4.mediaflow/ns/wf/manifest.json"]
     assert b'"ok": false' in storage.objects["out/c.mp4.mediaflow/ns/wf/manifest.json"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith("mediaflow-")] == []

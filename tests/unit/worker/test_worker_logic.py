@@ -14,6 +14,7 @@ from mediaflow_api.job import TERMINATION_MESSAGE_LIMIT, TerminationSummary
 from mediaflow_api.tasks import TaskSpec
 from mediaflow_worker import manifest, safety, termination
 from mediaflow_worker.config import parse_endpoint, storage_from_env
+from mediaflow_worker.content_types import content_type
 from mediaflow_worker.encoders import check_encoders
 from mediaflow_worker.errors import (
     BadInputError,
@@ -26,7 +27,6 @@ from mediaflow_worker.errors import (
 from mediaflow_worker.probe import parse_probe
 from mediaflow_worker.process import parse_progress_line
 from mediaflow_worker.runner import TaskResult, task_entries
-from mediaflow_worker.storage import content_type
 from mediaflow_worker.tasks import OutputFile
 from mediaflow_worker.tasks.analysis import parse_detectors
 from mediaflow_worker.tasks.animated_image import clip_window

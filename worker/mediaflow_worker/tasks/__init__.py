@@ -23,6 +23,23 @@ class TaskNotApplicable(Exception):
 
 # (bucket, key) -> local path of a fetched asset (watermark images).
 AssetFetcher = Callable[[str, str], Path]
+# (start, end) of the input's last video frame, or None (``probe.last_video_frame``).
+LastFrame = tuple[float, float] | None
+
+
+@dataclass
+class InputFacts:
+    """Facts about the input that more than one task may need, found at most
+    once per run (one ``InputFacts`` is shared by every task's context)."""
+
+    _last_frame: tuple[LastFrame] | None = None
+
+    def last_frame(self, find: Callable[[], LastFrame]) -> LastFrame:
+        """The input's last video frame: ``find()`` on the first call, the
+        same answer after that (each call of ``find`` is an ffprobe run)."""
+        if self._last_frame is None:
+            self._last_frame = (find(),)
+        return self._last_frame[0]
 
 
 @dataclass
@@ -38,6 +55,7 @@ class TaskContext:
     fetch_asset: AssetFetcher
     font: str
     task_name: str
+    facts: InputFacts = field(default_factory=InputFacts)
 
     @property
     def duration(self) -> float:

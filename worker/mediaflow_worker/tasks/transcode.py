@@ -187,7 +187,8 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
         and (trim is None or trim.duration is None or trim.start + trim.duration >= ctx.duration)
     ):
         # A screen recording's last frame can stay on screen for seconds.
-        tail = last_video_frame(ctx.probe, ctx.input_path)
+        # Probed once per run, however many transcodes need it.
+        tail = ctx.facts.last_frame(lambda: last_video_frame(ctx.probe, ctx.input_path))
     args = prepare_command(spec, ctx, out, tail)
     expected = ctx.duration - (trim.start if trim else 0)
     if trim and trim.duration:
