@@ -88,6 +88,9 @@ from tests.support.workflow_api import ensure_namespace
 NOWHERE = {"mediaflow.dev/bench": "nowhere"}
 TASKS = [{"name": "probe", "analysis": {}}]
 PAYLOAD = b"mediaflow pipeline benchmark " * 32  # ~1 KiB: an upload, not a folder marker
+# The raw baseline's requests in flight: the operator's default kube_threads, so
+# both sides may keep as many requests open against the API server.
+RAW_THREADS = 8
 MANAGED = f"{naming.LABEL_MANAGED_BY}={naming.MANAGED_BY}"
 # The issue's targets (issue 12), compared against, never printed as results.
 TARGET_IDLE_P50_MS = 250.0
@@ -370,13 +373,16 @@ class Bench:
     def batch(self) -> client.BatchV1Api:
         return client.BatchV1Api(self.api)
 
-    def wait(self, probe: Callable[[], Any], what: str, timeout: float | None = None) -> Any:
-        """``wait_for`` with the scale's timeout and the operator's log on failure."""
+    def wait(self, probe: Callable[[], Any], what: str, interval: float = 0.05) -> Any:
+        """``wait_for`` with the scale's timeout and the operator's log on failure.
+        The short default interval suits probes of the Job watch (in memory);
+        probes that ask the API server pass a longer one, so that the waiting
+        does not load the server being measured."""
 
         def message() -> str:
             return f"{what}\n--- operator log (tail) ---\n{self.operator.log_tail(40)}"
 
-        return wait_for(probe, timeout or self.scale.timeout, message, interval=0.05)
+        return wait_for(probe, self.scale.timeout, message, interval=interval)
 
     def namespace(self, name: str) -> str:
         ensure_namespace(self.api, name, labels=RESTRICTED)
@@ -418,7 +424,7 @@ class Bench:
             }
             return uids if specs.keys() <= uids.keys() else None
 
-        return cast(dict[str, str], self.wait(ready, f"{len(specs)} Workflows Ready"))
+        return cast(dict[str, str], self.wait(ready, f"{len(specs)} Workflows Ready", 1.0))
 
     def counters(self, namespace: str, name: str) -> dict[str, int]:
         found = cast(
@@ -439,6 +445,7 @@ class Bench:
                 and not core.list_namespaced_pod(namespace, limit=1).items
             ),
             f"Jobs and pods of {namespace} deleted",
+            0.5,
         )
 
     def raw_creates(self, namespace: str, count: int) -> float:
@@ -446,7 +453,7 @@ class Bench:
         rendered Job, without owner and mediaflow labels) with a few threads, one
         API client each: Jobs per second, the ceiling of this API server."""
         assert self.template is not None
-        clients = [self.stack.kube.api_client() for _ in range(self.scale.threads)]  # type: ignore[union-attr]
+        clients = [self.stack.kube.api_client() for _ in range(RAW_THREADS)]  # type: ignore[union-attr]
         local = threading.local()
         lock = threading.Lock()
 
@@ -459,7 +466,7 @@ class Bench:
             local.batch.create_namespaced_job(namespace, body)
 
         started = time.monotonic()
-        with ThreadPoolExecutor(self.scale.threads, thread_name_prefix="raw") as pool:
+        with ThreadPoolExecutor(RAW_THREADS, thread_name_prefix="raw") as pool:
             list(pool.map(create, range(count)))
         elapsed = time.monotonic() - started
         return count / elapsed
@@ -523,25 +530,6 @@ def operator_events(api: client.ApiClient, namespace: str, workflow: str, since_
     return total
 
 
-@dataclass
-class RunResult:
-    """Every figure of one run (None where a phase was left out)."""
-
-    idle_p50: float
-    idle_p99: float
-    idle_job_seconds: float
-    writes_excl: float
-    writes_incl: float
-    writes_breakdown: dict[str, float]
-    events_all_components: float
-    burst_p50: float
-    burst_p99: float
-    dispatch_one: float
-    upload_rate_one: float
-    raw_one: float
-    raw_attribution: float
-
-
 def phase_idle_and_cost(
     bench: Bench, namespace: str, workflow: str, bucket: str, run: int
 ) -> dict[str, Any]:
@@ -562,7 +550,7 @@ def phase_idle_and_cost(
         done = bench.counters(namespace, workflow)["succeeded"] - before_counts["succeeded"]
         return done >= k and all(j.deleted is not None for j in jobs)
 
-    bench.wait(finished, f"{k} idle Jobs counted and deleted")
+    bench.wait(finished, f"{k} idle Jobs counted and deleted", 0.5)
     time.sleep(5)  # the coalesced status write after the last count (flush interval 2 s)
     delta = writes_delta(before, bench.metrics.writes())
     operator_writes = sum_writes(delta, OPERATOR_RESOURCES)
@@ -586,12 +574,15 @@ def phase_dispatch(
     namespace: str,
     objects: Sequence[tuple[str, str]],
     raw_namespace: str,
+    pid: int,
 ) -> dict[str, Any]:
     """A burst of uploads (unschedulable Jobs), then the same number of raw
-    creates: latency percentiles, uploads/s turned into Jobs, the ceiling."""
+    creates: latency percentiles, uploads/s turned into Jobs, the ceiling, and
+    the operator's footprint from the first upload to the last Job."""
     m = len(objects)
-    times = upload(bench.minio, objects, bench.scale.threads)
-    jobs = bench.wait(lambda: bench.jobs.seen(objects), f"Jobs of {m} burst uploads")
+    with FootprintSampler(pid) as sampler:
+        times = upload(bench.minio, objects, bench.scale.threads)
+        jobs = bench.wait(lambda: bench.jobs.seen(objects), f"Jobs of {m} burst uploads")
     first = min(start for start, _ in times.values())
     last_done = max(done for _, done in times.values())
     last_job = max(j.added for j in jobs)
@@ -612,24 +603,28 @@ def phase_dispatch(
         # The raw phase's Job writes over its creates: 1.0 when nobody but our
         # client writes Jobs there (the attribution API cost relies on).
         "attribution": created / m,
+        "footprint": sampler.result,
     }
 
 
-def phase_burst(bench: Bench, objects: Sequence[tuple[str, str]]) -> dict[str, Any]:
+def phase_burst(bench: Bench, objects: Sequence[tuple[str, str]], pid: int) -> dict[str, Any]:
     """Uploads over the burst Workflows, Jobs running the fake worker: first
-    upload -> last Job Complete, and the contended mean Job time."""
-    times = upload(bench.minio, objects, bench.scale.threads)
+    upload -> last Job Complete, the contended mean Job time, and the
+    operator's footprint meanwhile."""
 
     def complete() -> list[JobSeen] | None:
         found = bench.jobs.seen(objects)
         return found if found and all(j.complete is not None for j in found) else None
 
-    jobs: list[JobSeen] = bench.wait(complete, f"{len(objects)} burst Jobs complete")
+    with FootprintSampler(pid) as sampler:
+        times = upload(bench.minio, objects, bench.scale.threads)
+        jobs: list[JobSeen] = bench.wait(complete, f"{len(objects)} burst Jobs complete", 0.2)
     first = min(start for start, _ in times.values())
     end = max(cast(float, j.complete) for j in jobs)
     return {
         "total": end - first,
         "contended_job_seconds": statistics.mean(cast(float, j.complete) - j.added for j in jobs),
+        "footprint": sampler.result,
     }
 
 
@@ -737,19 +732,30 @@ def _phases(bench: Bench, pid: int) -> dict[str, Any]:
     bench.workflows(
         one,
         {
-            "idle": _spec(idle_bucket, "", 4, 0, runnable=True),
+            "idle": _spec(idle_bucket, "", 10, 0, runnable=True),
             "burst1": _spec(burst1_bucket, "", scale.burst, 3600, runnable=False),
         },
     )
     footprint_one = sample_idle(pid, 10)
-    runs: list[dict[str, Any]] = []
+    # Every idle run before any burst: the write counters of an idle run must
+    # not see the operator still settling a burst's deleted Jobs.
+    idle_runs = []
     for run in range(scale.runs):
         idle = phase_idle_and_cost(bench, one, "idle", idle_bucket, run)
-        objects = [(burst1_bucket, f"b/r{run}-{i:05d}.mp4") for i in range(scale.burst)]
-        burst = phase_dispatch(bench, one, objects, raw_ns)
-        runs.append({"idle": idle, "burst": burst})
+        idle_runs.append(idle)
         print(
-            f"run {run + 1}: idle p50 {idle['p50']:.0f} ms, burst p99 {burst['p99']:.0f} ms, "
+            f"idle run {run + 1}: p50 {idle['p50']:.0f} ms, p99 {idle['p99']:.0f} ms, "
+            f"{idle['writes_excl']:.2f} writes/object",
+            flush=True,
+        )
+    runs: list[dict[str, Any]] = []
+    for run in range(scale.runs):
+        objects = [(burst1_bucket, f"b/r{run}-{i:05d}.mp4") for i in range(scale.burst)]
+        burst = phase_dispatch(bench, one, objects, raw_ns, pid)
+        burst.pop("footprint")  # two Workflows: the footprint figures are the N ones
+        runs.append({"idle": idle_runs[run], "burst": burst})
+        print(
+            f"burst run {run + 1}: p99 {burst['p99']:.0f} ms, "
             f"dispatch {burst['dispatch']:.1f}/s of raw {burst['raw']:.1f}/s",
             flush=True,
         )
@@ -781,10 +787,8 @@ def _phases(bench: Bench, pid: int) -> dict[str, Any]:
             )
             for i in range(scale.burst)
         ]
-        with FootprintSampler(pid) as sampler:
-            result = phase_dispatch(bench, many, objects, raw_ns)
-        assert sampler.result is not None
-        many_load.append(sampler.result)
+        result = phase_dispatch(bench, many, objects, raw_ns, pid)
+        many_load.append(result.pop("footprint"))
         many_runs.append(result)
         print(
             f"run {run + 1}, {scale.workflows} Workflows: dispatch {result['dispatch']:.1f}/s "
@@ -812,10 +816,8 @@ def _phases(bench: Bench, pid: int) -> dict[str, Any]:
             (burst_bucket, f"w{i % scale.burst_workflows:02d}/r{run}-{i:05d}.mp4")
             for i in range(scale.burst_uploads)
         ]
-        with FootprintSampler(pid) as sampler:
-            result = phase_burst(bench, objects)
-        assert sampler.result is not None
-        burst_load.append(sampler.result)
+        result = phase_burst(bench, objects, pid)
+        burst_load.append(result.pop("footprint"))
         result["ideal"] = ideal_burst_seconds(
             scale.burst_uploads, concurrency, runs[run]["idle"]["job_seconds"]
         )
