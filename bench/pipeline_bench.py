@@ -184,6 +184,13 @@ class JobWatch:
         listed = batch.list_job_for_all_namespaces(label_selector=MANAGED)
         for job in listed.items:
             self._record("ADDED", job)
+        # Jobs deleted while no watch ran: deleted no later than now.
+        present = {(j.metadata.namespace, j.metadata.name) for j in listed.items if j.metadata}
+        now = time.monotonic()
+        with self.lock:
+            for ident, seen in self.jobs.items():
+                if ident not in present and seen.deleted is None:
+                    seen.deleted = now
         return str(listed.metadata.resource_version)  # type: ignore[union-attr]  # always set on lists
 
     def _stream(self, batch: client.BatchV1Api, version: str) -> str:
@@ -192,11 +199,19 @@ class JobWatch:
             batch.list_job_for_all_namespaces,
             label_selector=MANAGED,
             resource_version=version,
+            # Bookmarks keep ``version`` recent while no Job changes, so the next
+            # request does not start from a version the API server dropped.
             allow_watch_bookmarks=True,
             timeout_seconds=5,  # short: the stop flag is checked between requests
         )
         for event in stream:
             obj = event["object"]
+            if isinstance(obj, dict):
+                # An ERROR event carries a raw Status, not a Job: 410 means the
+                # version expired (list again), anything else ends the watch.
+                if obj.get("code") == 410:
+                    raise ApiException(status=410, reason=str(obj.get("message")))
+                raise RuntimeError(f"Job watch {event['type']}: {obj}")
             version = obj.metadata.resource_version or version
             if event["type"] != "BOOKMARK":
                 self._record(event["type"], obj)
