@@ -588,7 +588,6 @@ def phase_dispatch(
     bench: Bench,
     namespace: str,
     objects: Sequence[tuple[str, str]],
-    raw_namespace: str,
     pid: int,
 ) -> dict[str, Any]:
     """A burst of uploads (unschedulable Jobs), then the same number of raw
@@ -606,9 +605,12 @@ def phase_dispatch(
         bench.capture_template(jobs[0])
     bench.drop_jobs(namespace)
     before = bench.metrics.writes()
-    raw = bench.raw_creates(raw_namespace, m)
+    # In the same namespace: the Jobs' pods need what the operator's need there
+    # (the storage Secret the operator copied), or the Job controller would
+    # do different work for them.
+    raw = bench.raw_creates(namespace, m)
     created = sum_writes(writes_delta(before, bench.metrics.writes()), [("batch", "jobs", "")])
-    bench.drop_jobs(raw_namespace)
+    bench.drop_jobs(namespace)
     return {
         "p50": percentile(lat, 50),
         "p99": percentile(lat, 99),
@@ -742,7 +744,6 @@ def measure(stack: LocalStack, operator: OperatorProcess, scale: Scale) -> dict[
 def _phases(bench: Bench, pid: int) -> dict[str, Any]:
     scale = bench.scale
     one = bench.namespace("bench-one")
-    raw_ns = bench.namespace("bench-raw")
     idle_bucket, burst1_bucket = bench.bucket("bench-idle"), bench.bucket("bench-burst1")
     bench.workflows(
         one,
@@ -766,7 +767,7 @@ def _phases(bench: Bench, pid: int) -> dict[str, Any]:
     runs: list[dict[str, Any]] = []
     for run in range(scale.runs):
         objects = [(burst1_bucket, f"b/r{run}-{i:05d}.mp4") for i in range(scale.burst)]
-        burst = phase_dispatch(bench, one, objects, raw_ns, pid)
+        burst = phase_dispatch(bench, one, objects, pid)
         burst.pop("footprint")  # two Workflows: the footprint figures are the N ones
         runs.append({"idle": idle_runs[run], "burst": burst})
         print(
@@ -802,7 +803,7 @@ def _phases(bench: Bench, pid: int) -> dict[str, Any]:
             )
             for i in range(scale.burst)
         ]
-        result = phase_dispatch(bench, many, objects, raw_ns, pid)
+        result = phase_dispatch(bench, many, objects, pid)
         many_load.append(result.pop("footprint"))
         many_runs.append(result)
         print(
