@@ -78,7 +78,6 @@ from mediaflow_operator import naming
 from tests.e2e.harness import RESTRICTED, OperatorProcess, operator_env, prepare_stack
 from tests.support.binaries import binary, versions
 from tests.support.stack import LocalStack, start_stack
-from tests.support.waiting import wait_for
 from tests.support.workflow_api import ensure_namespace
 
 # Jobs whose pods can never be scheduled: the dispatch and burst-latency
@@ -206,15 +205,19 @@ class JobWatch:
         )
         for event in stream:
             obj = event["object"]
+            if event["type"] == "BOOKMARK":
+                # A bookmark's Job is not a valid Job (the client leaves it a dict):
+                # only its version matters.
+                meta = obj.get("metadata", {}) if isinstance(obj, dict) else {}
+                version = meta.get("resourceVersion") or version
+                continue
             if isinstance(obj, dict):
-                # An ERROR event carries a raw Status, not a Job: 410 means the
-                # version expired (list again), anything else ends the watch.
-                if obj.get("code") == 410:
-                    raise ApiException(status=410, reason=str(obj.get("message")))
-                raise RuntimeError(f"Job watch {event['type']}: {obj}")
+                # An ERROR event carries a raw Status, not a Job (410: the version
+                # expired): list again and go on from the list's version.
+                print(f"Job watch {event['type']}: {obj}; listing again", file=sys.stderr)
+                raise ApiException(status=410, reason=str(obj.get("message")))
             version = obj.metadata.resource_version or version
-            if event["type"] != "BOOKMARK":
-                self._record(event["type"], obj)
+            self._record(event["type"], obj)
             if self.stop.is_set():
                 break
         return version
@@ -389,15 +392,29 @@ class Bench:
         return client.BatchV1Api(self.api)
 
     def wait(self, probe: Callable[[], Any], what: str, interval: float = 0.05) -> Any:
-        """``wait_for`` with the scale's timeout and the operator's log on failure.
-        The short default interval suits probes of the Job watch (in memory);
-        probes that ask the API server pass a longer one, so that the waiting
-        does not load the server being measured."""
-
-        def message() -> str:
-            return f"{what}\n--- operator log (tail) ---\n{self.operator.log_tail(40)}"
-
-        return wait_for(probe, self.scale.timeout, message, interval=interval)
+        """Call ``probe`` until it returns something truthy (its value), within the
+        scale's timeout; API errors count as "not yet". A dead Job watch fails
+        at once: it would otherwise read as Jobs that never come. The short
+        default interval suits probes of the watch (in memory); probes that ask
+        the API server pass a longer one, so the waiting does not load the
+        server being measured."""
+        deadline = time.monotonic() + self.scale.timeout
+        last_error: Exception | None = None
+        while True:
+            self.jobs.check()
+            try:
+                value = probe()
+                if value:
+                    return value
+            except (ApiException, OSError) as exc:
+                last_error = exc
+            if time.monotonic() >= deadline:
+                raise TimeoutError(
+                    f"timed out after {self.scale.timeout:.0f}s waiting for {what} "
+                    f"(last error: {last_error!r})\n--- operator log (tail) ---\n"
+                    f"{self.operator.log_tail(40)}"
+                )
+            time.sleep(interval)
 
     def namespace(self, name: str) -> str:
         ensure_namespace(self.api, name, labels=RESTRICTED)
