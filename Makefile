@@ -126,9 +126,14 @@ schemas: venv ## Regenerate schemas/ (notification JSON Schemas) and examples/no
 	$(PY) -m mediaflow_api.notification_schema
 	$(PY) -m tests.support.notification_samples
 
+# The pipeline benchmark starts a local stack of its own (like the test fixtures) and the
+# operator with the fake worker image: docs/performance.md. BENCH_ARGS=--quick: a few minutes.
+BENCH_ARGS ?=
+
 .PHONY: bench
-bench: venv tools ## Benchmarks against a same-run baseline (worker vs plain ffmpeg, one decode vs many)
+bench: venv tools images ## Benchmarks against a same-run baseline: worker vs plain ffmpeg, then upload -> Job on a local stack (docs/performance.md)
 	$(PY) bench/worker_bench.py --runs 5
+	$(PY) -m bench.pipeline_bench $(BENCH_ARGS)
 
 .PHONY: up
 up: venv tools images ## A running mediaflow: local stack (or kind where Docker runs), helm install, example Workflow, a sample upload processed
