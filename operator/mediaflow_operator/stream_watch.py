@@ -89,22 +89,27 @@ def owner_of(description: str) -> tuple[str, str] | None:
     return namespace, name
 
 
+def _owner_here(name: str, description: str, namespaces: tuple[str, ...]) -> tuple[str, str] | None:
+    """(namespace, name) of the Workflow owning one of *our* consumers, when
+    this operator serves its namespace (``namespaces`` empty: all); else None."""
+    owner = owner_of(description)
+    if not name.startswith(queue.CONSUMER_PREFIX) or owner is None:
+        return None  # not ours
+    if namespaces and owner[0] not in namespaces:
+        return None  # another operator may serve it on the same stream
+    return owner
+
+
 def orphan_consumers(
     consumers: Iterable[tuple[str, str]], live: set[str], namespaces: tuple[str, ...] = ()
 ) -> list[str]:
     """Names of our consumers (name, description) that no live Workflow owns;
-    with ``namespaces`` set, only those of Workflows in them (another operator
-    may serve the other namespaces on the same stream)."""
-    orphans = []
-    for name, description in consumers:
-        owner = owner_of(description)
-        if not name.startswith(queue.CONSUMER_PREFIX) or owner is None:
-            continue  # not ours
-        if namespaces and owner[0] not in namespaces:
-            continue
-        if name not in live:
-            orphans.append(name)
-    return sorted(orphans)
+    with ``namespaces`` set, only those of Workflows in them."""
+    return sorted(
+        name
+        for name, description in consumers
+        if _owner_here(name, description, namespaces) is not None and name not in live
+    )
 
 
 def backlogs(
@@ -114,12 +119,9 @@ def backlogs(
     description, pending + unacked); with ``namespaces`` set only theirs."""
     found = {}
     for name, description, waiting in consumers:
-        owner = owner_of(description)
-        if not name.startswith(queue.CONSUMER_PREFIX) or owner is None:
-            continue
-        if namespaces and owner[0] not in namespaces:
-            continue
-        found[owner] = waiting
+        owner = _owner_here(name, description, namespaces)
+        if owner is not None:
+            found[owner] = waiting
     return found
 
 

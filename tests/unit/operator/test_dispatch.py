@@ -25,7 +25,7 @@ from mediaflow_operator.job_views import JobView, count_active, job_view
 from mediaflow_operator.messages import QueueMessage
 from mediaflow_operator.settings import Settings
 
-from .samples import spec
+from .samples import FakeMsg, spec
 
 pytestmark = pytest.mark.unit
 
@@ -72,24 +72,6 @@ class FakeKube:
             return ""
         self.existing.add(name)
         return f"uid-{name}"
-
-
-class FakeMsg:
-    def __init__(self, log: list[tuple[str, Any]], seq: int, data: bytes) -> None:
-        self.log, self.data = log, data
-        self.metadata = SimpleNamespace(sequence=SimpleNamespace(stream=seq))
-
-    async def ack(self) -> None:
-        self.log.append(("ack", self.metadata.sequence.stream))
-
-    async def nak(self, delay: float | None = None) -> None:
-        self.log.append(("nak", self.metadata.sequence.stream))
-
-    async def term(self) -> None:
-        self.log.append(("term", self.metadata.sequence.stream))
-
-    async def in_progress(self) -> None:
-        self.log.append(("in_progress", self.metadata.sequence.stream))
 
 
 def _event(key: str, bucket: str = "uploads") -> bytes:

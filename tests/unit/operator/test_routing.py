@@ -21,6 +21,8 @@ from mediaflow_operator.routing import Route
 from mediaflow_operator.s3_events import parse_message
 from mediaflow_operator.settings import Settings
 
+from .samples import FakeMsg
+
 pytestmark = pytest.mark.unit
 
 
@@ -182,26 +184,8 @@ def test_a_doorbell_is_per_workflow_and_forgotten_with_its_dispatcher() -> None:
 
 
 # --- Router.route against fakes ---
-class FakeMsg:
-    def __init__(self, log: list[tuple[str, int]], seq: int, data: bytes) -> None:
-        self.log, self.data = log, data
-        self.metadata = SimpleNamespace(sequence=SimpleNamespace(stream=seq))
-
-    async def ack(self) -> None:
-        self.log.append(("ack", self.metadata.sequence.stream))
-
-    async def nak(self, delay: float | None = None) -> None:
-        self.log.append(("nak", self.metadata.sequence.stream))
-
-    async def term(self) -> None:
-        self.log.append(("term", self.metadata.sequence.stream))
-
-    async def in_progress(self) -> None:
-        pass
-
-
 class FakeJetStream:
-    def __init__(self, log: list[tuple[str, int]], refuse: str = "") -> None:
+    def __init__(self, log: list[tuple[str, Any]], refuse: str = "") -> None:
         self.log = log
         self.refuse = refuse
         self.published: list[tuple[str, str]] = []
@@ -226,7 +210,7 @@ def _router(js: FakeJetStream) -> tuple[Router, Doorbells]:
 
 
 def test_a_batch_is_copied_acked_after_its_copies_and_rings_the_targets() -> None:
-    log: list[tuple[str, int]] = []
+    log: list[tuple[str, Any]] = []
     js = FakeJetStream(log)
     router, bells = _router(js)
     messages = [
@@ -248,7 +232,7 @@ def test_a_batch_is_copied_acked_after_its_copies_and_rings_the_targets() -> Non
 
 
 def test_a_refused_copy_puts_its_message_and_the_rest_back_in_order() -> None:
-    log: list[tuple[str, int]] = []
+    log: list[tuple[str, Any]] = []
     js = FakeJetStream(log, refuse="mediaflow.work.videos")
     router, bells = _router(js)
     messages = [
