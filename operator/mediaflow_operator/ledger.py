@@ -1,27 +1,34 @@
 """The Workflow's counters and their status writes: the one place that makes
 counting exact.
 
-**The rule: durable before ack, durable before mark.** A counted result or
-skip is written to the Workflow status (the counter *and* its ledger entry:
+**The rule: durable before ack, durable before forgotten.** A counted result
+or skip is written to the Workflow status (the counter *and* its ledger entry:
 ``countedJobs`` holds Job UIDs, ``countedEvents`` stream sequences of the stream
-``countedEventsStream``) before
-its Job is annotated ``mediaflow.dev/counted`` or its NATS message is acked.
-A crash in between finds the entry in the ledger and only marks or acks;
-nothing is counted twice and nothing is lost.
+``countedEventsStream``) before its NATS message is acked or anything else
+relies on it. A crash in between finds the entry in the ledger; nothing is
+counted twice and nothing is lost.
+
+A finished Job is "counted" while its UID is in the *written* ledger. The
+ledger is bounded (``LEDGER_MAX``): a Job still kept (``finishedJobRetentionSeconds``)
+when its UID is about to drop out of it is annotated ``mediaflow.dev/counted``
+first, *before* the write that drops it, so it is never neither. Most Jobs are
+deleted long before that: a result costs no write of its own beyond the
+(coalesced) status write, and the annotation is the exception of Workflows that
+keep more than ``LEDGER_MAX`` finished Jobs.
 
 How ``StatusLedger`` keeps it:
 
-- ``record_finished`` counts finished Jobs in memory, writes (forced), and
-  only then marks each Job. A batch holds at most half a ledger
-  (``RECORD_BATCH_MAX``), so every UID is still in the written ledger when
-  its Job is marked;
+- ``record_finished`` counts finished Jobs in memory and writes (forced). At
+  most ``RECORD_BATCH_MAX`` (half a ledger) results are in memory and not yet
+  written, so a result can never be pushed out of the ledger before the write
+  that holds it;
 - ``count_skip`` counts a skipped event in memory; its message is handed to
   ``hold_until_written`` and acked by ``release`` after the write that holds
   its sequence. If that write fails, the held messages are let go unacked:
   JetStream redelivers them and the ledger keeps them from counting twice;
 - ``dirty`` says memory is ahead of the status. It stays set across a failed
   write, so a result or skip counted by an earlier, failed attempt is written
-  before it is marked or acked on the next attempt;
+  before anything relies on it;
 - writes are coalesced: at most one per ``status_flush_seconds`` (results wait
   safely on their Jobs, skips in ``held``); only the final write on shutdown
   is forced past the interval;
@@ -46,9 +53,9 @@ from mediaflow_operator.logs import object_fields
 from mediaflow_operator.messages import QueueMessage
 from mediaflow_operator.status import Tally, count_running
 
-# Results counted per status write. The ledger keeps the last LEDGER_MAX UIDs; a
-# batch larger than that would push its own first UIDs out before they are marked,
-# and a crash while marking would count those Jobs again.
+# Results counted in memory and not yet written, at most. The ledger keeps the last
+# LEDGER_MAX UIDs; more unwritten results than that would push their own first UIDs
+# out of the ledger before any write held them, and those Jobs would count again.
 RECORD_BATCH_MAX = LEDGER_MAX // 2
 
 
@@ -72,15 +79,19 @@ class StatusLedger:
         self.fields: dict[str, Any] = {}  # other status fields (lastDispatchTime, sweptUntil)
         self.held: list[QueueMessage] = []  # skipped events, acked after the write that counts them
         self.marked: set[str] = set()  # Job UIDs annotated as counted
+        self.written: set[str] = set()  # Job UIDs in the stored ledger (countedJobs)
+        self.outcomes: dict[str, str] = {}  # Job UID -> outcome, for the annotation
 
     def load(self, status: Mapping[str, Any]) -> None:
         """Start from the stored status (the dispatcher's start)."""
         self.tally = Tally.from_status(dict(status))
+        self.written = set(self.tally.counted_jobs)
         self.dirty = False  # the tally is what the status holds
 
     def counted(self, job: JobView) -> bool:
-        """Whether ``job`` is marked counted (so it may be deleted once expired)."""
-        return job.counted or job.uid in self.marked
+        """Whether ``job``'s result is durably counted (so it may be deleted once
+        expired): its UID is in the stored ledger, or it is annotated."""
+        return job.counted or job.uid in self.marked or job.uid in self.written
 
     def set_field(self, name: str, value: Any) -> None:
         """Set a status field written with the next counter write."""
@@ -97,32 +108,24 @@ class StatusLedger:
         all results that arrived in it (a result waits safely on its Job)."""
         if not self.flush_due():
             return
-        newly: list[tuple[JobView, str]] = []
-        to_mark: list[tuple[JobView, str]] = []
+        unwritten = sum(1 for uid in self.tally.counted_jobs if uid not in self.written)
+        room = RECORD_BATCH_MAX - unwritten
+        newly = 0
         for job in jobs:
-            if not job.finished or self.counted(job):
+            if not job.finished or self.counted(job) or self.tally.job_counted(job.uid):
                 continue
-            if self.tally.job_counted(job.uid):
-                # Counted by an earlier attempt; the mark only records that it
-                # was (the ledger, not the mark's value, keeps it from counting twice).
-                to_mark.append((job, job.state))
-                continue
-            if len(newly) >= RECORD_BATCH_MAX:
-                continue  # next step: every UID must still be in the ledger when marked
+            if newly >= room:
+                break  # next step, after this write
             counted_as = await self._count(job)
             if counted_as is not None:
-                newly.append((job, counted_as))
+                self.outcomes[job.uid] = counted_as
+                newly += 1
         if newly:
             self.dirty = True
-        if (newly or to_mark) and self.dirty:
-            # The ledger is written before any Job is marked: also for UIDs that an
-            # earlier step counted in memory but failed to write (dirty is still set).
+        if (newly or unwritten) and self.dirty:
+            # Also for results an earlier step counted in memory but failed to
+            # write (dirty is still set).
             await self.flush(force=True)
-        for job, mark in [*newly, *to_mark]:
-            await self.ctx.rt.kube.annotate_job(
-                job.namespace, job.name, {naming.ANNOTATION_COUNTED: mark}
-            )
-            self.marked.add(job.uid)
 
     async def _count(self, job: JobView) -> Outcome | None:
         """Count one result in memory (with the worker's reason for a failure);
@@ -233,8 +236,28 @@ class StatusLedger:
         moment = now()
         if not force and not self.flush_due():
             return
+        await self._mark_leaving()
         patch = {**self.tally.to_status(running), **self.fields}
         workflow = self.ctx.workflow()
         await self.ctx.rt.kube.patch_workflow_status(workflow.namespace, workflow.name, patch)
+        self.written = set(self.tally.counted_jobs)
         self.dirty = False
         self.last_flush = moment
+
+    async def _mark_leaving(self) -> None:
+        """Annotate the kept Jobs whose UIDs this write drops from the ledger.
+        Before the write: the ledger still holds them then, so a crash between
+        the two leaves them counted either way (durable before forgotten)."""
+        leaving = self.written.difference(self.tally.counted_jobs)
+        if not leaving:
+            return
+        for job in self.ctx.jobs():
+            if job.uid not in leaving or job.counted or job.uid in self.marked:
+                continue
+            mark = self.outcomes.get(job.uid, job.state)
+            await self.ctx.rt.kube.annotate_job(
+                job.namespace, job.name, {naming.ANNOTATION_COUNTED: mark}
+            )
+            self.marked.add(job.uid)
+        for uid in leaving:
+            self.outcomes.pop(uid, None)

@@ -1,7 +1,8 @@
 """The dispatcher's ordering rules, with a fake Kubernetes API and fake queue messages.
 
 What makes counting exact is *order*: the status write carrying the ledger goes
-before the Job is marked counted, and before a skipped event is acked. These
+before a skipped event is acked, and a kept Job whose UID leaves the bounded
+ledger is marked counted before the write that drops it. These
 tests record every call in one log and check that order, and what a restarted
 dispatcher does with what it finds.
 """
@@ -119,26 +120,27 @@ def _finished_job(uid: str = "job-uid", counted: bool = False) -> JobView:
     )
 
 
-def test_the_ledger_is_written_before_the_job_is_marked() -> None:
+def test_a_result_is_counted_by_the_status_write_alone() -> None:
     log: list[tuple[str, Any]] = []
     kube = FakeKube(log)
     dispatcher = _dispatcher(kube, [_finished_job()])
     asyncio.run(dispatcher.load())
     asyncio.run(dispatcher.ledger.record_finished([_finished_job()]))
-    kinds = [entry[0] for entry in log]
-    assert kinds == ["status", "annotate"]
+    assert [entry[0] for entry in log] == ["status"]  # no annotation patch on the Job
     assert log[0][1]["succeeded"] == 1
     assert log[0][1]["countedJobs"] == ["job-uid"]
+    assert dispatcher.ledger.counted(_finished_job())  # may be deleted once expired
 
 
-def test_a_restart_between_ledger_and_mark_only_marks() -> None:
+def test_a_restart_finds_the_result_in_the_ledger_and_writes_nothing() -> None:
     log: list[tuple[str, Any]] = []
     kube = FakeKube(log, status={"succeeded": 1, "countedJobs": ["job-uid"]})
     restarted = _dispatcher(kube, [_finished_job()])
     asyncio.run(restarted.load())
     asyncio.run(restarted.ledger.record_finished([_finished_job()]))
-    assert log == [("annotate", "mf-videos-1")]
+    assert log == []
     assert restarted.ledger.tally.succeeded == 1
+    assert restarted.ledger.counted(_finished_job())
 
 
 def test_a_marked_job_is_never_counted_again() -> None:
@@ -216,10 +218,10 @@ def test_poison_is_terminated_api_trouble_is_redelivered_and_capacity_holds() ->
     assert log == [("nak", 4)]
 
 
-def test_a_failed_ledger_write_is_written_before_the_job_is_marked_on_retry() -> None:
-    """A step counts a Job, its status write fails; the next step must not mark
-    the Job counted before the ledger is written (a SIGKILL between the two
-    would lose the result for good)."""
+def test_a_result_whose_write_failed_is_not_deletable_until_written() -> None:
+    """A step counts a Job, its status write fails: until a later write holds
+    it, the Job must not count as counted (deleting it then, and a crash, would
+    lose the result for good), nor be counted a second time."""
     log: list[tuple[str, Any]] = []
     kube = FakeKube(log, fail_status=True)
     dispatcher = _dispatcher(kube, [_finished_job()])
@@ -227,11 +229,13 @@ def test_a_failed_ledger_write_is_written_before_the_job_is_marked_on_retry() ->
     with pytest.raises(RuntimeError):
         asyncio.run(dispatcher.ledger.record_finished([_finished_job()]))
     assert log == []
+    assert not dispatcher.ledger.counted(_finished_job())
     kube.fail_status = False
     asyncio.run(dispatcher.ledger.record_finished([_finished_job()]))
-    assert [e[0] for e in log] == ["status", "annotate"]
+    assert [e[0] for e in log] == ["status"]
     assert log[0][1]["succeeded"] == 1
     assert log[0][1]["countedJobs"] == ["job-uid"]
+    assert dispatcher.ledger.counted(_finished_job())
 
 
 def test_a_skip_whose_write_failed_is_acked_only_after_a_later_write() -> None:
@@ -452,10 +456,11 @@ def test_a_manual_trigger_waits_for_a_free_slot(monkeypatch: pytest.MonkeyPatch)
     assert count_active(jobs, dispatcher.ctx.pending) == 1
 
 
-def test_every_marked_job_is_in_the_ledger_written_before_it_however_many_finish() -> None:
-    """After a long outage hundreds of Jobs may have finished at once; the bounded
-    ledger must still hold every UID at the moment its Job is marked (a crash
-    while marking would otherwise count the dropped ones twice)."""
+def test_a_kept_job_leaving_the_ledger_is_marked_before_the_write_that_drops_it() -> None:
+    """More finished Jobs are kept than the bounded ledger holds (after an
+    outage, or a long retention): at every moment each counted Job is in the
+    written ledger or annotated, and a restart after the last write counts
+    none of them again."""
     from mediaflow_api.workflow_status import LEDGER_MAX
 
     def finished(i: int) -> JobView:
@@ -471,16 +476,29 @@ def test_every_marked_job_is_in_the_ledger_written_before_it_however_many_finish
         dispatcher.ledger.last_flush = datetime.min.replace(tzinfo=UTC)  # a flush interval later
         asyncio.run(dispatcher.ledger.record_finished(jobs))
     ledger: list[str] = []
-    marked = []
+    marked: set[str] = set()
     uid_of = {j.name: j.uid for j in jobs}
     for kind, value in log:
         if kind == "status":
+            # Whatever this write drops is already marked.
+            dropped = set(ledger) - set(value["countedJobs"])
+            assert dropped <= marked, f"{sorted(dropped - marked)[:3]} dropped unmarked"
             ledger = value["countedJobs"]
         elif kind == "annotate":
             assert uid_of[value] in ledger, f"{value} marked but not in the written ledger"
-            marked.append(value)
-    assert len(marked) == len(jobs)
+            marked.add(uid_of[value])
     assert dispatcher.ledger.tally.succeeded == len(jobs)
+    assert len(marked) == len(jobs) - LEDGER_MAX  # only those that left the ledger
+    assert marked.isdisjoint(ledger)
+    # A restart: every Job is counted (ledger or mark), none is counted again.
+    restarted_jobs = [
+        JobView(**{**j.__dict__, "counted": j.uid in marked}) for j in jobs
+    ]
+    restarted = _dispatcher(FakeKube([], status=dict(kube.status)), restarted_jobs)
+    asyncio.run(restarted.load())
+    assert all(restarted.ledger.counted(j) for j in restarted_jobs)
+    asyncio.run(restarted.ledger.record_finished(restarted_jobs))
+    assert restarted.ledger.tally.succeeded == len(jobs)
 
 
 def test_results_are_written_once_per_flush_interval_not_once_per_job() -> None:
@@ -491,13 +509,13 @@ def test_results_are_written_once_per_flush_interval_not_once_per_job() -> None:
     second = JobView(**{**_finished_job(uid="u2").__dict__, "name": "mf-videos-2"})
     asyncio.run(dispatcher.ledger.record_finished([first]))
     asyncio.run(dispatcher.ledger.record_finished([first, second]))
-    assert [e[0] for e in log] == ["status", "annotate"], "a second write inside the interval"
+    assert [e[0] for e in log] == ["status"], "a second write inside the interval"
     assert dispatcher.ledger.tally.succeeded == 1  # the second result waits on its Job
     dispatcher.ledger.last_flush = datetime.min.replace(tzinfo=UTC)  # the interval has passed
     asyncio.run(dispatcher.ledger.record_finished([first, second]))
-    assert [e[0] for e in log] == ["status", "annotate", "status", "annotate"]
-    assert log[2][1]["succeeded"] == 2
-    assert log[2][1]["countedJobs"] == ["u1", "u2"]
+    assert [e[0] for e in log] == ["status", "status"]
+    assert log[1][1]["succeeded"] == 2
+    assert log[1][1]["countedJobs"] == ["u1", "u2"]
 
 
 def test_skips_of_one_flush_interval_share_one_status_write() -> None:

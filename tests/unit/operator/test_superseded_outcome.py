@@ -152,7 +152,9 @@ def test_a_complete_job_that_says_superseded_is_not_counted_as_a_success() -> No
     assert written["received"] == 2
     assert written["running"] == 0
     assert written["lastFailures"] == []
-    assert kube.marks == {superseded.name: "superseded", succeeded.name: "succeeded"}
+    # Counted by the ledger alone: no write of their own on the Jobs.
+    assert sorted(written["countedJobs"]) == sorted([superseded.uid, succeeded.uid])
+    assert kube.marks == {}
 
 
 def test_a_complete_job_whose_pods_cannot_be_read_waits_instead_of_counting_a_guess() -> None:
@@ -161,9 +163,9 @@ def test_a_complete_job_whose_pods_cannot_be_read_waits_instead_of_counting_a_gu
     dispatcher = _dispatcher(kube, [job])
     asyncio.run(dispatcher.load())
     asyncio.run(dispatcher.ledger.record_finished([job]))
-    assert kube.marks == {}
+    assert "countedJobs" not in kube.status
     assert dispatcher.ledger.tally.succeeded == 0
     kube.pods_error = None
     asyncio.run(dispatcher.ledger.record_finished([job]))
-    assert kube.marks == {job.name: "superseded"}
+    assert kube.status["countedJobs"] == [job.uid]
     assert (kube.status["superseded"], kube.status["succeeded"]) == (1, 0)
