@@ -491,9 +491,7 @@ def test_a_kept_job_leaving_the_ledger_is_marked_before_the_write_that_drops_it(
     assert len(marked) == len(jobs) - LEDGER_MAX  # only those that left the ledger
     assert marked.isdisjoint(ledger)
     # A restart: every Job is counted (ledger or mark), none is counted again.
-    restarted_jobs = [
-        JobView(**{**j.__dict__, "counted": j.uid in marked}) for j in jobs
-    ]
+    restarted_jobs = [JobView(**{**j.__dict__, "counted": j.uid in marked}) for j in jobs]
     restarted = _dispatcher(FakeKube([], status=dict(kube.status)), restarted_jobs)
     asyncio.run(restarted.load())
     assert all(restarted.ledger.counted(j) for j in restarted_jobs)
