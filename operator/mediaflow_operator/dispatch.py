@@ -144,6 +144,7 @@ class Dispatcher:
         failures = 0
         workflow = self.ctx.workflow()
         self.ctx.rt.dispatching.add((workflow.namespace, workflow.name))
+        self.ctx.rt.pending_jobs[self.uid] = self.ctx.pending
         try:
             while not stopped:
                 try:
@@ -160,6 +161,8 @@ class Dispatcher:
                     await stopped.wait(min(30.0, 1.0 * 2 ** min(failures, 5)))
         finally:
             self.ctx.rt.dispatching.discard((workflow.namespace, workflow.name))
+            if self.ctx.rt.pending_jobs.get(self.uid) is self.ctx.pending:
+                del self.ctx.rt.pending_jobs[self.uid]
             self.ctx.rt.doorbells.forget(self.uid)
             await self.sweeper.stop()
             await self.notifier.stop()

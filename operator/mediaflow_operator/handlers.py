@@ -28,7 +28,7 @@ from mediaflow_operator import (
     workflows,
 )
 from mediaflow_operator.bucket_index import BucketShare
-from mediaflow_operator.job_views import JobView, job_view
+from mediaflow_operator.job_views import JobView, forget_deleted_job, job_view
 from mediaflow_operator.router import RouterService
 from mediaflow_operator.routing import Route
 from mediaflow_operator.runtime import Runtime
@@ -149,6 +149,14 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
 def mediaflow_jobs(body: kopf.Body, **_: Any) -> dict[str, JobView]:
     view = job_view(dict(body))
     return {view.workflow_uid: view}
+
+
+# A deleted Job frees its slot at once, also when kopf merged its ADDED and DELETED
+# events and the index never showed it (job_views.PendingJobs).
+@kopf.on.event("batch", "v1", "jobs", labels={naming.LABEL_MANAGED_BY: naming.MANAGED_BY})
+def job_deleted(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    if "runtime" in memo:
+        forget_deleted_job(_rt(memo).pending_jobs, type, dict(body))
 
 
 # The Workflows of each trigger bucket, kept by the Workflow watch: a bucket's rule is

@@ -5,7 +5,7 @@ Pure functions and plain data."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -154,7 +154,12 @@ def _summary_of(terminated: dict[str, Any]) -> TerminationSummary | None:
 
 class PendingJobs:
     """Jobs this dispatcher created that the watch-fed index does not show yet:
-    they count against ``maxConcurrentJobs`` and as ``running`` at once."""
+    they count against ``maxConcurrentJobs`` and as ``running`` at once.
+
+    A name leaves when the index shows the Job, when the Job's deletion is seen
+    (``discard``: kopf merges the events of one object that arrive within its
+    batch window, so a Job created and deleted at once may never reach the
+    index), or after ``PENDING_FORGET``."""
 
     def __init__(self) -> None:
         self._created: dict[str, datetime] = {}
@@ -170,11 +175,27 @@ class PendingJobs:
             if name in names or created < limit:
                 del self._created[name]
 
+    def discard(self, name: str) -> None:
+        """The Job ``name`` was deleted: it holds no slot any more."""
+        self._created.pop(name, None)
+
     def __contains__(self, name: object) -> bool:
         return name in self._created
 
     def __iter__(self) -> Iterator[str]:
         return iter(list(self._created))
+
+
+def forget_deleted_job(
+    pending_by_workflow: Mapping[str, PendingJobs], event_type: str, body: Mapping[str, Any]
+) -> None:
+    """On a Job watch event: a DELETED Job leaves its dispatcher's pending set."""
+    if event_type != "DELETED":
+        return
+    view = job_view(dict(body))
+    pending = pending_by_workflow.get(view.workflow_uid)
+    if pending is not None:
+        pending.discard(view.name)
 
 
 def count_active(jobs: Iterable[JobView], pending: Iterable[str]) -> int:

@@ -19,6 +19,7 @@ from nats.js import JetStreamContext
 from mediaflow_operator import queue, routing
 from mediaflow_operator.bucket_index import BucketShare
 from mediaflow_operator.doorbell import Doorbells
+from mediaflow_operator.job_views import PendingJobs
 from mediaflow_operator.kube import Kube, load_config
 from mediaflow_operator.notify import outbox
 from mediaflow_operator.notify.egress import EgressPolicy
@@ -81,6 +82,9 @@ class Runtime:
     # (namespace, name) of the Workflows whose dispatcher runs in this process:
     # the backlog gauges are set for these only (stream_watch).
     dispatching: set[tuple[str, str]] = field(default_factory=set)
+    # Workflow UID -> the Jobs its dispatcher created and the index does not show
+    # yet; the Job watch's DELETED events clear them (handlers.job_deleted).
+    pending_jobs: dict[str, PendingJobs] = field(default_factory=dict)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:

@@ -608,3 +608,31 @@ def test_an_idle_dispatcher_pulls_only_when_the_router_rings() -> None:
         assert len(pulls) == 3
 
     asyncio.run(scenario())
+
+
+def test_a_job_deleted_before_the_index_showed_it_frees_its_slot_at_once() -> None:
+    """kopf merges the events of one object inside its batch window: a Job created
+    and deleted at once (``kubectl delete jobs --all`` in a burst) may reach the
+    index never. Its slot must not stay taken until PENDING_FORGET (2 min)."""
+    from mediaflow_operator.job_views import forget_deleted_job
+
+    log: list[tuple[str, Any]] = []
+    kube = FakeKube(log)
+    dispatcher = _dispatcher(kube, [])
+    dispatcher.ctx.rt.pending_jobs = {"wf-uid": dispatcher.ctx.pending}  # as run() registers it
+    dispatcher.ctx.pending.add("mf-videos-1")
+    dispatcher.ctx.pending.add("mf-videos-2")
+    assert count_active([], dispatcher.ctx.pending) == 2
+    deleted = {
+        "metadata": {
+            "name": "mf-videos-1",
+            "namespace": "ns",
+            "uid": "job-uid",
+            "labels": {naming.LABEL_WORKFLOW_UID: "wf-uid"},
+        }
+    }
+    forget_deleted_job(dispatcher.ctx.rt.pending_jobs, "MODIFIED", deleted)
+    assert count_active([], dispatcher.ctx.pending) == 2  # only a deletion frees it
+    forget_deleted_job(dispatcher.ctx.rt.pending_jobs, "DELETED", deleted)
+    assert count_active([], dispatcher.ctx.pending) == 1
+    assert list(dispatcher.ctx.pending) == ["mf-videos-2"]
