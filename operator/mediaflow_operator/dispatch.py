@@ -40,6 +40,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -48,7 +49,7 @@ from pydantic import ValidationError
 from mediaflow_api.workflow import WorkflowSpec
 from mediaflow_api.workflow_status import CONDITION_JOBS_ADMITTED
 from mediaflow_operator import conditions, metrics, workflows
-from mediaflow_operator.admission import JobRefused
+from mediaflow_operator.admission import JobRefused, Refusal
 from mediaflow_operator.clock import now
 from mediaflow_operator.conditions import Step
 from mediaflow_operator.context import DispatchContext, PostEvent
@@ -63,13 +64,16 @@ from mediaflow_operator.messages import Batch, QueueMessage, sequence
 from mediaflow_operator.notify.notifier import Notifier
 from mediaflow_operator.queue import ACK_WAIT_SECONDS
 from mediaflow_operator.runtime import Runtime
-from mediaflow_operator.s3_events import BadEvent, parse_message
+from mediaflow_operator.s3_events import BadEvent, ObjectEvent, parse_message
 from mediaflow_operator.subscription import Subscription
 from mediaflow_operator.sweep import Sweeper
 
 logger = logging.getLogger(__name__)
 
 FETCH_BATCH_MAX = 16
+# Job creates of one batch in flight at once (each waits for a thread of the
+# shared Kubernetes pool too, so N Workflows never exceed MEDIAFLOW_KUBE_THREADS).
+LAUNCH_PARALLEL = 8
 NAK_DELAY_SECONDS = 5.0
 DEFAULT_RETENTION_SECONDS = 600  # finished Jobs of a Workflow whose spec does not parse
 
@@ -81,6 +85,16 @@ def _permanent_reason(exc: BaseException) -> str:
     if isinstance(exc, ValidationError):
         return f"object cannot be processed: {exc.errors()[0].get('msg', exc)}"
     return ""
+
+
+@dataclass
+class _Plan:
+    """What one message asks of this Workflow: Jobs to create, and whether one
+    of its records is skipped (counted, the message held until written)."""
+
+    msg: QueueMessage
+    events: list[ObjectEvent] = field(default_factory=list)
+    skip: bool = False
 
 
 class Dispatcher:
@@ -316,92 +330,137 @@ class Dispatcher:
     ) -> float | None:
         """Settle every message of one fetch; the skipped ones are acked once the
         status write that counts them succeeded. Returns the shortest delay a
-        message was put back with (None: none was)."""
+        message was put back with (None: none was).
+
+        Each message is first parsed and matched (in order, no I/O), then the
+        Jobs of the batch are created concurrently (``LAUNCH_PARALLEL`` in
+        flight; one at a time while a refusal episode is open, so a probe is one
+        create): a create is one API round trip, and one at a time capped a
+        Workflow at one Job per round trip whatever the API server could take."""
         async with Batch(messages, self.progress_interval, self.log) as batch:
-            created = 0
-            refused = False
+            plans: list[_Plan] = []
+            reserved = 0
             for msg in messages:
-                if refused:
-                    # Untried, in order: they come back just before the next probe.
-                    await batch.nak(msg, delay=self.launcher.gate.nak_delay(now()))
-                    continue
-                if created >= capacity:
+                plan = await self._plan(spec, batch, msg)
+                if plan is None:
+                    continue  # settled: poison, or nothing to create
+                if plan.events and reserved >= capacity:
                     # A fetch can hand over messages of an earlier, expired pull
                     # request: never exceed the limit for them, let them come back.
                     await batch.nak(msg, delay=self.ctx.rt.settings.poll_seconds)
                     continue
-                try:
-                    created += await self._settle(spec, batch, msg)
-                except JobRefused:
-                    refused = True
-                    await batch.nak(msg, delay=self.launcher.gate.nak_delay(now()))
+                reserved += len(plan.events)
+                plans.append(plan)
+            await self._launch_all(spec, batch, plans)
         if batch.held:
             self.ledger.hold_until_written(batch.held)
             await self.ledger.release()
         return batch.put_back_after
 
-    async def _settle(self, spec: WorkflowSpec, batch: Batch, msg: QueueMessage) -> int:
-        """Act on one message and settle it; returns how many Jobs it created.
-        Raises ``JobRefused`` with ``msg`` unsettled (the caller naks it)."""
-        seq = sequence(msg)
+    async def _plan(self, spec: WorkflowSpec, batch: Batch, msg: QueueMessage) -> _Plan | None:
+        """Parse and match one message. None when it is settled here already
+        (poison: terminated; nothing for this Workflow: acked)."""
         try:
             events = parse_message(msg.data)
         except BadEvent as exc:
             await self._terminate(batch, msg, str(exc))
-            return 0
+            return None
         workflow = self.ctx.workflow()
-        created = 0
-        skip = False
-        try:
-            for event in events:
-                decision = decide(
-                    spec,
-                    bucket=event.obj.bucket,
-                    key=event.obj.key,
-                    size=event.obj.size,
-                    user_metadata=event.user_metadata,
-                    event_name=event.event_name,
+        plan = _Plan(msg)
+        for event in events:
+            decision = decide(
+                spec,
+                bucket=event.obj.bucket,
+                key=event.obj.key,
+                size=event.obj.size,
+                user_metadata=event.user_metadata,
+                event_name=event.event_name,
+            )
+            metrics.EVENTS.labels(
+                workflow.namespace, workflow.name, decision.verdict.value, decision.code.value
+            ).inc()
+            if decision.verdict is Verdict.PROCESS:
+                plan.events.append(event)
+            elif decision.verdict is Verdict.SKIP:
+                self.log.debug(
+                    "skip %s/%s: %s",
+                    event.obj.bucket,
+                    event.obj.key,
+                    decision.reason,
+                    extra=object_fields(event.obj.bucket, event.obj.key),
                 )
-                metrics.EVENTS.labels(
-                    workflow.namespace,
-                    workflow.name,
-                    decision.verdict.value,
-                    decision.code.value,
-                ).inc()
-                if decision.verdict is Verdict.PROCESS:
-                    await self.launcher.launch(
-                        spec,
-                        event.obj,
-                        trigger="event",
-                        user_metadata=event.user_metadata,
-                        event_time=event.event_time,
-                    )
-                    created += 1
-                elif decision.verdict is Verdict.SKIP:
-                    self.log.debug(
-                        "skip %s/%s: %s",
-                        event.obj.bucket,
-                        event.obj.key,
-                        decision.reason,
-                        extra=object_fields(event.obj.bucket, event.obj.key),
-                    )
-                    skip = True
+                plan.skip = True
+        if not plan.events and not plan.skip:
+            await batch.ack(msg)
+            return None
+        return plan
+
+    async def _launch_all(self, spec: WorkflowSpec, batch: Batch, plans: list[_Plan]) -> None:
+        """Create the planned Jobs and settle their messages. A refused create
+        stops the batch: the messages not tried yet are nak'ed, in order, to come
+        back just before the next probe; creates already in flight finish. The
+        gate records the batch's outcome once, in message order (``_record``)."""
+        gate = self.launcher.gate
+        parallel = asyncio.Semaphore(1 if gate.refused else LAUNCH_PARALLEL)
+        refusals: dict[int, Refusal] = {}
+        put_back: dict[int, QueueMessage] = {}
+        admitted = False
+
+        async def settle(position: int, plan: _Plan) -> None:
+            nonlocal admitted
+            async with parallel:
+                if refusals:
+                    put_back[position] = plan.msg  # untried
+                    return
+                try:
+                    created = await self._launch(spec, batch, plan)
+                except JobRefused as refused:
+                    refusals[position] = refused.refusal
+                    put_back[position] = plan.msg
+                    return
+                admitted = admitted or created
+
+        await asyncio.gather(*(settle(i, plan) for i, plan in enumerate(plans)))
+        if refusals:
+            gate.on_refused(refusals[min(refusals)], now())
+        elif admitted:
+            gate.on_admitted()
+        for position in sorted(put_back):
+            # In order: they come back just before the next probe.
+            await batch.nak(put_back[position], delay=gate.nak_delay(now()))
+
+    async def _launch(self, spec: WorkflowSpec, batch: Batch, plan: _Plan) -> bool:
+        """Create the Jobs of one message and settle it; whether the API server
+        admitted a create. Raises ``JobRefused`` with the message unsettled."""
+        seq = sequence(plan.msg)
+        admitted = False
+        try:
+            for event in plan.events:
+                await self.launcher.launch(
+                    spec,
+                    event.obj,
+                    trigger="event",
+                    user_metadata=event.user_metadata,
+                    event_time=event.event_time,
+                    record=False,
+                )
+                admitted = True
         except JobRefused:
-            raise  # the batch stops here (handle)
+            raise  # the batch stops here (_launch_all)
         except Exception as exc:
             permanent = _permanent_reason(exc)
             if permanent:
-                await self._terminate(batch, msg, permanent)
+                await self._terminate(batch, plan.msg, permanent)
             else:
                 self.log.warning("event #%d will be redelivered: %s", seq, exc)
-                await batch.nak(msg, delay=NAK_DELAY_SECONDS)
-            return created
-        if skip:
+                await batch.nak(plan.msg, delay=NAK_DELAY_SECONDS)
+            return admitted
+        if plan.skip:
             self.ledger.count_skip(seq)
-            batch.hold(msg)
+            batch.hold(plan.msg)
         else:
-            await batch.ack(msg)
-        return created
+            await batch.ack(plan.msg)
+        return admitted
 
     async def _terminate(self, batch: Batch, msg: QueueMessage, reason: str) -> None:
         """A message that can never succeed: dropped with its reason recorded

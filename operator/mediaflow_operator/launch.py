@@ -51,12 +51,15 @@ class Launcher:
         trigger: Trigger,
         user_metadata: Mapping[str, str] | None = None,
         event_time: datetime | None = None,
+        record: bool = True,
     ) -> str:
         """Create (or find) the Job for ``obj``; returns its name. Raises
         ``JobRefused`` when the API server refuses it, other errors on transient
         API trouble: the caller decides between retrying and giving up.
         ``user_metadata``: the object's (trace context, context, correlation
-        id); ``event_time``: when the upload happened, for the latency metric."""
+        id); ``event_time``: when the upload happened, for the latency metric.
+        ``record=False``: the caller records the outcome in ``gate`` itself
+        (creates made concurrently, whose outcomes arrive in any order)."""
         workflow = self.ctx.workflow()
         settings = self.ctx.rt.settings
         plan = plan_job(
@@ -78,9 +81,11 @@ class Launcher:
             metrics.JOB_CREATE_REFUSALS.labels(
                 workflow.namespace, workflow.name, str(refusal.code)
             ).inc()
-            self.gate.on_refused(refusal, now())
+            if record:
+                self.gate.on_refused(refusal, now())
             raise JobRefused(refusal) from None
-        self.gate.on_admitted()
+        if record:
+            self.gate.on_admitted()
         log = self.ctx.log
         fields = object_fields(obj.bucket, obj.key, plan.name)
         if created:

@@ -209,7 +209,9 @@ def test_poison_is_terminated_api_trouble_is_redelivered_and_capacity_holds() ->
         FakeMsg(log, 3, _event("incoming/b.mp4")),
     ]
     asyncio.run(dispatcher.handle(spec_model, messages, capacity=1))
-    assert [e[0] for e in log] == ["term", "create", "ack", "nak"]
+    # Matched first, in order (the one over capacity goes back at once), then created.
+    assert [e[0] for e in log] == ["term", "nak", "create", "ack"]
+    assert ("nak", 3) in log
     log.clear()
     kube.fail_create = True
     asyncio.run(
@@ -636,3 +638,75 @@ def test_a_job_deleted_before_the_index_showed_it_frees_its_slot_at_once() -> No
     forget_deleted_job(dispatcher.ctx.rt.pending_jobs, "DELETED", deleted)
     assert count_active([], dispatcher.ctx.pending) == 1
     assert list(dispatcher.ctx.pending) == ["mf-videos-2"]
+
+
+@dataclass
+class ConcurrentKube(FakeKube):
+    """Counts the creates in flight at once; refuses the Jobs of keys in ``refuse``."""
+
+    in_flight: int = 0
+    most: int = 0
+    refuse: set[str] = field(default_factory=set)
+
+    async def create_job(self, namespace: str, manifest: dict[str, Any]) -> str:
+        self.in_flight += 1
+        self.most = max(self.most, self.in_flight)
+        try:
+            await asyncio.sleep(0.02)
+            key = manifest["metadata"]["annotations"][naming.ANNOTATION_KEY]
+            if key in self.refuse:
+                raise _status_error(403, "exceeded quota: q")
+            return await super().create_job(namespace, manifest)
+        finally:
+            self.in_flight -= 1
+
+
+def test_the_jobs_of_one_batch_are_created_concurrently() -> None:
+    """One create at a time capped a Workflow at one Job per API round trip."""
+    from mediaflow_operator.dispatch import LAUNCH_PARALLEL
+
+    log: list[tuple[str, Any]] = []
+    kube = ConcurrentKube(log)
+    dispatcher = _dispatcher(kube, [])
+    spec_model = WorkflowSpec.model_validate(spec())
+    messages: list[QueueMessage] = [
+        FakeMsg(log, seq, _event(f"incoming/{seq}.mp4")) for seq in range(1, 13)
+    ]
+    asyncio.run(dispatcher.handle(spec_model, messages, capacity=12))
+    assert kube.most == LAUNCH_PARALLEL
+    assert sorted(seq for kind, seq in log if kind == "ack") == list(range(1, 13))
+    assert len([e for e in log if e[0] == "create"]) == 12
+
+
+def test_a_refusal_among_concurrent_creates_is_one_refusal_and_the_rest_wait_in_order() -> None:
+    log: list[tuple[str, Any]] = []
+    kube = ConcurrentKube(log, refuse={"incoming/3.mp4", "incoming/4.mp4"})
+    dispatcher = _dispatcher(kube, [])
+    spec_model = WorkflowSpec.model_validate(spec())
+    messages: list[QueueMessage] = [
+        FakeMsg(log, seq, _event(f"incoming/{seq}.mp4")) for seq in range(1, 13)
+    ]
+    asyncio.run(dispatcher.handle(spec_model, messages, capacity=12))
+    gate = dispatcher.launcher.gate
+    # One refusal episode, one backoff step: not one per create refused in flight,
+    # and not cleared by a create of the same batch that was admitted after it.
+    assert gate.refused
+    assert gate.failures == 1
+    assert not gate.allows(datetime.now(UTC))
+    acked = sorted(seq for kind, seq in log if kind == "ack")
+    naked = [seq for kind, seq in log if kind == "nak"]
+    assert {3, 4} <= set(naked)
+    assert naked == sorted(naked), "put back out of order"
+    assert set(acked) | set(naked) == set(range(1, 13)) and not set(acked) & set(naked)
+    assert set(range(9, 13)) <= set(naked), "tried after the refusal"
+    # While the episode is open a batch is one create at a time (the probe first).
+    kube.refuse, kube.most = set(), 0
+    gate.next_try = None
+    log.clear()
+    asyncio.run(
+        dispatcher.handle(
+            spec_model, [FakeMsg(log, seq, _event(f"incoming/{seq}.mp4")) for seq in naked], 12
+        )
+    )
+    assert kube.most == 1
+    assert not gate.refused
