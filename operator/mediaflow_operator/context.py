@@ -37,3 +37,7 @@ class DispatchContext:
 
     def status(self) -> Mapping[str, Any]:
         return self.body.get("status") or {}
+
+    def wake(self) -> None:
+        """Wake the Workflow's dispatcher for a step now (it may sleep long when idle)."""
+        self.rt.wakeups.ring(self.workflow().uid)

@@ -41,7 +41,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -53,7 +53,7 @@ from mediaflow_operator.admission import JobRefused, Refusal
 from mediaflow_operator.clock import now
 from mediaflow_operator.conditions import Step
 from mediaflow_operator.context import DispatchContext, PostEvent
-from mediaflow_operator.doorbell import FetchPacer
+from mediaflow_operator.doorbell import FetchPacer, idle_wait
 from mediaflow_operator.job_views import JobView, count_active
 from mediaflow_operator.launch import Launcher
 from mediaflow_operator.ledger import StatusLedger
@@ -120,6 +120,7 @@ class Dispatcher:
         self.deleted: set[str] = set()  # Job UIDs deleted by this dispatcher
         self.uid = workflows.ref(body).uid
         self.bell = rt.doorbells.bell(self.uid)
+        self.wakeup = rt.wakeups.bell(self.uid)
         self.pacer = FetchPacer(fallback=rt.settings.dispatch_fallback_seconds)
         self._spec: tuple[int, WorkflowSpec] | None = None
 
@@ -178,6 +179,7 @@ class Dispatcher:
             if self.ctx.rt.pending_jobs.get(self.uid) is self.ctx.pending:
                 del self.ctx.rt.pending_jobs[self.uid]
             self.ctx.rt.doorbells.forget(self.uid)
+            self.ctx.rt.wakeups.forget(self.uid)
             await self.sweeper.stop()
             await self.notifier.stop()
         try:
@@ -186,6 +188,7 @@ class Dispatcher:
             self.log.warning("final status write failed", exc_info=True)
 
     async def step(self, stopped: Any = None) -> None:
+        self.wakeup.clear()  # before reading: a change during the step is kept
         spec = self.spec()
         jobs = self.ctx.jobs()
         self.ctx.pending.forget_seen(jobs)
@@ -267,27 +270,67 @@ class Dispatcher:
             self.ctx.post_event("Warning", "JobCreationRefused", refusal.message[:1000])
 
     async def _pause(self, stopped: Any, *, wake_on_bell: bool = False) -> None:
-        """Wait one poll interval, returning early when the daemon is asked to
-        stop, and (``wake_on_bell``: the step could take events) when the
-        router rings. A step that cannot take events (no free slot, refusals)
-        must not wake on the bell: it would spin while the bell stays set."""
-        waits: list[asyncio.Future[Any]] = []
+        """Wait until the next step: one poll interval while anything is in
+        flight, longer when the Workflow is idle (``_wait_seconds``); early when
+        the daemon is asked to stop, when one of the Workflow's Jobs or the
+        Workflow changes or the sweep found work (the wakeup), and
+        (``wake_on_bell``: the step could take events) when the router rings. A
+        step that cannot take events (no free slot, refusals) must not wake on
+        the bell: it would spin while the bell stays set."""
+        waits: list[asyncio.Future[Any]] = [asyncio.ensure_future(self.wakeup.wait())]
         if stopped is not None:
             waits.append(asyncio.ensure_future(stopped.wait()))
         if wake_on_bell:
             waits.append(asyncio.ensure_future(self.bell.wait()))
-        if not waits:
-            await asyncio.sleep(self.ctx.rt.settings.poll_seconds)
-            return
         try:
             await asyncio.wait(
-                waits,
-                timeout=self.ctx.rt.settings.poll_seconds,
-                return_when=asyncio.FIRST_COMPLETED,
+                waits, timeout=self._wait_seconds(), return_when=asyncio.FIRST_COMPLETED
             )
         finally:
             for waiting in waits:
                 waiting.cancel()
+
+    def _wait_seconds(self) -> float:
+        """The longest pause before the next step. One poll interval while a Job
+        runs or awaits counting, a status write or a manual request waits, the
+        sweep holds objects or creates are being refused; else (idle) until the
+        next thing that has a time: a fetch no ring asks for, a kept Job's
+        retention ending (``doorbell.idle_wait``)."""
+        settings = self.ctx.rt.settings
+        poll = settings.poll_seconds
+        jobs = self.ctx.jobs()
+        in_flight = (
+            count_active(jobs, self.ctx.pending) > 0
+            or any(j.finished and not self.ledger.counted(j) for j in jobs)
+            or not self.ledger.settled
+            or self.manual.waiting()
+            or not self.sweeper.idle()
+            or self.launcher.gate.refused
+        )
+        if in_flight:
+            return poll
+        at = time.monotonic()
+        deadlines = [self.pacer.next_due()]
+        expiry = self._next_expiry(jobs)
+        if expiry is not None:
+            deadlines.append(at + expiry)
+        return idle_wait(
+            at=at, poll=poll, fallback=settings.dispatch_fallback_seconds, deadlines=deadlines
+        )
+
+    def _next_expiry(self, jobs: list[JobView]) -> float | None:
+        """Seconds until the first kept, counted Job's retention ends (None: none)."""
+        spec = self.spec()
+        retention = (
+            spec.execution.finished_job_retention_seconds if spec else DEFAULT_RETENTION_SECONDS
+        )
+        moment = datetime.now(UTC)  # not clock.now(): whole seconds would wake it early
+        ends = [
+            (job.finished_at + timedelta(seconds=retention) - moment).total_seconds()
+            for job in jobs
+            if job.finished and job.finished_at is not None and job.uid not in self.deleted
+        ]
+        return min(ends, default=None)
 
     # --- finished Jobs ---
     async def delete_expired(self, jobs: list[JobView], spec: WorkflowSpec | None) -> None:

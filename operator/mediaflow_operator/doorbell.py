@@ -76,3 +76,19 @@ class FetchPacer:
     def skipped(self) -> None:
         """A step that had no free slot: the queue may still hold events."""
         self.more_waiting = True
+
+    def next_due(self) -> float:
+        """The monotonic time of the next fetch no ring asks for: the fallback,
+        or earlier when events put back with a delay come due."""
+        return min(self.last_fetch + self.fallback, self.retry_at)
+
+
+def idle_wait(*, at: float, poll: float, fallback: float, deadlines: list[float]) -> float:
+    """How long a dispatcher with nothing in flight sleeps (monotonic seconds):
+    until the earliest of ``deadlines`` (a fetch due, a finished Job expiring,
+    a refusal's next probe), at least ``poll`` (a deadline already past must
+    not make it spin) and at most ``fallback``. Whatever else needs a step
+    wakes it earlier: its doorbell, a change of one of its Jobs or of the
+    Workflow, the sweep."""
+    soonest = min(deadlines, default=at + fallback)
+    return max(poll, min(fallback, soonest - at))

@@ -151,12 +151,22 @@ def mediaflow_jobs(body: kopf.Body, **_: Any) -> dict[str, JobView]:
     return {view.workflow_uid: view}
 
 
-# A deleted Job frees its slot at once, also when kopf merged its ADDED and DELETED
-# events and the index never showed it (job_views.PendingJobs).
+# A Job changed: its Workflow's dispatcher wakes (it sleeps while idle). A deleted Job
+# frees its slot at once, also when kopf merged its ADDED and DELETED events and the
+# index never showed it (job_views.PendingJobs). Async: kopf runs sync handlers in
+# threads, and asyncio events are set from the loop only.
 @kopf.on.event("batch", "v1", "jobs", labels={naming.LABEL_MANAGED_BY: naming.MANAGED_BY})
-def job_deleted(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def job_changed(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     if "runtime" in memo:
-        forget_deleted_job(_rt(memo).pending_jobs, type, dict(body))
+        rt = _rt(memo)
+        rt.wakeups.ring(forget_deleted_job(rt.pending_jobs, type, dict(body)))
+
+
+# The Workflow changed (spec, a manual request, suspension): its dispatcher wakes.
+@kopf.on.event(*WORKFLOWS)
+async def workflow_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    if "runtime" in memo:
+        _rt(memo).wakeups.ring(workflows.ref(body).uid)
 
 
 # The Workflows of each trigger bucket, kept by the Workflow watch: a bucket's rule is

@@ -188,14 +188,15 @@ class PendingJobs:
 
 def forget_deleted_job(
     pending_by_workflow: Mapping[str, PendingJobs], event_type: str, body: Mapping[str, Any]
-) -> None:
-    """On a Job watch event: a DELETED Job leaves its dispatcher's pending set."""
-    if event_type != "DELETED":
-        return
+) -> str:
+    """On a Job watch event: a DELETED Job leaves its dispatcher's pending set.
+    Returns the UID of the Job's Workflow."""
     view = job_view(dict(body))
-    pending = pending_by_workflow.get(view.workflow_uid)
-    if pending is not None:
-        pending.discard(view.name)
+    if event_type == "DELETED":
+        pending = pending_by_workflow.get(view.workflow_uid)
+        if pending is not None:
+            pending.discard(view.name)
+    return view.workflow_uid
 
 
 def count_active(jobs: Iterable[JobView], pending: Iterable[str]) -> int:

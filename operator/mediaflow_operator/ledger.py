@@ -97,6 +97,12 @@ class StatusLedger:
         """Set a status field written with the next counter write."""
         self.fields[name] = value
         self.dirty = True
+        self.ctx.wake()  # an idle dispatcher writes it on its next step
+
+    @property
+    def settled(self) -> bool:
+        """Nothing waits for a status write (memory is what the status holds)."""
+        return not self.dirty and not self.held
 
     def touch(self) -> None:
         """Something the status shows changed (a Job was created)."""

@@ -41,6 +41,12 @@ class ManualTrigger:
         self.served_request = ""
         self.queued_request = ""
 
+    def waiting(self) -> bool:
+        """A request is there that was not served yet."""
+        annotations = (self.ctx.body.get("metadata") or {}).get("annotations") or {}
+        request = annotations.get(naming.ANNOTATION_PROCESS_REQUEST)
+        return bool(request) and request != self.served_request
+
     async def serve(self, spec: WorkflowSpec | None, jobs: list[JobView]) -> None:
         """Serve a pending request if there is one and a slot is free."""
         annotations = (self.ctx.body.get("metadata") or {}).get("annotations") or {}

@@ -79,6 +79,9 @@ class Runtime:
     outside_shares: dict[str, list[BucketShare]] = field(default_factory=dict)
     # The router rings a Workflow's dispatcher when it stored events for it.
     doorbells: Doorbells = field(default_factory=Doorbells)
+    # Rung when one of a Workflow's Jobs or the Workflow itself changed, or its
+    # sweep found work: an idle dispatcher sleeps until then (dispatch._pause).
+    wakeups: Doorbells = field(default_factory=Doorbells)
     # (namespace, name) of the Workflows whose dispatcher runs in this process:
     # the backlog gauges are set for these only (stream_watch).
     dispatching: set[tuple[str, str]] = field(default_factory=set)

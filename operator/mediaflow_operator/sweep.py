@@ -264,6 +264,7 @@ class Sweeper:
             candidate = await self._candidate(spec, self.current, item, known)
             if candidate is not None:
                 await self.queue.put(candidate)
+                self.ctx.wake()
             self._examined = item.key
         self._progress()
         if len(page) < PAGE_SIZE:
@@ -324,13 +325,16 @@ class Sweeper:
         """Names of the Workflow's Jobs (the watch-fed index) and those just created."""
         return {j.name for j in self.ctx.jobs()} | set(self.ctx.pending)
 
+    def idle(self) -> bool:
+        """No object the sweep found waits for a slot."""
+        return self.queue.empty() and self._held is None
+
     def _progress(self) -> None:
         """Store how far the pass is: past every key examined once no candidate
         waits, else up to the last candidate taken (keys before it are done)."""
         if self.current is None:
             return
-        idle = self.queue.empty() and self._held is None
-        done = self._examined if idle else self._taken
+        done = self._examined if self.idle() else self._taken
         if done and done > self.current.after:
             self.current = self.current.advanced(done)
             self.ledger.set_field("sweepCursor", self.current.to_status())

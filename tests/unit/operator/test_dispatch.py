@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -94,6 +95,7 @@ COMPLETE = [{"type": "Complete", "status": "True", "lastTransitionTime": "2026-0
 def _dispatcher(kube: FakeKube, jobs: list[JobView]) -> Dispatcher:
     rt = SimpleNamespace(
         doorbells=Doorbells(),
+        wakeups=Doorbells(),
         settings=Settings(status_flush_seconds=30, poll_seconds=0.01),
         kube=kube,
         stream_id="",
@@ -272,6 +274,7 @@ def test_a_refused_job_stops_the_batch_and_the_events_wait_in_order(code: int) -
     events: list[tuple[str, str, str]] = []
     rt = SimpleNamespace(
         doorbells=Doorbells(),
+        wakeups=Doorbells(),
         settings=Settings(status_flush_seconds=30, poll_seconds=0.01),
         kube=kube,
         stream_id="",
@@ -385,6 +388,7 @@ def test_the_sweep_waits_while_events_are_queued() -> None:
     body = {**BODY, "status": {**BODY["status"], "activeSince": "2020-01-01T00:00:00Z"}}
     rt = SimpleNamespace(
         doorbells=Doorbells(),
+        wakeups=Doorbells(),
         settings=Settings(status_flush_seconds=30, poll_seconds=0.01, sweep_grace_seconds=0),
         kube=FakeKube(log),
         minio=None,  # listing would fail: the sweep must not get that far
@@ -440,6 +444,7 @@ def test_a_manual_trigger_waits_for_a_free_slot(monkeypatch: pytest.MonkeyPatch)
     events: list[tuple[str, str, str]] = []
     rt = SimpleNamespace(
         doorbells=Doorbells(),
+        wakeups=Doorbells(),
         settings=Settings(status_flush_seconds=30, poll_seconds=0.01),
         kube=FakeKube([]),
     )
@@ -587,6 +592,8 @@ def test_an_idle_dispatcher_pulls_only_when_the_router_rings() -> None:
 
     dispatcher.subscription.fetch = fetch  # type: ignore[method-assign]
     dispatcher.sweeper.launch_ready = nothing_swept  # type: ignore[method-assign]
+    # Idle, it would sleep up to the fallback (30 s) between these steps.
+    dispatcher._wait_seconds = lambda: dispatcher.ctx.rt.settings.poll_seconds  # type: ignore[method-assign]
 
     async def scenario() -> None:
         await dispatcher.step()  # a new dispatcher looks once at what is queued
@@ -711,3 +718,53 @@ def test_a_refusal_among_concurrent_creates_is_one_refusal_and_the_rest_wait_in_
     )
     assert kube.most == 1
     assert not gate.refused
+
+
+def test_an_idle_dispatcher_sleeps_until_something_happens() -> None:
+    """1,000 idle Workflows must not step every second each: an idle dispatcher
+    waits up to the fallback, and a change of one of its Jobs wakes it at once."""
+    from mediaflow_operator.doorbell import idle_wait
+
+    assert idle_wait(at=100.0, poll=1.0, fallback=30.0, deadlines=[]) == 30.0
+    assert idle_wait(at=100.0, poll=1.0, fallback=30.0, deadlines=[112.0, 140.0]) == 12.0
+    assert idle_wait(at=100.0, poll=1.0, fallback=30.0, deadlines=[90.0]) == 1.0  # past: no spin
+
+    jobs: list[JobView] = []
+    dispatcher = _dispatcher(FakeKube([]), jobs)
+    dispatcher.ctx.rt.settings = Settings(status_flush_seconds=30, poll_seconds=1.0)
+    asyncio.run(dispatcher.load())
+    dispatcher.pacer.fetched(time.monotonic(), 4, 0, None)  # looked at its queue just now
+    assert dispatcher._wait_seconds() > 25.0
+    # A running Job: back to one poll interval (its result is awaited).
+    running = job_view(
+        {
+            "metadata": {
+                "name": "mf-videos-9",
+                "namespace": "ns",
+                "uid": "u9",
+                "labels": {naming.LABEL_WORKFLOW_UID: "wf-uid"},
+            },
+            "status": {},
+        }
+    )
+    jobs.append(running)
+    assert dispatcher._wait_seconds() == 1.0
+    jobs.clear()
+    # A kept, counted Job whose retention (600 s) ends soon: woken for its deletion.
+    done = JobView(**{**_finished_job(uid="u1").__dict__, "finished_at": datetime.now(UTC)})
+    dispatcher.ledger.written.add("u1")
+    jobs.append(done)
+    assert dispatcher._wait_seconds() > 25.0  # 600 s away: the fallback decides
+    jobs[0] = JobView(
+        **{**done.__dict__, "finished_at": datetime.now(UTC) - timedelta(seconds=590)}
+    )
+    assert 1.0 <= dispatcher._wait_seconds() <= 10.5
+    jobs.clear()
+
+    async def woken() -> float:
+        started = time.monotonic()
+        asyncio.get_running_loop().call_later(0.05, dispatcher.ctx.rt.wakeups.ring, "wf-uid")
+        await asyncio.wait_for(dispatcher._pause(None), 5)
+        return time.monotonic() - started
+
+    assert asyncio.run(woken()) < 2.0

@@ -132,6 +132,7 @@ class PodsKube(FakeKube):
 def _dispatcher(kube: PodsKube, jobs: list[JobView]) -> Dispatcher:
     rt = SimpleNamespace(
         doorbells=Doorbells(),
+        wakeups=Doorbells(),
         settings=Settings(status_flush_seconds=30, poll_seconds=0.01),
         kube=kube,
     )

@@ -188,6 +188,7 @@ def _sweeper(minio: FakeMinio, kube: FakeKube, status: dict[str, Any]) -> Dispat
     }
     rt = SimpleNamespace(
         doorbells=Doorbells(),
+        wakeups=Doorbells(),
         settings=Settings(status_flush_seconds=30, poll_seconds=0.01, sweep_grace_seconds=0),
         kube=kube,
         minio=minio,
