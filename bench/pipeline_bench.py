@@ -765,7 +765,9 @@ def _phases(bench: Bench, pid: int) -> dict[str, Any]:
     bench.workflows(
         one,
         {
-            "idle": _spec(idle_bucket, "", 10, 0, runnable=True),
+            # As many slots as idle uploads: the latency measured is the trigger's, never
+            # a wait for a free slot (a cold node's first pods can take 30 s).
+            "idle": _spec(idle_bucket, "", max(10, scale.idle_uploads), 0, runnable=True),
             "burst1": _spec(burst1_bucket, "", scale.burst, 3600, runnable=False),
         },
     )
