@@ -29,6 +29,7 @@ from mediaflow_operator import (
 )
 from mediaflow_operator.bucket_index import BucketShare
 from mediaflow_operator.job_views import JobView, forget_deleted_job, job_view
+from mediaflow_operator.logs import QuietSuccesses
 from mediaflow_operator.router import RouterService
 from mediaflow_operator.routing import Route
 from mediaflow_operator.runtime import Runtime
@@ -54,6 +55,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.watching.connect_timeout = 10
     settings.networking.request_timeout = 60
     settings.posting.level = logging.INFO
+    logging.getLogger("kopf.objects").addFilter(QuietSuccesses(("job_changed", "workflow_changed")))
     # Only sync handlers use kopf's executor (ours are all async); the blocking
     # client calls have their own bounded pools (pools.py, Runtime).
     settings.execution.max_workers = 8

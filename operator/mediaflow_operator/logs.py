@@ -37,3 +37,16 @@ def object_fields(bucket: str, key: str, job: str = "") -> dict[str, str]:
     if job:
         fields["job"] = job
     return fields
+
+
+class QuietSuccesses(logging.Filter):
+    """Drops kopf's "Handler 'x' succeeded." line for the handlers named: the
+    watch-event handlers that only wake a dispatcher run on every change of
+    every Job and Workflow, and one line each would drown the log."""
+
+    def __init__(self, handlers: tuple[str, ...]) -> None:
+        super().__init__()
+        self._lines = {f"Handler {name!r} succeeded." for name in handlers}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() not in self._lines

@@ -67,6 +67,7 @@ class StreamLimits:
     max_age_seconds: float
     max_bytes: int
     max_msgs: int
+    max_consumers: int = 10_000
 
 
 def stream_config(name: str, subjects: list[str], limits: StreamLimits) -> StreamConfig:
@@ -81,6 +82,9 @@ def stream_config(name: str, subjects: list[str], limits: StreamLimits) -> Strea
         max_msgs=limits.max_msgs,
         discard=DiscardPolicy.NEW,
         duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        # Explicit: a stream that sets none gets nats-server's default cap of 1,000
+        # consumers, one per Workflow (-1, "unlimited", counts as none).
+        max_consumers=limits.max_consumers,
     )
 
 
@@ -91,6 +95,7 @@ def needs_update(current: StreamConfig, wanted: StreamConfig) -> bool:
         or current.max_age != wanted.max_age
         or current.max_bytes != wanted.max_bytes
         or current.max_msgs != wanted.max_msgs
+        or current.max_consumers != wanted.max_consumers
         or current.discard != wanted.discard
         or (current.duplicate_window or 0) < (wanted.duplicate_window or 0)
     )

@@ -175,6 +175,7 @@ class Runtime:
             max_age_seconds=self.settings.nats_stream_max_age_seconds,
             max_bytes=self.settings.nats_stream_max_bytes,
             max_msgs=self.settings.nats_stream_max_msgs,
+            max_consumers=self.settings.nats_stream_max_consumers,
         )
 
     def notify_clients(self) -> tuple[WebhookSender, NatsPublisher]:

@@ -59,6 +59,15 @@ class Settings(BaseModel):
     nats_stream_max_msgs: int = Field(
         default=1_000_000, ge=1000, description="Message limit of the stream (discard new)."
     )
+    nats_stream_max_consumers: int = Field(
+        default=10_000,
+        ge=16,
+        description=(
+            "Consumer limit of the stream: one per Workflow plus one router per operator. "
+            "Set explicitly because nats-server caps a stream that sets none at 1,000 "
+            "(jetstream.limits.default_max_consumers), which a large installation reaches."
+        ),
+    )
     stream_alarm_ratio: float = Field(
         default=0.8,
         gt=0,

@@ -68,3 +68,16 @@ def test_a_json_line_about_an_object_carries_workflow_bucket_key_and_job() -> No
 def test_object_fields_name_the_job_only_when_there_is_one() -> None:
     assert object_fields("b", "k") == {"bucket": "b", "key": "k"}
     assert object_fields("b", "k", "j") == {"bucket": "b", "key": "k", "job": "j"}
+
+
+def test_the_wake_up_handlers_successes_are_not_logged() -> None:
+    from mediaflow_operator.logs import QuietSuccesses
+
+    quiet = QuietSuccesses(("job_changed",))
+
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("kopf.objects", logging.INFO, "", 0, message, None, None)
+
+    assert not quiet.filter(record("Handler 'job_changed' succeeded."))
+    assert quiet.filter(record("Handler 'reconcile_workflow' succeeded."))
+    assert quiet.filter(record("Handler 'job_changed' failed temporarily: boom"))

@@ -78,6 +78,10 @@ def test_stream_limits_discard_new_events() -> None:
     assert not queue.needs_update(config, config)
     smaller = queue.stream_config("S", ["subj"], queue.StreamLimits(60, 1 << 20, 999))
     assert queue.needs_update(config, smaller)
+    # Always an explicit consumer limit: nats-server caps a stream without one at 1,000.
+    assert config.max_consumers == Settings().nats_stream_max_consumers == 10_000
+    more = queue.stream_config("S", ["subj"], queue.StreamLimits(60, 1 << 20, 1000, 20_000))
+    assert queue.needs_update(config, more)
 
 
 def test_help_lists_every_setting_from_the_model() -> None:
