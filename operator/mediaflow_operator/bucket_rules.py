@@ -55,7 +55,7 @@ def merged_config(
     """``existing`` with our rules replaced by one rule per covering prefix and
     ARN. ``arns``: the durable target's ARN, then optionally the fast target's
     (``Settings.notify_arns``)."""
-    if not 1 <= len(arns) <= 2 or len(set(arns)) != len(arns):
+    if isinstance(arns, str) or not 1 <= len(arns) <= 2 or len(set(arns)) != len(arns):
         raise ValueError(f"expected the durable ARN and at most one other (fast), got {arns!r}")
     foreign = [q for q in existing.queue_config_list if not naming.is_our_rule(q.config_id)]
     ours = [

@@ -113,7 +113,7 @@ def test_turning_the_fast_target_on_or_off_rewrites_only_our_rules() -> None:
     assert merged_config(both, [], [ARN, FAST_ARN]).queue_config_list == [FOREIGN]
 
 
-@pytest.mark.parametrize("arns", [[], [ARN, ARN], [ARN, FAST_ARN, "arn:minio:sqs::X:nats"]])
-def test_the_targets_are_the_durable_one_and_at_most_one_other(arns: list[str]) -> None:
+@pytest.mark.parametrize("arns", [[], [ARN, ARN], [ARN, FAST_ARN, "arn:minio:sqs::X:nats"], "ab"])
+def test_the_targets_are_the_durable_one_and_at_most_one_other(arns: list[str] | str) -> None:
     with pytest.raises(ValueError, match="durable ARN"):
         merged_config(NotificationConfig(), ["a/"], arns)
