@@ -135,16 +135,21 @@ def test_events_reach_exactly_their_workflows_once(nats_server: Any) -> None:
                 consumer=rt.router_durable, stream=settings.nats_stream
             )
             [original] = await sub.fetch(1, timeout=5)
-            # Copies stored, no ack: a crash.
-            await router._publish(js, original, ["videos"], parse_message(original.data))
+            # Copies stored (for both Workflows it is for), no ack: a crash.
+            events = parse_message(original.data)
+            await router._publish(js, original, routing.targets(index, events), events)
             await original.nak()  # what AckWait would do, at once
-            rt.doorbells.bell("videos").clear()
+            for uid in workflows:
+                rt.doorbells.bell(uid).clear()
             duplicates, copies = _router_events("duplicate"), _copies()
             while await router.step() == 0:
                 pass
-            assert await _drain(js, settings.nats_stream, durables["videos"]) == ["videos/d.mp4"]
+            for uid in ("videos", "everything"):
+                assert await _drain(js, settings.nats_stream, durables[uid]) == ["videos/d.mp4"]
             assert (_router_events("duplicate"), _copies()) == (duplicates + 1, copies)
-            assert not rt.doorbells.bell("videos").is_set(), "a duplicate wakes nobody"
+            assert not any(rt.doorbells.bell(uid).is_set() for uid in workflows), (
+                "a duplicate wakes nobody"
+            )
 
             # One event that MinIO sent twice (its fast and its durable target, or
             # a retry from its queue_dir): two messages in the stream, one copy
@@ -156,10 +161,11 @@ def test_events_reach_exactly_their_workflows_once(nats_server: Any) -> None:
             routed = 0
             while routed < 2:
                 routed += await router.step()
-            assert await _drain(js, settings.nats_stream, durables["videos"]) == ["videos/e.mp4"]
+            for uid in ("videos", "everything"):
+                assert await _drain(js, settings.nats_stream, durables[uid]) == ["videos/e.mp4"]
             assert _router_events("routed") == routed_events + 1
             assert _router_events("duplicate") == duplicates + 1
-            assert _copies() == copies + 1
+            assert _copies() == copies + 2
             assert rt.doorbells.bell("videos").is_set()
         finally:
             for name in (settings.nats_stream, settings.notify_stream):
