@@ -4,9 +4,13 @@ MinIO keeps *one* notification configuration per bucket, other tools may own
 rules in it, and it rejects identical rules. So the configuration is always
 recomputed from scratch: keep every rule we do not own (ours have ids starting
 with ``mediaflow-``), add one rule per distinct trigger prefix of the active
-Workflows on the bucket (a prefix inside another one's is already covered), all
-sent to the one NATS target. Suffixes are not put into rules: MinIO compares
-them case-sensitively and allows one per rule, so the dispatcher filters them.
+Workflows on the bucket (a prefix inside another one's is already covered) and
+per NATS target: the durable one (``queue_dir``) and, when configured, the fast
+one (no ``queue_dir``, rule ids ending in ``-fast``), both on the same subject.
+MinIO sends each event once to every target whose rule matches; the router
+stores one copy of the two deliveries (docs/architecture.md, "Two MinIO
+targets"). Suffixes are not put into rules: MinIO compares them
+case-sensitively and allows one per rule, so the dispatcher filters them.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from minio import Minio
 from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig
@@ -46,18 +50,23 @@ def covering_prefixes(prefixes: Iterable[str]) -> list[str]:
 
 
 def merged_config(
-    existing: NotificationConfig, prefixes: Iterable[str], arn: str
+    existing: NotificationConfig, prefixes: Iterable[str], arns: Sequence[str]
 ) -> NotificationConfig:
-    """``existing`` with our rules replaced by one rule per covering prefix."""
+    """``existing`` with our rules replaced by one rule per covering prefix and
+    ARN. ``arns``: the durable target's ARN, then optionally the fast target's
+    (``Settings.notify_arns``)."""
+    if isinstance(arns, str) or not 1 <= len(arns) <= 2 or len(set(arns)) != len(arns):
+        raise ValueError(f"expected the durable ARN and at most one other (fast), got {arns!r}")
     foreign = [q for q in existing.queue_config_list if not naming.is_our_rule(q.config_id)]
     ours = [
         QueueConfig(
             queue=arn,
             events=list(EVENTS),
-            config_id=naming.rule_id(prefix),
+            config_id=naming.rule_id(prefix, fast=position > 0),
             prefix_filter_rule=PrefixFilterRule(prefix) if prefix else None,
         )
         for prefix in covering_prefixes(prefixes)
+        for position, arn in enumerate(arns)
     ]
     return NotificationConfig(
         cloud_func_config_list=list(existing.cloud_func_config_list),
@@ -90,17 +99,29 @@ def same_config(a: NotificationConfig, b: NotificationConfig) -> bool:
 
 
 def our_prefixes(config: NotificationConfig) -> list[str]:
-    """The prefixes of our rules in ``config`` (for tests and status)."""
+    """The distinct prefixes of our rules in ``config`` (for tests and status);
+    a prefix with a rule on each target is listed once."""
     return sorted(
-        (q.prefix_filter_rule.value if q.prefix_filter_rule else "")
+        {
+            (q.prefix_filter_rule.value if q.prefix_filter_rule else "")
+            for q in config.queue_config_list
+            if naming.is_our_rule(q.config_id)
+        }
+    )
+
+
+def our_rules(config: NotificationConfig) -> list[tuple[str, str]]:
+    """(prefix, ARN) of every rule of ours in ``config``, sorted (for tests)."""
+    return sorted(
+        ((q.prefix_filter_rule.value if q.prefix_filter_rule else ""), str(q.queue))
         for q in config.queue_config_list
         if naming.is_our_rule(q.config_id)
     )
 
 
-def _apply_sync(client: Minio, bucket: str, prefixes: list[str], arn: str) -> bool:
+def _apply_sync(client: Minio, bucket: str, prefixes: list[str], arns: Sequence[str]) -> bool:
     existing = client.get_bucket_notification(bucket)
-    wanted = merged_config(existing, prefixes, arn)
+    wanted = merged_config(existing, prefixes, arns)
     if same_config(existing, wanted):
         return False
     if not (wanted.queue_config_list or wanted.topic_config_list or wanted.cloud_func_config_list):
@@ -108,15 +129,23 @@ def _apply_sync(client: Minio, bucket: str, prefixes: list[str], arn: str) -> bo
     else:
         client.set_bucket_notification(bucket, wanted)
     logger.info(
-        "bucket %s: notification rules for prefixes %s", bucket, covering_prefixes(prefixes)
+        "bucket %s: notification rules for prefixes %s to %s",
+        bucket,
+        covering_prefixes(prefixes),
+        ", ".join(arns),
     )
     return True
 
 
 async def apply(
-    pool: Pool, client: Minio, bucket: str, prefixes: Callable[[], Iterable[str]], arn: str
+    pool: Pool,
+    client: Minio,
+    bucket: str,
+    prefixes: Callable[[], Iterable[str]],
+    arns: Sequence[str],
 ) -> bool:
-    """Make the bucket's configuration match ``prefixes()``; True if it changed.
+    """Make the bucket's configuration match ``prefixes()`` on every target of
+    ``arns`` (durable first, see ``merged_config``); True if it changed.
 
     Serialised per bucket inside this process (read-modify-write of one
     document), and ``prefixes`` is called only once the bucket's lock is held:
@@ -126,4 +155,4 @@ async def apply(
     """
     async with _bucket_locks[bucket]:
         wanted = list(prefixes())
-        return await pool.run(_apply_sync, client, bucket, wanted, arn)
+        return await pool.run(_apply_sync, client, bucket, wanted, tuple(arns))

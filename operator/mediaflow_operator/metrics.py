@@ -258,13 +258,16 @@ STREAM_RESETS = _global_counter(
 ROUTER_EVENTS = _global_counter(
     "mediaflow_router_events_total",
     "MinIO events the router handled, by result: routed (copied to at least one "
-    "Workflow), unmatched (no Workflow's bucket and prefix), poison (unparseable, "
-    "terminated), retried (put back after a copy was not stored).",
+    "Workflow), duplicate (every copy was already stored: the same event delivered "
+    "again, e.g. by MinIO's second target), unmatched (no Workflow's bucket and "
+    "prefix), poison (unparseable, terminated), retried (put back after a copy was "
+    "not stored).",
     "result",
 )
 ROUTED_COPIES = _global_counter(
     "mediaflow_routed_copies_total",
-    "Copies of events the router stored for Workflows (one per matching Workflow).",
+    "Copies of events the router stored for Workflows (one per matching Workflow; "
+    "copies JetStream dropped as duplicates are not counted).",
 )
 ORPHAN_CONSUMERS_DELETED = _global_counter(
     "mediaflow_orphan_consumers_deleted_total",

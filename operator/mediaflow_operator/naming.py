@@ -76,9 +76,15 @@ def consumer_name(namespace: str, workflow: str, uid: str) -> str:
     return f"wf_{stem}_{uid.replace('-', '')[:12]}"
 
 
-def rule_id(prefix: str) -> str:
-    """Id of mediaflow's bucket notification rule for one key prefix."""
-    return RULE_ID_PREFIX + _digest(prefix, length=12)
+# Suffix of the rule ids of the fast target (bucket_rules): the durable target's
+# ids stay what they were before the fast target existed, so an upgrade only adds rules.
+FAST_RULE_SUFFIX = "-fast"
+
+
+def rule_id(prefix: str, *, fast: bool = False) -> str:
+    """Id of mediaflow's bucket notification rule for one key prefix, on the
+    durable target or (``fast``) on the fast one."""
+    return RULE_ID_PREFIX + _digest(prefix, length=12) + (FAST_RULE_SUFFIX if fast else "")
 
 
 def is_our_rule(config_id: str | None) -> bool:

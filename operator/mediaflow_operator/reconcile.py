@@ -194,7 +194,7 @@ async def sync_bucket(
         shares = [*index.get(bucket, ()), *rt.outside_shares.get(bucket, ())]
         return bucket_index.rule_prefixes(shares, current_uid=current_uid, current=current)
 
-    await bucket_rules.apply(rt.storage_pool, rt.minio, bucket, prefixes, rt.settings.notify_arn)
+    await bucket_rules.apply(rt.storage_pool, rt.minio, bucket, prefixes, rt.settings.notify_arns)
 
 
 async def reconcile(
@@ -261,7 +261,8 @@ async def reconcile(
                 Step(
                     True,
                     "RuleReady",
-                    f"bucket {spec.trigger.bucket} notifies {rt.settings.notify_arn}",
+                    f"bucket {spec.trigger.bucket} notifies "
+                    + " and ".join(rt.settings.notify_arns),
                 )
                 if active
                 else Step(True, "Suspended", "no bucket rule while suspended")

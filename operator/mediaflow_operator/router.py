@@ -6,11 +6,17 @@ parses each message once, finds its Workflows in the route index
 (``routing``), and publishes the message unchanged on each one's subject
 (``routing.work_subject``) with a ``Nats-Msg-Id`` of its own
 (``routing.message_id``). Only when JetStream has stored every copy is the
-original acked, and only then are the Workflows' doorbells rung (``doorbell``):
+original acked; the doorbells (``doorbell``) of the Workflows whose copy was
+stored by this publish (not found a duplicate) are rung:
 a router that dies in between leaves the original unacked, JetStream hands it
 out again after AckWait, and the copies already stored are dropped as
 duplicates (the stream's duplicate window is longer than AckWait).
 
+- every copy of a message was already stored (``PubAck.duplicate``): the same
+  event delivered again, normally by MinIO's second target (the fast one
+  without ``queue_dir`` and the durable one both publish every event,
+  docs/architecture.md "Two MinIO targets"): ack, counted as
+  ``result="duplicate"``, and no doorbell rings (the first delivery rang them);
 - unparseable message: ``term`` (logged with its sequence and counted in
   ``mediaflow_router_events_total{result="poison"}``: it has no Workflow to be
   shown on);
@@ -32,7 +38,7 @@ import logging
 from collections.abc import Sequence
 
 from nats.js import JetStreamContext
-from nats.js.api import Header
+from nats.js.api import Header, PubAck
 from nats.js.errors import NotFoundError
 
 from mediaflow_operator import metrics
@@ -128,7 +134,7 @@ class Router:
                 await msg.ack()
                 continue
             try:
-                await self._publish(js, msg, uids, events)
+                stored = await self._publish(js, msg, uids, events)
             except Exception as exc:
                 rest = messages[position:]
                 logger.warning(
@@ -143,10 +149,8 @@ class Router:
                         await later.nak(delay=RETRY_DELAY_SECONDS)
                 raise CopyFailed(str(exc)) from exc
             await msg.ack()
-            metrics.ROUTER_EVENTS.labels("routed").inc()
-            metrics.ROUTED_COPIES.inc(len(uids))
-            for uid in uids:
-                self.rt.doorbells.ring(uid)
+            metrics.ROUTER_EVENTS.labels("routed" if stored else "duplicate").inc()
+            metrics.ROUTED_COPIES.inc(len(stored))
 
     async def _publish(
         self,
@@ -154,11 +158,15 @@ class Router:
         msg: QueueMessage,
         uids: list[str],
         events: Sequence[ObjectEvent],
-    ) -> None:
-        """Store one copy per Workflow (concurrently; each waits for its PubAck)."""
+    ) -> list[str]:
+        """Store one copy per Workflow (concurrently; each waits for its PubAck)
+        and ring the doorbell of each Workflow whose copy is new; the UIDs of
+        those. Raises the first failure once every publish has ended: the copies
+        stored meanwhile have rung their doorbells, so a Workflow whose copy turns
+        out a duplicate when the message comes back has been woken for it."""
         prefix = self.rt.settings.nats_work_subject_prefix
         seq = sequence(msg)
-        await asyncio.gather(
+        results: list[PubAck | BaseException] = await asyncio.gather(
             *(
                 js.publish(
                     work_subject(prefix, uid),
@@ -167,8 +175,20 @@ class Router:
                     headers={Header.MSG_ID: message_id(self.rt.stream_id, seq, uid, events)},
                 )
                 for uid in uids
-            )
+            ),
+            return_exceptions=True,
         )
+        stored = [
+            uid
+            for uid, result in zip(uids, results, strict=True)
+            if isinstance(result, PubAck) and not result.duplicate
+        ]
+        for uid in stored:
+            self.rt.doorbells.ring(uid)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return stored
 
 
 class RouterService:

@@ -107,6 +107,23 @@ class Settings(BaseModel):
         default="",
         description="Full ARN of the target; default arn:minio:sqs::<target id>:nats.",
     )
+    minio_notify_fast_target_id: str = Field(
+        default="",
+        pattern=r"^[A-Za-z0-9_]*$",
+        description=(
+            "ID of a second NATS target on MinIO, on the same subject but without "
+            "queue_dir, that MinIO publishes to at once; every bucket rule is set for "
+            "both targets and the router stores one copy of the two deliveries. "
+            "Empty: off (events wait for the durable target's 3 s replay tick)."
+        ),
+    )
+    minio_notify_fast_arn: str = Field(
+        default="",
+        description=(
+            "Full ARN of the fast target; default arn:minio:sqs::<fast target id>:nats "
+            "when the fast target id is set."
+        ),
+    )
     s3_endpoint: str = Field(
         default="127.0.0.1:9000", description="host:port of MinIO, for the operator itself."
     )
@@ -333,9 +350,37 @@ class Settings(BaseModel):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _fast_target_apart(self) -> Settings:
+        # Two rules with the same ARN and filter are identical queue configs, which
+        # MinIO refuses: the whole bucket configuration would be rejected.
+        if self.notify_fast_arn and self.notify_fast_arn == self.notify_arn:
+            raise ValueError(
+                f"the fast notification target ({self.notify_fast_arn!r}) is the durable "
+                "one (MEDIAFLOW_MINIO_NOTIFY_TARGET_ID / _ARN): it needs a target of its own"
+            )
+        return self
+
     @property
     def notify_arn(self) -> str:
+        """ARN of MinIO's durable NATS target (the one with ``queue_dir``)."""
         return self.minio_notify_arn or f"arn:minio:sqs::{self.minio_notify_target_id}:nats"
+
+    @property
+    def notify_fast_arn(self) -> str:
+        """ARN of MinIO's fast NATS target (no ``queue_dir``); empty when off."""
+        if self.minio_notify_fast_arn:
+            return self.minio_notify_fast_arn
+        if self.minio_notify_fast_target_id:
+            return f"arn:minio:sqs::{self.minio_notify_fast_target_id}:nats"
+        return ""
+
+    @property
+    def notify_arns(self) -> tuple[str, ...]:
+        """Every ARN a bucket rule of ours is set for: the durable one first."""
+        return (
+            (self.notify_arn, self.notify_fast_arn) if self.notify_fast_arn else (self.notify_arn,)
+        )
 
     @property
     def default_storage_secret_ref(self) -> tuple[str, str] | None:

@@ -52,6 +52,9 @@ class ChartOperator:
             "externalMinio.endpoint": minio_server.endpoint,
             "externalMinio.secure": False,
             "externalNats.url": nats_server.url,
+            # The stack's MinIO has both targets, as the bundled one has.
+            "events.targetId": minio_server.notify_target_id,
+            "events.fastTargetId": minio_server.notify_fast_target_id,
             "storage.existingSecret": DEFAULT_SECRET,
             "rbac.namespaces": [self.watched],
             "storage.shareWithNamespaces": [self.watched],

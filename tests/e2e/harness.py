@@ -184,6 +184,7 @@ def operator_env(
             "MEDIAFLOW_NATS_STREAM": stream,
             "MEDIAFLOW_NATS_SUBJECT": minio_server.notify_subject,
             "MEDIAFLOW_MINIO_NOTIFY_TARGET_ID": minio_server.notify_target_id,
+            "MEDIAFLOW_MINIO_NOTIFY_FAST_TARGET_ID": minio_server.notify_fast_target_id,
             "MEDIAFLOW_S3_ENDPOINT": minio_server.endpoint,
             "MEDIAFLOW_S3_ACCESS_KEY": minio_server.access_key,
             "MEDIAFLOW_S3_SECRET_KEY": minio_server.secret_key,

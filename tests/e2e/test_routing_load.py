@@ -98,6 +98,10 @@ def test_two_hundred_workflows_on_twenty_buckets_get_exactly_their_uploads(
     )
     uids = {wf["metadata"]["name"]: wf["metadata"]["uid"] for wf in _workflows(stack)}
     routed_before = _metric(stack, "mediaflow_routed_copies_total")
+    events_before = {
+        result: _metric(stack, "mediaflow_router_events_total", result=result)
+        for result in ("routed", "duplicate")
+    }
 
     uploads = [(bucket, KEYS[b % len(KEYS)]) for b, bucket in enumerate(buckets)]
     # Routed to nobody: mediaflow's own output, and a key under no prefix but "".
@@ -161,4 +165,19 @@ def test_two_hundred_workflows_on_twenty_buckets_get_exactly_their_uploads(
             "the router's copies counted: "
             f"{_metric(stack, 'mediaflow_routed_copies_total') - routed_before}"
         ),
+    )
+    # MinIO's two targets (durable and fast) publish every event: each upload
+    # and the marker are routed once and arrive once more as a duplicate.
+    matched = len(uploads) + 1  # every bucket has a Workflow on "", the marker too
+
+    def router_events() -> dict[str, float]:
+        return {
+            result: _metric(stack, "mediaflow_router_events_total", result=result) - before
+            for result, before in events_before.items()
+        }
+
+    wait_for(
+        lambda: router_events() == {"routed": matched, "duplicate": matched},
+        30,
+        lambda: f"each event routed once and once a duplicate: {router_events()}",
     )

@@ -3,7 +3,11 @@ stack's host address (reachable from the node's pods).
 
 A notification target can only be configured when MinIO starts (environment
 variables, suffix = target id); bucket rules that point at it are set live by
-the operator. ``queue_dir`` makes MinIO persist events it could not deliver.
+the operator. Two targets publish to the same subject, as in the chart: the
+durable one has a ``queue_dir`` (MinIO persists every event there and sends it
+at its next 3 s replay tick, keeping it while NATS is away), the fast one has
+none (MinIO publishes at once; lost when NATS is away). The operator sets every
+rule for both, and its router stores one copy of the two deliveries.
 
 The server can be stopped and started again on the same address, data and
 queue directory with the same credentials (the reliability suite's restarts).
@@ -25,6 +29,7 @@ from .processes import ManagedProcess, free_port
 # MinIO takes the target id verbatim from the env var suffix, and ARNs are
 # case-sensitive: the ARN is arn:minio:sqs::MEDIAFLOW:nats.
 NOTIFY_TARGET_ID = "MEDIAFLOW"
+NOTIFY_FAST_TARGET_ID = "MEDIAFLOW_FAST"
 NOTIFY_SUBJECT = "mediaflow.events"
 
 
@@ -38,11 +43,18 @@ class MinioServer:
     console_port: int
     process: ManagedProcess
     notify_target_id: str = NOTIFY_TARGET_ID
+    notify_fast_target_id: str = NOTIFY_FAST_TARGET_ID
     notify_subject: str = NOTIFY_SUBJECT
 
     @property
     def notify_arn(self) -> str:
+        """ARN of the durable target (with ``queue_dir``)."""
         return f"arn:minio:sqs::{self.notify_target_id}:nats"
+
+    @property
+    def notify_fast_arn(self) -> str:
+        """ARN of the fast target (no ``queue_dir``)."""
+        return f"arn:minio:sqs::{self.notify_fast_target_id}:nats"
 
     @property
     def url(self) -> str:
@@ -81,7 +93,7 @@ def start_minio(workdir: Path, nats_port: int, host: str = "127.0.0.1") -> Minio
     queue.mkdir(parents=True, exist_ok=True)
     access_key = "mediaflow-" + secrets.token_hex(4)
     secret_key = secrets.token_urlsafe(24)
-    tid = NOTIFY_TARGET_ID
+    tid, fast = NOTIFY_TARGET_ID, NOTIFY_FAST_TARGET_ID
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": str(workdir / "minio"),
@@ -96,6 +108,11 @@ def start_minio(workdir: Path, nats_port: int, host: str = "127.0.0.1") -> Minio
         f"MINIO_NOTIFY_NATS_JETSTREAM_{tid}": "on",
         f"MINIO_NOTIFY_NATS_QUEUE_DIR_{tid}": str(queue),
         f"MINIO_NOTIFY_NATS_QUEUE_LIMIT_{tid}": "100000",
+        # Same subject, no queue dir: published at once by MinIO's send workers.
+        f"MINIO_NOTIFY_NATS_ENABLE_{fast}": "on",
+        f"MINIO_NOTIFY_NATS_ADDRESS_{fast}": f"{host}:{nats_port}",
+        f"MINIO_NOTIFY_NATS_SUBJECT_{fast}": NOTIFY_SUBJECT,
+        f"MINIO_NOTIFY_NATS_JETSTREAM_{fast}": "on",
     }
     process = ManagedProcess(
         "minio",

@@ -75,6 +75,7 @@ class LocalStack:
             "MEDIAFLOW_S3_SECRET_KEY": self.minio.secret_key,
             "MEDIAFLOW_MINIO_NOTIFY_TARGET_ID": self.minio.notify_target_id,
             "MEDIAFLOW_MINIO_NOTIFY_ARN": self.minio.notify_arn,
+            "MEDIAFLOW_MINIO_NOTIFY_FAST_TARGET_ID": self.minio.notify_fast_target_id,
             "MEDIAFLOW_NATS_SUBJECT": self.minio.notify_subject,
             "MEDIAFLOW_STACK_DIR": str(self.workdir),
         }

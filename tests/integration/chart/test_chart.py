@@ -55,6 +55,7 @@ EVERYTHING = [
     "metrics.grafanaDashboard.enabled=true",
     "metrics.prometheusRule.enabled=true",
     "events.arn=arn:minio:sqs::MEDIAFLOW:nats",
+    "events.fastArn=arn:minio:sqs::MEDIAFLOW_FAST:nats",
     "worker.command={mediaflow-worker,job}",
     "operator.debug=true",
 ]
@@ -219,8 +220,45 @@ def test_defaults_bundle_minio_and_nats_with_the_notification_target() -> None:
     assert operator["MEDIAFLOW_NATS_URL"] == "nats://rel-mediaflow-nats.mediaflow-system.svc:4222"
     assert operator["MEDIAFLOW_MINIO_NOTIFY_TARGET_ID"] == "MEDIAFLOW"
     assert operator["MEDIAFLOW_DEFAULT_STORAGE_SECRET"] == f"{NAMESPACE}/rel-mediaflow-storage"
+    # The fast target: same NATS and subject, no queue dir, and the operator told of it.
+    assert env["MINIO_NOTIFY_NATS_ENABLE_MEDIAFLOW_FAST"] == "on"
+    assert (
+        env["MINIO_NOTIFY_NATS_ADDRESS_MEDIAFLOW_FAST"]
+        == env["MINIO_NOTIFY_NATS_ADDRESS_MEDIAFLOW"]
+    )
+    assert env["MINIO_NOTIFY_NATS_SUBJECT_MEDIAFLOW_FAST"] == Settings().nats_subject
+    assert env["MINIO_NOTIFY_NATS_JETSTREAM_MEDIAFLOW_FAST"] == "on"
+    assert not [
+        name
+        for name in env
+        if name.startswith("MINIO_NOTIFY_NATS_QUEUE_") and name.endswith("_FAST")
+    ]
+    assert operator["MEDIAFLOW_MINIO_NOTIFY_FAST_TARGET_ID"] == "MEDIAFLOW_FAST"
+    assert Settings.from_env(
+        {k: v for k, v in operator.items() if isinstance(v, str)}
+    ).notify_arns == ("arn:minio:sqs::MEDIAFLOW:nats", "arn:minio:sqs::MEDIAFLOW_FAST:nats")
     headless = one(docs, "Service", "rel-mediaflow-minio-headless")
     assert headless["spec"]["clusterIP"] == "None"
+
+
+def test_without_fast_delivery_minio_has_only_the_durable_target() -> None:
+    docs = render("events.fastDelivery=false")
+    minio = one(docs, "StatefulSet", "rel-mediaflow-minio")
+    env = {e["name"] for e in minio["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert "MINIO_NOTIFY_NATS_QUEUE_DIR_MEDIAFLOW" in env
+    assert not [name for name in env if name.endswith("_MEDIAFLOW_FAST")]
+    operator = operator_env(docs)
+    assert "MEDIAFLOW_MINIO_NOTIFY_FAST_TARGET_ID" not in operator
+    assert "MEDIAFLOW_MINIO_NOTIFY_FAST_ARN" not in operator
+
+
+def test_a_fast_target_id_equal_to_the_durable_one_fails() -> None:
+    result = helm(
+        "template", "rel", str(CHART), "--kube-version", KUBE_VERSION,
+        "--set", "events.fastTargetId=MEDIAFLOW",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "events.fastTargetId" in result.stderr
 
 
 def test_persistence_disabled_uses_emptydir_volumes() -> None:

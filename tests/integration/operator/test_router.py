@@ -1,7 +1,8 @@
 """The router against a real JetStream: the stream and the router's consumer
 made together, each event copied to exactly the Workflows it is for, the
 originals gone once routed, copies stored again after a crash dropped as
-duplicates, and a consumer of an older operator switched to its own subject."""
+duplicates (counted as such, no dispatcher woken), and a consumer of an
+older operator switched to its own subject."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from typing import Any
 import nats
 import pytest
 from nats.js import JetStreamContext
+from prometheus_client import REGISTRY
 
 from mediaflow_operator import naming, queue, routing
 from mediaflow_operator.pools import Pool
@@ -49,6 +51,14 @@ async def _drain(js: JetStreamContext, stream: str, durable: str) -> list[str]:
         for msg in batch:
             keys.append(json.loads(msg.data)["Records"][0]["s3"]["object"]["key"])
             await msg.ack_sync()
+
+
+def _router_events(result: str) -> float:
+    return REGISTRY.get_sample_value("mediaflow_router_events_total", {"result": result}) or 0.0
+
+
+def _copies() -> float:
+    return REGISTRY.get_sample_value("mediaflow_routed_copies_total") or 0.0
 
 
 def test_events_reach_exactly_their_workflows_once(nats_server: Any) -> None:
@@ -125,22 +135,38 @@ def test_events_reach_exactly_their_workflows_once(nats_server: Any) -> None:
                 consumer=rt.router_durable, stream=settings.nats_stream
             )
             [original] = await sub.fetch(1, timeout=5)
-            # Copies stored, no ack: a crash.
-            await router._publish(js, original, ["videos"], parse_message(original.data))
+            # Copies stored (for both Workflows it is for), no ack: a crash.
+            events = parse_message(original.data)
+            await router._publish(js, original, routing.targets(index, events), events)
             await original.nak()  # what AckWait would do, at once
+            for uid in workflows:
+                rt.doorbells.bell(uid).clear()
+            duplicates, copies = _router_events("duplicate"), _copies()
             while await router.step() == 0:
                 pass
-            assert await _drain(js, settings.nats_stream, durables["videos"]) == ["videos/d.mp4"]
+            for uid in ("videos", "everything"):
+                assert await _drain(js, settings.nats_stream, durables[uid]) == ["videos/d.mp4"]
+            assert (_router_events("duplicate"), _copies()) == (duplicates + 1, copies)
+            assert not any(rt.doorbells.bell(uid).is_set() for uid in workflows), (
+                "a duplicate wakes nobody"
+            )
 
-            # One event that MinIO sent twice (a retry from its queue_dir): two
-            # messages in the stream, one copy (same sequencer, same identity).
+            # One event that MinIO sent twice (its fast and its durable target, or
+            # a retry from its queue_dir): two messages in the stream, one copy
+            # (same sequencer, same identity), one routed and one duplicate.
             twice = _event("videos/e.mp4", sequencer="18A0F00D00000001")
             await js.publish(settings.nats_subject, twice)
             await js.publish(settings.nats_subject, twice)
+            routed_events, duplicates = _router_events("routed"), _router_events("duplicate")
             routed = 0
             while routed < 2:
                 routed += await router.step()
-            assert await _drain(js, settings.nats_stream, durables["videos"]) == ["videos/e.mp4"]
+            for uid in ("videos", "everything"):
+                assert await _drain(js, settings.nats_stream, durables[uid]) == ["videos/e.mp4"]
+            assert _router_events("routed") == routed_events + 1
+            assert _router_events("duplicate") == duplicates + 1
+            assert _copies() == copies + 2
+            assert rt.doorbells.bell("videos").is_set()
         finally:
             for name in (settings.nats_stream, settings.notify_stream):
                 await js.delete_stream(name)

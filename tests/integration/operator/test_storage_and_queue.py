@@ -11,22 +11,25 @@ import pytest
 from minio.notificationconfig import NotificationConfig, PrefixFilterRule, QueueConfig
 
 from mediaflow_operator import bucket_rules, naming, queue
-from mediaflow_operator.bucket_rules import our_prefixes
+from mediaflow_operator.bucket_rules import our_prefixes, our_rules
 from mediaflow_operator.pools import Pool
 
 pytestmark = pytest.mark.integration
 POOL = Pool("test-storage", 2)  # the operator's storage pool (idle threads end with the run)
 
 
-async def _apply(client: Any, bucket: str, prefixes: list[str], arn: str) -> bool:
-    return await bucket_rules.apply(POOL, client, bucket, lambda: prefixes, arn)
+async def _apply(client: Any, bucket: str, prefixes: list[str], arns: list[str]) -> bool:
+    return await bucket_rules.apply(POOL, client, bucket, lambda: prefixes, arns)
 
 
 def test_bucket_rules_are_merged_kept_and_removed_on_real_minio(minio_server: Any) -> None:
+    """Our rules on both targets (the same prefix twice, one ARN each: MinIO
+    accepts it, it refuses only identical rules), next to a foreign rule."""
     client = minio_server.client()
     bucket = f"rules-{uuid.uuid4().hex[:8]}"
     client.make_bucket(bucket)
-    arn = minio_server.notify_arn
+    arn, fast = minio_server.notify_arn, minio_server.notify_fast_arn
+    arns = [arn, fast]
     foreign = QueueConfig(
         queue=arn,
         events=["s3:ObjectRemoved:*"],
@@ -36,13 +39,17 @@ def test_bucket_rules_are_merged_kept_and_removed_on_real_minio(minio_server: An
     client.set_bucket_notification(bucket, NotificationConfig(queue_config_list=[foreign]))
 
     async def scenario() -> None:
-        assert await _apply(client, bucket, ["a/", "a/b/", "c/"], arn)
+        assert await _apply(client, bucket, ["a/", "a/b/", "c/"], arns)
         config = client.get_bucket_notification(bucket)
         assert our_prefixes(config) == ["a/", "c/"], "MinIO keeps our rule ids"
+        assert our_rules(config) == [("a/", arn), ("a/", fast), ("c/", arn), ("c/", fast)]
         assert "someone-else" in [q.config_id for q in config.queue_config_list]
         # A second reconcile with the same input changes nothing.
-        assert not await _apply(client, bucket, ["c/", "a/"], arn)
-        assert await _apply(client, bucket, [], arn)
+        assert not await _apply(client, bucket, ["c/", "a/"], arns)
+        # The fast target turned off: only its rules go.
+        assert await _apply(client, bucket, ["a/", "c/"], [arn])
+        assert our_rules(client.get_bucket_notification(bucket)) == [("a/", arn), ("c/", arn)]
+        assert await _apply(client, bucket, [], arns)
         config = client.get_bucket_notification(bucket)
         assert [q.config_id for q in config.queue_config_list] == ["someone-else"]
 
@@ -55,9 +62,10 @@ def test_last_rule_removed_leaves_an_empty_configuration(minio_server: Any) -> N
     client.make_bucket(bucket)
 
     async def scenario() -> None:
-        await _apply(client, bucket, [""], minio_server.notify_arn)
+        arns = [minio_server.notify_arn, minio_server.notify_fast_arn]
+        await _apply(client, bucket, [""], arns)
         assert our_prefixes(client.get_bucket_notification(bucket)) == [""]
-        await _apply(client, bucket, [], minio_server.notify_arn)
+        await _apply(client, bucket, [], arns)
         assert client.get_bucket_notification(bucket).queue_config_list == []
 
     asyncio.run(scenario())

@@ -129,3 +129,68 @@ def test_minio_rejects_a_rule_for_an_unknown_target(minio_server) -> None:  # ty
             ),
         )
     assert rejected.value.code in {"InvalidArgument", "InvalidARNNotification", "InvalidArn"}
+
+
+def _rule(arn: str, config_id: str) -> QueueConfig:
+    return QueueConfig(
+        queue=arn,
+        events=["s3:ObjectCreated:Put"],
+        config_id=config_id,
+        prefix_filter_rule=PrefixFilterRule("incoming/"),
+    )
+
+
+def test_the_fast_target_alone_delivers_an_event(minio_server: Any, nats_server: Any) -> None:
+    """The second target (no queue dir) exists on the stack's MinIO and
+    publishes on the same subject as the durable one."""
+    minio = minio_server.client()
+    bucket = f"fast-{uuid.uuid4().hex[:8]}"
+    minio.make_bucket(bucket)
+    minio.set_bucket_notification(
+        bucket,
+        NotificationConfig(queue_config_list=[_rule(minio_server.notify_fast_arn, "fast")]),
+    )
+
+    def upload() -> None:
+        minio.put_object(bucket, "incoming/a.mp4", io.BytesIO(b"data"), 4)
+
+    events = asyncio.run(
+        _fetch_events(nats_server.url, minio_server.notify_subject, bucket, upload, 1)
+    )
+    assert [e["Key"] for e in events] == [f"{bucket}/incoming/a.mp4"]
+
+
+def test_both_targets_publish_the_same_record_which_the_router_stores_once(
+    minio_server: Any, nats_server: Any
+) -> None:
+    """What the router's deduplication rests on: with a rule on each target
+    (same prefix, two ARNs, which MinIO accepts), one upload reaches the subject
+    twice with the same record (same sequencer, etag, version), so both
+    messages get the same copy id (``routing.message_id``)."""
+    from mediaflow_operator.routing import message_id
+    from mediaflow_operator.s3_events import parse_message
+
+    minio = minio_server.client()
+    bucket = f"both-{uuid.uuid4().hex[:8]}"
+    minio.make_bucket(bucket)
+    minio.set_bucket_notification(
+        bucket,
+        NotificationConfig(
+            queue_config_list=[
+                _rule(minio_server.notify_arn, "durable"),
+                _rule(minio_server.notify_fast_arn, "fast"),
+            ]
+        ),
+    )
+
+    def upload() -> None:
+        minio.put_object(bucket, "incoming/a.mp4", io.BytesIO(b"data"), 4)
+
+    events = asyncio.run(
+        _fetch_events(nats_server.url, minio_server.notify_subject, bucket, upload, 2)
+    )
+    assert len(events) == 2, events
+    assert events[0] == events[1]
+    first, second = (parse_message(json.dumps(e).encode()) for e in events)
+    assert first[0].sequencer, "MinIO sets a sequencer: the copy id comes from the event"
+    assert message_id("s", 1, "wf", first) == message_id("s", 2, "wf", second)

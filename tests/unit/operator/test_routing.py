@@ -12,6 +12,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+from nats.js.api import PubAck
+from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
 from mediaflow_operator import routing
@@ -185,15 +187,22 @@ def test_a_doorbell_is_per_workflow_and_forgotten_with_its_dispatcher() -> None:
 
 # --- Router.route against fakes ---
 class FakeJetStream:
+    """Stores copies like JetStream: a message id seen before is a duplicate
+    (the PubAck says so) and is not stored again."""
+
     def __init__(self, log: list[tuple[str, Any]], refuse: str = "") -> None:
         self.log = log
         self.refuse = refuse
         self.published: list[tuple[str, str]] = []
 
-    async def publish(self, subject: str, payload: bytes, **options: Any) -> None:
+    async def publish(self, subject: str, payload: bytes, **options: Any) -> PubAck:
         if subject == self.refuse:
             raise RuntimeError("maximum messages exceeded")
-        self.published.append((subject, options["headers"]["Nats-Msg-Id"]))
+        msg_id = options["headers"]["Nats-Msg-Id"]
+        if any(seen == msg_id for _, seen in self.published):
+            return PubAck(stream="S", seq=len(self.published), duplicate=True)
+        self.published.append((subject, msg_id))
+        return PubAck(stream="S", seq=len(self.published))
 
 
 def _router(js: FakeJetStream) -> tuple[Router, Doorbells]:
@@ -243,6 +252,64 @@ def test_a_refused_copy_puts_its_message_and_the_rest_back_in_order() -> None:
     with pytest.raises(CopyFailed, match="maximum messages"):
         asyncio.run(router.route(messages))
     assert log == [("ack", 1), ("nak", 2), ("nak", 3)]
-    # Only the first message's Workflow was told: the second is not acked, and
-    # its copy stored for "all" is dropped as a duplicate when it comes back.
+    # The second message is not acked; its copy stored for "all" rang that
+    # Workflow's doorbell (it is a duplicate when the message comes back, below),
+    # the refused one for "videos" did not.
     assert [uid for uid in ("all", "videos") if bells.bell(uid).is_set()] == ["all"]
+
+
+def _count(result: str) -> float:
+    return REGISTRY.get_sample_value("mediaflow_router_events_total", {"result": result}) or 0.0
+
+
+def _copies() -> float:
+    return REGISTRY.get_sample_value("mediaflow_routed_copies_total") or 0.0
+
+
+def test_an_event_delivered_by_both_minio_targets_is_stored_and_rung_once() -> None:
+    """MinIO's fast and durable targets publish the same record (same sequencer)
+    as two messages: the second one's copies are duplicates, acked without
+    waking any dispatcher, and counted as a duplicate, not as routed."""
+    log: list[tuple[str, Any]] = []
+    js = FakeJetStream(log)
+    router, bells = _router(js)
+    event = _sequenced("videos/a.mp4", "1879A2B3C4D5E6F7")
+    routed, duplicate = _count("routed"), _count("duplicate")
+    copies = _copies()
+    asyncio.run(router.route([FakeMsg(log, 1, event)]))
+    assert [uid for uid in ("all", "videos", "deep") if bells.bell(uid).is_set()] == [
+        "all",
+        "videos",
+    ]
+    for uid in ("all", "videos"):
+        bells.bell(uid).clear()  # the dispatchers took their copies
+    asyncio.run(router.route([FakeMsg(log, 2, event)]))  # the other target's delivery
+    assert log == [("ack", 1), ("ack", 2)]
+    assert [subject for subject, _ in js.published] == [
+        "mediaflow.work.all",
+        "mediaflow.work.videos",
+    ]
+    assert not any(bells.bell(uid).is_set() for uid in ("all", "videos", "deep"))
+    assert (_count("routed"), _count("duplicate")) == (routed + 1, duplicate + 1)
+    assert _copies() == copies + 2
+
+
+def test_a_copy_stored_before_a_refusal_is_rung_and_not_again_when_it_returns() -> None:
+    """A message whose second copy was refused comes back; its first copy is a
+    duplicate then, so its Workflow must have been woken the first time."""
+    log: list[tuple[str, Any]] = []
+    js = FakeJetStream(log, refuse="mediaflow.work.videos")
+    router, bells = _router(js)
+    event = _sequenced("videos/a.mp4", "1879A2B3C4D5E6F7")
+    with pytest.raises(CopyFailed):
+        asyncio.run(router.route([FakeMsg(log, 1, event)]))
+    assert bells.bell("all").is_set()
+    assert not bells.bell("videos").is_set()
+    bells.bell("all").clear()
+    js.refuse = ""
+    routed = _count("routed")
+    asyncio.run(router.route([FakeMsg(log, 1, event)]))  # redelivered after the nak
+    assert log == [("nak", 1), ("ack", 1)]
+    assert bells.bell("videos").is_set()
+    assert not bells.bell("all").is_set()
+    assert _count("routed") == routed + 1, "one new copy: routed, not a duplicate"

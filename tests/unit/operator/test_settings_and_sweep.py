@@ -36,6 +36,34 @@ def test_explicit_arn_wins() -> None:
     )
 
 
+def test_the_fast_target_is_off_unless_its_id_or_arn_is_set() -> None:
+    assert Settings().notify_fast_arn == ""
+    assert Settings().notify_arns == ("arn:minio:sqs::MEDIAFLOW:nats",)
+    fast = Settings.from_env({"MEDIAFLOW_MINIO_NOTIFY_FAST_TARGET_ID": "MEDIAFLOW_FAST"})
+    assert fast.notify_fast_arn == "arn:minio:sqs::MEDIAFLOW_FAST:nats"
+    assert fast.notify_arns == (
+        "arn:minio:sqs::MEDIAFLOW:nats",
+        "arn:minio:sqs::MEDIAFLOW_FAST:nats",
+    )
+    explicit = Settings(minio_notify_fast_arn="arn:minio:sqs:r:F:nats")
+    assert explicit.notify_arns[1] == "arn:minio:sqs:r:F:nats"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"MEDIAFLOW_MINIO_NOTIFY_FAST_TARGET_ID": "MEDIAFLOW"},
+        {
+            "MEDIAFLOW_MINIO_NOTIFY_ARN": "arn:minio:sqs:r:X:nats",
+            "MEDIAFLOW_MINIO_NOTIFY_FAST_ARN": "arn:minio:sqs:r:X:nats",
+        },
+    ],
+)
+def test_the_fast_target_must_not_be_the_durable_one(env: dict[str, str]) -> None:
+    with pytest.raises(ValueError, match="fast notification target"):
+        Settings.from_env(env)
+
+
 def test_sweep_window_never_starts_before_activation_unless_asked() -> None:
     active = datetime(2026, 1, 1, 12, tzinfo=UTC)
     assert window_start(None, active, False) == active
