@@ -54,6 +54,8 @@ FETCH_BATCH = 256
 FETCH_WAIT_SECONDS = 5.0
 FETCH_MARGIN_SECONDS = 10.0
 PUBLISH_TIMEOUT_SECONDS = 10.0
+# Messages of one batch whose copies are being stored at once.
+PUBLISH_PARALLEL = 64
 RETRY_DELAY_SECONDS = 2.0
 
 
@@ -118,9 +120,15 @@ class Router:
         return self._sub
 
     async def route(self, messages: Sequence[QueueMessage]) -> None:
-        """Route ``messages`` in order; on a failed copy the rest go back untried."""
+        """Route ``messages``: each parsed and matched in order, then the copies
+        of the whole batch stored concurrently (``PUBLISH_PARALLEL`` messages in
+        flight: one PubAck round trip per event, one after another, capped a
+        burst at the router), then each original acked in order. On a failed
+        copy that message and every later one go back (copies of later ones
+        that were stored meanwhile are duplicates when they come back)."""
         js = await self.rt.jetstream()
-        for position, msg in enumerate(messages):
+        routed: list[tuple[QueueMessage, list[str], Sequence[ObjectEvent]]] = []
+        for msg in messages:
             try:
                 events = parse_message(msg.data)
             except BadEvent as exc:
@@ -133,24 +141,35 @@ class Router:
                 metrics.ROUTER_EVENTS.labels("unmatched").inc()
                 await msg.ack()
                 continue
-            try:
-                stored = await self._publish(js, msg, uids, events)
-            except Exception as exc:
-                rest = messages[position:]
+            routed.append((msg, uids, events))
+        parallel = asyncio.Semaphore(PUBLISH_PARALLEL)
+
+        async def store(
+            msg: QueueMessage, uids: list[str], events: Sequence[ObjectEvent]
+        ) -> list[str]:
+            async with parallel:
+                return await self._publish(js, msg, uids, events)
+
+        results: list[list[str] | BaseException] = await asyncio.gather(
+            *(store(*item) for item in routed), return_exceptions=True
+        )
+        for position, ((msg, _, _), result) in enumerate(zip(routed, results, strict=True)):
+            if isinstance(result, BaseException):
+                rest = [item[0] for item in routed[position:]]
                 logger.warning(
                     "routing event #%d failed, %d event(s) put back: %s",
                     sequence(msg),
                     len(rest),
-                    exc,
+                    result,
                 )
                 metrics.ROUTER_EVENTS.labels("retried").inc(len(rest))
                 for later in rest:
                     with contextlib.suppress(Exception):  # AckWait brings it back anyway
                         await later.nak(delay=RETRY_DELAY_SECONDS)
-                raise CopyFailed(str(exc)) from exc
+                raise CopyFailed(str(result)) from result
             await msg.ack()
-            metrics.ROUTER_EVENTS.labels("routed" if stored else "duplicate").inc()
-            metrics.ROUTED_COPIES.inc(len(stored))
+            metrics.ROUTER_EVENTS.labels("routed" if result else "duplicate").inc()
+            metrics.ROUTED_COPIES.inc(len(result))
 
     async def _publish(
         self,
