@@ -1062,13 +1062,21 @@ def table(results: dict[str, Any]) -> list[str]:
             "burst_total_s",
             ".1f",
         ),
-        row(
-            f"the same (s; base: ideal at its Job time, "
-            f"{results['burst_concurrency_effective']} slots)",
-            "burst_total_vs_contended_s",
-            ".1f",
-            "<= 1.20",
-            f["burst_total_vs_contended_s"]["ratio"] <= TARGET_BURST_RATIO,
+        # Only where the node runs every slot at once: else the burst's Jobs also
+        # wait for the node (Pending), their mean time counts that wait, and the
+        # ideal computed from it means nothing.
+        (
+            row(
+                f"the same (s; base: ideal at its Job time, "
+                f"{results['burst_concurrency_effective']} slots)",
+                "burst_total_vs_contended_s",
+                ".1f",
+                "<= 1.20",
+                f["burst_total_vs_contended_s"]["ratio"] <= TARGET_BURST_RATIO,
+            )
+            if results["burst_concurrency_effective"] >= results["burst_concurrency_total"]
+            else f"(no ideal at the burst's Job time: {results['burst_concurrency_total']} "
+            f"slots > the node's {results['burst_concurrency_effective']} pods)"
         ),
     ]
 

@@ -74,7 +74,11 @@ def _results() -> dict[str, Any]:
             "load_burst": [busy, busy],
             "idle_after_burst": footprint,
         },
-        extra={"finished_jobs_after_burst": 80, "burst_concurrency_effective": 20},
+        extra={
+            "finished_jobs_after_burst": 80,
+            "burst_concurrency_effective": 20,
+            "burst_concurrency_total": 20,
+        },
     )
 
 
