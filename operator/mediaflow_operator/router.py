@@ -6,11 +6,11 @@ parses each message once, finds its Workflows in the route index
 (``routing``), and publishes the message unchanged on each one's subject
 (``routing.work_subject``) with a ``Nats-Msg-Id`` of its own
 (``routing.message_id``). Only when JetStream has stored every copy is the
-original acked; the doorbells (``doorbell``) of the Workflows whose copy was
-stored by this publish (not found a duplicate) are rung:
-a router that dies in between leaves the original unacked, JetStream hands it
-out again after AckWait, and the copies already stored are dropped as
-duplicates (the stream's duplicate window is longer than AckWait).
+original acked: a router that dies before the ack leaves the original unacked,
+JetStream hands it out again after AckWait, and the copies already stored are
+dropped as duplicates (the stream's duplicate window is longer than AckWait).
+The doorbell (``doorbell``) of a Workflow is rung when its copy is stored, not
+when it turns out a duplicate (a duplicate is nothing new to fetch).
 
 - every copy of a message was already stored (``PubAck.duplicate``): the same
   event delivered again, normally by MinIO's second target (the fast one

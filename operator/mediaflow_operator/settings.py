@@ -352,8 +352,8 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _fast_target_apart(self) -> Settings:
-        # Two rules with the same ARN and filter are identical queue configs, which
-        # MinIO refuses: the whole bucket configuration would be rejected.
+        # MinIO sends an event once per target, however many rules name it: the
+        # durable target named twice gives no fast path at all, only a second rule.
         if self.notify_fast_arn and self.notify_fast_arn == self.notify_arn:
             raise ValueError(
                 f"the fast notification target ({self.notify_fast_arn!r}) is the durable "
