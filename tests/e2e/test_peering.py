@@ -70,7 +70,9 @@ def test_standby_stays_idle_takes_over_after_sigkill_and_hands_back(
         wait_for(
             lambda: len(stack.jobs(uid)) >= 3, 90, lambda: f"the first Jobs\n{active.diagnose()}"
         )
-        assert _created(active.log_text()) >= 3
+        # A Job is visible in the API before the operator that created it has
+        # logged it (the creates of a batch run concurrently): wait for the lines.
+        wait_for(lambda: _created(active.log_text()) >= 3, 30, "the active logged its first Jobs")
         assert _created(standby.log_text()) == 0, "the standby created Jobs next to the active"
         assert "Resuming operations" not in standby.log_text()
 
