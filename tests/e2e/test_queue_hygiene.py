@@ -152,7 +152,15 @@ def test_tagging_a_processed_object_does_not_process_it_again(
         "the tagging event published into the stream",
     )
     router = queue.router_durable(())
-    wait_for(lambda: _settled(nats_server.url, router), 30, "the tagging event settled")
+    # The router's consumer is shared by every operator of the session: an operator
+    # of an earlier test stopped with a pull request open may have been handed
+    # messages it never acked, which come back to this operator's router only
+    # after AckWait (60 s).
+    wait_for(
+        lambda: _settled(nats_server.url, router),
+        queue.ACK_WAIT_SECONDS + 60,
+        "the tagging event settled",
+    )
     wait_for(lambda: _settled(nats_server.url, durable), 30, "the Workflow's queue settled")
     assert stack.jobs(uid) == [], "tagging started a second Job"
     assert counters(stack.status("tags")) == before
