@@ -25,8 +25,8 @@ def _args(**given: Any) -> argparse.Namespace:
 def test_quick_shrinks_every_phase_and_options_override_it() -> None:
     full = scale_of(_args())
     quick = scale_of(_args(quick=True, workflows=7))
-    assert (full.workflows, full.burst, full.burst_uploads) == (1000, 1000, 1000)
-    assert (full.burst_workflows, full.burst_concurrency) == (20, 20)
+    assert (full.workflows, full.burst, full.burst_uploads) == (1000, 1000, 200)
+    assert (full.burst_workflows, full.burst_concurrency) == (20, 5)
     assert quick.workflows == 7
     assert quick.runs < full.runs
     assert quick.burst < full.burst
