@@ -202,16 +202,17 @@ class Settings(BaseModel):
         default=1.0,
         gt=0,
         description=(
-            "Longest wait of a dispatcher between its steps (finished Jobs, manual "
-            "triggers); new events wake it at once."
+            "Wait of a dispatcher between its steps while anything is in flight (a Job "
+            "running or awaiting counting, a status write, a refusal); an idle one sleeps "
+            "until a change wakes it, at most the fallback below."
         ),
     )
     dispatch_fallback_seconds: float = Field(
         default=30.0,
         gt=0,
         description=(
-            "Longest time an idle dispatcher goes without asking its queue for events "
-            "(the router wakes it for new ones; this catches events put back for later)."
+            "Longest time an idle dispatcher sleeps and goes without asking its queue for "
+            "events (the router wakes it for new ones; this catches events put back for later)."
         ),
     )
     peering_name: str = Field(
