@@ -23,6 +23,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from minio import Minio
+from prometheus_client.parser import text_string_to_metric_families
 
 from mediaflow_api import __version__
 from mediaflow_api.workflow import GROUP, PLURAL, VERSION
@@ -434,3 +435,12 @@ def stack_fixture(
             stack.cleanup()
         finally:
             operator.stop()
+
+
+def operator_metric(stack: Stack, name: str, **labels: str) -> float:
+    """The value of the operator's sample ``name`` with exactly ``labels`` (0 when absent)."""
+    for family in text_string_to_metric_families(stack.operator.metrics_text()):
+        for sample in family.samples:
+            if sample.name == name and sample.labels == labels:
+                return float(sample.value)
+    return 0.0

@@ -15,10 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from mediaflow_operator.bucket_rules import our_rules
-from tests.e2e.harness import Stack, counters, wait_for
+from tests.e2e.harness import Stack, counters, operator_metric, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -26,19 +25,11 @@ TASKS = [{"name": "probe", "analysis": {}}]
 KEYS = [f"in/clip-{i}.mp4" for i in range(3)]
 
 
-def _metric(stack: Stack, name: str, **labels: str) -> float:
-    for family in text_string_to_metric_families(stack.operator.metrics_text()):
-        for sample in family.samples:
-            if sample.name == name and sample.labels == labels:
-                return float(sample.value)
-    return 0.0
-
-
 def _router(stack: Stack) -> tuple[float, float]:
     """The operator's router events (routed, duplicate)."""
     return (
-        _metric(stack, "mediaflow_router_events_total", result="routed"),
-        _metric(stack, "mediaflow_router_events_total", result="duplicate"),
+        operator_metric(stack, "mediaflow_router_events_total", result="routed"),
+        operator_metric(stack, "mediaflow_router_events_total", result="duplicate"),
     )
 
 
@@ -60,7 +51,7 @@ def test_each_upload_arrives_by_both_targets_and_is_processed_once(
     assert rules == [("in/", minio_server.notify_arn), ("in/", minio_server.notify_fast_arn)]
 
     routed, duplicate = _router(stack)
-    copies = _metric(stack, "mediaflow_routed_copies_total")
+    copies = operator_metric(stack, "mediaflow_routed_copies_total")
     for key in KEYS:
         stack.upload(bucket, key)
 
@@ -80,9 +71,9 @@ def test_each_upload_arrives_by_both_targets_and_is_processed_once(
         ),
     )
     # One copy stored per upload, and one Job each: the second delivery made no work.
-    assert _metric(stack, "mediaflow_routed_copies_total") == copies + len(KEYS)
+    assert operator_metric(stack, "mediaflow_routed_copies_total") == copies + len(KEYS)
     assert (final["received"], final["skipped"], final["failed"]) == (len(KEYS), 0, 0), final
-    created = _metric(
+    created = operator_metric(
         stack,
         "mediaflow_jobs_created_total",
         namespace=stack.namespace,

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from mediaflow_api.workflow import GROUP, PLURAL, VERSION
 from mediaflow_operator import naming
-from tests.e2e.harness import Stack, counters, stack_fixture, wait_for
+from tests.e2e.harness import Stack, counters, operator_metric, stack_fixture, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -47,14 +46,6 @@ def routing_stack(
         sweep_interval=3600,
         extra_env={"MEDIAFLOW_RECONCILE_INTERVAL_SECONDS": "3600"},
     )
-
-
-def _metric(stack: Stack, name: str, **labels: str) -> float:
-    for family in text_string_to_metric_families(stack.operator.metrics_text()):
-        for sample in family.samples:
-            if sample.name == name and sample.labels == labels:
-                return float(sample.value)
-    return 0.0
 
 
 def _workflows(stack: Stack) -> list[dict[str, Any]]:
@@ -97,9 +88,9 @@ def test_two_hundred_workflows_on_twenty_buckets_get_exactly_their_uploads(
         ),
     )
     uids = {wf["metadata"]["name"]: wf["metadata"]["uid"] for wf in _workflows(stack)}
-    routed_before = _metric(stack, "mediaflow_routed_copies_total")
+    routed_before = operator_metric(stack, "mediaflow_routed_copies_total")
     events_before = {
-        result: _metric(stack, "mediaflow_router_events_total", result=result)
+        result: operator_metric(stack, "mediaflow_router_events_total", result=result)
         for result in ("routed", "duplicate")
     }
 
@@ -157,13 +148,13 @@ def test_two_hundred_workflows_on_twenty_buckets_get_exactly_their_uploads(
     # One copy stored per matching Workflow, for the uploads and the folder marker.
     wait_for(
         lambda: (
-            _metric(stack, "mediaflow_routed_copies_total") - routed_before
+            operator_metric(stack, "mediaflow_routed_copies_total") - routed_before
             == total + sum(skips.values())
         ),
         30,
         lambda: (
             "the router's copies counted: "
-            f"{_metric(stack, 'mediaflow_routed_copies_total') - routed_before}"
+            f"{operator_metric(stack, 'mediaflow_routed_copies_total') - routed_before}"
         ),
     )
     # MinIO's two targets (durable and fast) publish every event: each upload
@@ -172,7 +163,7 @@ def test_two_hundred_workflows_on_twenty_buckets_get_exactly_their_uploads(
 
     def router_events() -> dict[str, float]:
         return {
-            result: _metric(stack, "mediaflow_router_events_total", result=result) - before
+            result: operator_metric(stack, "mediaflow_router_events_total", result=result) - before
             for result, before in events_before.items()
         }
 
