@@ -126,10 +126,15 @@ def allowed(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
 # --- Chart metadata and CRDs ---
 
 
-def test_the_chart_crd_is_the_project_crd_byte_for_byte() -> None:
-    project = (ROOT / "crds" / "mediaflow.dev_workflows.yaml").read_bytes()
-    chart = (CHART / "crds" / "mediaflow.dev_workflows.yaml").read_bytes()
-    assert chart == project, "copy crds/mediaflow.dev_workflows.yaml into charts/mediaflow/crds/"
+def test_the_chart_crds_are_the_project_crds_byte_for_byte() -> None:
+    for name in (
+        "mediaflow.dev_workflows.yaml",
+        "mediaflow.dev_mediatemplates.yaml",
+        "mediaflow.dev_clustermediatemplates.yaml",
+    ):
+        project = (ROOT / "crds" / name).read_bytes()
+        chart = (CHART / "crds" / name).read_bytes()
+        assert chart == project, f"run make crds: charts/mediaflow/crds/{name} differs"
 
 
 def test_the_chart_ships_kopfs_peering_crd_of_config_peering_yaml() -> None:
@@ -139,6 +144,8 @@ def test_the_chart_ships_kopfs_peering_crd_of_config_peering_yaml() -> None:
     assert chart == config
     assert sorted(p.name for p in (CHART / "crds").iterdir()) == [
         "clusterkopfpeerings.kopf.dev.yaml",
+        "mediaflow.dev_clustermediatemplates.yaml",
+        "mediaflow.dev_mediatemplates.yaml",
         "mediaflow.dev_workflows.yaml",
     ]
 
