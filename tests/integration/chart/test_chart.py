@@ -505,7 +505,9 @@ def test_namespaced_rbac_grants_no_more_than_config_rbac_yaml() -> None:
         for verb in ("get", "list", "watch")
     } | {("kopf.dev", "clusterkopfpeerings", v) for v in ("get", "list", "watch", "patch")} | {
         ("", "namespaces", v) for v in ("get", "list", "watch")
-    } | {("mediaflow.dev", "workflows", "list")}
+    } | {("mediaflow.dev", "workflows", "list")} | {
+        ("mediaflow.dev", "clustermediatemplates", v) for v in ("get", "list", "watch")
+    } | {("mediaflow.dev", "clustermediatemplates/status", "patch")}
     roles = [d for d in docs if d["kind"] == "Role" and "test" not in d["metadata"]["name"]]
     by_namespace = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in roles}
     assert set(by_namespace) == {
