@@ -184,3 +184,17 @@ def test_committed_crds_are_fresh() -> None:
     for name, text in crd.render_all().items():
         for directory in (crd.default_path().parent, crd.chart_crds_dir()):
             assert (directory / name).read_text() == text, f"{directory / name} is stale: make crds"
+
+
+def test_the_cli_prints_every_crd(capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    from mediaflow_operator.cli import main
+
+    assert main(["crd"]) == 0
+    names = [d["metadata"]["name"] for d in yaml.safe_load_all(capsys.readouterr().out)]
+    assert names == [
+        "workflows.mediaflow.dev",
+        "mediatemplates.mediaflow.dev",
+        "clustermediatemplates.mediaflow.dev",
+    ]
