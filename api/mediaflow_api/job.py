@@ -117,9 +117,9 @@ class WorkerJob(_Strict):
     def _no_template_references(cls, tasks: list[TaskSpec]) -> list[TaskSpec]:
         # The Job is a snapshot: the operator resolved every template before rendering it.
         for task in tasks:
-            if task.template is not None:
+            if task.refers_to_templates:
                 raise ValueError(
-                    f"task {task.name!r} still refers to template {task.template.name!r}: "
+                    f"task {task.name!r} still refers to a template: "
                     "a Job carries resolved settings only"
                 )
         return tasks

@@ -56,6 +56,7 @@ from mediaflow_api.tasks import (
     TEMPLATE_KIND as TEMPLATE_KIND,
 )
 from mediaflow_api.tasks.common import cel, count_set, exactly_one_cel
+from mediaflow_api.tasks.template_ref import TemplateReference
 from mediaflow_api.workflow_fields import ApiModel
 
 GROUP = "mediaflow.dev"
@@ -79,11 +80,13 @@ def _template_fields() -> dict[str, Any]:
     for name, info in TaskSpec.model_fields.items():
         if name in ("name", "template"):
             continue
+        if name == "watermark_template":
+            continue
         fields[name] = (info.annotation, copy.copy(info))
     watermarks = copy.copy(TranscodeTask.model_fields["watermarks"])
     watermarks.description = (
-        "Watermark template: image or text overlays (the transcode's watermarks). Not usable "
-        "as a task's settings."
+        "Watermark template: image or text overlays that tasks add with watermarkTemplate "
+        "(drawn before the task's own)."
     )
     fields[WATERMARKS] = (TranscodeTask.model_fields["watermarks"].annotation, watermarks)
     return fields
@@ -174,8 +177,17 @@ TemplateLookup = Callable[[TemplateKey], Mapping[str, Any] | None]
 
 
 def template_key(task: TaskSpec, namespace: str) -> TemplateKey | None:
-    """The key of the template ``task`` refers to (None without a reference)."""
-    ref = task.template
+    """The key of the template ``task`` takes its settings from (None without one)."""
+    return _key(task.template, namespace)
+
+
+def template_keys(task: TaskSpec, namespace: str) -> list[TemplateKey]:
+    """The keys of every template ``task`` refers to (settings, watermarks)."""
+    found = [_key(task.template, namespace), _key(task.watermark_template, namespace)]
+    return [k for k in found if k is not None]
+
+
+def _key(ref: TemplateReference | None, namespace: str) -> TemplateKey | None:
     if ref is None:
         return None
     ns = "" if ref.kind == CLUSTER_TEMPLATE_KIND else namespace
@@ -187,12 +199,13 @@ def template_keys_of_raw(spec: Mapping[str, Any], namespace: str) -> list[Templa
     spec that does not parse (the operator's index reads every stored object)."""
     keys: set[TemplateKey] = set()
     for task in spec.get("tasks") or []:
-        ref = task.get("template") if isinstance(task, Mapping) else None
-        if not isinstance(ref, Mapping) or not ref.get("name"):
-            continue
-        kind = str(ref.get("kind") or TEMPLATE_KIND)
-        ns = "" if kind == CLUSTER_TEMPLATE_KIND else namespace
-        keys.add(TemplateKey(kind, ns, str(ref["name"])))
+        for field in ("template", "watermarkTemplate"):
+            ref = task.get(field) if isinstance(task, Mapping) else None
+            if not isinstance(ref, Mapping) or not ref.get("name"):
+                continue
+            kind = str(ref.get("kind") or TEMPLATE_KIND)
+            ns = "" if kind == CLUSTER_TEMPLATE_KIND else namespace
+            keys.add(TemplateKey(kind, ns, str(ref["name"])))
     return sorted(keys)
 
 
@@ -283,6 +296,30 @@ def resolve_task(task: TaskSpec, key: TemplateKey, template: Mapping[str, Any]) 
         ) from None
 
 
+def add_watermarks(task: TaskSpec, key: TemplateKey, template: Mapping[str, Any]) -> TaskSpec:
+    """``task`` (settings resolved) with the overlays of the watermarks template
+    ``template`` drawn before its own; the result has no watermark reference."""
+    if _template_kind(template) != WATERMARKS:
+        raise TemplateError(
+            "TemplateKindMismatch",
+            f"task {task.name!r}: {key} is not a watermarks template (watermarkTemplate)",
+        )
+    kind = task.kind
+    if WATERMARKS not in _fields_by_alias(TASK_MODELS[kind]):
+        raise TemplateError(
+            "TemplateKindMismatch",
+            f"task {task.name!r}: {kind} takes no watermarks (watermarkTemplate {key})",
+        )
+    settings = task.type_spec.model_dump(by_alias=True, exclude_none=True, mode="json")
+    settings[WATERMARKS] = [*template[WATERMARKS], *settings.get(WATERMARKS, [])]
+    try:
+        return TaskSpec.model_validate({"name": task.name, kind: settings})
+    except ValidationError as exc:
+        raise TemplateError(
+            "TemplateInvalid", f"task {task.name!r} with {key}: {_first_error(exc)}"
+        ) from None
+
+
 def resolve_tasks(
     tasks: Iterable[TaskSpec], namespace: str, lookup: TemplateLookup
 ) -> list[TaskSpec]:
@@ -292,14 +329,22 @@ def resolve_tasks(
     resolved: list[TaskSpec] = []
     for task in tasks:
         key = template_key(task, namespace)
-        if key is None:
-            resolved.append(task)
-            continue
-        template = lookup(key)
-        if template is None:
-            raise TemplateError("TemplateNotFound", f"task {task.name!r}: {key} not found")
-        resolved.append(resolve_task(task, key, template))
+        marks_key = _key(task.watermark_template, namespace)
+        if key is not None:
+            task = resolve_task(task, key, _find(task, key, lookup)).model_copy(
+                update={"watermark_template": task.watermark_template}
+            )
+        if marks_key is not None:
+            task = add_watermarks(task, marks_key, _find(task, marks_key, lookup))
+        resolved.append(task)
     return resolved
+
+
+def _find(task: TaskSpec, key: TemplateKey, lookup: TemplateLookup) -> Mapping[str, Any]:
+    template = lookup(key)
+    if template is None:
+        raise TemplateError("TemplateNotFound", f"task {task.name!r}: {key} not found")
+    return template
 
 
 def template_kind_of(obj: Mapping[str, Any]) -> Literal["MediaTemplate", "ClusterMediaTemplate"]:

@@ -150,7 +150,7 @@ class Dispatcher:
         nothing is dispatched, the uploads wait in the queue)."""
         workflow = self.ctx.workflow()
         parsed = self.parsed_spec()
-        if parsed is None or all(t.template is None for t in parsed.tasks):
+        if parsed is None or not any(t.refers_to_templates for t in parsed.tasks):
             return parsed
         catalog = self.ctx.rt.templates
         # Re-resolved when the generation or one of its templates changed: a Job

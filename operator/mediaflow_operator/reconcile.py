@@ -162,14 +162,16 @@ def templates_step(
 ) -> tuple[Step | None, WorkflowSpec | None]:
     """TemplatesResolved and the resolved spec (None when a template does not
     resolve). The step is None for a Workflow that never referred to a template."""
-    refers = any(t.template is not None for t in spec.tasks)
+    refers = any(t.refers_to_templates for t in spec.tasks)
     had = workflows.condition_status(body, CONDITION_TEMPLATES) is not None
     try:
         resolved = resolve_spec(spec, workflows.ref(body).namespace, catalog)
     except TemplateError as exc:
         return Step(False, exc.reason, exc.message), None
     if refers:
-        names = sorted({str(t.template.name) for t in spec.tasks if t.template is not None})
+        names = sorted(
+            {str(r.name) for t in spec.tasks for r in (t.template, t.watermark_template) if r}
+        )
         return Step(True, "Resolved", "templates found: " + ", ".join(names)), resolved
     if had:
         return Step(True, "NoReferences", "the tasks refer to no template"), resolved

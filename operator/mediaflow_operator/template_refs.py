@@ -33,7 +33,7 @@ from mediaflow_api.templates import (
     TemplateKey,
     key_of,
     resolve_tasks,
-    template_key,
+    template_keys,
     template_keys_of_raw,
 )
 from mediaflow_api.workflow import WorkflowSpec
@@ -114,7 +114,7 @@ class TemplateCatalog:
     def fingerprint(self, spec: WorkflowSpec, namespace: str) -> tuple[str, ...]:
         """The resourceVersions of the templates ``spec`` refers to ('' when absent):
         a resolved spec stays valid while this is unchanged."""
-        keys = [k for t in spec.tasks if (k := template_key(t, namespace)) is not None]
+        keys = [k for t in spec.tasks for k in template_keys(t, namespace)]
         return tuple((e.resource_version if (e := self.entry(k)) else "") for k in keys)
 
     def users_of(self, key: TemplateKey) -> list[TemplateUser]:
@@ -129,7 +129,7 @@ class TemplateCatalog:
 def resolve_spec(spec: WorkflowSpec, namespace: str, catalog: TemplateCatalog) -> WorkflowSpec:
     """``spec`` with every template reference resolved (unchanged without any).
     Raises ``mediaflow_api.templates.TemplateError``."""
-    if all(t.template is None for t in spec.tasks):
+    if not any(t.refers_to_templates for t in spec.tasks):
         return spec
     return spec.model_copy(update={"tasks": resolve_tasks(spec.tasks, namespace, catalog.lookup)})
 

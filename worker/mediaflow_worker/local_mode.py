@@ -102,7 +102,7 @@ def load_workflow(
         raise SpecError(f"{path}: spec.tasks: {_first_error(exc)}") from exc
     except ValueError as exc:
         raise SpecError(f"{path}: {exc}") from exc
-    if any(t.template is not None for t in tasks):
+    if any(t.refers_to_templates for t in tasks):
         sources = [(path, d) for d in docs]
         for extra in template_files or []:
             sources += [(extra, d) for d in _documents(extra)]

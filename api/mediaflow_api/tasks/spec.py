@@ -30,7 +30,7 @@ from mediaflow_api.tasks.template_ref import TemplateReference
 from mediaflow_api.tasks.transcode import TranscodeTask
 
 # TaskSpec fields that are not a task type.
-_NOT_TYPES = ("name", "template")
+_NOT_TYPES = ("name", "template", "watermark_template")
 
 
 def _type_fields(model: type[BaseModel]) -> dict[str, str]:
@@ -78,6 +78,16 @@ class TaskSpec(SpecModel):
             "carries a snapshot of the merged settings."
         ),
     )
+    watermark_template: TemplateReference | None = Field(
+        default=None,
+        alias="watermarkTemplate",
+        description=(
+            "Take overlays from a watermarks template (a MediaTemplate or ClusterMediaTemplate "
+            "holding 'watermarks'): they are drawn first, the task's own watermarks on top. "
+            "Only for task types that have watermarks. Resolved into the Job's snapshot like "
+            "'template'."
+        ),
+    )
     # One field per task type (see the module docstring).
     transcode: TranscodeTask | None = Field(
         default=None, description="Encode into one file (container, codecs, size, watermarks)."
@@ -106,6 +116,12 @@ class TaskSpec(SpecModel):
         elif count != 1:
             raise ValueError(f"task {self.name!r}: set exactly one of {', '.join(TASK_TYPES)}")
         return self
+
+    @property
+    def refers_to_templates(self) -> bool:
+        """Whether the task names a template (settings or watermarks): it must be
+        resolved (``mediaflow_api.templates.resolve_tasks``) before it runs."""
+        return self.template is not None or self.watermark_template is not None
 
     @property
     def override_kind(self) -> str | None:

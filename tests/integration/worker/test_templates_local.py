@@ -94,6 +94,72 @@ def test_an_invalid_template_is_refused_naming_the_field(clip: Path, tmp_path: P
     assert "ClusterMediaTemplate thumbs: spec.sprite.columns" in done.stderr
 
 
+def _gray_frame(video: Path, at: float = 0.5) -> tuple[bytes, int, int]:
+    """One frame as 8-bit gray pixels, with its width and height."""
+    info = video_stream(ffprobe(video))
+    assert info is not None
+    width, height = int(info["width"]), int(info["height"])
+    raw = subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-ss",
+            str(at),
+            "-i",
+            str(video),
+            "-frames:v",
+            "1",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ],
+        capture_output=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert len(raw) == width * height
+    return raw, width, height
+
+
+def _mean_difference(a: bytes, b: bytes, width: int, rows: range, cols: range) -> float:
+    total = sum(abs(a[y * width + x] - b[y * width + x]) for y in rows for x in cols)
+    return total / (len(rows) * len(cols))
+
+
+def test_a_watermarks_template_is_drawn(clip: Path, tmp_path: Path) -> None:
+    marks = {
+        "apiVersion": "mediaflow.dev/v1alpha1",
+        "kind": "ClusterMediaTemplate",
+        "metadata": {"name": "marks"},
+        "spec": {
+            "watermarks": [
+                {"text": "MARK", "position": "bottom-left", "fontSize": "25%", "fontColor": "white"}
+            ]
+        },
+    }
+    templates = tmp_path / "templates.yaml"
+    templates.write_text(yaml.safe_dump_all([*TEMPLATES, marks]))
+    plain = {"name": "web", "template": {"name": "small"}}
+    marked = {**plain, "watermarkTemplate": {"name": "marks", "kind": "ClusterMediaTemplate"}}
+    outputs = []
+    for name, task in (("plain", plain), ("marked", marked)):
+        directory = tmp_path / name
+        directory.mkdir()
+        done = run_local(
+            write_workflow(directory, [task]), clip, directory / "out", "-t", str(templates)
+        )
+        assert done.returncode == 0, done.stderr
+        outputs.append(directory / "out" / "web" / "web.mp4")
+    (a, width, height), (b, _, _) = _gray_frame(outputs[0]), _gray_frame(outputs[1])
+    # The text sits in the bottom-left quarter; the top-right quarter is untouched.
+    bottom_left = _mean_difference(a, b, width, range(height // 2, height), range(width // 2))
+    top_right = _mean_difference(a, b, width, range(height // 2), range(width // 2, width))
+    assert bottom_left > 10 * max(top_right, 0.5), (bottom_left, top_right)
+
+
 def test_the_templates_example_runs(clip: Path, tmp_path: Path) -> None:
     example = REPO / "examples" / "templates"
     out = tmp_path / "out"

@@ -198,3 +198,61 @@ def test_the_cli_prints_every_crd(capsys: pytest.CaptureFixture[str]) -> None:
         "mediatemplates.mediaflow.dev",
         "clustermediatemplates.mediaflow.dev",
     ]
+
+
+LOGO = {"watermarks": [{"text": "(c) Example", "position": "bottom-left"}]}
+MARKS = TemplateKey("ClusterMediaTemplate", "", "marks")
+
+
+def test_a_watermarks_template_draws_first_and_the_tasks_own_on_top() -> None:
+    task = _task(
+        {
+            "name": "hd",
+            "template": {"name": "hd"},
+            "watermarkTemplate": {"name": "marks", "kind": "ClusterMediaTemplate"},
+            "transcode": {"watermarks": [{"text": "mine"}]},
+        }
+    )
+    store = {TemplateKey("MediaTemplate", "media", "hd"): HD, MARKS: LOGO}
+    [resolved] = resolve_tasks([task], "media", _lookup(store))
+    assert not resolved.refers_to_templates
+    assert resolved.transcode is not None
+    assert resolved.transcode.preset == "h264-720p"
+    assert [w.text for w in resolved.transcode.watermarks or []] == ["(c) Example", "mine"]
+
+
+def test_watermarks_go_only_where_a_task_type_has_them() -> None:
+    task = _task(
+        {
+            "name": "s",
+            "watermarkTemplate": {"name": "marks", "kind": "ClusterMediaTemplate"},
+            "analysis": {},
+        }
+    )
+    with pytest.raises(TemplateError, match="analysis takes no watermarks"):
+        resolve_tasks([task], "media", _lookup({MARKS: LOGO}))
+    not_marks = {MARKS: {"sprite": {}}}
+    task = _task(
+        {
+            "name": "t",
+            "watermarkTemplate": {"name": "marks", "kind": "ClusterMediaTemplate"},
+            "transcode": {},
+        }
+    )
+    with pytest.raises(TemplateError, match="not a watermarks template"):
+        resolve_tasks([task], "media", _lookup(not_marks))
+    with pytest.raises(TemplateError, match="ClusterMediaTemplate marks not found"):
+        resolve_tasks([task], "media", _lookup({}))
+
+
+def test_too_many_watermarks_after_the_merge_are_refused_naming_the_field() -> None:
+    many = {"watermarks": [{"text": str(i)} for i in range(4)]}
+    task = _task(
+        {
+            "name": "t",
+            "watermarkTemplate": {"name": "marks", "kind": "ClusterMediaTemplate"},
+            "transcode": {"watermarks": [{"text": "one more"}]},
+        }
+    )
+    with pytest.raises(TemplateError, match="watermarks"):
+        resolve_tasks([task], "media", _lookup({MARKS: many}))

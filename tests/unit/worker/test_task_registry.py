@@ -33,6 +33,7 @@ def test_the_task_types_are_the_task_entrys_fields() -> None:
     fields = {info.alias or name for name, info in TaskSpec.model_fields.items()} - {
         "name",
         "template",
+        "watermarkTemplate",
     }
     assert fields == set(TASK_MODELS)
 
