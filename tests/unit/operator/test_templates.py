@@ -200,7 +200,7 @@ def test_the_cli_prints_every_crd(capsys: pytest.CaptureFixture[str]) -> None:
     ]
 
 
-LOGO = {"watermarks": [{"text": "(c) Example", "position": "bottom-left"}]}
+LOGO: dict[str, Any] = {"watermarks": [{"text": "(c) Example", "position": "bottom-left"}]}
 MARKS = TemplateKey("ClusterMediaTemplate", "", "marks")
 
 
@@ -213,7 +213,10 @@ def test_a_watermarks_template_draws_first_and_the_tasks_own_on_top() -> None:
             "transcode": {"watermarks": [{"text": "mine"}]},
         }
     )
-    store = {TemplateKey("MediaTemplate", "media", "hd"): HD, MARKS: LOGO}
+    store: dict[TemplateKey, dict[str, Any]] = {
+        TemplateKey("MediaTemplate", "media", "hd"): HD,
+        MARKS: LOGO,
+    }
     [resolved] = resolve_tasks([task], "media", _lookup(store))
     assert not resolved.refers_to_templates
     assert resolved.transcode is not None
@@ -231,7 +234,7 @@ def test_watermarks_go_only_where_a_task_type_has_them() -> None:
     )
     with pytest.raises(TemplateError, match="analysis takes no watermarks"):
         resolve_tasks([task], "media", _lookup({MARKS: LOGO}))
-    not_marks = {MARKS: {"sprite": {}}}
+    not_marks: dict[TemplateKey, dict[str, Any]] = {MARKS: {"sprite": {}}}
     task = _task(
         {
             "name": "t",
@@ -246,7 +249,7 @@ def test_watermarks_go_only_where_a_task_type_has_them() -> None:
 
 
 def test_too_many_watermarks_after_the_merge_are_refused_naming_the_field() -> None:
-    many = {"watermarks": [{"text": str(i)} for i in range(4)]}
+    many: dict[str, Any] = {"watermarks": [{"text": str(i)} for i in range(4)]}
     task = _task(
         {
             "name": "t",
