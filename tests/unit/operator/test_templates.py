@@ -140,10 +140,12 @@ def test_template_keys_of_a_raw_spec() -> None:
             {"name": "b", "template": {"name": "y", "kind": "ClusterMediaTemplate"}},
             {"name": "c", "template": {"name": "x"}},
             {"name": "d", "analysis": {}},
+            {"name": "e", "watermarkTemplate": {"name": "marks"}, "transcode": {}},
         ]
     }
     assert templates.template_keys_of_raw(spec, "ns") == [
         TemplateKey("ClusterMediaTemplate", "", "y"),
+        TemplateKey("MediaTemplate", "ns", "marks"),
         TemplateKey("MediaTemplate", "ns", "x"),
     ]
 
