@@ -110,6 +110,7 @@ def test_a_missing_template_holds_the_uploads_until_it_exists(
 ) -> None:
     stack = process_stack
     bucket = stack.bucket("tpl")
+    _create_template(stack, "marks", {"watermarks": [{"text": "(c) e2e"}]})
     wf = stack.create_workflow(
         "uses-templates",
         {
@@ -118,6 +119,7 @@ def test_a_missing_template_holds_the_uploads_until_it_exists(
                 {
                     "name": "web",
                     "template": {"name": "web-small"},
+                    "watermarkTemplate": {"name": "marks"},
                     "transcode": {"video": {"crf": 30}},
                 },
                 {
@@ -177,6 +179,8 @@ def test_a_missing_template_holds_the_uploads_until_it_exists(
     assert "template" not in thumbs
     assert web["transcode"]["preset"] == "h264-480p"
     assert web["transcode"]["video"] == {"height": 240, "preset": "ultrafast", "crf": 30}
+    assert [w["text"] for w in web["transcode"]["watermarks"]] == ["(c) e2e"]
+    assert "watermarkTemplate" not in web
     assert thumbs["sprite"]["intervalSeconds"] == 2
     assert thumbs["sprite"]["columns"] == 4
     wait_for(

@@ -57,6 +57,11 @@ TEMPLATE_VALID: list[dict[str, Any]] = [
         "template": {"name": "thumbs", "kind": "ClusterMediaTemplate"},
         "sprite": {"columns": 3},
     },
+    {
+        "name": "ref-marks",
+        "watermarkTemplate": {"name": "brand-marks", "kind": "ClusterMediaTemplate"},
+        "transcode": {"preset": "h264-720p"},
+    },
 ]
 TEMPLATE_INVALID: list[tuple[dict[str, Any], str]] = [
     ({"name": "a", "template": {"name": "x"}, "sprite": {}, "analysis": {}}, "at most one"),
@@ -69,8 +74,12 @@ TEMPLATE_INVALID: list[tuple[dict[str, Any], str]] = [
 def test_server_accepts_template_references_like_the_models(
     api: client.ApiClient, namespace: str, raw: dict[str, Any]
 ) -> None:
-    stored = _create(api, namespace, raw)["spec"]["tasks"][0]
-    assert TaskSpec.model_validate(stored).template == TaskSpec.model_validate(raw).template
+    stored = TaskSpec.model_validate(_create(api, namespace, raw)["spec"]["tasks"][0])
+    expected = TaskSpec.model_validate(raw)
+    assert (stored.template, stored.watermark_template) == (
+        expected.template,
+        expected.watermark_template,
+    )
 
 
 @pytest.mark.parametrize(("raw", "needle"), TEMPLATE_INVALID, ids=[n for _, n in TEMPLATE_INVALID])
