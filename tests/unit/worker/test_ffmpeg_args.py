@@ -75,6 +75,43 @@ def test_sprite_plan_spills_onto_more_sheets_up_to_the_cap() -> None:
     assert (plan.thumbs, plan.sheets, plan.thumb_h) == (48, 3, 74)
 
 
+def test_a_sprite_of_a_clip_shorter_than_its_interval_takes_the_first_frame() -> None:
+    plan = sprite.plan_sprite(
+        0.3, (1920, 1080), interval=1, columns=10, rows=10, width=160, max_sheets=20
+    )
+    assert (plan.thumbs, plan.sheets, plan.first_frame_only) == (1, 1, True)
+    args = sprite.sprite_args(
+        Path("in.mov"), "mov", 10**8, plan, "jpeg", Path("s-%03d.jpg"), Path("n")
+    )
+    graph = args[args.index("-filter_complex") + 1]
+    assert graph.startswith("[0:V:0]select=eq(n\\,0),scale=160:90")
+    longer = sprite.plan_sprite(
+        4.0, (1920, 1080), interval=1, columns=10, rows=10, width=160, max_sheets=20
+    )
+    assert not longer.first_frame_only
+    args = sprite.sprite_args(
+        Path("in.mov"), "mov", 10**8, longer, "jpeg", Path("s-%03d.jpg"), Path("n")
+    )
+    graph = args[args.index("-filter_complex") + 1]
+    # The grid counts from 0, where ffmpeg starts the input's clock.
+    assert graph.startswith("[0:V:0]fps=1/1.000000:start_time=0,")
+    # One checksum line per thumbnail goes to the count file, capped at the plan.
+    count = args[args.index("[count]") - 1 :]
+    assert count == [
+        "-map", "[count]", "-frames:v", "4", "-fps_mode", "passthrough",
+        "-c:v", "rawvideo", "-f", "framecrc", "n",
+    ]  # fmt: skip
+
+
+def test_thumbnails_are_counted_from_the_framecrc_listing() -> None:
+    listing = (
+        "#software: Lavf59\n#tb 0: 1/1\n#media_type 0: video\n"
+        "0, 0, 0, 1, 43200, 0x1\n0, 1, 1, 1, 43200, 0x2\n"
+    )
+    assert sprite.count_thumbnails(listing) == 2
+    assert sprite.count_thumbnails("#software: Lavf59\n") == 0
+
+
 def test_sprite_vtt_maps_each_cue_to_its_cell() -> None:
     plan = sprite.SpritePlan(
         interval=2, thumbs=5, columns=2, rows=2, sheets=2, thumb_w=100, thumb_h=50
