@@ -10,12 +10,14 @@ from mediaflow_api.tasks import AudioSettings, Rendition, VideoSettings, Waterma
 from mediaflow_worker.ffmpeg import (
     adaptive_streaming,
     analysis,
+    animated_image,
     common,
     snapshot,
     sprite,
     transcode,
     watermark,
 )
+from mediaflow_worker.tasks.animated_image import webp_animation_frames
 
 pytestmark = pytest.mark.unit
 
@@ -342,3 +344,30 @@ def test_tail_frame_joins_the_graph_before_scaling_and_sets_the_encoder_rate() -
     )
     args = transcode.video_codec_args(VideoSettings(codec="h264"), "mp4", 7.22, tail)
     assert args[-6:] == ["-fps_mode", "vfr", "-r", "7.220000", "-enc_time_base:v", "1/57600"]
+
+
+def test_webp_animation_frames_are_the_anmf_chunks() -> None:
+
+    def chunk(fourcc: bytes, body: bytes) -> bytes:
+        return fourcc + len(body).to_bytes(4, "little") + body + b"\0" * (len(body) & 1)
+
+    body = b"WEBP" + chunk(b"VP8X", b"\0" * 10) + chunk(b"ANIM", b"\0" * 6)
+    body += chunk(b"ANMF", b"\1" * 17) + chunk(b"ANMF", b"\2" * 20) + chunk(b"ANMF", b"\3")
+    data = b"RIFF" + len(body).to_bytes(4, "little") + body
+    assert webp_animation_frames(data) == 3
+    assert webp_animation_frames(b"RIFF\0\0\0\0WEBP") == 0
+    assert webp_animation_frames(b"GIF89a" + b"\0" * 20) == 0
+
+
+def test_an_animation_can_seek_by_decoding_from_the_start() -> None:
+    args = animated_image.animated_args(
+        Path("in.ts"), "mpegts", 10**8, start=1.5, duration=2, fps=10, size=(64, 36),
+        fmt="gif", loop=0, out=Path("o.gif"), seek_by_decoding=True,
+    )  # fmt: skip
+    assert args.index("-ss") > args.index("-i")  # an output option: decode, then drop
+    assert args[args.index("-ss") : args.index("-ss") + 4] == ["-ss", "1.500", "-t", "2.000"]
+    seeking = animated_image.animated_args(
+        Path("in.ts"), "mpegts", 10**8, start=1.5, duration=2, fps=10, size=(64, 36),
+        fmt="gif", loop=0, out=Path("o.gif"),
+    )  # fmt: skip
+    assert seeking.index("-ss") < seeking.index("-i")
