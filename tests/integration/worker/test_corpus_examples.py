@@ -23,16 +23,24 @@ pytestmark = [pytest.mark.integration, pytest.mark.corpus]
 
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
 ASSETS = REPO / "examples" / "assets"
+# Workflows that refer to templates, with the template files they need (-t).
+TEMPLATES = REPO / "examples" / "templates"
+WITH_TEMPLATES = {TEMPLATES / "workflow.yaml": [TEMPLATES / "templates.yaml"]}
 # "mediaflow-worker: InputRejected: the input is ..."
 _REASON = re.compile(r"^mediaflow-worker: [A-Z][A-Za-z]+: \S.{8,}$")
 
 
 @pytest.mark.parametrize("name", corpus_listing())
-@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "example", [*EXAMPLES, *WITH_TEMPLATES], ids=lambda p: p.relative_to(REPO / "examples").stem
+)
 def test_example_on_corpus_file(example: Path, name: str, corpus_dir: Path, tmp_path: Path) -> None:
     assert name in EXPECTED, f"new corpus file {name}: add its expectation to test_corpus.py"
     out = tmp_path / "out"
-    done = run_local(example, corpus_dir / name, out, "--assets", str(ASSETS), timeout=600)
+    templates = [arg for path in WITH_TEMPLATES.get(example, []) for arg in ("-t", str(path))]
+    done = run_local(
+        example, corpus_dir / name, out, "--assets", str(ASSETS), *templates, timeout=600
+    )
     said = done.stderr.strip().splitlines()
     if EXPECTED[name] == "bad":
         assert done.returncode == 2, done.stderr
