@@ -1,8 +1,9 @@
 """Preflight: every input a Workflow's tasks name besides the upload itself,
 checked before the first task starts (``job`` and ``run`` alike).
 
-A transcode's watermark images are fetched (from the bucket in a Job, from
-the assets directory locally) and probed with the image allow-list; the
+A transcode's watermark images and named subtitle sidecars are fetched
+(from the bucket in a Job, from the assets directory locally); images are
+probed with the image allow-list, sidecars checked for size and UTF-8; the
 font of text watermarks must be a readable font file. The first problem
 fails the run with exit 2 (``AssetNotFound`` / ``AssetUnusable``), naming
 the task and the input, instead of after minutes of work on earlier tasks.
@@ -20,6 +21,7 @@ from mediaflow_api.tasks import TaskSpec
 from mediaflow_worker.errors import AssetError, AssetNotFoundError, WorkerError
 from mediaflow_worker.probe import image_size
 from mediaflow_worker.tasks import AssetFetcher
+from mediaflow_worker.tasks.subtitles import check_sidecar_bytes
 from mediaflow_worker.tasks.transcode import MAX_WATERMARK_PIXELS
 
 log = logging.getLogger(__name__)
@@ -44,6 +46,17 @@ def watermark_images(tasks: list[TaskSpec]) -> list[ImageRef]:
         for mark in (task.transcode.watermarks or []) if task.transcode else []:
             if mark.image is not None:
                 refs.append(ImageRef(task.name, mark.image.bucket, mark.image.key))
+    return refs
+
+
+def subtitle_files(tasks: list[TaskSpec]) -> list[ImageRef]:
+    """Every subtitle sidecar the tasks name explicitly, in task order (the
+    ones found by the naming rule are optional: the task looks for them)."""
+    refs = []
+    for task in tasks:
+        subtitles = task.transcode.subtitles if task.transcode else None
+        if subtitles is not None and subtitles.file is not None:
+            refs.append(ImageRef(task.name, subtitles.file.bucket, subtitles.file.key))
     return refs
 
 
@@ -101,6 +114,17 @@ def check(tasks: list[TaskSpec], fetch_asset: AssetFetcher, font: str) -> AssetF
             raise type(exc)(f"task {ref.task!r}: {exc.message}", reason=exc.reason) from exc
         width, height = check_image(path, ref)
         log.info("preflight: watermark image %s/%s: %dx%d", ref.bucket, ref.key, width, height)
+        fetched[(ref.bucket, ref.key)] = path
+    for ref in subtitle_files(tasks):
+        if (ref.bucket, ref.key) in fetched:
+            continue
+        where = f"task {ref.task!r}: subtitles {ref.bucket}/{ref.key}"
+        try:
+            path = fetch_asset(ref.bucket, ref.key)
+        except AssetError as exc:
+            raise type(exc)(f"{where}: {exc.message}", reason=exc.reason) from exc
+        check_sidecar_bytes(path, where)
+        log.info("preflight: subtitles %s/%s: %d bytes", ref.bucket, ref.key, path.stat().st_size)
         fetched[(ref.bucket, ref.key)] = path
     text_tasks = text_watermark_tasks(tasks)
     if text_tasks:

@@ -51,6 +51,13 @@ from mediaflow_api.tasks.spec import (
     task_json,
 )
 from mediaflow_api.tasks.sprite import SpriteTask
+from mediaflow_api.tasks.subtitles import (
+    SOFT_SUBTITLE_CONTAINERS,
+    SubtitleFile,
+    Subtitles,
+    SubtitleStyle,
+    sidecar_names,
+)
 from mediaflow_api.tasks.transcode import (
     AUDIO_ONLY_CONTAINERS,
     CONTAINER_AUDIO_CODECS,
@@ -83,6 +90,7 @@ __all__ = [
     "CONTAINER_VIDEO_CODECS",
     "LENGTH_PATTERN",
     "PRESET_CODECS",
+    "SOFT_SUBTITLE_CONTAINERS",
     "TASKS_LIST_VALIDATIONS",
     "TASKS_MAX_ITEMS",
     "TASK_MODELS",
@@ -105,6 +113,9 @@ __all__ = [
     "SnapshotTask",
     "SpecModel",
     "SpriteTask",
+    "SubtitleFile",
+    "SubtitleStyle",
+    "Subtitles",
     "TaskSpec",
     "TimePoint",
     "TranscodePresetName",
@@ -118,5 +129,6 @@ __all__ = [
     "parse_bitrate",
     "parse_length",
     "parse_time_point",
+    "sidecar_names",
     "task_json",
 ]

@@ -19,6 +19,11 @@ from mediaflow_api.tasks.common import (
     cel_map,
     cel_pairs,
 )
+from mediaflow_api.tasks.subtitles import (
+    TRANSCODE_SUBTITLES_CEL,
+    Subtitles,
+    check_transcode_subtitles,
+)
 from mediaflow_api.tasks.watermark import Watermark
 
 Container = Literal["mp4", "mov", "mkv", "webm", "ts", "mp3", "m4a", "wav", "flac", "ogg"]
@@ -301,6 +306,10 @@ class TranscodeTask(SpecModel):
     watermarks: list[Watermark] | None = Field(
         default=None, max_length=4, description="Image or text overlays, drawn in order."
     )
+    subtitles: Subtitles | None = Field(
+        default=None,
+        description="Subtitles from a sidecar file (.srt, .vtt, .ass), burned in or soft.",
+    )
     file_name: str | None = Field(
         default=None,
         alias="fileName",
@@ -344,6 +353,9 @@ class TranscodeTask(SpecModel):
                 )
         if self.video and self.video.codec in ("copy", "none") and self.watermarks:
             raise ValueError("transcode.watermarks need the video to be encoded (not copy/none)")
+        check_transcode_subtitles(
+            self.subtitles, self.container, self.video.codec if self.video else None
+        )
         return self
 
     model_config = ConfigDict(
@@ -380,6 +392,7 @@ class TranscodeTask(SpecModel):
                     "!has(self.video.codec) || !(self.video.codec in ['copy', 'none'])",
                     "transcode.watermarks need the video to be encoded (not copy/none)",
                 ),
+                *TRANSCODE_SUBTITLES_CEL,
             ]
         }
     )
