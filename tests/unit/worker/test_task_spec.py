@@ -49,6 +49,23 @@ VALID: list[dict[str, Any]] = [
     },
     {"name": "vp9-in-mkv", "transcode": {"preset": "vp9-720p", "container": "mkv"}},
     {
+        "name": "burned-subtitles",
+        "transcode": {
+            "subtitles": {
+                "file": {"bucket": "assets", "key": "subs/film.en.srt"},
+                "style": {"fontSize": "6%", "fontColor": "#ffff00", "position": "top"},
+            }
+        },
+    },
+    {
+        "name": "soft-subtitles",
+        "transcode": {
+            "container": "mkv",
+            "video": {"codec": "copy"},
+            "subtitles": {"mode": "soft", "language": "eng"},
+        },
+    },
+    {
         "name": "remux",
         "transcode": {
             "container": "mkv",
@@ -177,6 +194,24 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"name": "a", "adaptiveStreaming": {"segmentSeconds": 0}}, "segmentSeconds"),
     ({"name": "a", "analysis": {"sceneThreshold": 200}}, "sceneThreshold"),
     ({"name": "a", "analysis": {"surprise": True}}, "surprise"),
+    (
+        {"name": "a", "transcode": {"subtitles": {"mode": "soft", "style": {"outline": 2}}}},
+        "subtitles.style applies to mode burnIn only",
+    ),
+    (
+        {"name": "a", "transcode": {"video": {"codec": "copy"}, "subtitles": {}}},
+        "subtitles burnIn needs the video to be encoded",
+    ),
+    (
+        {"name": "a", "transcode": {"container": "ts", "subtitles": {"mode": "soft"}}},
+        "subtitles soft needs a container that holds subtitles",
+    ),
+    ({"name": "a", "transcode": {"subtitles": {"language": "en"}}}, "language"),
+    (
+        {"name": "a", "transcode": {"subtitles": {"file": {"bucket": "abc", "key": "s.txt"}}}},
+        "key",
+    ),
+    ({"name": "a", "transcode": {"subtitles": {"style": {"fontColor": "red"}}}}, "fontColor"),
 ]
 
 
@@ -216,6 +251,9 @@ def test_every_cross_field_rule_has_a_cel_twin_in_the_schema() -> None:
         "transcode.container cannot hold the audio codec of the preset",
         "video.codec copy/none takes no encoding settings",
         "audio.codec copy/none takes no encoding settings",
+        "subtitles.style applies to mode burnIn only",
+        "transcode.subtitles burnIn needs the video to be encoded",
+        "transcode.subtitles soft needs a container that holds subtitles",
     ):
         assert any(needle in m for m in messages), needle
 
