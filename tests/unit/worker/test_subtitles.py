@@ -212,8 +212,11 @@ def test_soft_subtitles_are_the_last_input_and_mapped_from_it(tmp_path: Path) ->
     assert inputs == [f"file:{SRC}", f"file:{track.path}"]
     # every input option precedes the first output option
     assert args.index(f"file:{track.path}") < args.index("-filter_complex")
-    assert ["-map", "1:s:0", "-c:s", "mov_text"] == args[
-        args.index("1:s:0") - 1 : args.index("1:s:0") + 3
+    assert args[args.index("1:s:0") - 1 : args.index("1:s:0") + 3] == [
+        "-map",
+        "1:s:0",
+        "-c:s",
+        "mov_text",
     ]
     assert "language=fra" in args
 
