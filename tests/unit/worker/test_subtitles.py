@@ -95,7 +95,9 @@ def test_default_style_is_sized_from_the_output_frame_in_script_units() -> None:
 
 def test_an_ass_sidecar_keeps_its_own_style_except_what_is_set() -> None:
     assert force_style(None, 720, 288, defaults=False) == ""
-    style = SubtitleStyle(font_color="#ff8000", position="top", font_size="40px")
+    style = SubtitleStyle.model_validate(
+        {"fontColor": "#ff8000", "position": "top", "fontSize": "40px"}
+    )
     assert force_style(style, 720, 1080, defaults=False) == (
         "FontSize=60.00,PrimaryColour=&H000080FF,Alignment=8"
     )
