@@ -40,6 +40,7 @@ from mediaflow_api.tasks.common import (
     parse_length,
     parse_time_point,
 )
+from mediaflow_api.tasks.privacy import MAX_REGIONS, Privacy, PrivacyRegion, RegionStyle
 from mediaflow_api.tasks.snapshot import SnapshotTask
 from mediaflow_api.tasks.spec import (
     TASK_MODELS,
@@ -89,6 +90,7 @@ __all__ = [
     "CONTAINER_AUDIO_CODECS",
     "CONTAINER_VIDEO_CODECS",
     "LENGTH_PATTERN",
+    "MAX_REGIONS",
     "PRESET_CODECS",
     "SOFT_SUBTITLE_CONTAINERS",
     "TASKS_LIST_VALIDATIONS",
@@ -109,6 +111,9 @@ __all__ = [
     "LadderName",
     "Length",
     "Position",
+    "Privacy",
+    "PrivacyRegion",
+    "RegionStyle",
     "Rendition",
     "SnapshotTask",
     "SpecModel",

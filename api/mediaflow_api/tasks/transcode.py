@@ -19,6 +19,7 @@ from mediaflow_api.tasks.common import (
     cel_map,
     cel_pairs,
 )
+from mediaflow_api.tasks.privacy import TRANSCODE_PRIVACY_CEL, Privacy, check_transcode_privacy
 from mediaflow_api.tasks.subtitles import (
     TRANSCODE_SUBTITLES_CEL,
     Subtitles,
@@ -310,6 +311,10 @@ class TranscodeTask(SpecModel):
         default=None,
         description="Subtitles from a sidecar file (.srt, .vtt, .ass), burned in or soft.",
     )
+    privacy: Privacy | None = Field(
+        default=None,
+        description="Blur or pixelate regions of the picture for a time range.",
+    )
     file_name: str | None = Field(
         default=None,
         alias="fileName",
@@ -356,6 +361,7 @@ class TranscodeTask(SpecModel):
         check_transcode_subtitles(
             self.subtitles, self.container, self.video.codec if self.video else None
         )
+        check_transcode_privacy(self.privacy, self.video.codec if self.video else None)
         return self
 
     model_config = ConfigDict(
@@ -393,6 +399,7 @@ class TranscodeTask(SpecModel):
                     "transcode.watermarks need the video to be encoded (not copy/none)",
                 ),
                 *TRANSCODE_SUBTITLES_CEL,
+                *TRANSCODE_PRIVACY_CEL,
             ]
         }
     )

@@ -17,6 +17,7 @@ from mediaflow_worker.errors import (
     ProcessingError,
     ProcessTimeoutError,
 )
+from mediaflow_worker.ffmpeg.blur import privacy_step
 from mediaflow_worker.ffmpeg.codecs import AUDIO_ENCODERS, CONTAINERS, VIDEO_ENCODERS, copy_fits
 from mediaflow_worker.ffmpeg.common import fit_size
 from mediaflow_worker.ffmpeg.graph import GraphStep
@@ -100,6 +101,7 @@ def prepare_command(
     size = None
     marks: list[WatermarkInput] = []
     held = None
+    pre_steps: list[GraphStep] = []
     post_steps: list[GraphStep] = []
     track = subtitles.track if subtitles is not None else None
     burn = track is not None and spec.subtitles is not None and spec.subtitles.mode == "burnIn"
@@ -122,6 +124,9 @@ def prepare_command(
                 reason="OutputTooSmall",
             )
         marks = _watermarks(spec, ctx)
+        if spec.privacy is not None:
+            source = (probe.video.display_width, probe.video.display_height)
+            pre_steps.append(privacy_step(spec.privacy.regions, source, size))
         if burn and track is not None and spec.subtitles is not None:
             fonts_dir = str(Path(ctx.font).parent)
             post_steps.append(burn_in_step(track, spec.subtitles.style, size, fonts_dir))
@@ -150,6 +155,7 @@ def prepare_command(
         font=ctx.font,
         max_output_bytes=ctx.limits.max_output_bytes,
         out=out,
+        pre_steps=pre_steps,
         post_steps=post_steps,
         soft_subtitles=None if burn else track,
         subtitle_language=spec.subtitles.language if spec.subtitles else None,
