@@ -58,6 +58,17 @@ VALID: list[dict[str, Any]] = [
         },
     },
     {
+        "name": "blurred",
+        "transcode": {
+            "privacy": {
+                "regions": [
+                    {"x": "10%", "y": "5%", "width": "20%", "height": "20%", "start": 1, "end": 4},
+                    {"x": "100", "y": "40px", "width": "64", "height": "64", "style": "mosaic"},
+                ]
+            }
+        },
+    },
+    {
         "name": "soft-subtitles",
         "transcode": {
             "container": "mkv",
@@ -212,6 +223,41 @@ INVALID: list[tuple[dict[str, Any], str]] = [
         "key",
     ),
     ({"name": "a", "transcode": {"subtitles": {"style": {"fontColor": "red"}}}}, "fontColor"),
+    (
+        {
+            "name": "a",
+            "transcode": {
+                "privacy": {
+                    "regions": [
+                        {"x": "1", "y": "1", "width": "9", "height": "9", "start": 3, "end": 2}
+                    ]
+                }
+            },
+        },
+        "privacy region end must be greater than start",
+    ),
+    (
+        {
+            "name": "a",
+            "transcode": {
+                "video": {"codec": "none"},
+                "privacy": {"regions": [{"x": "1", "y": "1", "width": "9", "height": "9"}]},
+            },
+        },
+        "transcode.privacy needs the video to be encoded",
+    ),
+    ({"name": "a", "transcode": {"privacy": {"regions": []}}}, "regions"),
+    (
+        {
+            "name": "a",
+            "transcode": {
+                "privacy": {
+                    "regions": [{"x": "1", "y": "1", "width": "9", "height": "9", "style": "pixel"}]
+                }
+            },
+        },
+        "style",
+    ),
 ]
 
 
@@ -254,6 +300,8 @@ def test_every_cross_field_rule_has_a_cel_twin_in_the_schema() -> None:
         "subtitles.style applies to mode burnIn only",
         "transcode.subtitles burnIn needs the video to be encoded",
         "transcode.subtitles soft needs a container that holds subtitles",
+        "privacy region end must be greater than start",
+        "transcode.privacy needs the video to be encoded",
     ):
         assert any(needle in m for m in messages), needle
 
