@@ -18,6 +18,7 @@ from mediaflow_api.tasks import (
     TranscodeTask,
     VideoSettings,
 )
+from mediaflow_api.tasks.intro_outro import check_transcode_intro_outro
 from mediaflow_api.tasks.privacy import check_transcode_privacy
 from mediaflow_api.tasks.subtitles import check_transcode_subtitles
 
@@ -179,6 +180,7 @@ def resolve_transcode(task: TranscodeTask) -> TranscodeTask:
     # The preset's container and codecs must suit the subtitles too.
     check_transcode_subtitles(task.subtitles, container, video.codec)
     check_transcode_privacy(task.privacy, video.codec)
+    check_transcode_intro_outro(task.intro, task.outro, video.codec, audio.codec)
     faststart = task.faststart if task.faststart is not None else True
     return task.model_copy(
         update={"container": container, "video": video, "audio": audio, "faststart": faststart}

@@ -1,10 +1,11 @@
 """Preflight: every input a Workflow's tasks name besides the upload itself,
 checked before the first task starts (``job`` and ``run`` alike).
 
-A transcode's watermark images and named subtitle sidecars are fetched
-(from the bucket in a Job, from the assets directory locally); images are
-probed with the image allow-list, sidecars checked for size and UTF-8; the
-font of text watermarks must be a readable font file. The first problem
+A transcode's watermark images, named subtitle sidecars and intro/outro
+clips are fetched (from the bucket in a Job, from the assets directory
+locally); images are probed with the image allow-list, sidecars checked for
+size and UTF-8 (clips are vetted by the task, like an input); the font
+of text watermarks must be a readable font file. The first problem
 fails the run with exit 2 (``AssetNotFound`` / ``AssetUnusable``), naming
 the task and the input, instead of after minutes of work on earlier tasks.
 The images fetched here are the ones the tasks then use (fetched once).
@@ -57,6 +58,17 @@ def subtitle_files(tasks: list[TaskSpec]) -> list[ImageRef]:
         subtitles = task.transcode.subtitles if task.transcode else None
         if subtitles is not None and subtitles.file is not None:
             refs.append(ImageRef(task.name, subtitles.file.bucket, subtitles.file.key))
+    return refs
+
+
+def joined_clips(tasks: list[TaskSpec]) -> list[ImageRef]:
+    """Every intro and outro clip the tasks name, in task order."""
+    refs = []
+    for task in tasks:
+        spec = task.transcode
+        for clip in (spec.intro, spec.outro) if spec else ():
+            if clip is not None:
+                refs.append(ImageRef(task.name, clip.bucket, clip.key))
     return refs
 
 
@@ -126,6 +138,15 @@ def check(tasks: list[TaskSpec], fetch_asset: AssetFetcher, font: str) -> AssetF
         check_sidecar_bytes(path, where)
         log.info("preflight: subtitles %s/%s: %d bytes", ref.bucket, ref.key, path.stat().st_size)
         fetched[(ref.bucket, ref.key)] = path
+    for ref in joined_clips(tasks):
+        # Fetched here (a missing clip fails before any work); vetted and
+        # probed like an input by the task (``tasks.intro_outro``).
+        if (ref.bucket, ref.key) not in fetched:
+            try:
+                fetched[(ref.bucket, ref.key)] = fetch_asset(ref.bucket, ref.key)
+            except AssetError as exc:
+                message = f"task {ref.task!r}: intro/outro {ref.bucket}/{ref.key}: {exc.message}"
+                raise type(exc)(message, reason=exc.reason) from exc
     text_tasks = text_watermark_tasks(tasks)
     if text_tasks:
         check_font(font, text_tasks[0])

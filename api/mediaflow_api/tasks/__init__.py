@@ -40,6 +40,7 @@ from mediaflow_api.tasks.common import (
     parse_length,
     parse_time_point,
 )
+from mediaflow_api.tasks.intro_outro import ClipRef
 from mediaflow_api.tasks.privacy import MAX_REGIONS, Privacy, PrivacyRegion, RegionStyle
 from mediaflow_api.tasks.snapshot import SnapshotTask
 from mediaflow_api.tasks.spec import (
@@ -105,6 +106,7 @@ __all__ = [
     "AudioCodec",
     "AudioSettings",
     "Bitrate",
+    "ClipRef",
     "Container",
     "EncoderPreset",
     "ImageFormat",

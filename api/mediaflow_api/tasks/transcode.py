@@ -19,6 +19,11 @@ from mediaflow_api.tasks.common import (
     cel_map,
     cel_pairs,
 )
+from mediaflow_api.tasks.intro_outro import (
+    TRANSCODE_INTRO_OUTRO_CEL,
+    ClipRef,
+    check_transcode_intro_outro,
+)
 from mediaflow_api.tasks.privacy import TRANSCODE_PRIVACY_CEL, Privacy, check_transcode_privacy
 from mediaflow_api.tasks.subtitles import (
     TRANSCODE_SUBTITLES_CEL,
@@ -315,6 +320,16 @@ class TranscodeTask(SpecModel):
         default=None,
         description="Blur or pixelate regions of the picture for a time range.",
     )
+    intro: ClipRef | None = Field(
+        default=None,
+        description=(
+            "A video object joined before the output (scaled and padded to its size and "
+            "frame rate; silence where it has no audio). Needs video and audio encoded."
+        ),
+    )
+    outro: ClipRef | None = Field(
+        default=None, description="A video object joined after the output (see intro)."
+    )
     file_name: str | None = Field(
         default=None,
         alias="fileName",
@@ -362,6 +377,12 @@ class TranscodeTask(SpecModel):
             self.subtitles, self.container, self.video.codec if self.video else None
         )
         check_transcode_privacy(self.privacy, self.video.codec if self.video else None)
+        check_transcode_intro_outro(
+            self.intro,
+            self.outro,
+            self.video.codec if self.video else None,
+            self.audio.codec if self.audio else None,
+        )
         return self
 
     model_config = ConfigDict(
@@ -400,6 +421,7 @@ class TranscodeTask(SpecModel):
                 ),
                 *TRANSCODE_SUBTITLES_CEL,
                 *TRANSCODE_PRIVACY_CEL,
+                *TRANSCODE_INTRO_OUTRO_CEL,
             ]
         }
     )

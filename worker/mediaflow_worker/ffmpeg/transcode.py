@@ -4,7 +4,7 @@ video filter graph and the full command of one output file (pure)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mediaflow_api.tasks import AudioSettings, TranscodeTask, VideoSettings, parse_bitrate
@@ -26,6 +26,7 @@ from mediaflow_worker.ffmpeg.common import (
     seconds,
     strip_metadata_args,
 )
+from mediaflow_worker.ffmpeg.concat import ClipPart, JoinedAudio, clip_input_args, concat_filters
 from mediaflow_worker.ffmpeg.graph import GraphStep, apply_steps
 from mediaflow_worker.ffmpeg.subtitles import SubtitleTrack, soft_input_args, soft_output_args
 from mediaflow_worker.ffmpeg.watermark import WatermarkInput, watermark_filters
@@ -203,6 +204,9 @@ def transcode_args(
     post_steps: Sequence[GraphStep] = (),
     soft_subtitles: SubtitleTrack | None = None,
     subtitle_language: str | None = None,
+    intro: ClipPart | None = None,
+    outro: ClipPart | None = None,
+    joined_audio: JoinedAudio | None = None,
 ) -> list[str]:
     """The full command of a resolved transcode (``presets.resolve_transcode``).
 
@@ -212,15 +216,26 @@ def transcode_args(
     last frame, fed again as the input after the watermark images;
     ``pre_steps``/``post_steps``: extra steps of the video graph (see
     ``transcode_video_graph``); ``soft_subtitles``: a normalised sidecar
-    muxed as a subtitle stream (its input comes after every other)."""
+    muxed as a subtitle stream (its input comes after every other);
+    ``intro``/``outro``: clips joined before/after an encoded video (their
+    input indices are assigned here; the video must have a constant
+    ``fps``), with every part's audio converted to ``joined_audio``."""
     settings_v, settings_a = spec.video, spec.audio
     assert spec.container is not None
     assert settings_v is not None
     assert settings_a is not None
     start = spec.trim.start if spec.trim else None
-    args = [*base_args(), *input_args(path, demuxer, max_pixels, start=start)]
+    duration = spec.trim.duration if spec.trim else None
+    joining = video is not None and settings_v.codec != "copy" and (intro or outro) is not None
+    # Joined parts are cut on the input: an output -t would cut the outro.
+    main_duration = duration if joining else None
+    args = [
+        *base_args(),
+        *input_args(path, demuxer, max_pixels, start=start, duration=main_duration),
+    ]
     inputs = 1
     video_out: list[str] = []
+    audio_label: str | None = None
     if video is not None and settings_v.codec == "copy":
         video_out = ["-map", "0:V:0", "-c:v", "copy"]
     elif video is not None:
@@ -241,22 +256,45 @@ def transcode_args(
             pre_steps=pre_steps,
             post_steps=post_steps,
         )
-        video_out = ["-filter_complex", graph, "-map", "[vout]"]
+        video_label = "vout"
+        if joining:
+            assert settings_v.fps is not None, "joined parts need one constant frame rate"
+            clips = []
+            for clip in (intro, outro):
+                if clip is not None:
+                    clip = replace(clip, input_index=inputs)
+                    args += clip_input_args(clip, max_pixels)
+                    inputs += 1
+                clips.append(clip)
+            chains, video_label, audio_label = concat_filters(
+                clips[0],
+                clips[1],
+                size,
+                settings_v.fps,
+                joined_audio if audio is not None else None,
+                "vout",
+                "0:a:0" if audio is not None else None,
+            )
+            graph = ";".join([graph, *chains])
+        video_out = ["-filter_complex", graph, "-map", f"[{video_label}]"]
         video_out += video_codec_args(settings_v, spec.container, video.fps, tail)
     if soft_subtitles is not None:
         # Inputs come before every output option (they would apply to it).
+        if joining and intro is not None:
+            # The cues belong to the main part, which starts after the intro.
+            args += ["-itsoffset", seconds(intro.duration)]
         args += soft_input_args(soft_subtitles)
     args += video_out
     if audio is not None:
-        args += ["-map", "0:a:0"]
+        args += ["-map", f"[{audio_label}]" if audio_label else "0:a:0"]
         if settings_a.codec == "copy":
             args += ["-c:a", "copy"]
         else:
             args += audio_codec_args(settings_a, audio.sample_rate, audio.channels)
     if soft_subtitles is not None:
         args += soft_output_args(soft_subtitles, inputs, spec.container, subtitle_language)
-    if spec.trim and spec.trim.duration:
-        args += ["-t", seconds(spec.trim.duration)]
+    if duration and not joining:
+        args += ["-t", seconds(duration)]
     muxer, _ = CONTAINERS[spec.container]
     if spec.faststart and spec.container in FASTSTART_CONTAINERS:
         args += ["-movflags", "+faststart"]

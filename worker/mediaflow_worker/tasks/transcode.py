@@ -28,6 +28,7 @@ from mediaflow_worker.probe import image_size, last_video_frame
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
 from mediaflow_worker.tasks._common import describe_media
+from mediaflow_worker.tasks.intro_outro import JoinPlan, join_fps, joined_audio, prepare_join
 from mediaflow_worker.tasks.subtitles import SubtitlePlan, prepare_subtitles
 
 log = logging.getLogger(__name__)
@@ -66,13 +67,19 @@ def prepare_command(
     out: Path,
     tail: tuple[float, float] | None = None,
     subtitles: SubtitlePlan | None = None,
+    join: JoinPlan | None = None,
 ) -> list[str]:
     """Decide whether and how a resolved transcode applies to this input,
     gather what its command needs (fetching the watermark assets) and build
     it with ``ffmpeg.transcode``. ``tail``: (start, end) of the source's last
     video frame (``probe.last_video_frame``), when known; ``subtitles``: the
-    prepared sidecar (``tasks.subtitles``)."""
+    prepared sidecar (``tasks.subtitles``); ``join``: the intro and outro
+    clips (``tasks.intro_outro``; the video then gets one constant rate)."""
     probe = ctx.probe
+    if join is not None and spec.video is not None:
+        # Joined parts must share one constant frame rate.
+        fps = join_fps(spec, ctx)
+        spec = spec.model_copy(update={"video": spec.video.model_copy(update={"fps": fps})})
     video = spec.video
     audio = spec.audio
     assert spec.container is not None
@@ -159,6 +166,9 @@ def prepare_command(
         post_steps=post_steps,
         soft_subtitles=None if burn else track,
         subtitle_language=spec.subtitles.language if spec.subtitles else None,
+        intro=join.intro if join else None,
+        outro=join.outro if join else None,
+        joined_audio=joined_audio(spec, ctx) if join else None,
     )
 
 
@@ -202,8 +212,10 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
     assert spec.video is not None
     tail = None
     trim = spec.trim
+    join = prepare_join(spec, ctx)
     if (
-        ctx.probe.video is not None
+        join is None  # joined parts have a constant rate: no held frame to keep
+        and ctx.probe.video is not None
         and spec.video.codec not in ("copy", "none")
         and (trim is None or trim.duration is None or trim.start + trim.duration >= ctx.duration)
     ):
@@ -211,10 +223,12 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
         # Probed once per run, however many transcodes need it.
         tail = ctx.facts.last_frame(lambda: last_video_frame(ctx.probe, ctx.input_path))
     subtitles = prepare_subtitles(spec.subtitles, ctx, trim.start if trim else 0.0)
-    args = prepare_command(spec, ctx, out, tail, subtitles)
+    args = prepare_command(spec, ctx, out, tail, subtitles, join)
     expected = ctx.duration - (trim.start if trim else 0)
     if trim and trim.duration:
         expected = min(expected, trim.duration)
+    if join is not None:
+        expected += join.seconds()
     copying = "copy" in (
         spec.video.codec if spec.video else None,
         spec.audio.codec if spec.audio else None,
@@ -230,7 +244,7 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
             # The repeated last frame is a refinement: should its second
             # input trip ffmpeg up on some odd file, do without it.
             log.warning("%s: retrying without the held last frame: %s", ctx.task_name, exc)
-            args = prepare_command(spec, ctx, out, None, subtitles)
+            args = prepare_command(spec, ctx, out, None, subtitles, join)
             run_ffmpeg(
                 args, label=f"{ctx.task_name}", expected_seconds=expected, deadline=ctx.deadline
             )
@@ -245,6 +259,8 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
     info = describe_media(out)
     if subtitles is not None:
         info["subtitles"] = _subtitles_info(spec, ctx, subtitles)
+    if join is not None:
+        info.update(join.info())
     return [OutputFile(out, info)]
 
 
