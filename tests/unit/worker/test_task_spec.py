@@ -69,6 +69,14 @@ VALID: list[dict[str, Any]] = [
         },
     },
     {
+        "name": "with-intro",
+        "transcode": {
+            "preset": "h264-720p",
+            "intro": {"bucket": "brand", "key": "clips/intro.mp4"},
+            "outro": {"bucket": "brand", "key": "clips/outro.mp4"},
+        },
+    },
+    {
         "name": "soft-subtitles",
         "transcode": {
             "container": "mkv",
@@ -250,6 +258,20 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     (
         {
             "name": "a",
+            "transcode": {"video": {"codec": "copy"}, "outro": {"bucket": "abc", "key": "o"}},
+        },
+        "transcode.intro/outro need the video to be encoded",
+    ),
+    (
+        {
+            "name": "a",
+            "transcode": {"audio": {"codec": "copy"}, "intro": {"bucket": "abc", "key": "i"}},
+        },
+        "transcode.intro/outro need the audio to be encoded or none",
+    ),
+    (
+        {
+            "name": "a",
             "transcode": {
                 "privacy": {
                     "regions": [{"x": "1", "y": "1", "width": "9", "height": "9", "style": "pixel"}]
@@ -302,6 +324,8 @@ def test_every_cross_field_rule_has_a_cel_twin_in_the_schema() -> None:
         "transcode.subtitles soft needs a container that holds subtitles",
         "privacy region end must be greater than start",
         "transcode.privacy needs the video to be encoded",
+        "transcode.intro/outro need the video to be encoded",
+        "transcode.intro/outro need the audio to be encoded or none",
     ):
         assert any(needle in m for m in messages), needle
 
