@@ -22,6 +22,7 @@ from mediaflow_api.tasks import TaskSpec
 from mediaflow_worker.errors import AssetError, AssetNotFoundError, WorkerError
 from mediaflow_worker.probe import image_size
 from mediaflow_worker.tasks import AssetFetcher
+from mediaflow_worker.tasks._common import asset_error_as
 from mediaflow_worker.tasks.subtitles import check_sidecar_bytes
 from mediaflow_worker.tasks.transcode import MAX_WATERMARK_PIXELS
 
@@ -134,7 +135,7 @@ def check(tasks: list[TaskSpec], fetch_asset: AssetFetcher, font: str) -> AssetF
         try:
             path = fetch_asset(ref.bucket, ref.key)
         except AssetError as exc:
-            raise type(exc)(f"{where}: {exc.message}", reason=exc.reason) from exc
+            raise asset_error_as(exc, "subtitles", f"task {ref.task!r}: ") from exc
         check_sidecar_bytes(path, where)
         log.info("preflight: subtitles %s/%s: %d bytes", ref.bucket, ref.key, path.stat().st_size)
         fetched[(ref.bucket, ref.key)] = path
@@ -145,8 +146,7 @@ def check(tasks: list[TaskSpec], fetch_asset: AssetFetcher, font: str) -> AssetF
             try:
                 fetched[(ref.bucket, ref.key)] = fetch_asset(ref.bucket, ref.key)
             except AssetError as exc:
-                message = f"task {ref.task!r}: intro/outro {ref.bucket}/{ref.key}: {exc.message}"
-                raise type(exc)(message, reason=exc.reason) from exc
+                raise asset_error_as(exc, "intro/outro", f"task {ref.task!r}: ") from exc
     text_tasks = text_watermark_tasks(tasks)
     if text_tasks:
         check_font(font, text_tasks[0])

@@ -26,6 +26,7 @@ from mediaflow_worker.ffmpeg.subtitles import (
 from mediaflow_worker.probe import parse_probe
 from mediaflow_worker.tasks import TaskContext
 from mediaflow_worker.tasks import transcode as transcode_task
+from mediaflow_worker.tasks._common import asset_error_as
 from mediaflow_worker.tasks.subtitles import (
     MAX_SUBTITLE_BYTES,
     SubtitlePlan,
@@ -153,7 +154,7 @@ def test_a_sidecar_that_is_not_small_utf8_text_is_refused(
 
 def _context(tmp_path: Path, siblings: dict[str, Path]) -> TaskContext:
     def missing(bucket: str, key: str) -> Path:
-        raise AssetNotFoundError(f"no file {bucket}/{key}")
+        raise AssetNotFoundError(f"watermark image s3://{bucket}/{key} does not exist")
 
     return TaskContext(
         input_path=SRC,
@@ -194,9 +195,24 @@ def test_a_missing_named_sidecar_fails_with_exit_2(tmp_path: Path) -> None:
     spec = TranscodeTask.model_validate(
         {"subtitles": {"file": {"bucket": "subs", "key": "film.srt"}}}
     ).subtitles
-    with pytest.raises(AssetNotFoundError, match=r"subtitles s3://subs/film.srt not found") as e:
+    with pytest.raises(
+        AssetNotFoundError, match=r"^subtitles s3://subs/film.srt does not exist"
+    ) as e:
         prepare_subtitles(spec, ctx)
     assert e.value.exit_code == 2
+
+
+def test_asset_errors_name_the_kind_of_asset() -> None:
+    words = AssetError("watermark image s3://a/b.srt is larger than 20 MiB", reason="X")
+    renamed = asset_error_as(words, "subtitles", "task 't': ")
+    assert (renamed.message, renamed.reason, renamed.exit_code) == (
+        "task 't': subtitles s3://a/b.srt is larger than 20 MiB",
+        "X",
+        2,
+    )
+    plain = asset_error_as(AssetNotFoundError("no file a/b.mp4"), "intro")
+    assert isinstance(plain, AssetNotFoundError)
+    assert plain.message == "intro: no file a/b.mp4"
 
 
 def _command(tmp_path: Path, subtitles: dict[str, object], track: SubtitleTrack) -> list[str]:

@@ -13,10 +13,11 @@ from typing import Any
 
 from mediaflow_api.tasks import ClipRef, TranscodeTask
 from mediaflow_worker import safety
-from mediaflow_worker.errors import AssetError, AssetNotFoundError, BadInputError
+from mediaflow_worker.errors import AssetError, BadInputError
 from mediaflow_worker.ffmpeg.concat import ClipPart, JoinedAudio
 from mediaflow_worker.probe import probe
 from mediaflow_worker.tasks import TaskContext
+from mediaflow_worker.tasks._common import asset_error_as
 
 # The output frame rate of a join when the source's is unknown or absurd.
 DEFAULT_JOIN_FPS = 25.0
@@ -48,8 +49,8 @@ def prepare_clip(ref: ClipRef, ctx: TaskContext, what: str) -> ClipPart:
     where = f"{what} s3://{ref.bucket}/{ref.key}"
     try:
         path = ctx.fetch_asset(ref.bucket, ref.key)
-    except AssetNotFoundError as exc:
-        raise AssetNotFoundError(f"{where} not found: {exc.message}") from exc
+    except AssetError as exc:
+        raise asset_error_as(exc, what) from exc
     limits = ctx.limits
     try:
         safety.sniff(path)

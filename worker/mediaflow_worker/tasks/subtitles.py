@@ -14,12 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mediaflow_api.tasks import Subtitles, sidecar_names
-from mediaflow_worker.errors import (
-    AssetError,
-    AssetNotFoundError,
-    ProcessingError,
-    ProcessTimeoutError,
-)
+from mediaflow_worker.errors import AssetError, ProcessingError, ProcessTimeoutError
 from mediaflow_worker.ffmpeg.subtitles import (
     SubtitleTrack,
     count_cues,
@@ -30,6 +25,7 @@ from mediaflow_worker.ffmpeg.subtitles import (
 )
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import TaskContext
+from mediaflow_worker.tasks._common import asset_error_as
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +66,14 @@ def find_sidecar(spec: Subtitles, ctx: TaskContext) -> tuple[Path, str, str] | N
         where = f"subtitles s3://{spec.file.bucket}/{spec.file.key}"
         try:
             path = ctx.fetch_asset(spec.file.bucket, spec.file.key)
-        except AssetNotFoundError as exc:
-            raise AssetNotFoundError(f"{where} not found: {exc.message}") from exc
+        except AssetError as exc:
+            raise asset_error_as(exc, "subtitles") from exc
         return path, spec.file.key, where
     for name in sidecar_names(ctx.input_name, spec.language):
-        sibling = ctx.fetch_sibling(name)
+        try:
+            sibling = ctx.fetch_sibling(name)
+        except AssetError as exc:  # there, but unusable (too large for a download)
+            raise asset_error_as(exc, "subtitles") from exc
         if sibling is not None:
             return sibling, name, f"subtitles {name} (next to the input)"
     return None
