@@ -52,7 +52,7 @@ BUILDERS: dict[str, Callable[[], list[str]]] = {
     "snapshots-single-pass": lambda: snapshot.snapshots_single_pass_args(
         SRC, "matroska", MAXPX, [1.0, 2.0], (64, 36), "webp", [OUT, OUT]
     ),
-    "sprite": lambda: sprite.sprite_args(SRC, "avi", MAXPX, PLAN, "jpeg", OUT),
+    "sprite": lambda: sprite.sprite_args(SRC, "avi", MAXPX, PLAN, "jpeg", OUT, OUT),
     "gif": lambda: animated_image.animated_args(
         SRC, "flv", MAXPX, start=1, duration=2, fps=10, size=(64, 36), fmt="gif", loop=0, out=OUT
     ),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mediaflow_worker.ffmpeg.codecs import ANIMATION_ENCODERS
-from mediaflow_worker.ffmpeg.common import base_args, input_args, strip_metadata_args
+from mediaflow_worker.ffmpeg.common import base_args, input_args, seconds, strip_metadata_args
 
 
 def animated_args(
@@ -21,8 +21,15 @@ def animated_args(
     fmt: str,
     loop: int,
     out: Path,
+    seek_by_decoding: bool = False,
 ) -> list[str]:
-    """A GIF with a palette made from the clip itself, or an animated WebP."""
+    """A GIF with a palette made from the clip itself, or an animated WebP.
+
+    ``seek_by_decoding``: decode from the start and drop what comes before
+    ``start`` (output options) instead of seeking the input — slower, but
+    the only way into a stream whose demuxer seeks to no keyframe (an
+    MPEG-TS with one IDR frame yields no picture at all after an input seek).
+    """
     w, h = size
     scale = f"fps={fps:g},scale={w}:{h}:flags=lanczos,setsar=1"
     if fmt == "gif":
@@ -43,13 +50,20 @@ def animated_args(
             "-f",
             "webp",
         ]
+    if seek_by_decoding:
+        source = input_args(path, demuxer, max_pixels)
+        window = ["-ss", seconds(start), "-t", seconds(duration)]
+    else:
+        source = input_args(path, demuxer, max_pixels, start=start, duration=duration)
+        window = []
     return [
         *base_args(),
-        *input_args(path, demuxer, max_pixels, start=start, duration=duration),
+        *source,
         "-filter_complex",
         graph,
         "-map",
         "[out]",
+        *window,
         "-fps_mode",
         "passthrough",
         *codec,

@@ -1,5 +1,10 @@
 """The ``sprite`` command: sheet geometry, one pass for every sheet, and the
-WebVTT index (pure)."""
+WebVTT index (pure).
+
+How many thumbnails ffmpeg's ``fps`` filter emits near the end of an input
+depends on rounding and on how long the last frame lasts, so the plan's count
+is an upper bound; the same pass therefore also writes one checksum line per
+thumbnail (``framecrc``) and the index is built from that exact count."""
 
 from __future__ import annotations
 
@@ -23,6 +28,9 @@ class SpritePlan:
     sheets: int
     thumb_w: int
     thumb_h: int
+    # The input is shorter than one interval: its first frame is the one
+    # thumbnail (``fps`` would emit none when the end rounds down to 0).
+    first_frame_only: bool = False
 
 
 def plan_sprite(
@@ -51,21 +59,40 @@ def plan_sprite(
         sheets=math.ceil(thumbs / per_sheet),
         thumb_w=thumb_w,
         thumb_h=thumb_h,
+        first_frame_only=duration <= interval,
     )
 
 
 def sprite_args(
-    path: Path, demuxer: str, max_pixels: int, plan: SpritePlan, fmt: str, pattern: Path
+    path: Path,
+    demuxer: str,
+    max_pixels: int,
+    plan: SpritePlan,
+    fmt: str,
+    pattern: Path,
+    count_file: Path,
 ) -> list[str]:
-    """All sheets in one pass: fps picks one frame per interval, tile packs them."""
+    """All sheets in one pass: ``fps`` picks one frame per interval counted
+    from 0 (ffmpeg shifts the input's clock to start there; without
+    ``start_time`` the grid starts at the first frame's rounded timestamp and
+    a clip shorter than about one interval yields nothing), ``tile`` packs
+    them (a last, partly filled sheet included); ``count_file`` gets one line
+    per thumbnail."""
+    if plan.first_frame_only:
+        pick = "select=eq(n\\,0)"
+    else:
+        pick = f"fps=1/{plan.interval:.6f}:start_time=0"
+    graph = (
+        f"[0:V:0]{pick},scale={plan.thumb_w}:{plan.thumb_h},setsar=1,split[thumbs][count];"
+        f"[thumbs]tile={plan.columns}x{plan.rows}[sheets]"
+    )
     return [
         *base_args(),
         *input_args(path, demuxer, max_pixels),
+        "-filter_complex",
+        graph,
         "-map",
-        "0:V:0",
-        "-vf",
-        f"fps=1/{plan.interval:.6f}:round=down,scale={plan.thumb_w}:{plan.thumb_h},setsar=1,"
-        f"tile={plan.columns}x{plan.rows}",
+        "[sheets]",
         "-frames:v",
         str(plan.sheets),
         "-fps_mode",
@@ -77,7 +104,23 @@ def sprite_args(
         "-start_number",
         "1",
         str(pattern),
+        "-map",
+        "[count]",
+        "-frames:v",
+        str(plan.thumbs),
+        "-fps_mode",
+        "passthrough",
+        "-c:v",
+        "rawvideo",
+        "-f",
+        "framecrc",
+        str(count_file),
     ]
+
+
+def count_thumbnails(framecrc: str) -> int:
+    """How many frames a ``framecrc`` listing holds (comment lines excluded)."""
+    return sum(1 for line in framecrc.splitlines() if line.strip() and not line.startswith("#"))
 
 
 def vtt_timestamp(t: float) -> str:
