@@ -18,6 +18,9 @@ from mediaflow_api.tasks import (
     TranscodeTask,
     VideoSettings,
 )
+from mediaflow_api.tasks.intro_outro import check_transcode_intro_outro
+from mediaflow_api.tasks.privacy import check_transcode_privacy
+from mediaflow_api.tasks.subtitles import check_transcode_subtitles
 
 _M = TypeVar("_M", VideoSettings, AudioSettings)
 
@@ -174,6 +177,10 @@ def resolve_transcode(task: TranscodeTask) -> TranscodeTask:
         raise ValueError(
             f"transcode: audio codec {audio.codec!r} cannot go in container {container!r}"
         )
+    # The preset's container and codecs must suit the subtitles too.
+    check_transcode_subtitles(task.subtitles, container, video.codec)
+    check_transcode_privacy(task.privacy, video.codec)
+    check_transcode_intro_outro(task.intro, task.outro, video.codec, audio.codec)
     faststart = task.faststart if task.faststart is not None else True
     return task.model_copy(
         update={"container": container, "video": video, "audio": audio, "faststart": faststart}

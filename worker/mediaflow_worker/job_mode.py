@@ -37,7 +37,12 @@ from mediaflow_api import metadata as md
 from mediaflow_api.job import WorkerJob
 from mediaflow_worker import encoders, manifest, preflight, runner
 from mediaflow_worker.config import font_file, scratch_root
-from mediaflow_worker.errors import InputNotFoundError, SupersededError, WorkerError
+from mediaflow_worker.errors import (
+    AssetNotFoundError,
+    InputNotFoundError,
+    SupersededError,
+    WorkerError,
+)
 from mediaflow_worker.storage import OutputStamp, Storage, output_metadata, stamp_of
 from mediaflow_worker.uploader import BackgroundUploader
 
@@ -171,6 +176,15 @@ def run_job(
             dest = assets / f"{len(list(assets.iterdir()))}-{Path(key).name or 'asset'}"
             return storage.download_asset(bucket, key, dest)
 
+        def fetch_sibling(name: str) -> Path | None:
+            # A subtitle sidecar next to the input: same bucket, same "directory".
+            prefix = job.input.key.rpartition("/")[0]
+            key = f"{prefix}/{name}" if prefix else name
+            try:
+                return download_asset(job.input.bucket, key)
+            except AssetNotFoundError:
+                return None
+
         # Watermark images and the font first: a bad one fails the Job
         # before the (possibly large) input is downloaded.
         font = font_file()
@@ -202,6 +216,8 @@ def run_job(
             fetch_asset=fetch_asset,
             font=font,
             on_task_done=upload_task_outputs,
+            fetch_sibling=fetch_sibling,
+            input_name=job.input.key.rpartition("/")[2],
         )
         uploaded = uploader.finish()
         log.info("%s: uploaded %d output(s)", where, len(uploaded))

@@ -4,7 +4,8 @@ tasks on a local file, without a cluster or object storage.
 Watermark images name an object (``image: {bucket, key}``); locally it is the
 file ``<assets dir>/<bucket>/<key>`` (``--assets DIR``, default: the Workflow
 file's directory) unless ``--asset BUCKET/KEY=FILE`` names one file for it.
-Every one is checked before the first task runs (``preflight``).
+Every one is checked before the first task runs (``preflight``). Subtitle
+sidecars named by the naming rule are looked for next to the input file.
 
 Tasks that refer to a template (``template: {name, kind}``) take it from the
 MediaTemplate/ClusterMediaTemplate documents of the Workflow file itself or of
@@ -35,7 +36,7 @@ from mediaflow_api.templates import MediaTemplateSpec, TemplateError, TemplateKe
 from mediaflow_worker import encoders, manifest, preflight, runner
 from mediaflow_worker.config import font_file, scratch_root
 from mediaflow_worker.errors import AssetNotFoundError, InputNotFoundError, SpecError
-from mediaflow_worker.tasks import AssetFetcher
+from mediaflow_worker.tasks import AssetFetcher, SiblingFetcher
 
 
 def _now() -> str:
@@ -142,6 +143,16 @@ def local_assets(
     return fetch_asset
 
 
+def local_siblings(input_file: Path) -> SiblingFetcher:
+    """Files next to the local input (subtitle sidecars by their naming rule)."""
+
+    def fetch_sibling(name: str) -> Path | None:
+        candidate = input_file.parent / name
+        return candidate if "/" not in name and candidate.is_file() else None
+
+    return fetch_sibling
+
+
 def run_local(
     workflow_file: Path,
     input_file: Path,
@@ -182,6 +193,7 @@ def run_local(
             deadline=started + limits.timeout_seconds,
             fetch_asset=fetch_asset,
             font=font,
+            fetch_sibling=local_siblings(input_file),
         )
         entries = runner.task_entries(results, out_root, None)
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,11 @@
 """Preflight: every input a Workflow's tasks name besides the upload itself,
 checked before the first task starts (``job`` and ``run`` alike).
 
-A transcode's watermark images are fetched (from the bucket in a Job, from
-the assets directory locally) and probed with the image allow-list; the
-font of text watermarks must be a readable font file. The first problem
+A transcode's watermark images, named subtitle sidecars and intro/outro
+clips are fetched (from the bucket in a Job, from the assets directory
+locally); images are probed with the image allow-list, sidecars checked for
+size and UTF-8 (clips are vetted by the task, like an input); the font
+of text watermarks must be a readable font file. The first problem
 fails the run with exit 2 (``AssetNotFound`` / ``AssetUnusable``), naming
 the task and the input, instead of after minutes of work on earlier tasks.
 The images fetched here are the ones the tasks then use (fetched once).
@@ -20,6 +22,8 @@ from mediaflow_api.tasks import TaskSpec
 from mediaflow_worker.errors import AssetError, AssetNotFoundError, WorkerError
 from mediaflow_worker.probe import image_size
 from mediaflow_worker.tasks import AssetFetcher
+from mediaflow_worker.tasks._common import asset_error_as
+from mediaflow_worker.tasks.subtitles import check_sidecar_bytes
 from mediaflow_worker.tasks.transcode import MAX_WATERMARK_PIXELS
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,28 @@ def watermark_images(tasks: list[TaskSpec]) -> list[ImageRef]:
         for mark in (task.transcode.watermarks or []) if task.transcode else []:
             if mark.image is not None:
                 refs.append(ImageRef(task.name, mark.image.bucket, mark.image.key))
+    return refs
+
+
+def subtitle_files(tasks: list[TaskSpec]) -> list[ImageRef]:
+    """Every subtitle sidecar the tasks name explicitly, in task order (the
+    ones found by the naming rule are optional: the task looks for them)."""
+    refs = []
+    for task in tasks:
+        subtitles = task.transcode.subtitles if task.transcode else None
+        if subtitles is not None and subtitles.file is not None:
+            refs.append(ImageRef(task.name, subtitles.file.bucket, subtitles.file.key))
+    return refs
+
+
+def joined_clips(tasks: list[TaskSpec]) -> list[ImageRef]:
+    """Every intro and outro clip the tasks name, in task order."""
+    refs = []
+    for task in tasks:
+        spec = task.transcode
+        for clip in (spec.intro, spec.outro) if spec else ():
+            if clip is not None:
+                refs.append(ImageRef(task.name, clip.bucket, clip.key))
     return refs
 
 
@@ -102,6 +128,25 @@ def check(tasks: list[TaskSpec], fetch_asset: AssetFetcher, font: str) -> AssetF
         width, height = check_image(path, ref)
         log.info("preflight: watermark image %s/%s: %dx%d", ref.bucket, ref.key, width, height)
         fetched[(ref.bucket, ref.key)] = path
+    for ref in subtitle_files(tasks):
+        if (ref.bucket, ref.key) in fetched:
+            continue
+        where = f"task {ref.task!r}: subtitles {ref.bucket}/{ref.key}"
+        try:
+            path = fetch_asset(ref.bucket, ref.key)
+        except AssetError as exc:
+            raise asset_error_as(exc, "subtitles", f"task {ref.task!r}: ") from exc
+        check_sidecar_bytes(path, where)
+        log.info("preflight: subtitles %s/%s: %d bytes", ref.bucket, ref.key, path.stat().st_size)
+        fetched[(ref.bucket, ref.key)] = path
+    for ref in joined_clips(tasks):
+        # Fetched here (a missing clip fails before any work); vetted and
+        # probed like an input by the task (``tasks.intro_outro``).
+        if (ref.bucket, ref.key) not in fetched:
+            try:
+                fetched[(ref.bucket, ref.key)] = fetch_asset(ref.bucket, ref.key)
+            except AssetError as exc:
+                raise asset_error_as(exc, "intro/outro", f"task {ref.task!r}: ") from exc
     text_tasks = text_watermark_tasks(tasks)
     if text_tasks:
         check_font(font, text_tasks[0])

@@ -21,8 +21,10 @@ from mediaflow_worker.tasks import (
     AssetFetcher,
     InputFacts,
     OutputFile,
+    SiblingFetcher,
     TaskContext,
     TaskNotApplicable,
+    no_siblings,
 )
 from mediaflow_worker.tasks.registry import prepare
 
@@ -69,6 +71,8 @@ def run_tasks(
     fetch_asset: AssetFetcher,
     font: str,
     on_task_done: Callable[[TaskResult], None] | None = None,
+    fetch_sibling: SiblingFetcher = no_siblings,
+    input_name: str = "",
 ) -> list[TaskResult]:
     """Run ``tasks`` in order; outputs land in ``out_root/<task name>/``.
 
@@ -76,7 +80,8 @@ def run_tasks(
     a Job either delivers everything or nothing. ``on_task_done`` gets each
     succeeded task as soon as its outputs are complete and the outputs so
     far are within ``limits.max_output_bytes`` (``job`` uploads them while
-    the next tasks run)."""
+    the next tasks run). ``fetch_sibling``/``input_name``: files next to the
+    input (subtitle sidecars found by their naming rule)."""
     prepared = [prepare(task) for task in tasks]  # presets resolved once, here
     encoders.check_encoders(prepared)
     facts = InputFacts()  # shared: what one task probes, the next reuses
@@ -97,6 +102,8 @@ def run_tasks(
             font=font,
             task_name=task.name,
             facts=facts,
+            fetch_sibling=fetch_sibling,
+            input_name=input_name or input_path.name,
         )
         started = time.monotonic()
         log.info("task %s (%s): started", task.name, task.kind)

@@ -45,6 +45,9 @@ ALLOWED_DEMUXERS: tuple[str, ...] = (
 )
 # For watermark images (also user-supplied, so equally restricted).
 ALLOWED_IMAGE_DEMUXERS: tuple[str, ...] = ("png_pipe", "jpeg_pipe", "webp_pipe")
+# For subtitle sidecars only (text formats that reference no other file);
+# never for the upload itself.
+ALLOWED_SUBTITLE_DEMUXERS: tuple[str, ...] = ("srt", "webvtt", "ass")
 
 SNIFF_BYTES = 4096
 # Text markers of playlists and other "formats" that reference other files.
@@ -91,11 +94,9 @@ def unrestricted_inputs(args: Sequence[str]) -> list[str]:
         whitelist = _option(options, "-protocol_whitelist")
         forced = _option(options, "-f")
         formats = _option(options, "-format_whitelist")
-        demuxers_ok = (
-            forced is not None and forced in (*ALLOWED_DEMUXERS, *ALLOWED_IMAGE_DEMUXERS)
-        ) or (
-            formats is not None
-            and set(formats.split(",")) <= {*ALLOWED_DEMUXERS, *ALLOWED_IMAGE_DEMUXERS}
+        allowed = {*ALLOWED_DEMUXERS, *ALLOWED_IMAGE_DEMUXERS, *ALLOWED_SUBTITLE_DEMUXERS}
+        demuxers_ok = (forced is not None and forced in allowed) or (
+            formats is not None and set(formats.split(",")) <= allowed
         )
         if whitelist != "file" or not target.startswith("file:") or not demuxers_ok:
             bad.append(target)

@@ -40,6 +40,8 @@ from mediaflow_api.tasks.common import (
     parse_length,
     parse_time_point,
 )
+from mediaflow_api.tasks.intro_outro import ClipRef
+from mediaflow_api.tasks.privacy import MAX_REGIONS, Privacy, PrivacyRegion, RegionStyle
 from mediaflow_api.tasks.snapshot import SnapshotTask
 from mediaflow_api.tasks.spec import (
     TASK_MODELS,
@@ -51,6 +53,13 @@ from mediaflow_api.tasks.spec import (
     task_json,
 )
 from mediaflow_api.tasks.sprite import SpriteTask
+from mediaflow_api.tasks.subtitles import (
+    SOFT_SUBTITLE_CONTAINERS,
+    SubtitleFile,
+    Subtitles,
+    SubtitleStyle,
+    sidecar_names,
+)
 from mediaflow_api.tasks.template_ref import (
     CLUSTER_TEMPLATE_KIND,
     TEMPLATE_KIND,
@@ -89,7 +98,9 @@ __all__ = [
     "CONTAINER_AUDIO_CODECS",
     "CONTAINER_VIDEO_CODECS",
     "LENGTH_PATTERN",
+    "MAX_REGIONS",
     "PRESET_CODECS",
+    "SOFT_SUBTITLE_CONTAINERS",
     "TASKS_LIST_VALIDATIONS",
     "TASKS_MAX_ITEMS",
     "TASK_MODELS",
@@ -103,16 +114,23 @@ __all__ = [
     "AudioCodec",
     "AudioSettings",
     "Bitrate",
+    "ClipRef",
     "Container",
     "EncoderPreset",
     "ImageFormat",
     "LadderName",
     "Length",
     "Position",
+    "Privacy",
+    "PrivacyRegion",
+    "RegionStyle",
     "Rendition",
     "SnapshotTask",
     "SpecModel",
     "SpriteTask",
+    "SubtitleFile",
+    "SubtitleStyle",
+    "Subtitles",
     "TaskSpec",
     "TemplateKind",
     "TemplateReference",
@@ -128,5 +146,6 @@ __all__ = [
     "parse_bitrate",
     "parse_length",
     "parse_time_point",
+    "sidecar_names",
     "task_json",
 ]

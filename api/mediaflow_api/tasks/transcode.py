@@ -19,6 +19,17 @@ from mediaflow_api.tasks.common import (
     cel_map,
     cel_pairs,
 )
+from mediaflow_api.tasks.intro_outro import (
+    TRANSCODE_INTRO_OUTRO_CEL,
+    ClipRef,
+    check_transcode_intro_outro,
+)
+from mediaflow_api.tasks.privacy import TRANSCODE_PRIVACY_CEL, Privacy, check_transcode_privacy
+from mediaflow_api.tasks.subtitles import (
+    TRANSCODE_SUBTITLES_CEL,
+    Subtitles,
+    check_transcode_subtitles,
+)
 from mediaflow_api.tasks.watermark import Watermark
 
 Container = Literal["mp4", "mov", "mkv", "webm", "ts", "mp3", "m4a", "wav", "flac", "ogg"]
@@ -301,6 +312,24 @@ class TranscodeTask(SpecModel):
     watermarks: list[Watermark] | None = Field(
         default=None, max_length=4, description="Image or text overlays, drawn in order."
     )
+    subtitles: Subtitles | None = Field(
+        default=None,
+        description="Subtitles from a sidecar file (.srt, .vtt, .ass), burned in or soft.",
+    )
+    privacy: Privacy | None = Field(
+        default=None,
+        description="Blur or pixelate regions of the picture for a time range.",
+    )
+    intro: ClipRef | None = Field(
+        default=None,
+        description=(
+            "A video object joined before the output (scaled and padded to its size and "
+            "frame rate; silence where it has no audio). Needs video and audio encoded."
+        ),
+    )
+    outro: ClipRef | None = Field(
+        default=None, description="A video object joined after the output (see intro)."
+    )
     file_name: str | None = Field(
         default=None,
         alias="fileName",
@@ -344,6 +373,16 @@ class TranscodeTask(SpecModel):
                 )
         if self.video and self.video.codec in ("copy", "none") and self.watermarks:
             raise ValueError("transcode.watermarks need the video to be encoded (not copy/none)")
+        check_transcode_subtitles(
+            self.subtitles, self.container, self.video.codec if self.video else None
+        )
+        check_transcode_privacy(self.privacy, self.video.codec if self.video else None)
+        check_transcode_intro_outro(
+            self.intro,
+            self.outro,
+            self.video.codec if self.video else None,
+            self.audio.codec if self.audio else None,
+        )
         return self
 
     model_config = ConfigDict(
@@ -380,6 +419,9 @@ class TranscodeTask(SpecModel):
                     "!has(self.video.codec) || !(self.video.codec in ['copy', 'none'])",
                     "transcode.watermarks need the video to be encoded (not copy/none)",
                 ),
+                *TRANSCODE_SUBTITLES_CEL,
+                *TRANSCODE_PRIVACY_CEL,
+                *TRANSCODE_INTRO_OUTRO_CEL,
             ]
         }
     )

@@ -92,6 +92,65 @@ def test_every_watermark_image_an_example_names_is_shipped_and_documented() -> N
         assert probed.stdout.strip() == "png"
 
 
+def _sidecars(manifest: Path) -> list[tuple[str, str]]:
+    """(bucket, key) of every subtitle sidecar the example names."""
+    found = []
+    for task in yaml.safe_load(manifest.read_text())["spec"]["tasks"]:
+        file = ((task.get("transcode") or {}).get("subtitles") or {}).get("file")
+        if file:
+            found.append((file["bucket"], file["key"]))
+    return found
+
+
+def _clips(manifest: Path) -> list[tuple[str, str]]:
+    """(bucket, key) of every intro and outro clip the example names."""
+    found = []
+    for task in yaml.safe_load(manifest.read_text())["spec"]["tasks"]:
+        transcode = task.get("transcode") or {}
+        for part in ("intro", "outro"):
+            if part in transcode:
+                found.append((transcode[part]["bucket"], transcode[part]["key"]))
+    return found
+
+
+def test_every_intro_or_outro_an_example_names_is_shipped_documented_and_small() -> None:
+    assets = EXAMPLES / "assets"
+    readme = (assets / "README.md").read_text()
+    named = {clip for manifest in MANIFESTS for clip in _clips(manifest)}
+    assert named, "no example shows an intro or outro any more"
+    for bucket, key in sorted(named):
+        path = assets / bucket / key
+        assert path.is_file(), f"{path} is not shipped"
+        assert path.stat().st_size < 16 * 1024, f"{path}: keep shipped assets small"
+        assert f"{bucket}/{key}" in readme, (
+            f"examples/assets/README.md does not say where {key} comes from"
+        )
+        probed = subprocess.run(
+            ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0",
+             str(path)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )  # fmt: skip
+        assert probed.stdout.split() == ["video", "audio"]
+
+
+def test_every_subtitle_sidecar_an_example_names_is_shipped_and_documented() -> None:
+    assets = EXAMPLES / "assets"
+    readme = (assets / "README.md").read_text()
+    named = {sidecar for manifest in MANIFESTS for sidecar in _sidecars(manifest)}
+    assert named, "no example shows a subtitle sidecar any more"
+    for bucket, key in sorted(named):
+        path = assets / bucket / key
+        assert path.is_file(), f"{path} is not shipped"
+        assert path.stat().st_size < 16 * 1024, f"{path}: keep shipped assets small"
+        assert f"{bucket}/{key}" in readme, (
+            f"examples/assets/README.md does not say where {key} comes from"
+        )
+        assert "-->" in path.read_text(encoding="utf-8")
+
+
 def _documented_argv(manifest: Path, clip: Path) -> list[str]:
     """The README's command with only the Workflow file and the clip replaced."""
     command = documented_run_commands(REPO / "README.md")[0]

@@ -276,3 +276,38 @@ def test_wrong_credentials_are_a_retryable_failure(env: Env) -> None:
     done, summary = env.run(env.job("incoming/x.mp4", "e"))
     assert done.returncode == 1
     assert summary.reason == "StorageError"
+
+
+def test_job_finds_the_subtitle_sidecar_next_to_the_input_and_joins_an_intro(env: Env) -> None:
+    clip = make_clip(env.tmp, "clip", duration=1, audio=False)
+    key = "incoming/talks/keynote.mp4"
+    sidecar = env.tmp / "keynote.eng.srt"
+    sidecar.write_text("1\n00:00:00,200 --> 00:00:00,800\nWelcome\n\n")
+    env.upload("incoming/talks/keynote.eng.srt", sidecar)
+    intro = make_clip(env.tmp, "intro", size=(160, 120), duration=1, audio=False)
+    env.client.fput_object("assets", "clips/intro.mp4", str(intro.path))
+    etag = env.upload(key, clip.path)
+    tasks = [
+        {
+            "name": "talk",
+            "transcode": {
+                "container": "mkv",
+                "video": {"preset": "ultrafast"},
+                "subtitles": {"mode": "soft", "language": "eng"},
+                "intro": {"bucket": "assets", "key": "clips/intro.mp4"},
+            },
+        }
+    ]
+    done, summary = env.run(env.job(key, etag, tasks=tasks))
+    assert done.returncode == 0, done.stderr
+    out_key = env.out_dir(key) + "talk/talk.mkv"
+    local = env.tmp / "talk.mkv"
+    env.client.fget_object(env.media, out_key, str(local))
+    info = ffprobe(local)
+    [subs] = [s for s in info["streams"] if s["codec_type"] == "subtitle"]
+    assert (subs["codec_name"], subs["tags"]["language"]) == ("subrip", "eng")
+    assert abs(float(info["format"]["duration"]) - 2.0) < 0.15
+    manifest = json.loads(env.client.get_object(env.media, summary.manifest).read())
+    entry = manifest["tasks"][0]["outputs"][0]
+    assert entry["subtitles"]["source"] == "keynote.eng.srt"
+    assert entry["intro"] == {"seconds": 1.0, "audio": False}

@@ -49,6 +49,42 @@ VALID: list[dict[str, Any]] = [
     },
     {"name": "vp9-in-mkv", "transcode": {"preset": "vp9-720p", "container": "mkv"}},
     {
+        "name": "burned-subtitles",
+        "transcode": {
+            "subtitles": {
+                "file": {"bucket": "assets", "key": "subs/film.en.srt"},
+                "style": {"fontSize": "6%", "fontColor": "#ffff00", "position": "top"},
+            }
+        },
+    },
+    {
+        "name": "blurred",
+        "transcode": {
+            "privacy": {
+                "regions": [
+                    {"x": "10%", "y": "5%", "width": "20%", "height": "20%", "start": 1, "end": 4},
+                    {"x": "100", "y": "40px", "width": "64", "height": "64", "style": "mosaic"},
+                ]
+            }
+        },
+    },
+    {
+        "name": "with-intro",
+        "transcode": {
+            "preset": "h264-720p",
+            "intro": {"bucket": "brand", "key": "clips/intro.mp4"},
+            "outro": {"bucket": "brand", "key": "clips/outro.mp4"},
+        },
+    },
+    {
+        "name": "soft-subtitles",
+        "transcode": {
+            "container": "mkv",
+            "video": {"codec": "copy"},
+            "subtitles": {"mode": "soft", "language": "eng"},
+        },
+    },
+    {
         "name": "remux",
         "transcode": {
             "container": "mkv",
@@ -177,6 +213,73 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"name": "a", "adaptiveStreaming": {"segmentSeconds": 0}}, "segmentSeconds"),
     ({"name": "a", "analysis": {"sceneThreshold": 200}}, "sceneThreshold"),
     ({"name": "a", "analysis": {"surprise": True}}, "surprise"),
+    (
+        {"name": "a", "transcode": {"subtitles": {"mode": "soft", "style": {"outline": 2}}}},
+        "subtitles.style applies to mode burnIn only",
+    ),
+    (
+        {"name": "a", "transcode": {"video": {"codec": "copy"}, "subtitles": {}}},
+        "subtitles burnIn needs the video to be encoded",
+    ),
+    (
+        {"name": "a", "transcode": {"container": "ts", "subtitles": {"mode": "soft"}}},
+        "subtitles soft needs a container that holds subtitles",
+    ),
+    ({"name": "a", "transcode": {"subtitles": {"language": "en"}}}, "language"),
+    (
+        {"name": "a", "transcode": {"subtitles": {"file": {"bucket": "abc", "key": "s.txt"}}}},
+        "key",
+    ),
+    ({"name": "a", "transcode": {"subtitles": {"style": {"fontColor": "red"}}}}, "fontColor"),
+    (
+        {
+            "name": "a",
+            "transcode": {
+                "privacy": {
+                    "regions": [
+                        {"x": "1", "y": "1", "width": "9", "height": "9", "start": 3, "end": 2}
+                    ]
+                }
+            },
+        },
+        "privacy region end must be greater than start",
+    ),
+    (
+        {
+            "name": "a",
+            "transcode": {
+                "video": {"codec": "none"},
+                "privacy": {"regions": [{"x": "1", "y": "1", "width": "9", "height": "9"}]},
+            },
+        },
+        "transcode.privacy needs the video to be encoded",
+    ),
+    ({"name": "a", "transcode": {"privacy": {"regions": []}}}, "regions"),
+    (
+        {
+            "name": "a",
+            "transcode": {"video": {"codec": "copy"}, "outro": {"bucket": "abc", "key": "o"}},
+        },
+        "transcode.intro/outro need the video to be encoded",
+    ),
+    (
+        {
+            "name": "a",
+            "transcode": {"audio": {"codec": "copy"}, "intro": {"bucket": "abc", "key": "i"}},
+        },
+        "transcode.intro/outro need the audio to be encoded or none",
+    ),
+    (
+        {
+            "name": "a",
+            "transcode": {
+                "privacy": {
+                    "regions": [{"x": "1", "y": "1", "width": "9", "height": "9", "style": "pixel"}]
+                }
+            },
+        },
+        "style",
+    ),
 ]
 
 
@@ -216,6 +319,13 @@ def test_every_cross_field_rule_has_a_cel_twin_in_the_schema() -> None:
         "transcode.container cannot hold the audio codec of the preset",
         "video.codec copy/none takes no encoding settings",
         "audio.codec copy/none takes no encoding settings",
+        "subtitles.style applies to mode burnIn only",
+        "transcode.subtitles burnIn needs the video to be encoded",
+        "transcode.subtitles soft needs a container that holds subtitles",
+        "privacy region end must be greater than start",
+        "transcode.privacy needs the video to be encoded",
+        "transcode.intro/outro need the video to be encoded",
+        "transcode.intro/outro need the audio to be encoded or none",
     ):
         assert any(needle in m for m in messages), needle
 

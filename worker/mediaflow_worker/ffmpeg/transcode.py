@@ -4,7 +4,7 @@ video filter graph and the full command of one output file (pure)."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mediaflow_api.tasks import AudioSettings, TranscodeTask, VideoSettings, parse_bitrate
@@ -26,6 +26,9 @@ from mediaflow_worker.ffmpeg.common import (
     seconds,
     strip_metadata_args,
 )
+from mediaflow_worker.ffmpeg.concat import ClipPart, JoinedAudio, clip_input_args, concat_filters
+from mediaflow_worker.ffmpeg.graph import GraphStep, apply_steps
+from mediaflow_worker.ffmpeg.subtitles import SubtitleTrack, soft_input_args, soft_output_args
 from mediaflow_worker.ffmpeg.watermark import WatermarkInput, watermark_filters
 from mediaflow_worker.probe import AudioInfo, VideoInfo
 
@@ -156,8 +159,13 @@ def transcode_video_graph(
     marks: Sequence[WatermarkInput],
     font: str = DEFAULT_FONT,
     tail: TailFrame | None = None,
+    *,
+    pre_steps: Sequence[GraphStep] = (),
+    post_steps: Sequence[GraphStep] = (),
 ) -> str:
-    """The -filter_complex of a transcode: scale, fps, watermarks, yuv420p."""
+    """The -filter_complex of a transcode: scale, fps, ``pre_steps``
+    (blurred regions), watermarks, ``post_steps`` (burned-in subtitles),
+    yuv420p."""
     w, h = size
     source = "[0:V:0]"
     chains = []
@@ -168,8 +176,12 @@ def transcode_video_graph(
         ]
         source = "[src]"
     chains.append(f"{source}scale={w}:{h},setsar=1" + (f",fps={fps:g}" if fps else "") + "[base]")
-    wm_chains, label = watermark_filters(marks, size, "base", font)
+    pre_chains, label = apply_steps(pre_steps, "base")
+    chains += pre_chains
+    wm_chains, label = watermark_filters(marks, size, label, font)
     chains += wm_chains
+    post_chains, label = apply_steps(post_steps, label)
+    chains += post_chains
     chains.append(f"[{label}]format=yuv420p[vout]")
     return ";".join(chains)
 
@@ -188,39 +200,101 @@ def transcode_args(
     font: str = DEFAULT_FONT,
     max_output_bytes: int,
     out: Path,
+    pre_steps: Sequence[GraphStep] = (),
+    post_steps: Sequence[GraphStep] = (),
+    soft_subtitles: SubtitleTrack | None = None,
+    subtitle_language: str | None = None,
+    intro: ClipPart | None = None,
+    outro: ClipPart | None = None,
+    joined_audio: JoinedAudio | None = None,
 ) -> list[str]:
     """The full command of a resolved transcode (``presets.resolve_transcode``).
 
     ``video``/``audio``: the source streams that go into the output (None:
     none, or dropped); ``size``: the output frame of an encoded video;
     ``marks``: watermarks, image ones carrying their file; ``tail``: the held
-    last frame, fed again as the input after the watermark images."""
+    last frame, fed again as the input after the watermark images;
+    ``pre_steps``/``post_steps``: extra steps of the video graph (see
+    ``transcode_video_graph``); ``soft_subtitles``: a normalised sidecar
+    muxed as a subtitle stream (its input comes after every other);
+    ``intro``/``outro``: clips joined before/after an encoded video (their
+    input indices are assigned here; the video must have a constant
+    ``fps``), with every part's audio converted to ``joined_audio``."""
     settings_v, settings_a = spec.video, spec.audio
     assert spec.container is not None
     assert settings_v is not None
     assert settings_a is not None
     start = spec.trim.start if spec.trim else None
-    args = [*base_args(), *input_args(path, demuxer, max_pixels, start=start)]
+    duration = spec.trim.duration if spec.trim else None
+    joining = video is not None and settings_v.codec != "copy" and (intro or outro) is not None
+    # Joined parts are cut on the input: an output -t would cut the outro.
+    main_duration = duration if joining else None
+    args = [
+        *base_args(),
+        *input_args(path, demuxer, max_pixels, start=start, duration=main_duration),
+    ]
+    inputs = 1
+    video_out: list[str] = []
+    audio_label: str | None = None
     if video is not None and settings_v.codec == "copy":
-        args += ["-map", "0:V:0", "-c:v", "copy"]
+        video_out = ["-map", "0:V:0", "-c:v", "copy"]
     elif video is not None:
         assert size is not None
         for mark in marks:
             if mark.image_path is not None:
                 args += image_input_args(mark.image_path)
+                inputs += 1
         if tail is not None:
             args += input_args(path, demuxer, max_pixels, start=tail.seek)
-        graph = transcode_video_graph(size, settings_v.fps, marks, font, tail)
-        args += ["-filter_complex", graph, "-map", "[vout]"]
-        args += video_codec_args(settings_v, spec.container, video.fps, tail)
+            inputs += 1
+        graph = transcode_video_graph(
+            size,
+            settings_v.fps,
+            marks,
+            font,
+            tail,
+            pre_steps=pre_steps,
+            post_steps=post_steps,
+        )
+        video_label = "vout"
+        if joining:
+            assert settings_v.fps is not None, "joined parts need one constant frame rate"
+            clips = []
+            for clip in (intro, outro):
+                if clip is not None:
+                    clip = replace(clip, input_index=inputs)
+                    args += clip_input_args(clip, max_pixels)
+                    inputs += 1
+                clips.append(clip)
+            chains, video_label, audio_label = concat_filters(
+                clips[0],
+                clips[1],
+                size,
+                settings_v.fps,
+                joined_audio if audio is not None else None,
+                "vout",
+                "0:a:0" if audio is not None else None,
+            )
+            graph = ";".join([graph, *chains])
+        video_out = ["-filter_complex", graph, "-map", f"[{video_label}]"]
+        video_out += video_codec_args(settings_v, spec.container, video.fps, tail)
+    if soft_subtitles is not None:
+        # Inputs come before every output option (they would apply to it).
+        if joining and intro is not None:
+            # The cues belong to the main part, which starts after the intro.
+            args += ["-itsoffset", seconds(intro.duration)]
+        args += soft_input_args(soft_subtitles)
+    args += video_out
     if audio is not None:
-        args += ["-map", "0:a:0"]
+        args += ["-map", f"[{audio_label}]" if audio_label else "0:a:0"]
         if settings_a.codec == "copy":
             args += ["-c:a", "copy"]
         else:
             args += audio_codec_args(settings_a, audio.sample_rate, audio.channels)
-    if spec.trim and spec.trim.duration:
-        args += ["-t", seconds(spec.trim.duration)]
+    if soft_subtitles is not None:
+        args += soft_output_args(soft_subtitles, inputs, spec.container, subtitle_language)
+    if duration and not joining:
+        args += ["-t", seconds(duration)]
     muxer, _ = CONTAINERS[spec.container]
     if spec.faststart and spec.container in FASTSTART_CONTAINERS:
         args += ["-movflags", "+faststart"]

@@ -23,6 +23,16 @@ class TaskNotApplicable(Exception):
 
 # (bucket, key) -> local path of a fetched asset (watermark images).
 AssetFetcher = Callable[[str, str], Path]
+# A file name next to the input (subtitle sidecars) -> its local copy, or
+# None when there is no such file or object.
+SiblingFetcher = Callable[[str], Path | None]
+
+
+def no_siblings(name: str) -> Path | None:
+    """A ``SiblingFetcher`` that finds nothing."""
+    return None
+
+
 # (start, end) of the input's last video frame, or None (``probe.last_video_frame``).
 LastFrame = tuple[float, float] | None
 
@@ -56,6 +66,9 @@ class TaskContext:
     font: str
     task_name: str
     facts: InputFacts = field(default_factory=InputFacts)
+    fetch_sibling: SiblingFetcher = no_siblings
+    # The input's own file name (the naming rule of sidecars starts from it).
+    input_name: str = ""
 
     @property
     def duration(self) -> float:

@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from mediaflow_worker.errors import AssetError
 from mediaflow_worker.ffmpeg.ffprobe import describe_args
 from mediaflow_worker.process import run_restricted
 
@@ -36,3 +37,20 @@ def describe_media(path: Path) -> dict[str, Any]:
         elif stream.get("codec_type") == "audio" and "audioCodec" not in info:
             info["audioCodec"] = stream.get("codec_name")
     return info
+
+
+# How the asset fetchers (storage, local mode) word their errors: they were
+# written for watermark images, their first user.
+_FETCHER_WORDS = "watermark image"
+
+
+def asset_error_as(exc: AssetError, kind: str, prefix: str = "") -> AssetError:
+    """``exc`` from an asset fetcher, reworded for another kind of asset
+    (``subtitles``, ``intro``...), with ``prefix`` (e.g. the task) first:
+    same class and reason, so the same exit code."""
+    message = exc.message
+    if _FETCHER_WORDS in message:
+        message = message.replace(_FETCHER_WORDS, kind, 1)
+    else:
+        message = f"{kind}: {message}"
+    return type(exc)(prefix + message, reason=exc.reason)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from pathlib import Path
+from typing import Any
 
 from mediaflow_api.presets import resolve_transcode
 from mediaflow_api.tasks import AUDIO_ONLY_CONTAINERS, TranscodeTask
@@ -16,14 +17,19 @@ from mediaflow_worker.errors import (
     ProcessingError,
     ProcessTimeoutError,
 )
+from mediaflow_worker.ffmpeg.blur import privacy_step
 from mediaflow_worker.ffmpeg.codecs import AUDIO_ENCODERS, CONTAINERS, VIDEO_ENCODERS, copy_fits
 from mediaflow_worker.ffmpeg.common import fit_size
+from mediaflow_worker.ffmpeg.graph import GraphStep
+from mediaflow_worker.ffmpeg.subtitles import burn_in_step
 from mediaflow_worker.ffmpeg.transcode import plan_tail_frame, transcode_args
 from mediaflow_worker.ffmpeg.watermark import WatermarkInput
 from mediaflow_worker.probe import image_size, last_video_frame
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
 from mediaflow_worker.tasks._common import describe_media
+from mediaflow_worker.tasks.intro_outro import JoinPlan, join_fps, joined_audio, prepare_join
+from mediaflow_worker.tasks.subtitles import SubtitlePlan, prepare_subtitles
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +66,20 @@ def prepare_command(
     ctx: TaskContext,
     out: Path,
     tail: tuple[float, float] | None = None,
+    subtitles: SubtitlePlan | None = None,
+    join: JoinPlan | None = None,
 ) -> list[str]:
     """Decide whether and how a resolved transcode applies to this input,
     gather what its command needs (fetching the watermark assets) and build
     it with ``ffmpeg.transcode``. ``tail``: (start, end) of the source's last
-    video frame (``probe.last_video_frame``), when known."""
+    video frame (``probe.last_video_frame``), when known; ``subtitles``: the
+    prepared sidecar (``tasks.subtitles``); ``join``: the intro and outro
+    clips (``tasks.intro_outro``; the video then gets one constant rate)."""
     probe = ctx.probe
+    if join is not None and spec.video is not None:
+        # Joined parts must share one constant frame rate.
+        fps = join_fps(spec, ctx)
+        spec = spec.model_copy(update={"video": spec.video.model_copy(update={"fps": fps})})
     video = spec.video
     audio = spec.audio
     assert spec.container is not None
@@ -94,6 +108,10 @@ def prepare_command(
     size = None
     marks: list[WatermarkInput] = []
     held = None
+    pre_steps: list[GraphStep] = []
+    post_steps: list[GraphStep] = []
+    track = subtitles.track if subtitles is not None else None
+    burn = track is not None and spec.subtitles is not None and spec.subtitles.mode == "burnIn"
     if use_video and video.codec != "copy":
         assert probe.video is not None
         size = fit_size(
@@ -113,6 +131,12 @@ def prepare_command(
                 reason="OutputTooSmall",
             )
         marks = _watermarks(spec, ctx)
+        if spec.privacy is not None:
+            source = (probe.video.display_width, probe.video.display_height)
+            pre_steps.append(privacy_step(spec.privacy.regions, source, size))
+        if burn and track is not None and spec.subtitles is not None:
+            fonts_dir = str(Path(ctx.font).parent)
+            post_steps.append(burn_in_step(track, spec.subtitles.style, size, fonts_dir))
         if tail is not None:
             held = plan_tail_frame(
                 last_pts=tail[0],
@@ -138,6 +162,13 @@ def prepare_command(
         font=ctx.font,
         max_output_bytes=ctx.limits.max_output_bytes,
         out=out,
+        pre_steps=pre_steps,
+        post_steps=post_steps,
+        soft_subtitles=None if burn else track,
+        subtitle_language=spec.subtitles.language if spec.subtitles else None,
+        intro=join.intro if join else None,
+        outro=join.outro if join else None,
+        joined_audio=joined_audio(spec, ctx) if join else None,
     )
 
 
@@ -181,18 +212,23 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
     assert spec.video is not None
     tail = None
     trim = spec.trim
+    join = prepare_join(spec, ctx)
     if (
-        ctx.probe.video is not None
+        join is None  # joined parts have a constant rate: no held frame to keep
+        and ctx.probe.video is not None
         and spec.video.codec not in ("copy", "none")
         and (trim is None or trim.duration is None or trim.start + trim.duration >= ctx.duration)
     ):
         # A screen recording's last frame can stay on screen for seconds.
         # Probed once per run, however many transcodes need it.
         tail = ctx.facts.last_frame(lambda: last_video_frame(ctx.probe, ctx.input_path))
-    args = prepare_command(spec, ctx, out, tail)
+    subtitles = prepare_subtitles(spec.subtitles, ctx, trim.start if trim else 0.0)
+    args = prepare_command(spec, ctx, out, tail, subtitles, join)
     expected = ctx.duration - (trim.start if trim else 0)
     if trim and trim.duration:
         expected = min(expected, trim.duration)
+    if join is not None:
+        expected += join.seconds()
     copying = "copy" in (
         spec.video.codec if spec.video else None,
         spec.audio.codec if spec.audio else None,
@@ -208,7 +244,7 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
             # The repeated last frame is a refinement: should its second
             # input trip ffmpeg up on some odd file, do without it.
             log.warning("%s: retrying without the held last frame: %s", ctx.task_name, exc)
-            args = prepare_command(spec, ctx, out)
+            args = prepare_command(spec, ctx, out, None, subtitles, join)
             run_ffmpeg(
                 args, label=f"{ctx.task_name}", expected_seconds=expected, deadline=ctx.deadline
             )
@@ -220,4 +256,22 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
                 f"codec copy: the {spec.container} muxer refused the source stream ({exc.message})"
             ) from exc
         raise
-    return [OutputFile(out, describe_media(out))]
+    info = describe_media(out)
+    if subtitles is not None:
+        info["subtitles"] = _subtitles_info(spec, ctx, subtitles)
+    if join is not None:
+        info.update(join.info())
+    return [OutputFile(out, info)]
+
+
+def _subtitles_info(spec: TranscodeTask, ctx: TaskContext, plan: SubtitlePlan) -> dict[str, Any]:
+    """What the manifest says about the subtitles: found or not, and
+    whether they were burned in (not without an encoded video)."""
+    info = dict(plan.info)
+    burn = spec.subtitles is not None and spec.subtitles.mode == "burnIn"
+    vcodec = spec.video.codec if spec.video is not None else None
+    encoded = ctx.probe.video is not None and vcodec not in ("copy", "none")
+    info["burnedIn"] = bool(plan.track is not None and burn and encoded)
+    if plan.track is not None and burn and not encoded:
+        info["reason"] = "the input has no video to burn the subtitles into"
+    return info

@@ -1,0 +1,69 @@
+"""Privacy regions: where a region lands on the output frame, and the
+filter chain that hides it for its time range."""
+
+from __future__ import annotations
+
+import pytest
+
+from mediaflow_api.tasks import PrivacyRegion
+from mediaflow_worker.ffmpeg.blur import Box, hide_filter, privacy_filters, region_box
+
+pytestmark = pytest.mark.unit
+
+
+def _region(**fields: object) -> PrivacyRegion:
+    return PrivacyRegion.model_validate(
+        {"x": "0", "y": "0", "width": "10", "height": "10", **fields}
+    )
+
+
+def test_pixel_regions_are_in_source_coordinates_scaled_to_the_output() -> None:
+    # 1920x1080 source, 640x360 output: a third.
+    region = _region(x="300", y="150", width="300", height="90")
+    assert region_box(region, (1920, 1080), (640, 360)) == Box(100, 50, 100, 30)
+
+
+def test_percent_regions_and_odd_edges_round_outwards_to_even() -> None:
+    region = _region(x="10%", y="10%", width="25%", height="25%")
+    # 10% of 322 = 32.2 -> 32; right edge 112.7 -> 114
+    assert region_box(region, (322, 242), (322, 242)) == Box(32, 24, 82, 62)
+
+
+def test_regions_are_clipped_to_the_frame_or_left_out() -> None:
+    assert region_box(
+        _region(x="300", y="200", width="100", height="100"), (320, 240), (320, 240)
+    ) == Box(300, 200, 20, 40)
+    assert region_box(_region(x="320", y="0"), (320, 240), (320, 240)) is None
+    assert region_box(_region(x="95%", y="0", width="50%"), (320, 240), (160, 120)) == Box(
+        152, 0, 8, 6
+    )
+
+
+def test_blur_and_mosaic_strength_default_from_the_region_size() -> None:
+    box = Box(0, 0, 120, 60)
+    assert hide_filter(_region(), box) == "gblur=sigma=10:steps=3"
+    assert hide_filter(_region(strength=3), box) == "gblur=sigma=3:steps=3"
+    # 60 / 8 -> blocks of 8 px: 15 x 8 blocks
+    assert hide_filter(_region(style="mosaic"), box) == (
+        "scale=15:8:flags=area,scale=120:60:flags=neighbor"
+    )
+    assert hide_filter(_region(style="mosaic", strength=100), box).startswith("scale=1:1:")
+
+
+def test_each_region_is_cropped_hidden_and_laid_back_in_its_time_range() -> None:
+    regions = [
+        _region(x="10", y="20", width="40", height="30", start=1, end=2.5),
+        _region(x="999", y="0"),  # outside: left out
+        _region(x="0", y="0", width="20", height="20", style="mosaic", start=3),
+    ]
+    chains, label = privacy_filters(regions, (320, 240), (320, 240), "base")
+    assert label == "pv2out"
+    assert chains == [
+        "[base]split=2[pv0base][pv0src]",
+        "[pv0src]crop=40:30:10:20,gblur=sigma=5:steps=3[pv0]",
+        "[pv0base][pv0]overlay=x=10:y=20:enable='between(t,1.000,2.500)'[pv0out]",
+        "[pv0out]split=2[pv2base][pv2src]",
+        "[pv2src]crop=20:20:0:0,scale=5:5:flags=area,scale=20:20:flags=neighbor[pv2]",
+        "[pv2base][pv2]overlay=x=0:y=0:enable='between(t,3.000,10000000.000)'[pv2out]",
+    ]
+    assert privacy_filters([], (320, 240), (320, 240), "base") == ([], "base")
