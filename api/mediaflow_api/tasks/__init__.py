@@ -23,7 +23,15 @@ task entry and the table of task types. This package re-exports them all:
 import from ``mediaflow_api.tasks``.
 """
 
-from mediaflow_api.tasks.adaptive_streaming import AdaptiveStreamingTask, LadderName, Rendition
+from mediaflow_api.tasks.adaptive_streaming import (
+    HEVC_LADDERS,
+    AdaptiveStreamingTask,
+    AudioRendition,
+    Encryption,
+    LadderName,
+    Rendition,
+    SecretKeyRef,
+)
 from mediaflow_api.tasks.analysis import AnalysisTask
 from mediaflow_api.tasks.animated_image import AnimatedImageTask
 from mediaflow_api.tasks.common import (
@@ -81,6 +89,7 @@ __all__ = [
     "COLOR_PATTERN",
     "CONTAINER_AUDIO_CODECS",
     "CONTAINER_VIDEO_CODECS",
+    "HEVC_LADDERS",
     "LENGTH_PATTERN",
     "PRESET_CODECS",
     "TASKS_LIST_VALIDATIONS",
@@ -93,15 +102,18 @@ __all__ = [
     "AnalysisTask",
     "AnimatedImageTask",
     "AudioCodec",
+    "AudioRendition",
     "AudioSettings",
     "Bitrate",
     "Container",
     "EncoderPreset",
+    "Encryption",
     "ImageFormat",
     "LadderName",
     "Length",
     "Position",
     "Rendition",
+    "SecretKeyRef",
     "SnapshotTask",
     "SpecModel",
     "SpriteTask",
