@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from fractions import Fraction
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 from pathlib import Path
 
 from mediaflow_api.tasks import Rendition, parse_bitrate
