@@ -90,8 +90,13 @@ def run_local(
     assets_dir: Path | None = None,
     assets: dict[tuple[str, str], Path] | None = None,
     limits: Limits | None = None,
+    secret_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Run the tasks; write outputs and ``manifest.json`` into ``out_dir``.
+
+    ``secret_dir``: Secret keys the tasks name (an HLS encryption key) as
+    ``secret_dir/<secret>/<key>``; default: ``secrets/`` beside the Workflow
+    file.
 
     Watermark images and the text font are checked first (``preflight``):
     a missing or broken one fails before any task starts."""
@@ -120,6 +125,7 @@ def run_local(
             deadline=started + limits.timeout_seconds,
             fetch_asset=fetch_asset,
             font=font,
+            secret_dir=secret_dir or workflow_file.parent / "secrets",
         )
         entries = runner.task_entries(results, out_root, None)
         out_dir.mkdir(parents=True, exist_ok=True)

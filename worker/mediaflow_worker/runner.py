@@ -69,6 +69,7 @@ def run_tasks(
     fetch_asset: AssetFetcher,
     font: str,
     on_task_done: Callable[[TaskResult], None] | None = None,
+    secret_dir: Path | None = None,
 ) -> list[TaskResult]:
     """Run ``tasks`` in order; outputs land in ``out_root/<task name>/``.
 
@@ -76,7 +77,8 @@ def run_tasks(
     a Job either delivers everything or nothing. ``on_task_done`` gets each
     succeeded task as soon as its outputs are complete and the outputs so
     far are within ``limits.max_output_bytes`` (``job`` uploads them while
-    the next tasks run)."""
+    the next tasks run). ``secret_dir``: where Secret keys lie (default
+    ``SECRETS_DIR``, the Job's mounts)."""
     prepared = [prepare(task) for task in tasks]  # presets resolved once, here
     encoders.check_encoders(prepared)
     facts = InputFacts()  # shared: what one task probes, the next reuses
@@ -98,6 +100,8 @@ def run_tasks(
             task_name=task.name,
             facts=facts,
         )
+        if secret_dir is not None:
+            ctx.secret_dir = secret_dir
         started = time.monotonic()
         log.info("task %s (%s): started", task.name, task.kind)
         try:

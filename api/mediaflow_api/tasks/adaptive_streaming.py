@@ -26,7 +26,7 @@ HEVC_LADDERS: tuple[str, ...] = ("hevc-ladder",)
 SampleRate = Literal[22050, 32000, 44100, 48000]
 # A Kubernetes Secret name (DNS subdomain) and a key of its data.
 SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"  # noqa: S105 - a name pattern
-SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"  # noqa: S105 - a name pattern
+SECRET_KEY_PATTERN = r"^[-_a-zA-Z0-9][-._a-zA-Z0-9]*$"  # noqa: S105 - a name pattern
 # The key URI goes into the playlist's EXT-X-KEY and into ffmpeg's line-based
 # key-info file: no whitespace (no second line) and no quotes.
 KEY_URI_PATTERN = r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s\"']+$"

@@ -279,3 +279,109 @@ def test_an_audio_input_streams_one_rendition_or_its_audio_ladder(tmp_path: Path
     )
     assert len(_variants(ladder / "master.m3u8")) == 2
     assert _plays(ladder / "master.m3u8").returncode == 0
+
+
+def _key_lines(playlist: Path) -> list[str]:
+    return [line for line in playlist.read_text().splitlines() if line.startswith("#EXT-X-KEY")]
+
+
+def _decrypt(segment: Path, key: bytes, iv: str, out: Path) -> subprocess.CompletedProcess[str]:
+    cipher = ["openssl", "aes-128-cbc", "-d", "-K", key.hex(), "-iv", iv]
+    return subprocess.run(
+        [*cipher, "-in", str(segment), "-out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def _probe_rc(path: Path) -> int:
+    done = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_streams", str(path)],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+    return done.returncode
+
+
+def test_aes_128_segments_play_with_the_key_only_and_the_key_is_never_an_output(
+    tmp_path: Path, clip: Clip
+) -> None:
+    key = bytes(range(16, 32))
+    secrets = tmp_path / "secrets"
+    (secrets / "hls-keys").mkdir(parents=True)
+    # As `kubectl create secret generic --from-literal` would hold it: hex text.
+    (secrets / "hls-keys" / "movie.key").write_text(key.hex() + "\n")
+    uri = "https://keys.example.com/v1/movie"
+    out = _run(
+        tmp_path,
+        clip.path,
+        {
+            "segmentSeconds": 1,
+            "preset": "ultrafast",
+            "renditions": [
+                {"height": 360, "videoBitrate": "600k"},
+                {"height": 180, "videoBitrate": "200k"},
+            ],
+            "encryption": {
+                "keySecret": {"name": "hls-keys", "key": "movie.key"},
+                "keyUri": uri,
+            },
+        },
+        "--secret-dir",
+        str(secrets),
+    )
+    ivs = set()
+    for i in (0, 1):
+        playlist = out / f"stream_{i}" / "index.m3u8"
+        (line,) = _key_lines(playlist)
+        assert f'METHOD=AES-128,URI="{uri}"' in line
+        iv = line.split("IV=0x")[1]
+        ivs.add(iv)
+        segment = _first_segment(playlist)
+        # Encrypted: not media without the key.
+        assert _probe_rc(segment) != 0
+        plain = tmp_path / f"plain-{i}.ts"
+        assert _decrypt(segment, key, iv, plain).returncode == 0
+        info = ffprobe(plain)
+        assert sorted(s["codec_name"] for s in info["streams"]) == ["aac", "h264"]
+        assert plain.read_bytes()[0] == 0x47  # the MPEG-TS sync byte
+        wrong = tmp_path / f"wrong-{i}.ts"
+        failed = _decrypt(segment, bytes(16), iv, wrong)
+        assert failed.returncode != 0 or _probe_rc(wrong) != 0
+        # A player with the key (here a local copy of it) plays the playlist...
+        local_key = tmp_path / "k.bin"
+        local_key.write_bytes(key)
+        local = playlist.with_name("local.m3u8")
+        local.write_text(playlist.read_text().replace(uri, str(local_key)))
+        played = _plays(local, "-allowed_extensions", "ALL")
+        assert played.returncode == 0, played.stderr
+        local.unlink()
+        # ...one without it cannot.
+        assert _plays(playlist).returncode != 0
+    assert all(len(iv) == 32 for iv in ivs)
+    # The key is nowhere in the outputs or the manifest, and not left in scratch.
+    manifest = (out.parent / "manifest.json").read_text()
+    assert ".key" not in manifest
+    assert _entry(out, "master.m3u8")["encryption"] == {"method": "aes-128", "keyUri": uri}
+    for path in out.parent.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert key not in data, path
+            assert key.hex().encode() not in data, path
+    assert not list(tmp_path.glob("*/*-hls.key")) + list(tmp_path.glob("*-hls.key"))
+
+
+def test_a_missing_key_is_exit_2_naming_the_secret(tmp_path: Path, clip: Clip) -> None:
+    task = {
+        "encryption": {
+            "keySecret": {"name": "hls-keys", "key": "absent.key"},
+            "keyUri": "https://keys.example.com/k",
+        }
+    }
+    workflow = write_workflow(tmp_path, [{"name": "s", "adaptiveStreaming": task}])
+    done = run_local(workflow, clip.path, tmp_path / "out", "--secret-dir", str(tmp_path))
+    assert done.returncode == 2, done.stderr
+    assert "Secret 'hls-keys', key 'absent.key'" in done.stderr

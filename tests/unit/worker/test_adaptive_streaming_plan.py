@@ -365,3 +365,22 @@ def test_dash_renditions_share_the_largest_ones_display_aspect_ratio() -> None:
     hls = _args(ffas.StreamPlan([top, low], []))
     assert "-aspect:v:1" not in hls
     assert "setsar=640/639" not in hls[hls.index("-filter_complex") + 1]
+
+
+def test_an_hls_key_is_16_raw_bytes_or_32_hex_digits() -> None:
+    raw = bytes(range(16))
+    assert task.parse_hls_key(raw) == raw
+    assert task.parse_hls_key((raw.hex() + "\n").encode()) == raw
+    with pytest.raises(ValueError, match="is 15 bytes"):
+        task.parse_hls_key(b"x" * 15)
+    with pytest.raises(ValueError, match="32 hex digits") as caught:
+        task.parse_hls_key(b"not-a-key-but-some-secret-text-1234")
+    assert "secret-text" not in str(caught.value)
+
+
+def test_encryption_passes_the_key_info_file_to_the_hls_muxer() -> None:
+    plan = ffas.StreamPlan([ffas.PlannedRendition(_r(height=360), 640, 360)], [])
+    args = _args(plan, segment_format="ts", key_info=Path("/scratch/hls.keyinfo"))
+    assert args[args.index("-hls_key_info_file") + 1] == "/scratch/hls.keyinfo"
+    assert args[args.index("-hls_segment_type") + 1] == "mpegts"
+    assert "-hls_key_info_file" not in _args(plan)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mediaflow_api.job import Limits
+from mediaflow_api.job import SECRETS_DIR, Limits
 from mediaflow_worker.probe import ProbeResult
 
 
@@ -56,6 +56,9 @@ class TaskContext:
     font: str
     task_name: str
     facts: InputFacts = field(default_factory=InputFacts)
+    # Secret keys the tasks name, as SECRETS_DIR/<secret>/<key> (mounted by the
+    # operator in a Job; ``run --secret-dir`` locally).
+    secret_dir: Path = Path(SECRETS_DIR)
 
     @property
     def duration(self) -> float:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import re
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from mediaflow_api.job import secret_key_path
 from mediaflow_api.presets import resolve_ladder
-from mediaflow_api.tasks import AdaptiveStreamingTask, Rendition
+from mediaflow_api.tasks import AdaptiveStreamingTask, Encryption, Rendition
+from mediaflow_worker.errors import AssetError, AssetNotFoundError
 from mediaflow_worker.ffmpeg.adaptive_streaming import (
     DroppedRendition,
     PlannedAudio,
@@ -22,6 +28,10 @@ from mediaflow_worker.ffmpeg.codecs import VIDEO_ENCODERS
 from mediaflow_worker.probe import ProbeResult
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
+
+AES_128_KEY_BYTES = 16
+# Anything longer is not a key (read no further).
+_KEY_READ_LIMIT = 256
 
 # The playlists each format writes (their manifest entries carry the plan).
 PLAYLISTS = {
@@ -203,9 +213,14 @@ def run(ladder: Ladder, ctx: TaskContext) -> list[OutputFile]:
     plan = plan_stream(ladder, ctx.probe, display)
     segment_type = None
     if spec.format == "hls":
-        segment_type = hls_segment_type(plan, spec.segment_format)
+        # ffmpeg 5.1 encrypts MPEG-TS segments only ("Encrypted fmp4 not yet
+        # supported"), so an encrypted ladder is ts even without video.
+        segment_type = hls_segment_type(
+            plan, spec.segment_format or ("ts" if spec.encryption else None)
+        )
         for i in range(hls_variant_count(plan)):
             (ctx.out_dir / f"stream_{i}").mkdir(parents=True, exist_ok=True)
+    key_info = write_key_info(spec.encryption, ctx) if spec.encryption else None
     args = stream_args(
         ctx.input_path,
         ctx.probe.demuxer,
@@ -217,11 +232,60 @@ def run(ladder: Ladder, ctx: TaskContext) -> list[OutputFile]:
         out_dir=ctx.out_dir,
         segment_format=segment_type,
         font=ctx.font,
+        key_info=key_info,
     )
-    run_ffmpeg(args, label=ctx.task_name, expected_seconds=ctx.duration, deadline=ctx.deadline)
+    try:
+        run_ffmpeg(args, label=ctx.task_name, expected_seconds=ctx.duration, deadline=ctx.deadline)
+    finally:
+        if key_info is not None:
+            # The key's copy lives only as long as the muxer needs it.
+            for path in [*key_info.read_text().splitlines()[1:2], str(key_info)]:
+                Path(path).unlink(missing_ok=True)
     info = plan_info(plan, ladder, segment_type)
+    if spec.encryption is not None:
+        info["encryption"] = {"method": spec.encryption.method, "keyUri": spec.encryption.key_uri}
     playlists = PLAYLISTS[spec.format]
     return [
         OutputFile(path, info if path.name in playlists and path.parent == ctx.out_dir else {})
         for path in sorted(p for p in ctx.out_dir.rglob("*") if p.is_file())
     ]
+
+
+def parse_hls_key(raw: bytes) -> bytes:
+    """The 16-byte AES-128 key from a Secret key's bytes: the raw 16 bytes, or
+    32 hex digits (what ``openssl rand -hex 16`` prints, newline allowed).
+    ``ValueError`` saying what is wrong (never what the bytes are)."""
+    if len(raw) == AES_128_KEY_BYTES:
+        return raw
+    text = raw.strip()
+    if re.fullmatch(rb"[0-9a-fA-F]{32}", text):
+        return bytes.fromhex(text.decode())
+    raise ValueError(f"is {len(raw)} bytes; an AES-128 key is 16 raw bytes or 32 hex digits")
+
+
+def write_key_info(encryption: Encryption, ctx: TaskContext) -> Path:
+    """Read the mounted Secret key, write it and ffmpeg's key-info file (key
+    URI, key file, IV) into scratch, never into the output directory; the
+    IV is random per run so one key never encrypts two videos with the same
+    IV. ``AssetError`` (exit 2) when the key is missing or not a key."""
+    ref = encryption.key_secret
+    where = f"encryption key (Secret {ref.name!r}, key {ref.key!r})"
+    path = Path(secret_key_path(str(ctx.secret_dir), ref))
+    try:
+        with path.open("rb") as f:
+            raw = f.read(_KEY_READ_LIMIT)
+    except FileNotFoundError as exc:
+        raise AssetNotFoundError(f"{where}: not found at {path}") from exc
+    except OSError as exc:
+        raise AssetError(f"{where}: cannot read {path}: {exc.strerror}") from exc
+    try:
+        key = parse_hls_key(raw)
+    except ValueError as exc:
+        raise AssetError(f"{where} {exc}") from exc
+    key_file = ctx.scratch / f"{ctx.task_name}-hls.key"
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    key_info = ctx.scratch / f"{ctx.task_name}-hls.keyinfo"
+    key_info.write_text(f"{encryption.key_uri}\n{key_file}\n{secrets.token_hex(16)}\n")
+    return key_info
