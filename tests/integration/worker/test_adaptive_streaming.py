@@ -385,3 +385,75 @@ def test_a_missing_key_is_exit_2_naming_the_secret(tmp_path: Path, clip: Clip) -
     done = run_local(workflow, clip.path, tmp_path / "out", "--secret-dir", str(tmp_path))
     assert done.returncode == 2, done.stderr
     assert "Secret 'hls-keys', key 'absent.key'" in done.stderr
+
+
+def _first_frame(playlist: Path, size: tuple[int, int]) -> bytes:
+    """The first decoded frame of a media playlist as RGB24 bytes."""
+    decode = ["ffmpeg", "-v", "error", "-i", str(playlist), "-frames:v", "1"]
+    done = subprocess.run(
+        [*decode, "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    assert len(done.stdout) == size[0] * size[1] * 3
+    return done.stdout
+
+
+def _region(frame: bytes, width: int, box: tuple[int, int, int, int]) -> list[tuple[int, ...]]:
+    """The RGB pixels of ``box`` (x0, y0, x1, y1) in a frame ``width`` wide."""
+    x0, y0, x1, y1 = box
+    return [
+        tuple(frame[(y * width + x) * 3 : (y * width + x) * 3 + 3])
+        for y in range(y0, y1)
+        for x in range(x0, x1)
+    ]
+
+
+def _mean_difference(a: list[tuple[int, ...]], b: list[tuple[int, ...]]) -> float:
+    total = sum(
+        abs(p - q) for pa, pb in zip(a, b, strict=True) for p, q in zip(pa, pb, strict=True)
+    )
+    return total / (3 * len(a))
+
+
+def test_watermarks_are_drawn_on_every_rendition_at_its_size(
+    tmp_path: Path, clip: Clip, logo_png: Path
+) -> None:
+    renditions = [
+        {"height": 360, "videoBitrate": "1500k"},
+        {"height": 180, "videoBitrate": "600k"},
+    ]
+    base = {"segmentSeconds": 1, "preset": "ultrafast", "renditions": renditions}
+    (tmp_path / "plain").mkdir()
+    plain = _run(tmp_path / "plain", clip.path, base)
+    (tmp_path / "marked").mkdir()
+    logo = {"bucket": "assets", "key": "logo.png"}
+    marks = [
+        # 25 % of each rendition's width, in its top-left corner.
+        {"image": logo, "position": "top-left", "offsetX": "0", "offsetY": "0", "width": "25%"},
+        {"text": "PREVIEW", "position": "bottom-right", "fontSize": "12%"},
+    ]
+    marked = _run(
+        tmp_path / "marked",
+        clip.path,
+        {**base, "watermarks": marks},
+        "--assets",
+        str(logo_png.parents[1]),
+    )
+    for i, (w, h) in enumerate([(640, 360), (320, 180)]):
+        with_marks = _first_frame(marked / f"stream_{i}" / "index.m3u8", (w, h))
+        without = _first_frame(plain / f"stream_{i}" / "index.m3u8", (w, h))
+        # The logo (red at 60 %) is 25 % of this rendition's width: w/4 x w/8.
+        logo_box = (2, 2, w // 4 - 2, w // 8 - 2)
+        drawn = _region(with_marks, w, logo_box)
+        assert _mean_difference(drawn, _region(without, w, logo_box)) > 40, i
+        assert sum(p[0] for p in drawn) / len(drawn) > 150, i  # red
+        # Just right of and below the logo: untouched.
+        clear = (w // 4 + 4, w // 8 + 4, w // 2, h // 2)
+        assert _mean_difference(_region(with_marks, w, clear), _region(without, w, clear)) < 8
+        # The text, bottom right, sized to 12 % of this rendition's height.
+        text_box = (w // 2, h - h // 4, w - 4, h - 4)
+        assert (
+            _mean_difference(_region(with_marks, w, text_box), _region(without, w, text_box)) > 3
+        ), i

@@ -15,8 +15,11 @@ from mediaflow_api.tasks import (
     AdaptiveStreamingTask,
     Rendition,
     TaskSpec,
+    Watermark,
 )
+from mediaflow_worker import preflight
 from mediaflow_worker.ffmpeg import adaptive_streaming as ffas
+from mediaflow_worker.ffmpeg.watermark import WatermarkInput
 from mediaflow_worker.probe import parse_probe
 from mediaflow_worker.tasks import adaptive_streaming as task
 
@@ -384,3 +387,52 @@ def test_encryption_passes_the_key_info_file_to_the_hls_muxer() -> None:
     assert args[args.index("-hls_key_info_file") + 1] == "/scratch/hls.keyinfo"
     assert args[args.index("-hls_segment_type") + 1] == "mpegts"
     assert "-hls_key_info_file" not in _args(plan)
+
+
+def test_watermarks_are_drawn_per_rendition_with_their_own_labels_and_image_inputs() -> None:
+    image = Watermark.model_validate(
+        {"image": {"bucket": "assets", "key": "logo.png"}, "width": "10%"}
+    )
+    text = Watermark.model_validate({"text": "x", "fontSize": "10%"})
+    marks = [
+        WatermarkInput(image, 1, (200, 100), None, Path("/s/logo.png")),
+        WatermarkInput(text, None, None, Path("/s/t.txt")),
+    ]
+    top = ffas.PlannedRendition(_r(height=720), 1280, 720)
+    low = ffas.PlannedRendition(_r(height=360), 640, 360)
+    args = _args(ffas.StreamPlan([top, low], []), marks=marks)
+    # One copy of the image per rendition, after the source.
+    assert [args[i + 1] for i, a in enumerate(args) if a == "-i"] == [
+        "file:/i",
+        "file:/s/logo.png",
+        "file:/s/logo.png",
+    ]
+    graph = args[args.index("-filter_complex") + 1]
+    # 10 % of each rendition's width; each reads its own image input.
+    assert "[1:v]scale=128:64" in graph
+    assert "[2:v]scale=64:32" in graph
+    assert "[b0][r0wm0]overlay=" in graph
+    assert "[b1][r1wm0]overlay=" in graph
+    assert "fontsize=72" in graph
+    assert "fontsize=36" in graph
+    assert "[r0wm1out]format=yuv420p[v0]" in graph
+    assert "[r1wm1out]format=yuv420p[v1]" in graph
+    assert graph.count("[wm") == 0
+
+
+def test_preflight_checks_the_images_and_font_of_streaming_watermarks() -> None:
+    tasks = [
+        TaskSpec.model_validate(
+            {
+                "name": "hls",
+                "adaptiveStreaming": {
+                    "watermarks": [
+                        {"image": {"bucket": "assets", "key": "logo.png"}},
+                        {"text": "preview"},
+                    ]
+                },
+            }
+        )
+    ]
+    assert [(r.task, r.key) for r in preflight.watermark_images(tasks)] == [("hls", "logo.png")]
+    assert preflight.text_watermark_tasks(tasks) == ["hls"]

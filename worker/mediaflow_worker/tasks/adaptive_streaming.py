@@ -28,6 +28,7 @@ from mediaflow_worker.ffmpeg.codecs import VIDEO_ENCODERS
 from mediaflow_worker.probe import ProbeResult
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
+from mediaflow_worker.tasks._common import watermark_inputs
 
 AES_128_KEY_BYTES = 16
 # Anything longer is not a key (read no further).
@@ -220,6 +221,8 @@ def run(ladder: Ladder, ctx: TaskContext) -> list[OutputFile]:
         )
         for i in range(hls_variant_count(plan)):
             (ctx.out_dir / f"stream_{i}").mkdir(parents=True, exist_ok=True)
+    # Drawn on every rendition, each at its own size (``ffmpeg.watermark``).
+    marks = watermark_inputs(spec.watermarks, ctx) if spec.watermarks and plan.videos else []
     key_info = write_key_info(spec.encryption, ctx) if spec.encryption else None
     args = stream_args(
         ctx.input_path,
@@ -231,6 +234,7 @@ def run(ladder: Ladder, ctx: TaskContext) -> list[OutputFile]:
         segment_seconds=spec.segment_seconds,
         out_dir=ctx.out_dir,
         segment_format=segment_type,
+        marks=marks,
         font=ctx.font,
         key_info=key_info,
     )
