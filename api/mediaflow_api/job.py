@@ -27,9 +27,12 @@ operator tells it from a success by the summary (``TerminationSummary.superseded
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from mediaflow_api.tasks import TaskSpec
+from mediaflow_api.tasks import SecretKeyRef, TaskSpec
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -59,6 +62,29 @@ STORAGE_ENV_OPTIONAL: dict[str, str] = {
 }
 TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 TERMINATION_MESSAGE_LIMIT = 4096
+# Where a Job's pod finds the Secret keys its tasks name (an HLS encryption
+# key): the operator mounts exactly those keys, read-only, as
+# SECRETS_DIR/<secret name>/<key>. The Secret's bytes never pass through the
+# operator or the Job spec; ``mediaflow-worker run --secret-dir`` mirrors the
+# layout locally.
+SECRETS_DIR = "/var/run/mediaflow/secrets"
+
+
+def secret_key_refs(tasks: Sequence[TaskSpec]) -> list[SecretKeyRef]:
+    """The Secret keys ``tasks`` read (each once, in task order)."""
+    refs: list[SecretKeyRef] = []
+    for task in tasks:
+        streaming = task.adaptive_streaming
+        if streaming is not None and streaming.encryption is not None:
+            ref = streaming.encryption.key_secret
+            if ref not in refs:
+                refs.append(ref)
+    return refs
+
+
+def secret_key_path(root: str | PurePosixPath, ref: SecretKeyRef) -> PurePosixPath:
+    """Where a mounted Secret key lies under ``root`` (``SECRETS_DIR`` in a Job)."""
+    return PurePosixPath(root) / ref.name / ref.key
 
 
 class _Strict(BaseModel):

@@ -188,9 +188,12 @@ def resolve_transcode(task: TranscodeTask) -> TranscodeTask:
 
 
 def resolve_ladder(task: AdaptiveStreamingTask) -> tuple[str, list[Rendition]]:
-    """The codec and renditions (tallest first) of an adaptive streaming task."""
+    """The codec and renditions (tallest first) of an adaptive streaming task;
+    every rendition's ``codec`` is filled in (its own, else the task's, else
+    the ladder's)."""
     ladder_codec, renditions = LADDERS[task.ladder or DEFAULT_LADDER]
     if task.renditions:
         renditions = list(task.renditions)
     codec = task.codec or ladder_codec
-    return codec, sorted(renditions, key=lambda r: r.height, reverse=True)
+    filled = [r.model_copy(update={"codec": r.codec or codec}) for r in renditions]
+    return codec, sorted(filled, key=lambda r: (r.height or 0, r.width or 0), reverse=True)

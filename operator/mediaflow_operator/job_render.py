@@ -22,6 +22,7 @@ from typing import Any, Literal
 from mediaflow_api.job import (
     EXIT_BAD_INPUT,
     JOB_ENV,
+    SECRETS_DIR,
     STORAGE_ENV,
     STORAGE_ENV_OPTIONAL,
     TERMINATION_MESSAGE_PATH,
@@ -31,6 +32,7 @@ from mediaflow_api.job import (
     OutputLocation,
     WorkerJob,
     WorkflowRef,
+    secret_key_refs,
 )
 from mediaflow_api.metadata import output_dir_for
 from mediaflow_api.workflow import GROUP, KIND, VERSION, WorkflowSpec
@@ -209,6 +211,9 @@ def render_job(
         "containers": [container],
         "volumes": [{"name": "scratch", "emptyDir": {}}],
     }
+    volumes, mounts = secret_key_volumes(spec)
+    pod_spec["volumes"] += volumes
+    container["volumeMounts"] += mounts
     if execution.node_selector:
         pod_spec["nodeSelector"] = dict(execution.node_selector)
     if execution.tolerations:
@@ -274,3 +279,39 @@ def _secret_env(name: str, secret: str, key: str, *, optional: bool) -> dict[str
     if optional:
         ref["optional"] = True
     return {"name": name, "valueFrom": {"secretKeyRef": ref}}
+
+
+# Mounted Secret keys are readable by the pod's group (fsGroup) only.
+SECRET_FILE_MODE = 0o440
+
+
+def secret_key_volumes(spec: WorkflowSpec) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Volumes and mounts that put exactly the Secret keys the tasks name (an
+    HLS encryption key) at ``SECRETS_DIR/<secret>/<key>``, read-only.
+
+    By reference only: the kubelet reads the Secret when it starts the pod, so
+    neither the operator (which needs no RBAC on Secrets for this) nor the Job
+    spec ever holds the key. ``optional``: a missing Secret or key does not
+    leave the pod waiting for its volume until the deadline; the worker
+    starts, finds no key file and fails at once with exit 2 naming the Secret
+    and key (``AssetNotFound``)."""
+    keys: dict[str, list[str]] = {}
+    for ref in secret_key_refs(spec.tasks):
+        keys.setdefault(ref.name, []).append(ref.key)
+    volumes: list[dict[str, Any]] = []
+    mounts: list[dict[str, Any]] = []
+    for i, (name, names) in enumerate(keys.items()):
+        volume = f"secret-key-{i}"
+        volumes.append(
+            {
+                "name": volume,
+                "secret": {
+                    "secretName": name,
+                    "items": [{"key": k, "path": k} for k in names],
+                    "defaultMode": SECRET_FILE_MODE,
+                    "optional": True,
+                },
+            }
+        )
+        mounts.append({"name": volume, "mountPath": f"{SECRETS_DIR}/{name}", "readOnly": True})
+    return volumes, mounts

@@ -158,6 +158,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             assets=dict(args.asset),
             limits=limits,
             template_files=list(args.template),
+            secret_dir=args.secret_dir,
         )
     except WorkerError as exc:
         print(f"mediaflow-worker: {exc.reason}: {_one_line(exc.message)}", file=sys.stderr)
@@ -217,6 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BUCKET/KEY=FILE",
         help="use FILE for the watermark image object BUCKET/KEY (repeatable; "
         "takes precedence over --assets)",
+    )
+    run.add_argument(
+        "--secret-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="directory holding the Secret keys the tasks name (an HLS encryption key) as "
+        "DIR/<secret name>/<key>, as a Job's pod has them mounted (default: secrets/ beside "
+        "the Workflow file)",
     )
     run.add_argument("--timeout", type=int, default=0, help="wall-time limit in seconds")
     run.set_defaults(func=cmd_run)

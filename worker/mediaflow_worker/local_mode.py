@@ -162,9 +162,14 @@ def run_local(
     assets: dict[tuple[str, str], Path] | None = None,
     limits: Limits | None = None,
     template_files: list[Path] | None = None,
+    secret_dir: Path | None = None,
 ) -> dict[str, Any]:
     """Run the tasks; write outputs and ``manifest.json`` into ``out_dir``
     (``template_files``: YAML files with the templates the tasks refer to).
+
+    ``secret_dir``: Secret keys the tasks name (an HLS encryption key) as
+    ``secret_dir/<secret>/<key>``; default: ``secrets/`` beside the Workflow
+    file.
 
     Watermark images and the text font are checked first (``preflight``):
     a missing or broken one fails before any task starts."""
@@ -194,6 +199,7 @@ def run_local(
             fetch_asset=fetch_asset,
             font=font,
             fetch_sibling=local_siblings(input_file),
+            secret_dir=secret_dir or workflow_file.parent / "secrets",
         )
         entries = runner.task_entries(results, out_root, None)
         out_dir.mkdir(parents=True, exist_ok=True)

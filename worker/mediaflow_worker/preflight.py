@@ -18,7 +18,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from mediaflow_api.tasks import TaskSpec
+from mediaflow_api.tasks import TaskSpec, Watermark
 from mediaflow_worker.errors import AssetError, AssetNotFoundError, WorkerError
 from mediaflow_worker.probe import image_size
 from mediaflow_worker.tasks import AssetFetcher
@@ -41,11 +41,19 @@ class ImageRef:
     key: str
 
 
+def _watermarks(task: TaskSpec) -> list[Watermark]:
+    """The watermarks a task draws (a transcode's, every streaming rendition's)."""
+    marks = list(task.transcode.watermarks or []) if task.transcode else []
+    if task.adaptive_streaming:
+        marks += task.adaptive_streaming.watermarks or []
+    return marks
+
+
 def watermark_images(tasks: list[TaskSpec]) -> list[ImageRef]:
     """Every watermark image the tasks name, in task order."""
     refs = []
     for task in tasks:
-        for mark in (task.transcode.watermarks or []) if task.transcode else []:
+        for mark in _watermarks(task):
             if mark.image is not None:
                 refs.append(ImageRef(task.name, mark.image.bucket, mark.image.key))
     return refs
@@ -75,11 +83,7 @@ def joined_clips(tasks: list[TaskSpec]) -> list[ImageRef]:
 
 def text_watermark_tasks(tasks: list[TaskSpec]) -> list[str]:
     """The names of the tasks that draw text (and so need the font)."""
-    return [
-        task.name
-        for task in tasks
-        if task.transcode and any(m.text is not None for m in task.transcode.watermarks or [])
-    ]
+    return [task.name for task in tasks if any(m.text is not None for m in _watermarks(task))]
 
 
 def check_image(path: Path, ref: ImageRef) -> tuple[int, int]:

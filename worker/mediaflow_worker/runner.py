@@ -73,6 +73,7 @@ def run_tasks(
     on_task_done: Callable[[TaskResult], None] | None = None,
     fetch_sibling: SiblingFetcher = no_siblings,
     input_name: str = "",
+    secret_dir: Path | None = None,
 ) -> list[TaskResult]:
     """Run ``tasks`` in order; outputs land in ``out_root/<task name>/``.
 
@@ -81,7 +82,8 @@ def run_tasks(
     succeeded task as soon as its outputs are complete and the outputs so
     far are within ``limits.max_output_bytes`` (``job`` uploads them while
     the next tasks run). ``fetch_sibling``/``input_name``: files next to the
-    input (subtitle sidecars found by their naming rule)."""
+    input (subtitle sidecars found by their naming rule). ``secret_dir``: where
+    Secret keys lie (default ``SECRETS_DIR``, the Job's mounts)."""
     prepared = [prepare(task) for task in tasks]  # presets resolved once, here
     encoders.check_encoders(prepared)
     facts = InputFacts()  # shared: what one task probes, the next reuses
@@ -105,6 +107,8 @@ def run_tasks(
             fetch_sibling=fetch_sibling,
             input_name=input_name or input_path.name,
         )
+        if secret_dir is not None:
+            ctx.secret_dir = secret_dir
         started = time.monotonic()
         log.info("task %s (%s): started", task.name, task.kind)
         try:

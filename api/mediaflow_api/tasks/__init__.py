@@ -23,7 +23,15 @@ task entry and the table of task types. This package re-exports them all:
 import from ``mediaflow_api.tasks``.
 """
 
-from mediaflow_api.tasks.adaptive_streaming import AdaptiveStreamingTask, LadderName, Rendition
+from mediaflow_api.tasks.adaptive_streaming import (
+    HEVC_LADDERS,
+    AdaptiveStreamingTask,
+    AudioRendition,
+    Encryption,
+    LadderName,
+    Rendition,
+    SecretKeyRef,
+)
 from mediaflow_api.tasks.analysis import AnalysisTask
 from mediaflow_api.tasks.animated_image import AnimatedImageTask
 from mediaflow_api.tasks.common import (
@@ -97,6 +105,7 @@ __all__ = [
     "COLOR_PATTERN",
     "CONTAINER_AUDIO_CODECS",
     "CONTAINER_VIDEO_CODECS",
+    "HEVC_LADDERS",
     "LENGTH_PATTERN",
     "MAX_REGIONS",
     "PRESET_CODECS",
@@ -112,11 +121,13 @@ __all__ = [
     "AnalysisTask",
     "AnimatedImageTask",
     "AudioCodec",
+    "AudioRendition",
     "AudioSettings",
     "Bitrate",
     "ClipRef",
     "Container",
     "EncoderPreset",
+    "Encryption",
     "ImageFormat",
     "LadderName",
     "Length",
@@ -125,6 +136,7 @@ __all__ = [
     "PrivacyRegion",
     "RegionStyle",
     "Rendition",
+    "SecretKeyRef",
     "SnapshotTask",
     "SpecModel",
     "SpriteTask",

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from mediaflow_api.tasks import TaskSpec
 from tests.support.workflow_api import create_workflow_object
+from tests.unit.worker.test_adaptive_streaming_plan import STREAMING_INVALID, STREAMING_VALID
 from tests.unit.worker.test_task_spec import INVALID, VALID
 
 pytestmark = pytest.mark.integration
@@ -30,7 +31,7 @@ def _create(api: client.ApiClient, namespace: str, task: dict[str, Any]) -> dict
     return create_workflow_object(api, namespace, {"trigger": trigger, "tasks": [task]})
 
 
-@pytest.mark.parametrize("raw", VALID, ids=lambda r: r["name"])
+@pytest.mark.parametrize("raw", VALID + STREAMING_VALID, ids=lambda r: r["name"])
 def test_server_accepts_valid_tasks_and_defaults_them_like_the_models(
     api: client.ApiClient, namespace: str, raw: dict[str, Any]
 ) -> None:
@@ -39,7 +40,11 @@ def test_server_accepts_valid_tasks_and_defaults_them_like_the_models(
     assert TaskSpec.model_validate(stored) == TaskSpec.model_validate(raw)
 
 
-@pytest.mark.parametrize(("raw", "needle"), INVALID, ids=[n for _, n in INVALID])
+@pytest.mark.parametrize(
+    ("raw", "needle"),
+    INVALID + STREAMING_INVALID,
+    ids=[n for _, n in INVALID + STREAMING_INVALID],
+)
 def test_server_rejects_what_the_models_reject(
     api: client.ApiClient, namespace: str, raw: dict[str, Any], needle: str
 ) -> None:

@@ -271,7 +271,7 @@ def test_audio_only_hls_is_one_aac_rendition() -> None:
         Path("/i"), "mp3", 1, fmt="hls", bitrate="128k", segment_seconds=6, out_dir=Path("/o")
     )
     assert args[args.index("-var_stream_map") + 1] == "a:0"
-    assert args[args.index("-b:a") + 1] == "128000"
+    assert args[args.index("-b:a:0") + 1] == "128000"
     assert "-filter_complex" not in args
 
 

@@ -208,7 +208,7 @@ INVALID: list[tuple[dict[str, Any], str]] = [
                 ]
             },
         },
-        "heights must be distinct",
+        "sizes must be distinct",
     ),
     ({"name": "a", "adaptiveStreaming": {"segmentSeconds": 0}}, "segmentSeconds"),
     ({"name": "a", "analysis": {"sceneThreshold": 200}}, "sceneThreshold"),
@@ -312,7 +312,7 @@ def test_every_cross_field_rule_has_a_cel_twin_in_the_schema() -> None:
         "watermark: set exactly one of image and text",
         "watermark.end must be greater",
         "snapshot: set exactly one of times",
-        "heights must be distinct",
+        "sizes must be distinct",
         "transcode.video.codec cannot go in this container",
         "transcode.audio.codec cannot go in this container",
         "transcode.container cannot hold the video codec of the preset",

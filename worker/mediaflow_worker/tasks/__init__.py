@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mediaflow_api.job import Limits
+from mediaflow_api.job import SECRETS_DIR, Limits
 from mediaflow_worker.probe import ProbeResult
 
 
@@ -69,6 +69,9 @@ class TaskContext:
     fetch_sibling: SiblingFetcher = no_siblings
     # The input's own file name (the naming rule of sidecars starts from it).
     input_name: str = ""
+    # Secret keys the tasks name, as SECRETS_DIR/<secret>/<key> (mounted by the
+    # operator in a Job; ``run --secret-dir`` locally).
+    secret_dir: Path = Path(SECRETS_DIR)
 
     @property
     def duration(self) -> float:

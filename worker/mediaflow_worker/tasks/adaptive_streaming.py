@@ -1,22 +1,51 @@
-"""The ``adaptiveStreaming`` task: an HLS or DASH ladder from one decode."""
+"""The ``adaptiveStreaming`` task: an HLS, DASH or CMAF ladder from one decode."""
 
 from __future__ import annotations
 
+import os
+import re
+import secrets
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from mediaflow_api.job import secret_key_path
 from mediaflow_api.presets import resolve_ladder
-from mediaflow_api.tasks import AdaptiveStreamingTask, Rendition, parse_bitrate
-from mediaflow_worker.ffmpeg.adaptive_streaming import audio_stream_args, ladder_args, plan_ladder
+from mediaflow_api.tasks import AdaptiveStreamingTask, Encryption, Rendition
+from mediaflow_worker.errors import AssetError, AssetNotFoundError
+from mediaflow_worker.ffmpeg.adaptive_streaming import (
+    DroppedRendition,
+    PlannedAudio,
+    StreamPlan,
+    distinct_audios,
+    hls_segment_type,
+    hls_variant_count,
+    plan_audio,
+    plan_ladder,
+    stream_args,
+)
 from mediaflow_worker.ffmpeg.codecs import VIDEO_ENCODERS
+from mediaflow_worker.probe import ProbeResult
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
+from mediaflow_worker.tasks._common import watermark_inputs
+
+AES_128_KEY_BYTES = 16
+# Anything longer is not a key (read no further).
+_KEY_READ_LIMIT = 256
+
+# The playlists each format writes (their manifest entries carry the plan).
+PLAYLISTS = {
+    "hls": ("master.m3u8",),
+    "dash": ("manifest.mpd",),
+    "cmaf": ("master.m3u8", "manifest.mpd"),
+}
 
 
 @dataclass(frozen=True)
 class Ladder:
     """An adaptive streaming task with its ladder resolved (named ladder or
-    explicit renditions, tallest first)."""
+    explicit renditions, tallest first, each with its codec)."""
 
     spec: AdaptiveStreamingTask
     codec: str
@@ -30,60 +59,237 @@ def resolve(spec: AdaptiveStreamingTask) -> Ladder:
 
 
 def required_encoders(ladder: Ladder) -> set[str]:
-    """The ladder's video encoder and AAC."""
-    return {VIDEO_ENCODERS[ladder.codec], "aac"}
+    """The renditions' video encoders (none for an audio ladder) and AAC."""
+    if ladder.spec.audio_only:
+        return {"aac"}
+    return {VIDEO_ENCODERS[r.codec or ladder.codec] for r in ladder.renditions} | {"aac"}
+
+
+def source_bitrates(probe: ProbeResult) -> tuple[int | None, int | None]:
+    """The source's video and audio bitrates (bits/s) where the container
+    says: a stream's own ``bit_rate``, else (video) the whole file's less the
+    audio's. None when unknown."""
+    video_rate = audio_rate = None
+    streams = probe.raw.get("streams") or []
+    for s in streams:
+        rate = _positive_int(s.get("bit_rate"))
+        disposition = s.get("disposition") or {}
+        if s.get("codec_type") == "video" and video_rate is None:
+            if disposition.get("attached_pic") or disposition.get("still_image"):
+                continue
+            video_rate = rate or -1
+        elif s.get("codec_type") == "audio" and audio_rate is None:
+            audio_rate = rate or -1
+    if video_rate == -1:
+        # MKV and WebM give no per-stream rate: the file's is an upper bound.
+        total = probe.bit_rate
+        video_rate = total - max(audio_rate or 0, 0) if total else None
+    return (
+        video_rate if video_rate and video_rate > 0 else None,
+        audio_rate if audio_rate and audio_rate > 0 else None,
+    )
+
+
+def _positive_int(value: Any) -> int | None:
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        return None
+    return n if n > 0 else None
+
+
+def plan_stream(ladder: Ladder, probe: ProbeResult, display: tuple[int, int] | None) -> StreamPlan:
+    """What the task produces from this input (pure): the video renditions
+    that fit the source, and the audio renditions. ``display``: the source's
+    display size (None: no video)."""
+    spec = ladder.spec
+    cap = spec.cap_at_source
+    src_video, src_audio = source_bitrates(probe) if cap else (None, None)
+    with_video = display is not None and not spec.audio_only
+    dropped: list[DroppedRendition] = []
+    videos = []
+    if with_video:
+        assert display is not None
+        assert probe.video is not None
+        videos = plan_ladder(
+            ladder.renditions,
+            display,
+            codec=ladder.codec,
+            source_fps=probe.video.fps,
+            source_bitrate=src_video,
+            dropped=dropped,
+        )
+    audios: list[PlannedAudio] = []
+    group = True
+    if probe.audio is not None:
+        if spec.audio_renditions:
+            audios = distinct_audios(
+                [
+                    plan_audio(a.bitrate, a.channels, a.sample_rate, src_audio)
+                    for a in spec.audio_renditions
+                ]
+            )
+        elif with_video:
+            per_variant = [
+                plan_audio(
+                    p.rendition.audio_bitrate,
+                    p.rendition.audio_channels,
+                    p.rendition.audio_sample_rate,
+                    src_audio,
+                )
+                for p in videos
+            ]
+            if spec.format == "hls":
+                audios, group = per_variant, False
+            else:
+                audios = distinct_audios(per_variant)
+        else:
+            ladder_audios = distinct_audios(
+                [
+                    plan_audio(r.audio_bitrate, r.audio_channels, r.audio_sample_rate, src_audio)
+                    for r in ladder.renditions
+                ]
+            )
+            # An audio input gets the ladder's best audio (podcasts stream
+            # too); audioOnly asks for the whole audio ladder.
+            audios = ladder_audios if spec.audio_only else ladder_audios[:1]
+    return StreamPlan(videos, audios, audio_group=group and bool(audios), dropped=dropped)
+
+
+def plan_info(plan: StreamPlan, ladder: Ladder, segment_type: str | None) -> dict[str, Any]:
+    """The playlist's manifest entry: what was produced and what was left out."""
+    info: dict[str, Any] = {
+        "format": ladder.spec.format,
+        "renditions": [
+            {
+                "width": p.width,
+                "height": p.height,
+                "codec": p.codec,
+                "videoBitrate": p.video_bitrate,
+                **({"fps": p.fps} if p.fps else {}),
+                **({"cappedAtSource": True} if p.capped else {}),
+            }
+            for p in plan.videos
+        ],
+        "audioRenditions": [
+            {
+                "bitrate": a.bitrate,
+                "channels": a.channels,
+                "sampleRate": a.sample_rate,
+                **({"cappedAtSource": True} if a.capped else {}),
+            }
+            for a in plan.audios
+        ],
+    }
+    if plan.videos:
+        # Kept for readers of the first version of this entry.
+        info["codec"] = plan.videos[0].codec
+    else:
+        info["codec"] = "aac"
+    if segment_type:
+        info["segmentFormat"] = segment_type
+    if plan.dropped:
+        info["dropped"] = [
+            {
+                **({"height": d.rendition.height} if d.rendition.height else {}),
+                **({"width": d.rendition.width} if d.rendition.width else {}),
+                "videoBitrate": d.rendition.video_bitrate,
+                "reason": d.reason,
+            }
+            for d in plan.dropped
+        ]
+    return info
 
 
 def run(ladder: Ladder, ctx: TaskContext) -> list[OutputFile]:
     """HLS: ``master.m3u8`` + ``stream_<i>/index.m3u8`` + segments;
-    DASH: ``manifest.mpd`` + init/chunk segments. Audio-only inputs get one
-    audio rendition (podcasts stream too)."""
-    spec, codec, renditions = ladder.spec, ladder.codec, ladder.renditions
-    if ctx.probe.video is None:
-        if ctx.probe.audio is None:
-            raise TaskNotApplicable("the input has no audio or video stream")
-        # The best audio bitrate of the ladder is the one rendition.
-        bitrate = max((r.audio_bitrate for r in renditions), key=parse_bitrate)
-        if spec.format == "hls":
-            (ctx.out_dir / "stream_0").mkdir(parents=True, exist_ok=True)
-        args = audio_stream_args(
-            ctx.input_path,
-            ctx.probe.demuxer,
-            ctx.limits.max_pixels,
-            fmt=spec.format,
-            bitrate=bitrate,
-            segment_seconds=spec.segment_seconds,
-            out_dir=ctx.out_dir,
+    DASH: ``manifest.mpd`` + init/chunk segments; CMAF: the DASH files plus
+    ``master.m3u8`` and ``media_<i>.m3u8`` over the same segments."""
+    spec = ladder.spec
+    if ctx.probe.video is None and ctx.probe.audio is None:
+        raise TaskNotApplicable("the input has no audio or video stream")
+    if spec.audio_only and ctx.probe.audio is None:
+        raise TaskNotApplicable("audioOnly: the input has no audio stream")
+    display = ctx.display_size() if ctx.probe.video is not None else None
+    plan = plan_stream(ladder, ctx.probe, display)
+    segment_type = None
+    if spec.format == "hls":
+        # ffmpeg 5.1 encrypts MPEG-TS segments only ("Encrypted fmp4 not yet
+        # supported"), so an encrypted ladder is ts even without video.
+        segment_type = hls_segment_type(
+            plan, spec.segment_format or ("ts" if spec.encryption else None)
         )
-        info: dict[str, Any] = {"renditions": [{"audioBitrate": bitrate}], "codec": "aac"}
-    else:
-        display = ctx.display_size()
-        planned = plan_ladder(renditions, display)
-        if spec.format == "hls":
-            for i in range(len(planned)):
-                (ctx.out_dir / f"stream_{i}").mkdir(parents=True, exist_ok=True)
-        args = ladder_args(
-            ctx.input_path,
-            ctx.probe.demuxer,
-            ctx.limits.max_pixels,
-            planned,
-            fmt=spec.format,
-            codec=codec,
-            preset=spec.preset,
-            segment_seconds=spec.segment_seconds,
-            has_audio=ctx.probe.audio is not None,
-            out_dir=ctx.out_dir,
-        )
-        info = {
-            "renditions": [
-                {"width": p.width, "height": p.height, "videoBitrate": p.rendition.video_bitrate}
-                for p in planned
-            ],
-            "codec": codec,
-        }
-    run_ffmpeg(args, label=ctx.task_name, expected_seconds=ctx.duration, deadline=ctx.deadline)
-    playlist = "master.m3u8" if spec.format == "hls" else "manifest.mpd"
+        for i in range(hls_variant_count(plan)):
+            (ctx.out_dir / f"stream_{i}").mkdir(parents=True, exist_ok=True)
+    # Drawn on every rendition, each at its own size (``ffmpeg.watermark``).
+    marks = watermark_inputs(spec.watermarks, ctx) if spec.watermarks and plan.videos else []
+    key_info = write_key_info(spec.encryption, ctx) if spec.encryption else None
+    args = stream_args(
+        ctx.input_path,
+        ctx.probe.demuxer,
+        ctx.limits.max_pixels,
+        plan,
+        fmt=spec.format,
+        preset=spec.preset,
+        segment_seconds=spec.segment_seconds,
+        out_dir=ctx.out_dir,
+        segment_format=segment_type,
+        marks=marks,
+        font=ctx.font,
+        key_info=key_info,
+    )
+    try:
+        run_ffmpeg(args, label=ctx.task_name, expected_seconds=ctx.duration, deadline=ctx.deadline)
+    finally:
+        if key_info is not None:
+            # The key's copy lives only as long as the muxer needs it.
+            for path in [*key_info.read_text().splitlines()[1:2], str(key_info)]:
+                Path(path).unlink(missing_ok=True)
+    info = plan_info(plan, ladder, segment_type)
+    if spec.encryption is not None:
+        info["encryption"] = {"method": spec.encryption.method, "keyUri": spec.encryption.key_uri}
+    playlists = PLAYLISTS[spec.format]
     return [
-        OutputFile(path, info if path.name == playlist else {})
+        OutputFile(path, info if path.name in playlists and path.parent == ctx.out_dir else {})
         for path in sorted(p for p in ctx.out_dir.rglob("*") if p.is_file())
     ]
+
+
+def parse_hls_key(raw: bytes) -> bytes:
+    """The 16-byte AES-128 key from a Secret key's bytes: the raw 16 bytes, or
+    32 hex digits (what ``openssl rand -hex 16`` prints, newline allowed).
+    ``ValueError`` saying what is wrong (never what the bytes are)."""
+    if len(raw) == AES_128_KEY_BYTES:
+        return raw
+    text = raw.strip()
+    if re.fullmatch(rb"[0-9a-fA-F]{32}", text):
+        return bytes.fromhex(text.decode())
+    raise ValueError(f"is {len(raw)} bytes; an AES-128 key is 16 raw bytes or 32 hex digits")
+
+
+def write_key_info(encryption: Encryption, ctx: TaskContext) -> Path:
+    """Read the mounted Secret key, write it and ffmpeg's key-info file (key
+    URI, key file, IV) into scratch, never into the output directory; the
+    IV is random per run so one key never encrypts two videos with the same
+    IV. ``AssetError`` (exit 2) when the key is missing or not a key."""
+    ref = encryption.key_secret
+    where = f"encryption key (Secret {ref.name!r}, key {ref.key!r})"
+    path = Path(secret_key_path(str(ctx.secret_dir), ref))
+    try:
+        with path.open("rb") as f:
+            raw = f.read(_KEY_READ_LIMIT)
+    except FileNotFoundError as exc:
+        raise AssetNotFoundError(f"{where}: not found at {path}") from exc
+    except OSError as exc:
+        raise AssetError(f"{where}: cannot read {path}: {exc.strerror}") from exc
+    try:
+        key = parse_hls_key(raw)
+    except ValueError as exc:
+        raise AssetError(f"{where} {exc}") from exc
+    key_file = ctx.scratch / f"{ctx.task_name}-hls.key"
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        f.write(key)
+    key_info = ctx.scratch / f"{ctx.task_name}-hls.keyinfo"
+    key_info.write_text(f"{encryption.key_uri}\n{key_file}\n{secrets.token_hex(16)}\n")
+    return key_info
