@@ -18,6 +18,7 @@ from mediaflow_api.tasks import (
     TranscodeTask,
     VideoSettings,
 )
+from mediaflow_api.tasks.transcode import check_profile_fits
 
 _M = TypeVar("_M", VideoSettings, AudioSettings)
 
@@ -164,6 +165,9 @@ def resolve_transcode(task: TranscodeTask) -> TranscodeTask:
     if video.bitrate is not None and (task.video is None or task.video.crf is None):
         # An explicit bitrate replaces the preset's quality mode.
         video = video.model_copy(update={"crf": None})
+    if task.video is not None and task.video.gop_seconds is not None:
+        # A GOP in seconds replaces the preset's GOP in frames.
+        video = video.model_copy(update={"gop": None})
     if video.crf is None and video.bitrate is None and video.codec in DEFAULT_CRF:
         video = video.model_copy(update={"crf": DEFAULT_CRF[video.codec]})
     if video.codec not in CONTAINER_VIDEO_CODECS[container]:
@@ -174,6 +178,8 @@ def resolve_transcode(task: TranscodeTask) -> TranscodeTask:
         raise ValueError(
             f"transcode: audio codec {audio.codec!r} cannot go in container {container!r}"
         )
+    # The codec may come from the preset or the default: check the profile again.
+    check_profile_fits(video.codec, video)
     faststart = task.faststart if task.faststart is not None else True
     return task.model_copy(
         update={"container": container, "video": video, "audio": audio, "faststart": faststart}

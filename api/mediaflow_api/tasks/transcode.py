@@ -24,6 +24,16 @@ from mediaflow_api.tasks.watermark import Watermark
 Container = Literal["mp4", "mov", "mkv", "webm", "ts", "mp3", "m4a", "wav", "flac", "ogg"]
 VideoCodec = Literal["h264", "h265", "vp9", "av1", "copy", "none"]
 AudioCodec = Literal["aac", "opus", "mp3", "flac", "pcm", "copy", "none"]
+VideoProfile = Literal["baseline", "main", "high", "high10", "main10"]
+# The profiles each encoder takes (x264 / x265 names); 10-bit ones imply 10-bit output.
+CODEC_PROFILES: dict[str, tuple[str, ...]] = {
+    "h264": ("baseline", "main", "high", "high10"),
+    "h265": ("main", "main10"),
+}
+# Codecs whose profile, level and B-frames can be set (x264/x265 options).
+PROFILE_CODECS = tuple(CODEC_PROFILES)
+# "4.1", "5", "6.2": an H.264/H.265 level as Annex A writes it.
+LEVEL_PATTERN = r"^[1-6](\.[0-3])?$"
 TranscodePresetName = Literal[
     "h264-360p",
     "h264-480p",
@@ -100,9 +110,13 @@ _VIDEO_ENCODING_FIELDS = [
     "preset",
     "gop",
     "upscale",
+    "profile",
+    "level",
+    "bframes",
+    "gop_seconds",
 ]
 _AUDIO_ENCODING_FIELDS = ["bitrate", "sample_rate", "channels"]
-_ALIASES = {"sample_rate": "sampleRate"}
+_ALIASES = {"sample_rate": "sampleRate", "gop_seconds": "gopSeconds"}
 
 
 def _check_no_encoding_settings(
@@ -127,6 +141,23 @@ def _no_encoding_settings_cel(stream: str, fields: list[str]) -> dict[str, JsonV
         + ")",
         f"{stream}.codec copy/none takes no encoding settings ({', '.join(names)})",
     )
+
+
+def check_profile_fits(codec: str | None, video: VideoSettings) -> None:
+    """Profile, level and B-frames must suit the codec (``None``: not known
+    yet, the preset or default decides; ``resolve_transcode`` checks again)."""
+    if codec is not None and codec not in ("copy", "none"):
+        if video.profile is not None and video.profile not in CODEC_PROFILES.get(codec, ()):
+            raise ValueError(
+                f"video.profile does not fit video.codec: {video.profile!r} is no {codec} "
+                "profile (h264: baseline, main, high, high10; h265: main, main10)"
+            )
+        if codec not in PROFILE_CODECS and (video.level is not None or video.bframes is not None):
+            raise ValueError(
+                f"video.level and video.bframes apply to h264 and h265 only, not {codec!r}"
+            )
+    if video.profile == "baseline" and video.bframes:
+        raise ValueError("video.profile baseline has no B-frames: set bframes 0 or leave it out")
 
 
 # --- transcode -------------------------------------------------------------
@@ -208,14 +239,56 @@ class VideoSettings(SpecModel):
         default=None,
         ge=1,
         le=1000,
-        description="Maximum keyframe interval in frames (GOP length).",
+        description=(
+            "Maximum keyframe interval in frames (GOP length). Mutually exclusive with gopSeconds."
+        ),
+    )
+    gop_seconds: float | None = Field(
+        default=None,
+        alias="gopSeconds",
+        ge=0.1,
+        le=60,
+        description=(
+            "Keyframe interval in seconds of output time (e.g. 2 for 2 s segments): a keyframe "
+            "(IDR) at every multiple, the frame count computed from fps or the source's rate. "
+            "Closed GOPs and no extra keyframes on scene cuts, so segments of several encodes "
+            "line up. Mutually exclusive with gop."
+        ),
+    )
+    profile: VideoProfile | None = Field(
+        default=None,
+        description=(
+            "Encoder profile: h264 baseline, main, high or high10; h265 main or main10. "
+            "high10/main10 encode 10-bit video. Default: the encoder's choice (h264 high)."
+        ),
+    )
+    level: str | None = Field(
+        default=None,
+        pattern=LEVEL_PATTERN,
+        max_length=3,
+        description=(
+            "h264/h265 level as Annex A writes it, e.g. '3.1', '4.1', '5'; the encoder keeps "
+            "the stream within it (and signals it). Default: derived by the encoder."
+        ),
+    )
+    bframes: int | None = Field(
+        default=None,
+        ge=0,
+        le=16,
+        description=(
+            "h264/h265: maximum consecutive B-frames (0 disables them, as old decoders may "
+            "need). Default: the encoder's (3 for x264 medium, 4 for x265)."
+        ),
     )
 
     @model_validator(mode="after")
     def _crf_xor_bitrate(self) -> VideoSettings:
         if self.crf is not None and self.bitrate is not None:
             raise ValueError("video.crf and video.bitrate are mutually exclusive: set one")
+        if self.gop is not None and self.gop_seconds is not None:
+            raise ValueError("video.gop and video.gopSeconds are mutually exclusive: set one")
         _check_no_encoding_settings("video", self.codec, self, _VIDEO_ENCODING_FIELDS)
+        check_profile_fits(self.codec, self)
         return self
 
     model_config = ConfigDict(
@@ -226,6 +299,27 @@ class VideoSettings(SpecModel):
                     "video.crf and video.bitrate are mutually exclusive: set one",
                 ),
                 _no_encoding_settings_cel("video", _VIDEO_ENCODING_FIELDS),
+                cel(
+                    "!(has(self.gop) && has(self.gopSeconds))",
+                    "video.gop and video.gopSeconds are mutually exclusive: set one",
+                ),
+                cel(
+                    "!has(self.profile) || !has(self.codec) || "
+                    f"(self.codec in {list(PROFILE_CODECS)} && "
+                    f"self.profile in {cel_map(CODEC_PROFILES)}[self.codec])",
+                    "video.profile does not fit video.codec (h264: baseline, main, high, "
+                    "high10; h265: main, main10)",
+                ),
+                cel(
+                    "!has(self.codec) || self.codec in "
+                    f"{list(PROFILE_CODECS)} || !(has(self.level) || has(self.bframes))",
+                    "video.level and video.bframes apply to h264 and h265 only",
+                ),
+                cel(
+                    "!has(self.profile) || self.profile != 'baseline' || "
+                    "!has(self.bframes) || self.bframes == 0",
+                    "video.profile baseline has no B-frames: set bframes 0 or leave it out",
+                ),
             ]
         }
     )

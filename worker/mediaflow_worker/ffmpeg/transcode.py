@@ -33,14 +33,22 @@ from mediaflow_worker.probe import AudioInfo, VideoInfo
 def video_codec_args(
     video: VideoSettings, container: str, fps: float | None, tail: TailFrame | None = None
 ) -> list[str]:
-    """Encoder options for a resolved ``VideoSettings`` (codec not copy/none)."""
+    """Encoder options for a resolved ``VideoSettings`` (codec not copy/none);
+    ``fps``: the source's average rate (for ``gopSeconds`` without ``fps``)."""
     codec = video.codec or "h264"
     preset = video.preset or "medium"
     args = ["-c:v", VIDEO_ENCODERS[codec]]
+    rate = video.fps or fps
     if codec in ("h264", "h265"):
         args += ["-preset", preset]
+        if video.profile is not None:
+            args += ["-profile:v", video.profile]
+        if video.bframes is not None:
+            args += ["-bf", str(video.bframes)]
+        if codec == "h264" and video.level is not None:
+            args += ["-level:v", video.level]
         if codec == "h265":
-            args += ["-x265-params", "log-level=error"]
+            args += ["-x265-params", ":".join(x265_params(video, rate))]
             if container in ("mp4", "mov"):
                 # Apple players only accept HEVC in MP4/MOV tagged hvc1.
                 args += ["-tag:v", "hvc1"]
@@ -48,6 +56,8 @@ def video_codec_args(
         args += ["-deadline", "good", "-cpu-used", str(VP9_CPU_USED[preset]), "-row-mt", "1"]
     elif codec == "av1":
         args += ["-preset", str(SVTAV1_PRESET[preset])]
+    if video.gop_seconds is not None:
+        args += gop_seconds_args(codec, video.gop_seconds, rate)
     if video.crf is not None:
         args += ["-crf", str(video.crf)]
         if codec == "vp9" and video.bitrate is None:
@@ -72,6 +82,46 @@ def video_codec_args(
         # which turns a VFR screen recording (r=57600) into a frame storm.
         # The input's time base keeps vfr from merging close frames.
         args += ["-fps_mode", "vfr", "-enc_time_base:v", "-1"]
+    return args
+
+
+def gop_frames(gop_seconds: float, rate: float | None) -> int | None:
+    """``gopSeconds`` in frames at ``rate`` (None: rate unknown)."""
+    if not rate or rate <= 0:
+        return None
+    return max(1, round(gop_seconds * rate))
+
+
+def x265_params(video: VideoSettings, rate: float | None) -> list[str]:
+    """The ``-x265-params`` entries of a resolved h265 encode (level and a
+    closed, scene-cut-free GOP have no generic ffmpeg option for libx265)."""
+    params = ["log-level=error"]
+    if video.level is not None:
+        params.append(f"level-idc={video.level}")
+    if video.gop_seconds is not None:
+        params += ["scenecut=0", "open-gop=0"]
+        frames = gop_frames(video.gop_seconds, rate)
+        if frames is not None:
+            params += [f"keyint={frames}", f"min-keyint={frames}"]
+    return params
+
+
+def gop_seconds_args(codec: str, gop_seconds: float, rate: float | None) -> list[str]:
+    """Keyframes at every multiple of ``gop_seconds`` of output time, in a
+    way segmenters can cut on: IDR frames, closed GOPs, no scene-cut extras.
+
+    The frame count (at the output or source ``rate``) bounds the GOP; the
+    forced keyframes keep the grid exact when the rate is fractional or
+    variable (x264/x265 restart their count at a forced IDR)."""
+    args: list[str] = []
+    frames = gop_frames(gop_seconds, rate)
+    if frames is not None and codec != "h265":  # x265 gets keyint in -x265-params
+        args += ["-g", str(frames), "-keyint_min", str(frames)]
+    if codec == "h264":
+        args += ["-sc_threshold", "0", "-flags", "+cgop"]
+    if codec in ("h264", "h265"):
+        args += ["-forced-idr", "1"]
+    args += ["-force_key_frames", f"expr:gte(t,n_forced*{gop_seconds:g})"]
     return args
 
 

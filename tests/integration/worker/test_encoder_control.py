@@ -1,0 +1,84 @@
+"""Encoder control of the transcode task (issue 13, item 7), checked on what
+the worker writes: profile, level, B-frames, keyframe grid, rate control,
+bit depth and HDR signalling, audio codecs, tracks and loudness, trim."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .helpers import ffprobe, make_clip, run_local, video_stream, write_workflow
+
+pytestmark = pytest.mark.integration
+
+
+def _run(tmp_path: Path, source: Path, transcode: dict[str, Any], name: str = "enc") -> Path:
+    """Run one transcode task on ``source``; the path of its output file."""
+    workflow = write_workflow(tmp_path, [{"name": name, "transcode": transcode}])
+    out = tmp_path / "out"
+    done = run_local(workflow, source, out)
+    assert done.returncode == 0, done.stderr
+    (result,) = (out / name).iterdir()
+    return result
+
+
+def _keyframe_times(path: Path) -> list[float]:
+    frames = subprocess.run(
+        [
+            *("ffprobe", "-v", "error", "-select_streams", "v:0", "-skip_frame", "nokey"),
+            *("-show_entries", "frame=pts_time", "-of", "csv=p=0", str(path)),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    return [float(line.split(",")[0]) for line in frames.split()]
+
+
+@pytest.mark.parametrize(
+    ("codec", "profile", "level", "expected_profile", "expected_level"),
+    [("h264", "main", "3.1", "Main", 31), ("h265", "main", "4.1", "Main", 123)],
+)
+def test_profile_level_bframes_and_gop_seconds_show_in_the_stream(
+    tmp_path: Path,
+    codec: str,
+    profile: str,
+    level: str,
+    expected_profile: str,
+    expected_level: int,
+) -> None:
+    clip = make_clip(tmp_path, "c", fps="30000/1001", duration=3)
+    result = _run(
+        tmp_path,
+        clip.path,
+        {
+            "video": {
+                "codec": codec,
+                "profile": profile,
+                "level": level,
+                "bframes": 2,
+                "gopSeconds": 1,
+                "preset": "ultrafast",
+            }
+        },
+    )
+    video = video_stream(ffprobe(result))
+    assert video is not None
+    assert (video["profile"], video["level"]) == (expected_profile, expected_level)
+    assert video["has_b_frames"] >= 1
+    # 29.97 fps: a 30-frame GOP would drift; the keyframes sit on the 1 s grid.
+    keys = _keyframe_times(result)
+    assert len(keys) == 3, keys
+    assert keys == pytest.approx([0.0, 1.001, 2.002], abs=0.035)
+
+
+def test_baseline_profile_has_no_b_frames(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path, "c", duration=1)
+    result = _run(tmp_path, clip.path, {"video": {"profile": "baseline", "preset": "ultrafast"}})
+    video = video_stream(ffprobe(result))
+    assert video is not None
+    assert (video["profile"], video["has_b_frames"]) == ("Constrained Baseline", 0)

@@ -1,0 +1,147 @@
+"""Encoder control of the transcode task (issue 13, item 7): the model rules
+(each with its CEL twin, proven against an API server by
+``test_task_cel_twins``), the preset resolution and the encoder options."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from mediaflow_api.presets import resolve_transcode
+from mediaflow_api.tasks import TaskSpec, TranscodeTask, VideoSettings
+from mediaflow_worker.ffmpeg import transcode
+
+pytestmark = pytest.mark.unit
+
+ENCODER_VALID: list[dict[str, Any]] = [
+    {
+        "name": "gop-seconds",
+        "transcode": {
+            "preset": "h264-720p",
+            "video": {"profile": "high", "level": "4.1", "bframes": 3, "gopSeconds": 2},
+        },
+    },
+    {
+        "name": "hevc-main",
+        "transcode": {"video": {"codec": "h265", "profile": "main", "level": "5", "bframes": 0}},
+    },
+]
+
+ENCODER_INVALID: list[tuple[dict[str, Any], str]] = [
+    (
+        {"name": "a", "transcode": {"video": {"codec": "h265", "profile": "high"}}},
+        "video.profile does not fit video.codec",
+    ),
+    (
+        {"name": "a", "transcode": {"video": {"codec": "vp9", "profile": "main"}}},
+        "video.profile does not fit video.codec",
+    ),
+    (
+        {"name": "a", "transcode": {"video": {"codec": "av1", "bframes": 2}}},
+        "video.level and video.bframes apply to h264 and h265 only",
+    ),
+    (
+        {"name": "a", "transcode": {"video": {"profile": "baseline", "bframes": 2}}},
+        "video.profile baseline has no B-frames",
+    ),
+    (
+        {"name": "a", "transcode": {"video": {"gop": 50, "gopSeconds": 2}}},
+        "video.gop and video.gopSeconds are mutually exclusive",
+    ),
+    ({"name": "a", "transcode": {"video": {"level": "4.12"}}}, "level"),
+    ({"name": "a", "transcode": {"video": {"bframes": 17}}}, "bframes"),
+    (
+        {"name": "a", "transcode": {"video": {"codec": "copy", "gopSeconds": 2}}},
+        "takes no encoding settings",
+    ),
+]
+
+
+@pytest.mark.parametrize("raw", ENCODER_VALID, ids=lambda r: r["name"])
+def test_encoder_settings_validate_and_round_trip(raw: dict[str, Any]) -> None:
+    task = TaskSpec.model_validate(raw)
+    dumped = task.model_dump(by_alias=True, exclude_none=True, mode="json")
+    assert TaskSpec.model_validate(dumped) == task
+
+
+@pytest.mark.parametrize(("raw", "needle"), ENCODER_INVALID, ids=[n for _, n in ENCODER_INVALID])
+def test_bad_encoder_settings_are_refused_naming_the_field(
+    raw: dict[str, Any], needle: str
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TaskSpec.model_validate(raw)
+    assert needle in str(caught.value)
+
+
+def test_gop_seconds_replaces_the_presets_gop_and_profile_is_checked_on_the_resolved_codec() -> (
+    None
+):
+    task = resolve_transcode(
+        TranscodeTask.model_validate({"preset": "h264-720p", "video": {"gopSeconds": 2}})
+    )
+    assert task.video is not None
+    assert (task.video.gop, task.video.gop_seconds) == (None, 2)
+    with pytest.raises(ValueError, match="'high' is no vp9 profile"):
+        resolve_transcode(
+            TranscodeTask.model_validate({"preset": "vp9-720p", "video": {"profile": "high"}})
+        )
+
+
+def _after(args: list[str], flag: str) -> str:
+    return args[args.index(flag) + 1]
+
+
+def test_h264_profile_level_bframes_and_gop_seconds_options() -> None:
+    video = VideoSettings(
+        codec="h264", crf=23, profile="main", level="3.1", bframes=2, gopSeconds=2
+    )
+    args = transcode.video_codec_args(video, "mp4", 25.0)
+    assert (_after(args, "-profile:v"), _after(args, "-level:v"), _after(args, "-bf")) == (
+        "main",
+        "3.1",
+        "2",
+    )
+    # 2 s at the source's 25 fps: 50 frames, closed, no scene-cut keyframes,
+    # and an IDR forced at every multiple of 2 s.
+    assert (_after(args, "-g"), _after(args, "-keyint_min")) == ("50", "50")
+    assert _after(args, "-sc_threshold") == "0"
+    assert _after(args, "-flags") == "+cgop"
+    assert _after(args, "-forced-idr") == "1"
+    assert _after(args, "-force_key_frames") == "expr:gte(t,n_forced*2)"
+
+
+def test_gop_seconds_counts_frames_at_the_output_rate_when_fps_is_set() -> None:
+    args = transcode.video_codec_args(
+        VideoSettings(codec="vp9", crf=30, fps=30, gopSeconds=0.5), "webm", 25.0
+    )
+    assert _after(args, "-g") == "15"
+    assert "-sc_threshold" not in args
+
+
+def test_h265_level_and_closed_gop_go_into_x265_params() -> None:
+    args = transcode.video_codec_args(
+        VideoSettings(codec="h265", crf=28, profile="main", level="4.1", gopSeconds=1),
+        "mp4",
+        30.0,
+    )
+    params = _after(args, "-x265-params").split(":")
+    assert params == [
+        "log-level=error",
+        "level-idc=4.1",
+        "scenecut=0",
+        "open-gop=0",
+        "keyint=30",
+        "min-keyint=30",
+    ]
+    assert "-g" not in args
+    assert _after(args, "-profile:v") == "main"
+
+
+def test_gop_seconds_of_a_source_without_a_known_rate_only_forces_keyframes() -> None:
+    args = transcode.video_codec_args(
+        VideoSettings(codec="h264", crf=23, gopSeconds=2), "mp4", None
+    )
+    assert "-g" not in args
+    assert _after(args, "-force_key_frames") == "expr:gte(t,n_forced*2)"
