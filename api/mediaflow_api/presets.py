@@ -18,7 +18,7 @@ from mediaflow_api.tasks import (
     TranscodeTask,
     VideoSettings,
 )
-from mediaflow_api.tasks.transcode import check_profile_fits
+from mediaflow_api.tasks.transcode import check_profile_fits, check_rate_control
 
 _M = TypeVar("_M", VideoSettings, AudioSettings)
 
@@ -165,6 +165,13 @@ def resolve_transcode(task: TranscodeTask) -> TranscodeTask:
     if video.bitrate is not None and (task.video is None or task.video.crf is None):
         # An explicit bitrate replaces the preset's quality mode.
         video = video.model_copy(update={"crf": None})
+    if video.rate_control == "cbr" and task.video is not None and task.video.maxrate is None:
+        # Constant bitrate: minrate = maxrate = bitrate; the preset's cap and
+        # buffer are for its own quality mode.
+        updates = {"maxrate": None}
+        if task.video.bufsize is None:
+            updates["bufsize"] = None
+        video = video.model_copy(update=updates)
     if task.video is not None and task.video.gop_seconds is not None:
         # A GOP in seconds replaces the preset's GOP in frames.
         video = video.model_copy(update={"gop": None})
@@ -180,6 +187,7 @@ def resolve_transcode(task: TranscodeTask) -> TranscodeTask:
         )
     # The codec may come from the preset or the default: check the profile again.
     check_profile_fits(video.codec, video)
+    check_rate_control(video.codec, video)
     faststart = task.faststart if task.faststart is not None else True
     return task.model_copy(
         update={"container": container, "video": video, "audio": audio, "faststart": faststart}

@@ -24,6 +24,10 @@ from mediaflow_api.tasks.watermark import Watermark
 Container = Literal["mp4", "mov", "mkv", "webm", "ts", "mp3", "m4a", "wav", "flac", "ogg"]
 VideoCodec = Literal["h264", "h265", "vp9", "av1", "copy", "none"]
 AudioCodec = Literal["aac", "opus", "mp3", "flac", "pcm", "copy", "none"]
+RateControl = Literal["crf", "vbr", "cbr"]
+# Codecs whose encoders (as ffmpeg 5.1 wraps them) do constant bitrate and
+# two-pass: libsvtav1 takes neither -pass nor a strict CBR there.
+RATE_CONTROL_CODECS = ("h264", "h265", "vp9")
 VideoProfile = Literal["baseline", "main", "high", "high10", "main10"]
 # The profiles each encoder takes (x264 / x265 names); 10-bit ones imply 10-bit output.
 CODEC_PROFILES: dict[str, tuple[str, ...]] = {
@@ -114,9 +118,16 @@ _VIDEO_ENCODING_FIELDS = [
     "level",
     "bframes",
     "gop_seconds",
+    "rate_control",
+    "two_pass",
 ]
 _AUDIO_ENCODING_FIELDS = ["bitrate", "sample_rate", "channels"]
-_ALIASES = {"sample_rate": "sampleRate", "gop_seconds": "gopSeconds"}
+_ALIASES = {
+    "sample_rate": "sampleRate",
+    "gop_seconds": "gopSeconds",
+    "rate_control": "rateControl",
+    "two_pass": "twoPass",
+}
 
 
 def _check_no_encoding_settings(
@@ -158,6 +169,31 @@ def check_profile_fits(codec: str | None, video: VideoSettings) -> None:
             )
     if video.profile == "baseline" and video.bframes:
         raise ValueError("video.profile baseline has no B-frames: set bframes 0 or leave it out")
+
+
+def check_rate_control(codec: str | None, video: VideoSettings) -> None:
+    """rateControl and twoPass must suit the bitrate fields and the codec
+    (``None``: not known yet; ``resolve_transcode`` checks again)."""
+    mode = video.rate_control
+    if mode == "crf" and video.bitrate is not None:
+        raise ValueError("video.rateControl crf takes crf, not bitrate")
+    if mode in ("vbr", "cbr") and (video.bitrate is None or video.crf is not None):
+        raise ValueError(
+            f"video.rateControl vbr/cbr needs video.bitrate (and no crf); {mode} was set"
+        )
+    if video.two_pass and video.bitrate is None:
+        raise ValueError("video.twoPass needs video.bitrate")
+    if (
+        codec is not None
+        and codec not in ("copy", "none")
+        and codec not in RATE_CONTROL_CODECS
+        and (video.two_pass or mode == "cbr")
+    ):
+        raise ValueError(
+            f"video.rateControl cbr and video.twoPass take h264, h265 or vp9, not {codec!r}"
+        )
+    if mode == "cbr" and video.maxrate is not None:
+        raise ValueError("video.rateControl cbr sets maxrate to bitrate: remove maxrate")
 
 
 # --- transcode -------------------------------------------------------------
@@ -281,6 +317,27 @@ class VideoSettings(SpecModel):
         ),
     )
 
+    rate_control: RateControl | None = Field(
+        default=None,
+        alias="rateControl",
+        description=(
+            "crf: constant quality (crf, optionally capped by maxrate); vbr: average bitrate "
+            "(bitrate, optionally capped by maxrate); cbr: constant bitrate for broadcast and "
+            "live ingest (bitrate required; minrate = maxrate = bitrate, a buffer of bufsize, "
+            "default one second; x264 signals CBR HRD). vbr and cbr need bitrate; cbr takes "
+            "h264, h265 and vp9. Default: crf, or vbr when bitrate is set."
+        ),
+    )
+    two_pass: bool | None = Field(
+        default=None,
+        alias="twoPass",
+        description=(
+            "Encode twice: a first pass measures the whole input, the second spends the "
+            "bitrate where it is needed and lands closer to it. Needs bitrate (vbr or cbr); "
+            "h264, h265 and vp9. About twice the encoding time. Default false."
+        ),
+    )
+
     @model_validator(mode="after")
     def _crf_xor_bitrate(self) -> VideoSettings:
         if self.crf is not None and self.bitrate is not None:
@@ -289,6 +346,7 @@ class VideoSettings(SpecModel):
             raise ValueError("video.gop and video.gopSeconds are mutually exclusive: set one")
         _check_no_encoding_settings("video", self.codec, self, _VIDEO_ENCODING_FIELDS)
         check_profile_fits(self.codec, self)
+        check_rate_control(self.codec, self)
         return self
 
     model_config = ConfigDict(
@@ -314,6 +372,29 @@ class VideoSettings(SpecModel):
                     "!has(self.codec) || self.codec in "
                     f"{list(PROFILE_CODECS)} || !(has(self.level) || has(self.bframes))",
                     "video.level and video.bframes apply to h264 and h265 only",
+                ),
+                cel(
+                    "!has(self.rateControl) || self.rateControl != 'crf' || !has(self.bitrate)",
+                    "video.rateControl crf takes crf, not bitrate",
+                ),
+                cel(
+                    "!has(self.rateControl) || self.rateControl == 'crf' || "
+                    "(has(self.bitrate) && !has(self.crf))",
+                    "video.rateControl vbr/cbr needs video.bitrate (and no crf)",
+                ),
+                cel(
+                    "!has(self.twoPass) || !self.twoPass || has(self.bitrate)",
+                    "video.twoPass needs video.bitrate",
+                ),
+                cel(
+                    "!has(self.codec) || self.codec in "
+                    f"{list(RATE_CONTROL_CODECS)} || !((has(self.twoPass) && self.twoPass) || "
+                    "(has(self.rateControl) && self.rateControl == 'cbr'))",
+                    "video.rateControl cbr and video.twoPass take h264, h265 or vp9",
+                ),
+                cel(
+                    "!has(self.rateControl) || self.rateControl != 'cbr' || !has(self.maxrate)",
+                    "video.rateControl cbr sets maxrate to bitrate: remove maxrate",
                 ),
                 cel(
                     "!has(self.profile) || self.profile != 'baseline' || "

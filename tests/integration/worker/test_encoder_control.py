@@ -82,3 +82,66 @@ def test_baseline_profile_has_no_b_frames(tmp_path: Path) -> None:
     video = video_stream(ffprobe(result))
     assert video is not None
     assert (video["profile"], video["has_b_frames"]) == ("Constrained Baseline", 0)
+
+
+def _noisy_clip(path: Path, duration: float = 3.0) -> Path:
+    """A clip that needs bits (moving pattern plus per-frame noise), so an
+    encoder asked for a bitrate cannot undershoot it on easy content."""
+    subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-y", "-f", "lavfi"),
+            *("-i", f"testsrc2=s=320x240:r=25:d={duration},noise=alls=30:allf=t"),
+            *("-f", "lavfi", "-i", f"anoisesrc=d={duration}:a=0.1:c=pink"),
+            *("-c:v", "libx264", "-preset", "ultrafast", "-crf", "10", "-c:a", "aac"),
+            str(path),
+        ],
+        check=True,
+        timeout=120,
+    )
+    return path
+
+
+def _video_packets(path: Path) -> list[tuple[float, int]]:
+    """(pts seconds, bytes) of every video packet."""
+    info = ffprobe(path, "-select_streams", "v:0", "-show_entries", "packet=pts_time,size")
+    return [(float(p["pts_time"]), int(p["size"])) for p in info["packets"]]
+
+
+def _video_kbps(path: Path, duration: float) -> float:
+    return sum(size for _, size in _video_packets(path)) * 8 / duration / 1000
+
+
+@pytest.mark.parametrize(
+    ("container", "video"),
+    [
+        ("mp4", {"codec": "h264", "bitrate": "400k", "twoPass": True}),
+        ("mkv", {"codec": "h265", "bitrate": "400k", "twoPass": True}),
+        ("webm", {"codec": "vp9", "bitrate": "400k", "twoPass": True, "preset": "faster"}),
+    ],
+    ids=["h264", "h265", "vp9"],
+)
+def test_two_pass_lands_within_ten_percent_of_the_bitrate(
+    tmp_path: Path, container: str, video: dict[str, Any]
+) -> None:
+    source = _noisy_clip(tmp_path / "noisy.mp4", duration=4)
+    result = _run(tmp_path, source, {"container": container, "video": {"preset": "fast", **video}})
+    assert _video_kbps(result, 4.0) == pytest.approx(400, rel=0.10)
+    # The stats file lived in the run's scratch directory, which is gone.
+    assert not list(tmp_path.rglob("*2pass*"))
+
+
+def test_cbr_holds_the_bitrate_in_every_second(tmp_path: Path) -> None:
+    source = _noisy_clip(tmp_path / "noisy.mp4", duration=4)
+    result = _run(
+        tmp_path,
+        source,
+        {"container": "ts", "video": {"rateControl": "cbr", "bitrate": "400k", "preset": "fast"}},
+    )
+    packets = _video_packets(result)
+    assert _video_kbps(result, 4.0) == pytest.approx(400, rel=0.08)
+    # No second far above or below the target: a VBV of one second of
+    # bitrate and minrate = maxrate (x264 pads with filler data).
+    per_second = [0.0] * 4
+    for pts, size in packets:
+        per_second[min(3, int(pts - packets[0][0]))] += size * 8 / 1000
+    assert all(300 <= kbps <= 500 for kbps in per_second), per_second

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +27,20 @@ ENCODER_VALID: list[dict[str, Any]] = [
     {
         "name": "hevc-main",
         "transcode": {"video": {"codec": "h265", "profile": "main", "level": "5", "bframes": 0}},
+    },
+]
+
+ENCODER_VALID += [
+    {
+        "name": "cbr-two-pass",
+        "transcode": {
+            "container": "ts",
+            "video": {"rateControl": "cbr", "bitrate": "4M", "bufsize": "4M", "twoPass": True},
+        },
+    },
+    {
+        "name": "vbr",
+        "transcode": {"video": {"codec": "vp9", "rateControl": "vbr", "bitrate": "1M"}},
     },
 ]
 
@@ -55,6 +70,36 @@ ENCODER_INVALID: list[tuple[dict[str, Any], str]] = [
     (
         {"name": "a", "transcode": {"video": {"codec": "copy", "gopSeconds": 2}}},
         "takes no encoding settings",
+    ),
+    (
+        {"name": "a", "transcode": {"video": {"rateControl": "crf", "bitrate": "1M"}}},
+        "video.rateControl crf takes crf, not bitrate",
+    ),
+    (
+        {"name": "a", "transcode": {"video": {"rateControl": "cbr"}}},
+        "video.rateControl vbr/cbr needs video.bitrate",
+    ),
+    (
+        {"name": "a", "transcode": {"video": {"rateControl": "vbr", "crf": 20}}},
+        "video.rateControl vbr/cbr needs video.bitrate",
+    ),
+    (
+        {"name": "a", "transcode": {"video": {"twoPass": True, "crf": 20}}},
+        "video.twoPass needs video.bitrate",
+    ),
+    (
+        {
+            "name": "a",
+            "transcode": {"video": {"codec": "av1", "rateControl": "cbr", "bitrate": "1M"}},
+        },
+        "video.rateControl cbr and video.twoPass take h264, h265 or vp9",
+    ),
+    (
+        {
+            "name": "a",
+            "transcode": {"video": {"rateControl": "cbr", "bitrate": "1M", "maxrate": "2M"}},
+        },
+        "video.rateControl cbr sets maxrate to bitrate",
     ),
 ]
 
@@ -145,3 +190,57 @@ def test_gop_seconds_of_a_source_without_a_known_rate_only_forces_keyframes() ->
     )
     assert "-g" not in args
     assert _after(args, "-force_key_frames") == "expr:gte(t,n_forced*2)"
+
+
+def test_cbr_sets_min_max_and_a_one_second_buffer_and_signals_hrd() -> None:
+    video = VideoSettings(codec="h264", rateControl="cbr", bitrate="2M")
+    args = transcode.video_codec_args(video, "ts", 25.0)
+    for flag in ("-b:v", "-minrate", "-maxrate", "-bufsize"):
+        assert _after(args, flag) == "2000000", flag
+    assert _after(args, "-nal-hrd") == "cbr"
+    assert "-crf" not in args
+    h265 = transcode.video_codec_args(
+        VideoSettings(codec="h265", rateControl="cbr", bitrate="2M", bufsize="4M"), "ts", 25.0
+    )
+    assert _after(h265, "-bufsize") == "4000000"
+    assert "strict-cbr=1" in _after(h265, "-x265-params").split(":")
+
+
+def test_two_pass_options_name_the_stats_file_for_each_encoder(tmp_path: Path) -> None:
+    prefix = tmp_path / "web-2pass"
+    first = transcode.EncodePass(1, prefix)
+    h264 = transcode.video_codec_args(
+        VideoSettings(codec="h264", bitrate="1M", twoPass=True), "mp4", 25.0, None, first
+    )
+    assert (_after(h264, "-pass"), _after(h264, "-passlogfile")) == ("1", str(prefix))
+    h265 = transcode.video_codec_args(
+        VideoSettings(codec="h265", bitrate="1M", twoPass=True),
+        "mp4",
+        25.0,
+        None,
+        transcode.EncodePass(2, prefix),
+    )
+    assert "-pass" not in h265
+    assert _after(h265, "-x265-params").split(":")[-2:] == ["pass=2", f"stats={prefix}.log"]
+    # libvpx's two-pass needs a frame-rate time base (see video_codec_args).
+    vp9 = transcode.video_codec_args(
+        VideoSettings(codec="vp9", bitrate="1M", twoPass=True), "webm", 25.0, None, first
+    )
+    assert "-enc_time_base:v" not in vp9
+    assert _after(vp9, "-fps_mode") == "vfr"
+
+
+def test_rate_control_resolution_drops_the_presets_crf_and_cap_for_cbr() -> None:
+    task = resolve_transcode(
+        TranscodeTask.model_validate(
+            {"preset": "h264-720p", "video": {"rateControl": "cbr", "bitrate": "3M"}}
+        )
+    )
+    assert task.video is not None
+    assert (task.video.crf, task.video.maxrate, task.video.bufsize) == (None, None, None)
+    with pytest.raises(ValueError, match="take h264, h265 or vp9, not 'av1'"):
+        resolve_transcode(
+            TranscodeTask.model_validate(
+                {"preset": "av1-720p", "video": {"bitrate": "1M", "twoPass": True}}
+            )
+        )

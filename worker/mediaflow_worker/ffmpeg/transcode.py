@@ -30,11 +30,25 @@ from mediaflow_worker.ffmpeg.watermark import WatermarkInput, watermark_filters
 from mediaflow_worker.probe import AudioInfo, VideoInfo
 
 
+@dataclass(frozen=True)
+class EncodePass:
+    """One pass of a two-pass encode: its number (1 or 2) and the stats
+    file prefix both passes share (in the task's scratch directory)."""
+
+    number: int
+    log_prefix: Path
+
+
 def video_codec_args(
-    video: VideoSettings, container: str, fps: float | None, tail: TailFrame | None = None
+    video: VideoSettings,
+    container: str,
+    fps: float | None,
+    tail: TailFrame | None = None,
+    encode_pass: EncodePass | None = None,
 ) -> list[str]:
     """Encoder options for a resolved ``VideoSettings`` (codec not copy/none);
-    ``fps``: the source's average rate (for ``gopSeconds`` without ``fps``)."""
+    ``fps``: the source's average rate (for ``gopSeconds`` without ``fps``);
+    ``encode_pass``: which pass of a ``twoPass`` encode."""
     codec = video.codec or "h264"
     preset = video.preset or "medium"
     args = ["-c:v", VIDEO_ENCODERS[codec]]
@@ -48,7 +62,7 @@ def video_codec_args(
         if codec == "h264" and video.level is not None:
             args += ["-level:v", video.level]
         if codec == "h265":
-            args += ["-x265-params", ":".join(x265_params(video, rate))]
+            args += ["-x265-params", ":".join(x265_params(video, rate, encode_pass))]
             if container in ("mp4", "mov"):
                 # Apple players only accept HEVC in MP4/MOV tagged hvc1.
                 args += ["-tag:v", "hvc1"]
@@ -58,6 +72,53 @@ def video_codec_args(
         args += ["-preset", str(SVTAV1_PRESET[preset])]
     if video.gop_seconds is not None:
         args += gop_seconds_args(codec, video.gop_seconds, rate)
+    args += rate_control_args(video, codec)
+    if encode_pass is not None and codec != "h265":  # x265 gets it in -x265-params
+        args += ["-pass", str(encode_pass.number), "-passlogfile", str(encode_pass.log_prefix)]
+    if video.gop is not None:
+        args += ["-g", str(video.gop)]
+    # libvpx's two-pass rate control reads the frame rate off the encoder's
+    # time base: with the input's (1/12800) it spends an eighth of the
+    # bitrate. Its frames are timed on the average rate instead.
+    frame_time_base = not (codec == "vp9" and encode_pass is not None)
+    if video.fps is None and tail is not None:
+        # The tail frame's graph ends in the source's time base; -r only
+        # tells the encoder (and the muxer, for the last sample) the average
+        # rate, vfr keeps every timestamp as it is.
+        args += ["-fps_mode", "vfr", "-r", f"{tail.frame_rate:.6f}"]
+        if frame_time_base:
+            args += ["-enc_time_base:v", tail.time_base]
+    elif video.fps is None:
+        # Keep variable frame rate as it is: the mp4 muxer defaults to CFR,
+        # which turns a VFR screen recording (r=57600) into a frame storm.
+        # The input's time base keeps vfr from merging close frames.
+        args += ["-fps_mode", "vfr"]
+        if frame_time_base:
+            args += ["-enc_time_base:v", "-1"]
+    return args
+
+
+def gop_frames(gop_seconds: float, rate: float | None) -> int | None:
+    """``gopSeconds`` in frames at ``rate`` (None: rate unknown)."""
+    if not rate or rate <= 0:
+        return None
+    return max(1, round(gop_seconds * rate))
+
+
+def rate_control_args(video: VideoSettings, codec: str) -> list[str]:
+    """Quality or bitrate options: crf, average bitrate (vbr, optionally
+    capped) or constant bitrate (cbr: min = max = target, a VBV buffer)."""
+    args: list[str] = []
+    if video.rate_control == "cbr":
+        assert video.bitrate is not None
+        target = str(parse_bitrate(video.bitrate))
+        # One second of buffer unless told: tight enough for broadcast muxers.
+        buffer = str(parse_bitrate(video.bufsize)) if video.bufsize else target
+        args += ["-b:v", target, "-minrate", target, "-maxrate", target, "-bufsize", buffer]
+        if codec == "h264":
+            # HRD signalling and filler data: the stream is CBR on the wire.
+            args += ["-nal-hrd", "cbr"]
+        return args
     if video.crf is not None:
         args += ["-crf", str(video.crf)]
         if codec == "vp9" and video.bitrate is None:
@@ -69,33 +130,24 @@ def video_codec_args(
         maxrate = parse_bitrate(video.maxrate)
         bufsize = parse_bitrate(video.bufsize) if video.bufsize else 2 * maxrate
         args += ["-maxrate", str(maxrate), "-bufsize", str(bufsize)]
-    if video.gop is not None:
-        args += ["-g", str(video.gop)]
-    if video.fps is None and tail is not None:
-        # The tail frame's graph ends in the source's time base; -r only
-        # tells the encoder (and the muxer, for the last sample) the average
-        # rate, vfr keeps every timestamp as it is.
-        args += ["-fps_mode", "vfr", "-r", f"{tail.frame_rate:.6f}"]
-        args += ["-enc_time_base:v", tail.time_base]
-    elif video.fps is None:
-        # Keep variable frame rate as it is: the mp4 muxer defaults to CFR,
-        # which turns a VFR screen recording (r=57600) into a frame storm.
-        # The input's time base keeps vfr from merging close frames.
-        args += ["-fps_mode", "vfr", "-enc_time_base:v", "-1"]
     return args
 
 
-def gop_frames(gop_seconds: float, rate: float | None) -> int | None:
-    """``gopSeconds`` in frames at ``rate`` (None: rate unknown)."""
-    if not rate or rate <= 0:
-        return None
-    return max(1, round(gop_seconds * rate))
-
-
-def x265_params(video: VideoSettings, rate: float | None) -> list[str]:
-    """The ``-x265-params`` entries of a resolved h265 encode (level and a
-    closed, scene-cut-free GOP have no generic ffmpeg option for libx265)."""
+def x265_params(
+    video: VideoSettings, rate: float | None, encode_pass: EncodePass | None = None
+) -> list[str]:
+    """The ``-x265-params`` entries of a resolved h265 encode (level, a
+    closed, scene-cut-free GOP, strict CBR and the two-pass stats file have
+    no generic ffmpeg option for libx265)."""
     params = ["log-level=error"]
+    if video.rate_control == "cbr":
+        params += ["strict-cbr=1", "hrd=1"]
+    if encode_pass is not None:
+        stats = str(encode_pass.log_prefix)
+        if ":" in stats or "=" in stats:
+            # ":" separates the entries: such a scratch path cannot be said here.
+            raise ValueError(f"two-pass stats path {stats!r} cannot go into -x265-params")
+        params += [f"pass={encode_pass.number}", f"stats={stats}.log"]
     if video.level is not None:
         params.append(f"level-idc={video.level}")
     if video.gop_seconds is not None:
@@ -238,13 +290,16 @@ def transcode_args(
     font: str = DEFAULT_FONT,
     max_output_bytes: int,
     out: Path,
+    encode_pass: EncodePass | None = None,
 ) -> list[str]:
     """The full command of a resolved transcode (``presets.resolve_transcode``).
 
     ``video``/``audio``: the source streams that go into the output (None:
     none, or dropped); ``size``: the output frame of an encoded video;
     ``marks``: watermarks, image ones carrying their file; ``tail``: the held
-    last frame, fed again as the input after the watermark images."""
+    last frame, fed again as the input after the watermark images;
+    ``encode_pass``: a pass of ``twoPass`` (the first one analyses the video
+    only and writes nothing but its stats file)."""
     settings_v, settings_a = spec.video, spec.audio
     assert spec.container is not None
     assert settings_v is not None
@@ -262,7 +317,11 @@ def transcode_args(
             args += input_args(path, demuxer, max_pixels, start=tail.seek)
         graph = transcode_video_graph(size, settings_v.fps, marks, font, tail)
         args += ["-filter_complex", graph, "-map", "[vout]"]
-        args += video_codec_args(settings_v, spec.container, video.fps, tail)
+        args += video_codec_args(settings_v, spec.container, video.fps, tail, encode_pass)
+    if encode_pass is not None and encode_pass.number == 1:
+        if spec.trim and spec.trim.duration:
+            args += ["-t", seconds(spec.trim.duration)]
+        return [*args, "-an", "-f", "null", "-"]
     if audio is not None:
         args += ["-map", "0:a:0"]
         if settings_a.codec == "copy":

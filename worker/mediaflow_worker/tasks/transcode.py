@@ -18,7 +18,7 @@ from mediaflow_worker.errors import (
 )
 from mediaflow_worker.ffmpeg.codecs import AUDIO_ENCODERS, CONTAINERS, VIDEO_ENCODERS, copy_fits
 from mediaflow_worker.ffmpeg.common import fit_size
-from mediaflow_worker.ffmpeg.transcode import plan_tail_frame, transcode_args
+from mediaflow_worker.ffmpeg.transcode import EncodePass, plan_tail_frame, transcode_args
 from mediaflow_worker.ffmpeg.watermark import WatermarkInput
 from mediaflow_worker.probe import image_size, last_video_frame
 from mediaflow_worker.process import run_ffmpeg
@@ -60,11 +60,13 @@ def prepare_command(
     ctx: TaskContext,
     out: Path,
     tail: tuple[float, float] | None = None,
+    encode_pass: EncodePass | None = None,
 ) -> list[str]:
     """Decide whether and how a resolved transcode applies to this input,
     gather what its command needs (fetching the watermark assets) and build
     it with ``ffmpeg.transcode``. ``tail``: (start, end) of the source's last
-    video frame (``probe.last_video_frame``), when known."""
+    video frame (``probe.last_video_frame``), when known; ``encode_pass``:
+    which pass of a two-pass encode."""
     probe = ctx.probe
     video = spec.video
     audio = spec.audio
@@ -138,7 +140,31 @@ def prepare_command(
         font=ctx.font,
         max_output_bytes=ctx.limits.max_output_bytes,
         out=out,
+        encode_pass=encode_pass if use_video and video.codec != "copy" else None,
     )
+
+
+def _encode(
+    spec: TranscodeTask,
+    ctx: TaskContext,
+    out: Path,
+    tail: tuple[float, float] | None,
+    expected: float,
+) -> None:
+    """Run the transcode: one ffmpeg, or two for ``video.twoPass`` (the first
+    writes only its stats file to the scratch directory). Both passes run
+    under the task's deadline and limits."""
+    assert spec.video is not None
+    label = ctx.task_name
+    passes: list[EncodePass | None] = [None]
+    if spec.video.two_pass and ctx.probe.video is not None and spec.video.codec != "none":
+        log_prefix = ctx.scratch / f"{ctx.task_name}-2pass"
+        passes = [EncodePass(1, log_prefix), EncodePass(2, log_prefix)]
+    for encode_pass in passes:
+        args = prepare_command(spec, ctx, out, tail, encode_pass)
+        if encode_pass is not None:
+            label = f"{ctx.task_name} (pass {encode_pass.number} of 2)"
+        run_ffmpeg(args, label=label, expected_seconds=expected, deadline=ctx.deadline)
 
 
 def _watermarks(spec: TranscodeTask, ctx: TaskContext) -> list[WatermarkInput]:
@@ -189,7 +215,6 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
         # A screen recording's last frame can stay on screen for seconds.
         # Probed once per run, however many transcodes need it.
         tail = ctx.facts.last_frame(lambda: last_video_frame(ctx.probe, ctx.input_path))
-    args = prepare_command(spec, ctx, out, tail)
     expected = ctx.duration - (trim.start if trim else 0)
     if trim and trim.duration:
         expected = min(expected, trim.duration)
@@ -199,19 +224,14 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
     )
     try:
         try:
-            run_ffmpeg(
-                args, label=f"{ctx.task_name}", expected_seconds=expected, deadline=ctx.deadline
-            )
+            _encode(spec, ctx, out, tail, expected)
         except ProcessingError as exc:
             if tail is None or isinstance(exc, ProcessTimeoutError | OutputTooLargeError):
                 raise
             # The repeated last frame is a refinement: should its second
             # input trip ffmpeg up on some odd file, do without it.
             log.warning("%s: retrying without the held last frame: %s", ctx.task_name, exc)
-            args = prepare_command(spec, ctx, out)
-            run_ffmpeg(
-                args, label=f"{ctx.task_name}", expected_seconds=expected, deadline=ctx.deadline
-            )
+            _encode(spec, ctx, out, None, expected)
     except ProcessingError as exc:
         # The table above is what ffmpeg 5.1 was measured to accept; a muxer
         # refusing a copied stream anyway is just as permanent.
