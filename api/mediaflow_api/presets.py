@@ -18,7 +18,11 @@ from mediaflow_api.tasks import (
     TranscodeTask,
     VideoSettings,
 )
-from mediaflow_api.tasks.transcode import check_profile_fits, check_rate_control
+from mediaflow_api.tasks.transcode import (
+    check_bit_depth,
+    check_profile_fits,
+    check_rate_control,
+)
 
 _M = TypeVar("_M", VideoSettings, AudioSettings)
 
@@ -188,6 +192,7 @@ def resolve_transcode(task: TranscodeTask) -> TranscodeTask:
     # The codec may come from the preset or the default: check the profile again.
     check_profile_fits(video.codec, video)
     check_rate_control(video.codec, video)
+    check_bit_depth(video.codec, video)
     faststart = task.faststart if task.faststart is not None else True
     return task.model_copy(
         update={"container": container, "video": video, "audio": audio, "faststart": faststart}

@@ -28,6 +28,11 @@ RateControl = Literal["crf", "vbr", "cbr"]
 # Codecs whose encoders (as ffmpeg 5.1 wraps them) do constant bitrate and
 # two-pass: libsvtav1 takes neither -pass nor a strict CBR there.
 RATE_CONTROL_CODECS = ("h264", "h265", "vp9")
+BitDepth = Literal[8, 10]
+HdrMode = Literal["passthrough", "tonemap"]
+# Codecs that carry 10-bit HDR as ffmpeg 5.1 encodes it (HEVC Main 10, AV1, VP9 profile 2).
+HDR_CODECS = ("h265", "av1", "vp9")
+TEN_BIT_PROFILES = ("high10", "main10")
 VideoProfile = Literal["baseline", "main", "high", "high10", "main10"]
 # The profiles each encoder takes (x264 / x265 names); 10-bit ones imply 10-bit output.
 CODEC_PROFILES: dict[str, tuple[str, ...]] = {
@@ -120,6 +125,8 @@ _VIDEO_ENCODING_FIELDS = [
     "gop_seconds",
     "rate_control",
     "two_pass",
+    "bit_depth",
+    "hdr",
 ]
 _AUDIO_ENCODING_FIELDS = ["bitrate", "sample_rate", "channels"]
 _ALIASES = {
@@ -127,6 +134,7 @@ _ALIASES = {
     "gop_seconds": "gopSeconds",
     "rate_control": "rateControl",
     "two_pass": "twoPass",
+    "bit_depth": "bitDepth",
 }
 
 
@@ -194,6 +202,35 @@ def check_rate_control(codec: str | None, video: VideoSettings) -> None:
         )
     if mode == "cbr" and video.maxrate is not None:
         raise ValueError("video.rateControl cbr sets maxrate to bitrate: remove maxrate")
+
+
+def check_bit_depth(codec: str | None, video: VideoSettings) -> None:
+    """bitDepth, a 10-bit profile and hdr passthrough must agree (``codec``
+    ``None``: not known yet; ``resolve_transcode`` checks again)."""
+    if (
+        video.profile is not None
+        and video.bit_depth is not None
+        and (video.profile in TEN_BIT_PROFILES) != (video.bit_depth == 10)
+    ):
+        raise ValueError(
+            f"video.profile and video.bitDepth disagree (high10/main10 are the 10-bit "
+            f"profiles): profile {video.profile}, bitDepth {video.bit_depth}"
+        )
+    if video.hdr == "passthrough":
+        if video.bit_depth == 8:
+            raise ValueError("video.hdr passthrough needs 10-bit output (bitDepth 10 or unset)")
+        if codec is not None and codec not in ("copy", "none") and codec not in HDR_CODECS:
+            raise ValueError(f"video.hdr passthrough takes h265, av1 or vp9, not {codec!r}")
+
+
+def output_bit_depth(video: VideoSettings) -> int:
+    """The bit depth a resolved encode writes: explicit, else implied by a
+    10-bit profile or HDR pass-through, else 8."""
+    if video.bit_depth is not None:
+        return video.bit_depth
+    if video.profile in TEN_BIT_PROFILES or video.hdr == "passthrough":
+        return 10
+    return 8
 
 
 # --- transcode -------------------------------------------------------------
@@ -338,6 +375,26 @@ class VideoSettings(SpecModel):
         ),
     )
 
+    bit_depth: BitDepth | None = Field(
+        default=None,
+        alias="bitDepth",
+        description=(
+            "Bits per sample of the output: 8 (yuv420p, plays everywhere) or 10 (yuv420p10le: "
+            "h265 Main 10, av1, vp9 profile 2, h264 High 10 — less banding, needed for HDR). "
+            "Default: 10 with a 10-bit profile or hdr passthrough, else 8."
+        ),
+    )
+    hdr: HdrMode | None = Field(
+        default=None,
+        description=(
+            "What happens to an HDR source (PQ or HLG transfer): tonemap converts it to SDR "
+            "BT.709 (hable curve), so it looks right on every screen; passthrough keeps it "
+            "HDR: 10-bit output with the source's colour primaries, transfer (PQ/HLG) and "
+            "matrix signalled (h265, av1, vp9). SDR sources are unaffected either way, except "
+            "that passthrough keeps their colour tags. Default: tonemap."
+        ),
+    )
+
     @model_validator(mode="after")
     def _crf_xor_bitrate(self) -> VideoSettings:
         if self.crf is not None and self.bitrate is not None:
@@ -347,6 +404,7 @@ class VideoSettings(SpecModel):
         _check_no_encoding_settings("video", self.codec, self, _VIDEO_ENCODING_FIELDS)
         check_profile_fits(self.codec, self)
         check_rate_control(self.codec, self)
+        check_bit_depth(self.codec, self)
         return self
 
     model_config = ConfigDict(
@@ -395,6 +453,22 @@ class VideoSettings(SpecModel):
                 cel(
                     "!has(self.rateControl) || self.rateControl != 'cbr' || !has(self.maxrate)",
                     "video.rateControl cbr sets maxrate to bitrate: remove maxrate",
+                ),
+                cel(
+                    "!has(self.profile) || !has(self.bitDepth) || "
+                    f"((self.profile in {list(TEN_BIT_PROFILES)}) == (self.bitDepth == 10))",
+                    "video.profile and video.bitDepth disagree (high10/main10 are the 10-bit "
+                    "profiles)",
+                ),
+                cel(
+                    "!has(self.hdr) || self.hdr != 'passthrough' || "
+                    "!has(self.bitDepth) || self.bitDepth == 10",
+                    "video.hdr passthrough needs 10-bit output (bitDepth 10 or unset)",
+                ),
+                cel(
+                    "!has(self.hdr) || self.hdr != 'passthrough' || !has(self.codec) || "
+                    f"self.codec in {list(HDR_CODECS)}",
+                    "video.hdr passthrough takes h265, av1 or vp9",
                 ),
                 cel(
                     "!has(self.profile) || self.profile != 'baseline' || "

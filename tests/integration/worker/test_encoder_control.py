@@ -145,3 +145,104 @@ def test_cbr_holds_the_bitrate_in_every_second(tmp_path: Path) -> None:
     for pts, size in packets:
         per_second[min(3, int(pts - packets[0][0]))] += size * 8 / 1000
     assert all(300 <= kbps <= 500 for kbps in per_second), per_second
+
+
+def _pq_clip(path: Path) -> Path:
+    """A 1 s 10-bit HEVC clip signalled as HDR10 (BT.2020, PQ)."""
+    subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-y", "-f", "lavfi"),
+            *("-i", "testsrc2=s=320x240:r=25:d=1,format=yuv420p10le"),
+            *("-c:v", "libx265", "-preset", "ultrafast", "-x265-params", "log-level=error"),
+            *("-color_primaries", "bt2020", "-color_trc", "smpte2084", "-colorspace", "bt2020nc"),
+            str(path),
+        ],
+        check=True,
+        timeout=120,
+    )
+    return path
+
+
+def _bitstream_colors(path: Path, tmp_path: Path) -> tuple[str, str, str]:
+    """(primaries, transfer, matrix) as the elementary stream itself says
+    (remuxed to a raw stream, so no container tag can stand in for it)."""
+    stream = video_stream(ffprobe(path))
+    assert stream is not None
+    codec = stream["codec_name"]
+    raw = tmp_path / f"raw.{codec}"
+    fmt = {"hevc": "hevc", "av1": "obu", "h264": "h264"}[codec]
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", "-i", str(path), "-c", "copy", "-f", fmt, str(raw)],
+        check=True,
+        timeout=60,
+    )
+    video = video_stream(ffprobe(raw))
+    assert video is not None
+    return video["color_primaries"], video["color_transfer"], video["color_space"]
+
+
+@pytest.mark.parametrize(
+    ("container", "codec", "profile"),
+    [("mp4", "h265", "Main 10"), ("mkv", "av1", "Main")],
+)
+def test_hdr_passthrough_keeps_ten_bits_and_the_pq_signalling(
+    tmp_path: Path, container: str, codec: str, profile: str
+) -> None:
+    source = _pq_clip(tmp_path / "pq.mp4")
+    result = _run(
+        tmp_path,
+        source,
+        {
+            "container": container,
+            "video": {"codec": codec, "hdr": "passthrough", "preset": "ultrafast"},
+        },
+    )
+    video = video_stream(ffprobe(result))
+    assert video is not None
+    assert (video["pix_fmt"], video["profile"]) == ("yuv420p10le", profile)
+    assert _bitstream_colors(result, tmp_path) == ("bt2020", "smpte2084", "bt2020nc")
+
+
+def test_hdr_is_tone_mapped_to_8_bit_bt709_by_default(tmp_path: Path) -> None:
+    source = _pq_clip(tmp_path / "pq.mp4")
+    result = _run(tmp_path, source, {"video": {"codec": "h264", "preset": "ultrafast"}})
+    video = video_stream(ffprobe(result))
+    assert video is not None
+    assert video["pix_fmt"] == "yuv420p"
+    assert _bitstream_colors(result, tmp_path) == ("bt709", "bt709", "bt709")
+
+
+def test_the_iphone_hlg_clip_passes_through_as_hlg_or_tone_maps(
+    tmp_path: Path, corpus_dir: Path
+) -> None:
+    source = corpus_dir / "iphone_hevc_10bit_rotated.mov"
+    workflow = write_workflow(
+        tmp_path,
+        [
+            {"name": "hdr", "transcode": {"video": {"codec": "h265", "hdr": "passthrough"}}},
+            {"name": "sdr", "transcode": {"video": {"codec": "h264"}}},
+        ],
+    )
+    done = run_local(workflow, source, tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    hdr = video_stream(ffprobe(tmp_path / "out" / "hdr" / "hdr.mp4"))
+    sdr = video_stream(ffprobe(tmp_path / "out" / "sdr" / "sdr.mp4"))
+    assert hdr is not None
+    assert sdr is not None
+    assert (hdr["width"], hdr["height"], hdr["pix_fmt"]) == (720, 1280, "yuv420p10le")
+    assert (hdr["color_transfer"], hdr["color_primaries"]) == ("arib-std-b67", "bt2020")
+    assert (sdr["pix_fmt"], sdr["color_transfer"], sdr["color_primaries"]) == (
+        "yuv420p",
+        "bt709",
+        "bt709",
+    )
+
+
+def test_an_8_bit_source_encodes_to_10_bit_when_asked(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path, "c", duration=1)
+    result = _run(
+        tmp_path, clip.path, {"video": {"codec": "h264", "bitDepth": 10, "preset": "ultrafast"}}
+    )
+    video = video_stream(ffprobe(result))
+    assert video is not None
+    assert (video["pix_fmt"], video["profile"]) == ("yuv420p10le", "High 10")

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from mediaflow_api.presets import resolve_transcode
 from mediaflow_api.tasks import TaskSpec, TranscodeTask, VideoSettings
 from mediaflow_worker.ffmpeg import transcode
+from mediaflow_worker.probe import VideoInfo
 
 pytestmark = pytest.mark.unit
 
@@ -42,6 +43,15 @@ ENCODER_VALID += [
         "name": "vbr",
         "transcode": {"video": {"codec": "vp9", "rateControl": "vbr", "bitrate": "1M"}},
     },
+]
+
+ENCODER_VALID += [
+    {"name": "hdr", "transcode": {"video": {"codec": "h265", "hdr": "passthrough"}}},
+    {
+        "name": "ten-bit",
+        "transcode": {"video": {"codec": "h264", "profile": "high10", "bitDepth": 10}},
+    },
+    {"name": "sdr", "transcode": {"video": {"codec": "av1", "bitDepth": 10, "hdr": "tonemap"}}},
 ]
 
 ENCODER_INVALID: list[tuple[dict[str, Any], str]] = [
@@ -101,6 +111,23 @@ ENCODER_INVALID: list[tuple[dict[str, Any], str]] = [
         },
         "video.rateControl cbr sets maxrate to bitrate",
     ),
+    (
+        {"name": "a", "transcode": {"video": {"profile": "main10", "bitDepth": 8}}},
+        "video.profile and video.bitDepth disagree",
+    ),
+    (
+        {"name": "a", "transcode": {"video": {"profile": "high", "bitDepth": 10}}},
+        "video.profile and video.bitDepth disagree",
+    ),
+    (
+        {"name": "a", "transcode": {"video": {"hdr": "passthrough", "bitDepth": 8}}},
+        "video.hdr passthrough needs 10-bit output",
+    ),
+    (
+        {"name": "a", "transcode": {"video": {"codec": "h264", "hdr": "passthrough"}}},
+        "video.hdr passthrough takes h265, av1 or vp9",
+    ),
+    ({"name": "a", "transcode": {"video": {"bitDepth": 12}}}, "bitDepth"),
 ]
 
 
@@ -244,3 +271,55 @@ def test_rate_control_resolution_drops_the_presets_crf_and_cap_for_cbr() -> None
                 {"preset": "av1-720p", "video": {"bitrate": "1M", "twoPass": True}}
             )
         )
+
+
+def _source(transfer: str | None, primaries: str | None = "bt2020") -> VideoInfo:
+    return VideoInfo(
+        codec="hevc",
+        width=1280,
+        height=720,
+        rotation=0,
+        sar=1.0,
+        fps=30.0,
+        pix_fmt="yuv420p10le",
+        frames=None,
+        color_primaries=primaries,
+        color_transfer=transfer,
+        color_space="bt2020nc",
+        color_range="tv",
+    )
+
+
+def test_an_hdr_source_is_tone_mapped_to_bt709_unless_passed_through() -> None:
+    plan = transcode.plan_color(VideoSettings(codec="h264"), _source("smpte2084"))
+    assert plan.pix_fmt == "yuv420p"
+    assert plan.tonemap is not None
+    assert plan.tonemap.startswith("zscale=tin=smpte2084:pin=bt2020:min=bt2020nc:rin=tv")
+    assert "tonemap=tonemap=hable" in plan.tonemap
+    assert plan.tags[plan.tags.index("-color_trc") + 1] == "bt709"
+    graph = transcode.transcode_video_graph((640, 360), None, [], color=plan)
+    assert graph.startswith("[0:V:0]scale=640:360,setsar=1,zscale=tin=smpte2084")
+    assert graph.endswith("format=yuv420p[vout]")
+
+    kept = transcode.plan_color(
+        VideoSettings(codec="h265", hdr="passthrough"), _source("arib-std-b67")
+    )
+    assert (kept.pix_fmt, kept.tonemap) == ("yuv420p10le", None)
+    assert kept.tags == (
+        *("-color_primaries", "bt2020", "-color_trc", "arib-std-b67"),
+        *("-colorspace", "bt2020nc", "-color_range", "tv"),
+    )
+
+
+def test_unknown_primaries_fall_back_to_bt2020_in_the_tonemap_chain() -> None:
+    plan = transcode.plan_color(VideoSettings(codec="h264"), _source("arib-std-b67", "film"))
+    assert plan.tonemap is not None
+    assert "pin=bt2020:" in plan.tonemap
+
+
+def test_an_sdr_source_keeps_its_colours_and_gets_the_asked_bit_depth() -> None:
+    plan = transcode.plan_color(VideoSettings(codec="av1", bitDepth=10), _source("bt709"))
+    assert plan == transcode.ColorPlan("yuv420p10le", None, ())
+    assert transcode.plan_color(VideoSettings(codec="h265", profile="main10"), _source(None)) == (
+        transcode.ColorPlan("yuv420p10le")
+    )

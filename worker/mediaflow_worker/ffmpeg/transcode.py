@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mediaflow_api.tasks import AudioSettings, TranscodeTask, VideoSettings, parse_bitrate
+from mediaflow_api.tasks.transcode import output_bit_depth
 from mediaflow_worker.ffmpeg.codecs import (
     AUDIO_ENCODERS,
     CONTAINERS,
@@ -252,14 +253,71 @@ def plan_tail_frame(
     )
 
 
+# zscale's names for the colour properties an HDR source may declare; anything
+# else falls back to BT.2020 (what HDR10 and HLG use).
+_ZSCALE_PRIMARIES = ("bt2020", "bt709", "smpte432", "smpte431", "bt470bg", "smpte170m")
+_ZSCALE_MATRICES = ("bt2020nc", "bt2020c", "bt709", "bt470bg", "smpte170m")
+
+
+@dataclass(frozen=True)
+class ColorPlan:
+    """How a transcode treats bit depth and colour: the graph's final pixel
+    format, an HDR-to-SDR chain (after scaling) and the colour tags the
+    encoder writes into the stream."""
+
+    pix_fmt: str = "yuv420p"
+    tonemap: str | None = None
+    tags: tuple[str, ...] = ()
+
+
+def tonemap_chain(source: VideoInfo) -> str:
+    """Filters converting an HDR (PQ/HLG) frame to SDR BT.709: to linear
+    light (100 nits peak), hable curve in float RGB, back to BT.709 limited
+    range. Names come from a whitelist, never from the file as they are."""
+    assert source.color_transfer in ("smpte2084", "arib-std-b67")
+    primaries = source.color_primaries if source.color_primaries in _ZSCALE_PRIMARIES else "bt2020"
+    matrix = source.color_space if source.color_space in _ZSCALE_MATRICES else "bt2020nc"
+    in_range = "pc" if source.color_range == "pc" else "tv"
+    return (
+        f"zscale=tin={source.color_transfer}:pin={primaries}:min={matrix}:rin={in_range}"
+        ":t=linear:npl=100,format=gbrpf32le,zscale=p=bt709,tonemap=tonemap=hable:desat=0,"
+        "zscale=t=bt709:m=bt709:r=tv"
+    )
+
+
+def plan_color(video: VideoSettings, source: VideoInfo) -> ColorPlan:
+    """Bit depth and HDR handling of a resolved encode of ``source``:
+    ``hdr: passthrough`` keeps 10 bits and the source's colour signalling,
+    otherwise an HDR source is tone-mapped to SDR BT.709."""
+    pix_fmt = "yuv420p10le" if output_bit_depth(video) == 10 else "yuv420p"
+    if video.hdr == "passthrough":
+        tags: list[str] = []
+        for flag, value in (
+            ("-color_primaries", source.color_primaries),
+            ("-color_trc", source.color_transfer),
+            ("-colorspace", source.color_space),
+            ("-color_range", source.color_range),
+        ):
+            if value is not None:
+                tags += [flag, value]
+        return ColorPlan(pix_fmt, None, tuple(tags))
+    if source.is_hdr:
+        bt709 = ("-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709")
+        return ColorPlan(pix_fmt, tonemap_chain(source), (*bt709, "-color_range", "tv"))
+    return ColorPlan(pix_fmt)
+
+
 def transcode_video_graph(
     size: tuple[int, int],
     fps: float | None,
     marks: Sequence[WatermarkInput],
     font: str = DEFAULT_FONT,
     tail: TailFrame | None = None,
+    color: ColorPlan | None = None,
 ) -> str:
-    """The -filter_complex of a transcode: scale, fps, watermarks, yuv420p."""
+    """The -filter_complex of a transcode: scale, tone mapping, fps,
+    watermarks, the output pixel format (``color``; default 8-bit 4:2:0)."""
+    color = color or ColorPlan()
     w, h = size
     source = "[0:V:0]"
     chains = []
@@ -269,10 +327,13 @@ def transcode_video_graph(
             f"[0:V:0][tail]interleave,settb={tail.time_base}[src]",
         ]
         source = "[src]"
-    chains.append(f"{source}scale={w}:{h},setsar=1" + (f",fps={fps:g}" if fps else "") + "[base]")
+    tonemap = f",{color.tonemap}" if color.tonemap else ""
+    chains.append(
+        f"{source}scale={w}:{h},setsar=1{tonemap}" + (f",fps={fps:g}" if fps else "") + "[base]"
+    )
     wm_chains, label = watermark_filters(marks, size, "base", font)
     chains += wm_chains
-    chains.append(f"[{label}]format=yuv420p[vout]")
+    chains.append(f"[{label}]format={color.pix_fmt}[vout]")
     return ";".join(chains)
 
 
@@ -315,9 +376,11 @@ def transcode_args(
                 args += image_input_args(mark.image_path)
         if tail is not None:
             args += input_args(path, demuxer, max_pixels, start=tail.seek)
-        graph = transcode_video_graph(size, settings_v.fps, marks, font, tail)
+        color = plan_color(settings_v, video)
+        graph = transcode_video_graph(size, settings_v.fps, marks, font, tail, color)
         args += ["-filter_complex", graph, "-map", "[vout]"]
         args += video_codec_args(settings_v, spec.container, video.fps, tail, encode_pass)
+        args += color.tags
     if encode_pass is not None and encode_pass.number == 1:
         if spec.trim and spec.trim.duration:
             args += ["-t", seconds(spec.trim.duration)]
