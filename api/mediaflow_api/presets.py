@@ -141,7 +141,12 @@ def _merge(base: _M, override: _M | None) -> _M:
     """``base`` with every field set in ``override`` replacing it."""
     if override is None:
         return base.model_copy()
-    return base.model_copy(update=override.model_dump(exclude_none=True))
+    # Attributes, not a dump: nested settings (audio.loudness) stay models.
+    fields = type(override).model_fields
+    update = {
+        name: getattr(override, name) for name in fields if getattr(override, name) is not None
+    }
+    return base.model_copy(update=update)
 
 
 def resolve_transcode(task: TranscodeTask) -> TranscodeTask:

@@ -85,6 +85,37 @@ class AudioInfo:
 
 
 @dataclass(frozen=True)
+class AudioTrack:
+    """One audio stream of the input, for track selection."""
+
+    index: int  # among the input's audio streams: ffmpeg's "0:a:<index>"
+    codec: str
+    sample_rate: int
+    channels: int
+    language: str | None  # ISO 639-2 as tagged ("eng"), None if untagged or "und"
+
+
+def audio_tracks(result: ProbeResult) -> list[AudioTrack]:
+    """Every audio stream of a probed input, in ffmpeg's order (pure)."""
+    tracks = []
+    streams = [s for s in result.raw.get("streams", []) if s.get("codec_type") == "audio"]
+    for index, s in enumerate(streams):
+        tags = {str(k).lower(): v for k, v in (s.get("tags") or {}).items()}
+        language = tags.get("language")
+        valid = isinstance(language, str) and re.fullmatch(r"[a-z]{3}", language)
+        tracks.append(
+            AudioTrack(
+                index=index,
+                codec=s.get("codec_name", "unknown"),
+                sample_rate=_int(s.get("sample_rate")) or 0,
+                channels=_int(s.get("channels")) or 0,
+                language=language if valid and language != "und" else None,
+            )
+        )
+    return tracks
+
+
+@dataclass(frozen=True)
 class ProbeResult:
     """What the worker knows about the input after probing."""
 

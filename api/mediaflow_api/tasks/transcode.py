@@ -7,9 +7,9 @@ explicit fields override the preset.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, model_validator
 
 from mediaflow_api.tasks.common import (
     Bitrate,
@@ -18,12 +18,16 @@ from mediaflow_api.tasks.common import (
     cel,
     cel_map,
     cel_pairs,
+    count_set,
 )
 from mediaflow_api.tasks.watermark import Watermark
 
 Container = Literal["mp4", "mov", "mkv", "webm", "ts", "mp3", "m4a", "wav", "flac", "ogg"]
 VideoCodec = Literal["h264", "h265", "vp9", "av1", "copy", "none"]
-AudioCodec = Literal["aac", "opus", "mp3", "flac", "pcm", "copy", "none"]
+AudioCodec = Literal["aac", "opus", "mp3", "flac", "pcm", "ac3", "eac3", "copy", "none"]
+AudioTracks = Literal["first", "all"]
+# An ISO 639-2 language code as containers tag audio tracks ("eng", "fra").
+LANGUAGE_PATTERN = r"^[a-z]{3}$"
 RateControl = Literal["crf", "vbr", "cbr"]
 # Codecs whose encoders (as ffmpeg 5.1 wraps them) do constant bitrate and
 # two-pass: libsvtav1 takes neither -pass nor a strict CBR there.
@@ -76,11 +80,11 @@ CONTAINER_VIDEO_CODECS: dict[str, tuple[str, ...]] = {
     "ogg": ("none",),
 }
 CONTAINER_AUDIO_CODECS: dict[str, tuple[str, ...]] = {
-    "mp4": ("aac", "opus", "mp3", "copy", "none"),
-    "mov": ("aac", "mp3", "pcm", "copy", "none"),
-    "mkv": ("aac", "opus", "mp3", "flac", "pcm", "copy", "none"),
+    "mp4": ("aac", "opus", "mp3", "ac3", "eac3", "copy", "none"),
+    "mov": ("aac", "mp3", "pcm", "ac3", "eac3", "copy", "none"),
+    "mkv": ("aac", "opus", "mp3", "flac", "pcm", "ac3", "eac3", "copy", "none"),
     "webm": ("opus", "copy", "none"),
-    "ts": ("aac", "mp3", "opus", "copy", "none"),
+    "ts": ("aac", "mp3", "opus", "ac3", "eac3", "copy", "none"),
     "mp3": ("mp3", "copy"),
     "m4a": ("aac", "copy"),
     "wav": ("pcm", "copy"),
@@ -128,7 +132,7 @@ _VIDEO_ENCODING_FIELDS = [
     "bit_depth",
     "hdr",
 ]
-_AUDIO_ENCODING_FIELDS = ["bitrate", "sample_rate", "channels"]
+_AUDIO_ENCODING_FIELDS = ["bitrate", "sample_rate", "channels", "loudness"]
 _ALIASES = {
     "sample_rate": "sampleRate",
     "gop_seconds": "gopSeconds",
@@ -480,26 +484,65 @@ class VideoSettings(SpecModel):
     )
 
 
+class Loudness(SpecModel):
+    """EBU R128 loudness normalisation targets (ffmpeg loudnorm, two passes)."""
+
+    integrated: float = Field(
+        default=-23,
+        ge=-70,
+        le=-5,
+        description=(
+            "Integrated loudness target in LUFS: -23 for EBU R128 broadcast, -24 for ATSC "
+            "A/85, -16 for podcasts and most streaming. Default -23."
+        ),
+    )
+    true_peak: float = Field(
+        default=-1,
+        alias="truePeak",
+        ge=-9,
+        le=0,
+        description="Maximum true peak in dBTP. Default -1 (EBU R128).",
+    )
+    loudness_range: float = Field(
+        default=7,
+        alias="range",
+        ge=1,
+        le=50,
+        description=(
+            "Target loudness range (LRA) in LU; a source with a wider range is compressed "
+            "to it (dynamic mode) instead of gained linearly. Default 7."
+        ),
+    )
+
+
 class AudioSettings(SpecModel):
     """Audio stream settings of a transcode."""
 
     @model_validator(mode="after")
     def _copy_takes_no_settings(self) -> AudioSettings:
         _check_no_encoding_settings("audio", self.codec, self, _AUDIO_ENCODING_FIELDS)
+        if self.tracks is not None and self.languages is not None:
+            raise ValueError("audio.tracks and audio.languages are mutually exclusive: set one")
         return self
 
     model_config = ConfigDict(
         json_schema_extra={
-            "x-kubernetes-validations": [_no_encoding_settings_cel("audio", _AUDIO_ENCODING_FIELDS)]
+            "x-kubernetes-validations": [
+                _no_encoding_settings_cel("audio", _AUDIO_ENCODING_FIELDS),
+                cel(
+                    "!(has(self.tracks) && has(self.languages))",
+                    "audio.tracks and audio.languages are mutually exclusive: set one",
+                ),
+            ]
         }
     )
 
     codec: AudioCodec | None = Field(
         default=None,
         description=(
-            "Audio codec: aac, opus (libopus), mp3 (libmp3lame), flac, pcm (16-bit), copy "
-            "(keep the source stream) or none (drop audio). Default: from the preset or the "
-            "container."
+            "Audio codec: aac, opus (libopus), mp3 (libmp3lame), flac, pcm (16-bit), ac3 "
+            "(Dolby Digital), eac3 (Dolby Digital Plus), copy (keep the source stream) or none "
+            "(drop audio). Default: from the preset or the container."
         ),
     )
     bitrate: Bitrate | None = Field(
@@ -515,15 +558,106 @@ class AudioSettings(SpecModel):
     channels: int | None = Field(
         default=None, ge=1, le=8, description="Number of channels. Default: the source's."
     )
+    tracks: AudioTracks | None = Field(
+        default=None,
+        description=(
+            "Which audio tracks of a multi-track source go into the output: first or all "
+            "(each encoded with these settings, languages kept). mp3, wav and flac files "
+            "hold one track: the first. Default: first. Mutually exclusive with languages."
+        ),
+    )
+    languages: list[Annotated[str, StringConstraints(pattern=LANGUAGE_PATTERN)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=8,
+        description=(
+            "Keep the audio tracks tagged with these ISO 639-2 languages (e.g. ['eng', 'fra']), "
+            "in this order; a language the source lacks is skipped. When no track matches "
+            "(untagged sources say 'und'), the first track is kept so the output is not silent."
+        ),
+    )
+    loudness: Loudness | None = Field(
+        default=None,
+        description=(
+            "Normalise loudness (EBU R128, two passes: a first ffmpeg run measures each kept "
+            "track, the second applies the linear gain that reaches the target, limiting true "
+            "peaks). Not with codec copy/none."
+        ),
+    )
+
+
+_TRIM_LENGTH_FIELDS = ["duration", "end", "end_offset"]
 
 
 class Trim(SpecModel):
-    """The part of the input to keep."""
+    """The part of the input to keep: from ``start`` for ``duration``
+    seconds, up to ``end``, or up to ``endOffset`` seconds before the end."""
 
     start: float = Field(default=0, ge=0, le=86400, description="Start in seconds.")
     duration: float | None = Field(
-        default=None, ge=0.001, le=86400, description="Length in seconds. Default: to the end."
+        default=None,
+        ge=0.001,
+        le=86400,
+        description="Length in seconds. Default: to the end. Exclusive with end and endOffset.",
     )
+    end: float | None = Field(
+        default=None,
+        gt=0,
+        le=86400,
+        description=(
+            "Where to stop, in seconds from the input's beginning (after start). Exclusive "
+            "with duration and endOffset."
+        ),
+    )
+    end_offset: float | None = Field(
+        default=None,
+        alias="endOffset",
+        gt=0,
+        le=86400,
+        description=(
+            "Stop this many seconds before the input ends, e.g. 5 drops the last 5 s (an "
+            "outro, credits). When nothing is left after start, the task is skipped like "
+            "one whose start is past the end. Exclusive with duration and end."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _one_end(self) -> Trim:
+        if count_set(self, _TRIM_LENGTH_FIELDS) > 1:
+            raise ValueError("trim: set at most one of duration, end and endOffset")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(
+                f"trim.end must be after trim.start (end {self.end:g}, start {self.start:g})"
+            )
+        return self
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "[has(self.duration), has(self.end), has(self.endOffset)]"
+                    ".filter(x, x).size() <= 1",
+                    "trim: set at most one of duration, end and endOffset",
+                ),
+                cel(
+                    "!has(self.end) || self.end > (has(self.start) ? self.start : 0.0)",
+                    "trim.end must be after trim.start",
+                ),
+            ]
+        }
+    )
+
+    def length(self, input_duration: float) -> float | None:
+        """Seconds kept from ``start`` (None: to the end), given the input's
+        duration (needed by ``endOffset``; 0 when unknown: then nothing is
+        cut from the end). May be 0 or less: nothing left."""
+        if self.duration is not None:
+            return self.duration
+        if self.end is not None:
+            return self.end - self.start
+        if self.end_offset is not None and input_duration > 0:
+            return input_duration - self.end_offset - self.start
+        return None
 
 
 class TranscodeTask(SpecModel):

@@ -246,3 +246,149 @@ def test_an_8_bit_source_encodes_to_10_bit_when_asked(tmp_path: Path) -> None:
     video = video_stream(ffprobe(result))
     assert video is not None
     assert (video["pix_fmt"], video["profile"]) == ("yuv420p10le", "High 10")
+
+
+def _integrated_lufs(path: Path, track: int = 0) -> float:
+    """Integrated loudness of one audio track, measured by ffmpeg's ebur128."""
+    done = subprocess.run(
+        [
+            *("ffmpeg", "-hide_banner", "-nostats", "-i", str(path)),
+            *("-map", f"0:a:{track}", "-af", "ebur128", "-f", "null", "-"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    summary = done.stderr[done.stderr.rindex("Summary:") :]
+    return float(summary.split("I:")[1].split()[0])
+
+
+def _multi_track_clip(path: Path) -> Path:
+    """3 s: video, a quiet English tone (-30 dB) and loud French pink noise."""
+    subprocess.run(
+        [
+            *("ffmpeg", "-v", "error", "-y"),
+            *("-f", "lavfi", "-i", "testsrc2=s=160x120:r=10:d=3"),
+            *("-f", "lavfi", "-i", "sine=f=440:d=3:sample_rate=48000,volume=-30dB"),
+            *("-f", "lavfi", "-i", "anoisesrc=d=3:c=pink:a=0.3:r=44100"),
+            *("-map", "0", "-map", "1", "-map", "2", "-c:v", "libx264", "-preset", "ultrafast"),
+            *("-c:a", "aac", "-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fra"),
+            str(path),
+        ],
+        check=True,
+        timeout=60,
+    )
+    return path
+
+
+def _audio_streams(path: Path) -> list[tuple[str, str | None]]:
+    return [
+        (s["codec_name"], s.get("tags", {}).get("language"))
+        for s in ffprobe(path)["streams"]
+        if s["codec_type"] == "audio"
+    ]
+
+
+@pytest.mark.parametrize("container", ["mp4", "mkv", "ts", "mov"])
+@pytest.mark.parametrize("codec", ["ac3", "eac3"])
+def test_dolby_audio_in_every_container_that_takes_it(
+    tmp_path: Path, container: str, codec: str
+) -> None:
+    clip = make_clip(tmp_path, "c", size=(160, 120), duration=1)
+    result = _run(
+        tmp_path,
+        clip.path,
+        {
+            "container": container,
+            "video": {"preset": "ultrafast"},
+            "audio": {"codec": codec, "bitrate": "192k"},
+        },
+    )
+    (audio,) = [s for s in ffprobe(result)["streams"] if s["codec_type"] == "audio"]
+    assert (audio["codec_name"], int(audio["sample_rate"])) == (codec, 48000)
+    assert int(audio["bit_rate"]) == 192000
+
+
+def test_all_tracks_are_kept_each_normalised_to_the_target(tmp_path: Path) -> None:
+    source = _multi_track_clip(tmp_path / "multi.mkv")
+    result = _run(
+        tmp_path,
+        source,
+        {
+            "container": "mkv",
+            "video": {"preset": "ultrafast"},
+            "audio": {
+                "codec": "ac3",
+                "tracks": "all",
+                "loudness": {"integrated": -16, "truePeak": -1.5, "range": 11},
+            },
+        },
+    )
+    assert _audio_streams(result) == [("ac3", "eng"), ("ac3", "fra")]
+    # The tone started near -33 LUFS, the noise near -14: both end at -16.
+    for track in (0, 1):
+        assert _integrated_lufs(result, track) == pytest.approx(-16, abs=1.0)
+    rates = [int(s["sample_rate"]) for s in ffprobe(result)["streams"] if "sample_rate" in s]
+    assert rates == [48000, 44100]  # loudnorm's 192 kHz is not passed on
+
+
+def test_languages_pick_tracks_in_the_order_asked(tmp_path: Path) -> None:
+    source = _multi_track_clip(tmp_path / "multi.mkv")
+    result = _run(
+        tmp_path,
+        source,
+        {
+            "container": "mp4",
+            "video": {"codec": "copy"},
+            "audio": {"codec": "copy", "languages": ["fra", "deu"]},
+        },
+    )
+    assert _audio_streams(result) == [("aac", "fra")]
+
+
+def test_a_language_the_source_lacks_keeps_the_first_track(tmp_path: Path) -> None:
+    source = _multi_track_clip(tmp_path / "multi.mkv")
+    result = _run(tmp_path, source, {"container": "m4a", "audio": {"languages": ["jpn"]}})
+    assert _audio_streams(result) == [("aac", "eng")]
+
+
+@pytest.mark.parametrize(
+    ("name", "target"),
+    [("landscape_720p_h264_aac_camera.mp4", -16.0), ("audio_music_vbr.mp3", -23.0)],
+)
+def test_corpus_audio_is_normalised_to_the_target(
+    tmp_path: Path, corpus_dir: Path, name: str, target: float
+) -> None:
+    result = _run(
+        tmp_path,
+        corpus_dir / name,
+        {"container": "m4a", "audio": {"codec": "aac", "loudness": {"integrated": target}}},
+    )
+    assert _integrated_lufs(result) == pytest.approx(target, abs=1.0)
+
+
+@pytest.mark.parametrize(
+    ("trim", "expected"),
+    [({"start": 0.5, "end": 2.5}, 2.0), ({"start": 1, "endOffset": 1.5}, 1.5)],
+    ids=["end", "endOffset"],
+)
+def test_end_relative_trims_give_the_expected_duration(
+    tmp_path: Path, trim: dict[str, float], expected: float
+) -> None:
+    clip = make_clip(tmp_path, "c", size=(160, 120), duration=4)
+    result = _run(tmp_path, clip.path, {"video": {"preset": "ultrafast"}, "trim": trim})
+    info = ffprobe(result)
+    assert float(info["format"]["duration"]) == pytest.approx(expected, abs=0.1)
+    for stream in info["streams"]:
+        assert float(stream["duration"]) == pytest.approx(expected, abs=0.1), stream
+
+
+def test_an_end_offset_longer_than_the_input_skips_the_task(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path, "c", size=(160, 120), duration=2)
+    workflow = write_workflow(tmp_path, [{"name": "cut", "transcode": {"trim": {"endOffset": 3}}}])
+    done = run_local(workflow, clip.path, tmp_path / "out")
+    assert done.returncode == 0, done.stderr
+    manifest = (tmp_path / "out" / "manifest.json").read_text()
+    assert '"skipped"' in manifest
+    assert "trim leaves nothing" in manifest

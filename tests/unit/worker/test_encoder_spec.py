@@ -11,9 +11,10 @@ import pytest
 from pydantic import ValidationError
 
 from mediaflow_api.presets import resolve_transcode
-from mediaflow_api.tasks import TaskSpec, TranscodeTask, VideoSettings
-from mediaflow_worker.ffmpeg import transcode
-from mediaflow_worker.probe import VideoInfo
+from mediaflow_api.tasks import AudioSettings, TaskSpec, TranscodeTask, VideoSettings
+from mediaflow_api.tasks.transcode import Loudness
+from mediaflow_worker.ffmpeg import audio, transcode
+from mediaflow_worker.probe import AudioTrack, VideoInfo
 
 pytestmark = pytest.mark.unit
 
@@ -52,6 +53,32 @@ ENCODER_VALID += [
         "transcode": {"video": {"codec": "h264", "profile": "high10", "bitDepth": 10}},
     },
     {"name": "sdr", "transcode": {"video": {"codec": "av1", "bitDepth": 10, "hdr": "tonemap"}}},
+]
+
+ENCODER_VALID += [
+    {
+        "name": "broadcast-audio",
+        "transcode": {
+            "container": "ts",
+            "audio": {
+                "codec": "ac3",
+                "bitrate": "384k",
+                "tracks": "all",
+                "loudness": {"integrated": -23, "truePeak": -1, "range": 11},
+            },
+        },
+    },
+    {
+        "name": "languages",
+        "transcode": {"container": "mkv", "audio": {"codec": "copy", "languages": ["eng", "fra"]}},
+    },
+    {"name": "eac3", "transcode": {"container": "mp4", "audio": {"codec": "eac3"}}},
+    {"name": "loudness-defaults", "transcode": {"audio": {"loudness": {}}}},
+]
+
+ENCODER_VALID += [
+    {"name": "trim-end", "transcode": {"trim": {"start": 2, "end": 10.5}}},
+    {"name": "trim-end-offset", "transcode": {"trim": {"endOffset": 5}}},
 ]
 
 ENCODER_INVALID: list[tuple[dict[str, Any], str]] = [
@@ -128,6 +155,33 @@ ENCODER_INVALID: list[tuple[dict[str, Any], str]] = [
         "video.hdr passthrough takes h265, av1 or vp9",
     ),
     ({"name": "a", "transcode": {"video": {"bitDepth": 12}}}, "bitDepth"),
+    (
+        {"name": "a", "transcode": {"container": "webm", "audio": {"codec": "ac3"}}},
+        "audio.codec",
+    ),
+    (
+        {"name": "a", "transcode": {"audio": {"tracks": "all", "languages": ["eng"]}}},
+        "audio.tracks and audio.languages are mutually exclusive",
+    ),
+    (
+        {"name": "a", "transcode": {"audio": {"codec": "copy", "loudness": {}}}},
+        "takes no encoding settings",
+    ),
+    ({"name": "a", "transcode": {"audio": {"languages": ["english"]}}}, "languages"),
+    ({"name": "a", "transcode": {"audio": {"loudness": {"integrated": -3}}}}, "integrated"),
+    (
+        {"name": "a", "transcode": {"trim": {"duration": 3, "end": 5}}},
+        "trim: set at most one of duration, end and endOffset",
+    ),
+    (
+        {"name": "a", "transcode": {"trim": {"end": 5, "endOffset": 1}}},
+        "trim: set at most one of duration, end and endOffset",
+    ),
+    (
+        {"name": "a", "transcode": {"trim": {"start": 5, "end": 5}}},
+        "trim.end must be after trim.start",
+    ),
+    ({"name": "a", "transcode": {"trim": {"endOffset": 0}}}, "endOffset"),
 ]
 
 
@@ -323,3 +377,106 @@ def test_an_sdr_source_keeps_its_colours_and_gets_the_asked_bit_depth() -> None:
     assert transcode.plan_color(VideoSettings(codec="h265", profile="main10"), _source(None)) == (
         transcode.ColorPlan("yuv420p10le")
     )
+
+
+def test_ac3_keeps_its_rates_and_channel_limit_and_takes_a_bitrate() -> None:
+    args = transcode.audio_codec_args(AudioSettings(codec="ac3", bitrate="384k"), 96000, 8)
+    assert args == ["-c:a", "ac3", "-b:a", "384000", "-ar", "48000", "-ac", "6"]
+    assert transcode.audio_codec_args(AudioSettings(codec="eac3"), 44100, 2) == ["-c:a", "eac3"]
+
+
+def _tracks() -> list[AudioTrack]:
+    return [
+        AudioTrack(0, "aac", 48000, 2, "eng"),
+        AudioTrack(1, "ac3", 48000, 6, "fra"),
+        AudioTrack(2, "aac", 44100, 2, None),
+    ]
+
+
+def test_track_selection_by_default_all_and_language() -> None:
+    tracks = _tracks()
+    assert audio.select_tracks(tracks, AudioSettings(), "mp4") == tracks[:1]
+    assert audio.select_tracks(tracks, AudioSettings(tracks="all"), "mkv") == tracks
+    by_language = AudioSettings(languages=["fra", "deu", "eng"])
+    assert audio.select_tracks(tracks, by_language, "mp4") == [tracks[1], tracks[0]]
+    # No track in the language: the first, rather than a silent output.
+    assert audio.select_tracks(tracks, AudioSettings(languages=["jpn"]), "mp4") == tracks[:1]
+    # One track per file in mp3/wav/flac.
+    assert audio.select_tracks(tracks, AudioSettings(tracks="all"), "mp3") == tracks[:1]
+    assert audio.select_tracks([], AudioSettings(tracks="all"), "mkv") == []
+
+
+def test_several_tracks_get_per_stream_options_filters_and_languages() -> None:
+    tracks = _tracks()
+    outputs = [audio.AudioOutput(tracks[1], "loudnorm=I=-23.0"), audio.AudioOutput(tracks[2])]
+    args = transcode.audio_outputs_args(AudioSettings(codec="aac", bitrate="128k"), outputs)
+    assert args == [
+        *("-map", "0:a:1", "-filter:a:0", "loudnorm=I=-23.0"),
+        *("-c:a:0", "aac", "-b:a:0", "128000", "-ar:a:0", "48000"),
+        *("-metadata:s:a:0", "language=fra"),
+        *("-map", "0:a:2", "-c:a:1", "aac", "-b:a:1", "128000"),
+    ]
+
+
+_REPORT = """[Parsed_loudnorm_0 @ 0x5581]
+{
+	"input_i" : "-27.61",
+	"input_tp" : "-4.47",
+	"input_lra" : "18.10",
+	"input_thresh" : "-39.20",
+	"output_i" : "-16.58",
+	"output_tp" : "-1.50",
+	"output_lra" : "14.80",
+	"output_thresh" : "-27.71",
+	"normalization_type" : "dynamic",
+	"target_offset" : "0.58"
+}"""
+
+
+def test_the_first_pass_report_becomes_a_linear_second_pass_filter() -> None:
+    measured = audio.parse_loudness_report(["size=N/A time=00:00:05", *_REPORT.splitlines()])
+    assert measured == audio.LoudnessMeasurement(-27.61, -4.47, 18.10, -39.20, 0.58)
+    target = Loudness(integrated=-16, truePeak=-1.5, range=11)
+    assert audio.loudnorm_filter(target, measured) == (
+        "loudnorm=I=-16.0:TP=-1.5:LRA=11.0:measured_I=-27.61:measured_TP=-4.47"
+        ":measured_LRA=18.10:measured_thresh=-39.20:offset=0.58:linear=true:print_format=none"
+    )
+
+
+def test_a_silent_or_missing_measurement_gives_no_filter() -> None:
+    silent = _REPORT.replace('"-27.61"', '"-inf"')
+    measured = audio.parse_loudness_report(silent.splitlines())
+    assert measured is not None
+    assert audio.loudnorm_filter(Loudness(), measured) is None
+    assert audio.parse_loudness_report(["no report here"]) is None
+
+
+def test_the_measuring_pass_maps_one_track_of_the_trimmed_part(tmp_path: Path) -> None:
+    args = audio.loudness_measure_args(
+        tmp_path / "in.mkv", "matroska", 1000, 2, Loudness(), start=1.5, duration=3
+    )
+    assert args[args.index("-v") + 1] == "info"
+    assert args[args.index("-ss") + 1] == "1.500"
+    assert args[args.index("-t") + 1] == "3.000"
+    assert args[args.index("-map") + 1] == "0:a:2"
+    assert args[args.index("-af") + 1] == "loudnorm=I=-23.0:TP=-1.0:LRA=7.0:print_format=json"
+    assert args[-3:] == ["-f", "null", "-"]
+
+
+def test_end_and_end_offset_become_a_duration_for_the_commands() -> None:
+    from mediaflow_worker.tasks import TaskNotApplicable
+    from mediaflow_worker.tasks.transcode import resolve_trim
+
+    def trimmed(trim: dict[str, float], input_duration: float) -> tuple[float, float | None]:
+        spec = resolve_trim(TranscodeTask.model_validate({"trim": trim}), input_duration)
+        assert spec.trim is not None
+        assert (spec.trim.end, spec.trim.end_offset) == (None, None)
+        return spec.trim.start, spec.trim.duration
+
+    assert trimmed({"start": 2, "end": 7.5}, 60) == (2, 5.5)
+    assert trimmed({"start": 1, "endOffset": 5}, 60) == (1, 54)
+    assert trimmed({"start": 1, "duration": 3}, 60) == (1, 3)
+    # Unknown input length: nothing can be cut from the end.
+    assert trimmed({"endOffset": 5}, 0) == (0, None)
+    with pytest.raises(TaskNotApplicable, match="trim leaves nothing"):
+        trimmed({"start": 3, "endOffset": 4}, 6)

@@ -9,7 +9,10 @@ from pathlib import Path
 
 from mediaflow_api.tasks import AudioSettings, TranscodeTask, VideoSettings, parse_bitrate
 from mediaflow_api.tasks.transcode import output_bit_depth
+from mediaflow_worker.ffmpeg.audio import AudioOutput
 from mediaflow_worker.ffmpeg.codecs import (
+    AC3_MAX_CHANNELS,
+    AC3_RATES,
     AUDIO_ENCODERS,
     CONTAINERS,
     FASTSTART_CONTAINERS,
@@ -179,25 +182,65 @@ def gop_seconds_args(codec: str, gop_seconds: float, rate: float | None) -> list
 
 
 def audio_codec_args(
-    audio: AudioSettings, source_rate: int | None, source_channels: int | None
+    audio: AudioSettings,
+    source_rate: int | None,
+    source_channels: int | None,
+    *,
+    stream: int | None = None,
+    keep_rate: bool = False,
 ) -> list[str]:
-    """Encoder options for a resolved ``AudioSettings`` (codec not copy/none)."""
+    """Encoder options for a resolved ``AudioSettings`` (codec not copy/none).
+
+    ``stream``: the output audio stream these options are for (``-c:a:1``…),
+    when there are several; ``keep_rate``: write the source rate explicitly
+    (loudnorm resamples to 192 kHz on its way)."""
     codec = audio.codec or "aac"
-    args = ["-c:a", AUDIO_ENCODERS[codec]]
-    if codec in ("aac", "opus", "mp3") and audio.bitrate:
-        args += ["-b:a", str(parse_bitrate(audio.bitrate))]
-    rate = audio.sample_rate
+    spec = "" if stream is None else f":{stream}"
+    args = [f"-c:a{spec}", AUDIO_ENCODERS[codec]]
+    if codec in ("aac", "opus", "mp3", "ac3", "eac3") and audio.bitrate:
+        args += [f"-b:a{spec}", str(parse_bitrate(audio.bitrate))]
+    rate = audio.sample_rate or (source_rate if keep_rate else None)
     if codec == "opus" and (rate or source_rate or 48000) not in OPUS_RATES:
         rate = 48000  # Opus only runs at 8/12/16/24/48 kHz.
     if codec == "mp3" and (rate or source_rate or 44100) > 48000:
         rate = 48000  # MP3 tops out at 48 kHz.
+    if codec in ("ac3", "eac3") and (rate or source_rate or 48000) not in AC3_RATES:
+        rate = 48000  # (E-)AC-3 runs at 32, 44.1 and 48 kHz only.
     if rate:
-        args += ["-ar", str(rate)]
+        args += [f"-ar:a{spec}" if spec else "-ar", str(rate)]
     channels = audio.channels
     if channels is None and codec in ("opus", "mp3") and (source_channels or 0) > 2:
         channels = 2  # downmix: these encoders (as used here) take stereo at most
+    if codec in ("ac3", "eac3") and (channels or source_channels or 0) > AC3_MAX_CHANNELS:
+        channels = AC3_MAX_CHANNELS  # 5.1 at most
     if channels:
-        args += ["-ac", str(channels)]
+        args += [f"-ac:a{spec}" if spec else "-ac", str(channels)]
+    return args
+
+
+def audio_outputs_args(settings: AudioSettings, outputs: Sequence[AudioOutput]) -> list[str]:
+    """Output options of the selected audio tracks: each mapped, filtered by
+    its own simple graph (loudness; kept out of the video's -filter_complex
+    so both passes of a two-pass encode see the same video graph), encoded
+    or copied, and tagged with its language."""
+    args: list[str] = []
+    for k, output in enumerate(outputs):
+        track = output.track
+        args += ["-map", f"0:a:{track.index}"]
+        if output.filter is not None:
+            args += [f"-filter:a:{k}", output.filter]
+        if settings.codec == "copy":
+            args += [f"-c:a:{k}", "copy"]
+        else:
+            args += audio_codec_args(
+                settings,
+                track.sample_rate,
+                track.channels,
+                stream=k,
+                keep_rate=output.filter is not None,
+            )
+        if track.language is not None:
+            args += [f"-metadata:s:a:{k}", f"language={track.language}"]
     return args
 
 
@@ -352,6 +395,7 @@ def transcode_args(
     max_output_bytes: int,
     out: Path,
     encode_pass: EncodePass | None = None,
+    audio_outputs: Sequence[AudioOutput] | None = None,
 ) -> list[str]:
     """The full command of a resolved transcode (``presets.resolve_transcode``).
 
@@ -360,7 +404,9 @@ def transcode_args(
     ``marks``: watermarks, image ones carrying their file; ``tail``: the held
     last frame, fed again as the input after the watermark images;
     ``encode_pass``: a pass of ``twoPass`` (the first one analyses the video
-    only and writes nothing but its stats file)."""
+    only and writes nothing but its stats file); ``audio_outputs``: the
+    selected audio tracks and their loudness filters (None: the first track,
+    as ``audio`` describes it)."""
     settings_v, settings_a = spec.video, spec.audio
     assert spec.container is not None
     assert settings_v is not None
@@ -385,7 +431,9 @@ def transcode_args(
         if spec.trim and spec.trim.duration:
             args += ["-t", seconds(spec.trim.duration)]
         return [*args, "-an", "-f", "null", "-"]
-    if audio is not None:
+    if audio_outputs is not None:
+        args += audio_outputs_args(settings_a, audio_outputs)
+    elif audio is not None:
         args += ["-map", "0:a:0"]
         if settings_a.codec == "copy":
             args += ["-c:a", "copy"]

@@ -16,11 +16,18 @@ from mediaflow_worker.errors import (
     ProcessingError,
     ProcessTimeoutError,
 )
+from mediaflow_worker.ffmpeg.audio import (
+    AudioOutput,
+    loudness_measure_args,
+    loudnorm_filter,
+    parse_loudness_report,
+    select_tracks,
+)
 from mediaflow_worker.ffmpeg.codecs import AUDIO_ENCODERS, CONTAINERS, VIDEO_ENCODERS, copy_fits
 from mediaflow_worker.ffmpeg.common import fit_size
 from mediaflow_worker.ffmpeg.transcode import EncodePass, plan_tail_frame, transcode_args
 from mediaflow_worker.ffmpeg.watermark import WatermarkInput
-from mediaflow_worker.probe import image_size, last_video_frame
+from mediaflow_worker.probe import audio_tracks, image_size, last_video_frame
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
 from mediaflow_worker.tasks._common import describe_media
@@ -61,12 +68,15 @@ def prepare_command(
     out: Path,
     tail: tuple[float, float] | None = None,
     encode_pass: EncodePass | None = None,
+    audio_outputs: list[AudioOutput] | None = None,
 ) -> list[str]:
     """Decide whether and how a resolved transcode applies to this input,
     gather what its command needs (fetching the watermark assets) and build
     it with ``ffmpeg.transcode``. ``tail``: (start, end) of the source's last
     video frame (``probe.last_video_frame``), when known; ``encode_pass``:
-    which pass of a two-pass encode."""
+    which pass of a two-pass encode; ``audio_outputs``: the selected audio
+    tracks with their loudness filters (``plan_audio``; None: the first
+    track as it is)."""
     probe = ctx.probe
     video = spec.video
     audio = spec.audio
@@ -85,7 +95,10 @@ def prepare_command(
     if probe.video is not None and video.codec == "copy":
         copied.append(("video", probe.video.codec))
     if probe.audio is not None and audio.codec == "copy":
-        copied.append(("audio", probe.audio.codec))
+        if audio_outputs is None:
+            copied.append(("audio", probe.audio.codec))
+        else:
+            copied += [("audio", output.track.codec) for output in audio_outputs]
     for kind, source_codec in copied:
         if not copy_fits(kind, source_codec, spec.container):
             raise IncompatibleCopyError(
@@ -141,7 +154,63 @@ def prepare_command(
         max_output_bytes=ctx.limits.max_output_bytes,
         out=out,
         encode_pass=encode_pass if use_video and video.codec != "copy" else None,
+        audio_outputs=audio_outputs if use_audio else None,
     )
+
+
+def plan_audio(spec: TranscodeTask, ctx: TaskContext, expected: float) -> list[AudioOutput] | None:
+    """The audio tracks the output keeps (``audio.tracks``/``languages``)
+    and, for ``audio.loudness``, each one's correcting filter from a first
+    ffmpeg pass that measures it (over the trimmed part, under the task's
+    deadline). None when there is no audio to keep."""
+    audio = spec.audio
+    assert audio is not None
+    if ctx.probe.audio is None or audio.codec == "none":
+        return None
+    if spec.trim and ctx.duration and spec.trim.start >= ctx.duration:
+        return None  # nothing to measure: prepare_command says why it does not apply
+    selected = select_tracks(audio_tracks(ctx.probe), audio, spec.container or "mp4")
+    if not selected:
+        return None
+    if audio.languages is not None:
+        found = [t.language for t in selected]
+        log.info("%s: audio languages %s -> tracks %s", ctx.task_name, audio.languages, found)
+    if audio.loudness is None or audio.codec == "copy":
+        return [AudioOutput(track) for track in selected]
+    trim = spec.trim
+    outputs = []
+    for track in selected:
+        args = loudness_measure_args(
+            ctx.input_path,
+            ctx.probe.demuxer,
+            ctx.limits.max_pixels,
+            track.index,
+            audio.loudness,
+            start=trim.start if trim else None,
+            duration=trim.duration if trim else None,
+        )
+        report = run_ffmpeg(
+            args,
+            label=f"{ctx.task_name} (loudness of audio track {track.index})",
+            expected_seconds=expected,
+            deadline=ctx.deadline,
+        )
+        measured = parse_loudness_report(report)
+        if measured is None:
+            raise ProcessingError(
+                f"{ctx.task_name}: ffmpeg's loudnorm printed no measurement for audio "
+                f"track {track.index}"
+            )
+        chain = loudnorm_filter(audio.loudness, measured)
+        if chain is None:
+            log.info(
+                "%s: audio track %d is silent (%.1f LUFS): left as it is",
+                ctx.task_name,
+                track.index,
+                measured.integrated,
+            )
+        outputs.append(AudioOutput(track, chain))
+    return outputs
 
 
 def _encode(
@@ -150,6 +219,7 @@ def _encode(
     out: Path,
     tail: tuple[float, float] | None,
     expected: float,
+    audio_outputs: list[AudioOutput] | None,
 ) -> None:
     """Run the transcode: one ffmpeg, or two for ``video.twoPass`` (the first
     writes only its stats file to the scratch directory). Both passes run
@@ -161,7 +231,7 @@ def _encode(
         log_prefix = ctx.scratch / f"{ctx.task_name}-2pass"
         passes = [EncodePass(1, log_prefix), EncodePass(2, log_prefix)]
     for encode_pass in passes:
-        args = prepare_command(spec, ctx, out, tail, encode_pass)
+        args = prepare_command(spec, ctx, out, tail, encode_pass, audio_outputs)
         if encode_pass is not None:
             label = f"{ctx.task_name} (pass {encode_pass.number} of 2)"
         run_ffmpeg(args, label=label, expected_seconds=expected, deadline=ctx.deadline)
@@ -198,9 +268,27 @@ def marks_inputs(marks: list[WatermarkInput]) -> list[WatermarkInput]:
     return [m for m in marks if m.input_index is not None]
 
 
+def resolve_trim(spec: TranscodeTask, input_duration: float) -> TranscodeTask:
+    """``spec`` with ``trim.end``/``endOffset`` turned into a ``duration``
+    (the one form the commands take). Raises ``TaskNotApplicable`` when
+    nothing is left of the input."""
+    trim = spec.trim
+    if trim is None or (trim.end is None and trim.end_offset is None):
+        return spec
+    length = trim.length(input_duration)
+    if length is not None and length <= 0:
+        raise TaskNotApplicable(
+            f"trim leaves nothing of the input ({input_duration:g} s): start {trim.start:g} s, "
+            f"endOffset {trim.end_offset or 0:g} s"
+        )
+    kept = trim.model_copy(update={"duration": length, "end": None, "end_offset": None})
+    return spec.model_copy(update={"trim": kept})
+
+
 def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
     """Encode the input into ``<task>/<fileName or task>.<ext>`` (``spec``
     resolved: presets applied)."""
+    spec = resolve_trim(spec, ctx.duration)
     assert spec.container is not None
     _, ext = CONTAINERS[spec.container]
     out = ctx.out_dir / f"{spec.file_name or ctx.task_name}.{ext}"
@@ -222,16 +310,17 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
         spec.video.codec if spec.video else None,
         spec.audio.codec if spec.audio else None,
     )
+    audio_outputs = plan_audio(spec, ctx, expected)
     try:
         try:
-            _encode(spec, ctx, out, tail, expected)
+            _encode(spec, ctx, out, tail, expected, audio_outputs)
         except ProcessingError as exc:
             if tail is None or isinstance(exc, ProcessTimeoutError | OutputTooLargeError):
                 raise
             # The repeated last frame is a refinement: should its second
             # input trip ffmpeg up on some odd file, do without it.
             log.warning("%s: retrying without the held last frame: %s", ctx.task_name, exc)
-            _encode(spec, ctx, out, None, expected)
+            _encode(spec, ctx, out, None, expected, audio_outputs)
     except ProcessingError as exc:
         # The table above is what ffmpeg 5.1 was measured to accept; a muxer
         # refusing a copied stream anyway is just as permanent.
