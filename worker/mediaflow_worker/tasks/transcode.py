@@ -213,27 +213,33 @@ def plan_audio(spec: TranscodeTask, ctx: TaskContext, expected: float) -> list[A
     return outputs
 
 
-def _encode(
+def _commands(
     spec: TranscodeTask,
     ctx: TaskContext,
     out: Path,
     tail: tuple[float, float] | None,
-    expected: float,
     audio_outputs: list[AudioOutput] | None,
-) -> None:
-    """Run the transcode: one ffmpeg, or two for ``video.twoPass`` (the first
-    writes only its stats file to the scratch directory). Both passes run
-    under the task's deadline and limits."""
+) -> list[tuple[str, list[str]]]:
+    """(label, command) of each ffmpeg run of the transcode: one, or two for
+    ``video.twoPass`` (the first writes only its stats file, to the scratch
+    directory). Built before any runs, so a spec the input cannot take
+    fails before encoding starts."""
     assert spec.video is not None
-    label = ctx.task_name
-    passes: list[EncodePass | None] = [None]
-    if spec.video.two_pass and ctx.probe.video is not None and spec.video.codec != "none":
-        log_prefix = ctx.scratch / f"{ctx.task_name}-2pass"
-        passes = [EncodePass(1, log_prefix), EncodePass(2, log_prefix)]
-    for encode_pass in passes:
-        args = prepare_command(spec, ctx, out, tail, encode_pass, audio_outputs)
-        if encode_pass is not None:
-            label = f"{ctx.task_name} (pass {encode_pass.number} of 2)"
+    if not (spec.video.two_pass and ctx.probe.video is not None and spec.video.codec != "none"):
+        return [(ctx.task_name, prepare_command(spec, ctx, out, tail, None, audio_outputs))]
+    log_prefix = ctx.scratch / f"{ctx.task_name}-2pass"
+    return [
+        (
+            f"{ctx.task_name} (pass {n} of 2)",
+            prepare_command(spec, ctx, out, tail, EncodePass(n, log_prefix), audio_outputs),
+        )
+        for n in (1, 2)
+    ]
+
+
+def _run_commands(commands: list[tuple[str, list[str]]], ctx: TaskContext, expected: float) -> None:
+    """Run ``_commands`` one after the other, all under the task's deadline."""
+    for label, args in commands:
         run_ffmpeg(args, label=label, expected_seconds=expected, deadline=ctx.deadline)
 
 
@@ -311,16 +317,17 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
         spec.audio.codec if spec.audio else None,
     )
     audio_outputs = plan_audio(spec, ctx, expected)
+    commands = _commands(spec, ctx, out, tail, audio_outputs)
     try:
         try:
-            _encode(spec, ctx, out, tail, expected, audio_outputs)
+            _run_commands(commands, ctx, expected)
         except ProcessingError as exc:
             if tail is None or isinstance(exc, ProcessTimeoutError | OutputTooLargeError):
                 raise
             # The repeated last frame is a refinement: should its second
             # input trip ffmpeg up on some odd file, do without it.
             log.warning("%s: retrying without the held last frame: %s", ctx.task_name, exc)
-            _encode(spec, ctx, out, None, expected, audio_outputs)
+            _run_commands(_commands(spec, ctx, out, None, audio_outputs), ctx, expected)
     except ProcessingError as exc:
         # The table above is what ffmpeg 5.1 was measured to accept; a muxer
         # refusing a copied stream anyway is just as permanent.
