@@ -21,6 +21,11 @@ from mediaflow_api.tasks import (
 from mediaflow_api.tasks.intro_outro import check_transcode_intro_outro
 from mediaflow_api.tasks.privacy import check_transcode_privacy
 from mediaflow_api.tasks.subtitles import check_transcode_subtitles
+from mediaflow_api.tasks.transcode import (
+    check_bit_depth,
+    check_profile_fits,
+    check_rate_control,
+)
 
 _M = TypeVar("_M", VideoSettings, AudioSettings)
 
@@ -139,7 +144,12 @@ def _merge(base: _M, override: _M | None) -> _M:
     """``base`` with every field set in ``override`` replacing it."""
     if override is None:
         return base.model_copy()
-    return base.model_copy(update=override.model_dump(exclude_none=True))
+    # Attributes, not a dump: nested settings (audio.loudness) stay models.
+    fields = type(override).model_fields
+    update = {
+        name: getattr(override, name) for name in fields if getattr(override, name) is not None
+    }
+    return base.model_copy(update=update)
 
 
 def resolve_transcode(task: TranscodeTask) -> TranscodeTask:
@@ -167,6 +177,16 @@ def resolve_transcode(task: TranscodeTask) -> TranscodeTask:
     if video.bitrate is not None and (task.video is None or task.video.crf is None):
         # An explicit bitrate replaces the preset's quality mode.
         video = video.model_copy(update={"crf": None})
+    if video.rate_control == "cbr" and task.video is not None and task.video.maxrate is None:
+        # Constant bitrate: minrate = maxrate = bitrate; the preset's cap and
+        # buffer are for its own quality mode.
+        updates = {"maxrate": None}
+        if task.video.bufsize is None:
+            updates["bufsize"] = None
+        video = video.model_copy(update=updates)
+    if task.video is not None and task.video.gop_seconds is not None:
+        # A GOP in seconds replaces the preset's GOP in frames.
+        video = video.model_copy(update={"gop": None})
     if video.crf is None and video.bitrate is None and video.codec in DEFAULT_CRF:
         video = video.model_copy(update={"crf": DEFAULT_CRF[video.codec]})
     if video.codec not in CONTAINER_VIDEO_CODECS[container]:
@@ -180,7 +200,19 @@ def resolve_transcode(task: TranscodeTask) -> TranscodeTask:
     # The preset's container and codecs must suit the subtitles too.
     check_transcode_subtitles(task.subtitles, container, video.codec)
     check_transcode_privacy(task.privacy, video.codec)
-    check_transcode_intro_outro(task.intro, task.outro, video.codec, audio.codec)
+    check_transcode_intro_outro(
+        task.intro,
+        task.outro,
+        video.codec,
+        audio.codec,
+        audio_selection=audio.loudness is not None
+        or audio.tracks == "all"
+        or audio.languages is not None,
+    )
+    # The codec may come from the preset or the default: check the profile again.
+    check_profile_fits(video.codec, video)
+    check_rate_control(video.codec, video)
+    check_bit_depth(video.codec, video)
     faststart = task.faststart if task.faststart is not None else True
     return task.model_copy(
         update={"container": container, "video": video, "audio": audio, "faststart": faststart}

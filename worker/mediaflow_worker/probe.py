@@ -31,6 +31,8 @@ _OUT_OF_MEMORY = re.compile(
     r"malloc of size \d+ failed|out of memory",
     re.IGNORECASE,
 )
+# Transfer characteristics of HDR video: PQ (HDR10, Dolby Vision) and HLG.
+HDR_TRANSFERS = ("smpte2084", "arib-std-b67")
 # Stream dispositions that are not real video (cover art, thumbnails).
 _STILL_DISPOSITIONS = ("attached_pic", "timed_thumbnails")
 
@@ -48,6 +50,17 @@ class VideoInfo:
     pix_fmt: str
     frames: int | None
     time_base: str | None = None
+    # Colour signalling as ffprobe names it ("bt2020", "arib-std-b67", ...), or
+    # None when the stream does not say.
+    color_primaries: str | None = None
+    color_transfer: str | None = None
+    color_space: str | None = None
+    color_range: str | None = None
+
+    @property
+    def is_hdr(self) -> bool:
+        """Whether the stream is signalled as HDR (PQ or HLG transfer)."""
+        return self.color_transfer in HDR_TRANSFERS
 
     @property
     def display_width(self) -> int:
@@ -69,6 +82,37 @@ class AudioInfo:
     codec: str
     sample_rate: int
     channels: int
+
+
+@dataclass(frozen=True)
+class AudioTrack:
+    """One audio stream of the input, for track selection."""
+
+    index: int  # among the input's audio streams: ffmpeg's "0:a:<index>"
+    codec: str
+    sample_rate: int
+    channels: int
+    language: str | None  # ISO 639-2 as tagged ("eng"), None if untagged or "und"
+
+
+def audio_tracks(result: ProbeResult) -> list[AudioTrack]:
+    """Every audio stream of a probed input, in ffmpeg's order (pure)."""
+    tracks = []
+    streams = [s for s in result.raw.get("streams", []) if s.get("codec_type") == "audio"]
+    for index, s in enumerate(streams):
+        tags = {str(k).lower(): v for k, v in (s.get("tags") or {}).items()}
+        language = tags.get("language")
+        valid = isinstance(language, str) and re.fullmatch(r"[a-z]{3}", language)
+        tracks.append(
+            AudioTrack(
+                index=index,
+                codec=s.get("codec_name", "unknown"),
+                sample_rate=_int(s.get("sample_rate")) or 0,
+                channels=_int(s.get("channels")) or 0,
+                language=language if valid and language != "und" else None,
+            )
+        )
+    return tracks
 
 
 @dataclass(frozen=True)
@@ -172,6 +216,14 @@ def _float(value: Any) -> float | None:
     return result if math.isfinite(result) else None
 
 
+def _color(value: Any) -> str | None:
+    """A colour property as ffprobe names it; None for unknown or odd values
+    (they end up as encoder options, so only plain names pass)."""
+    if not isinstance(value, str) or value in ("unknown", "unspecified", "reserved"):
+        return None
+    return value if re.fullmatch(r"[a-z0-9-]{1,24}", value) else None
+
+
 def _int(value: Any) -> int | None:
     try:
         return int(value)
@@ -209,6 +261,10 @@ def parse_probe(raw: dict[str, Any], size: int) -> ProbeResult:
                 time_base=s.get("time_base")
                 if re.fullmatch(r"1/\d+", s.get("time_base") or "")
                 else None,
+                color_primaries=_color(s.get("color_primaries")),
+                color_transfer=_color(s.get("color_transfer")),
+                color_space=_color(s.get("color_space")),
+                color_range=_color(s.get("color_range")),
             )
         elif kind == "audio" and audio is None:
             audio = AudioInfo(

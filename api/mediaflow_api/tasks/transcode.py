@@ -7,9 +7,9 @@ explicit fields override the preset.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, model_validator
 
 from mediaflow_api.tasks.common import (
     Bitrate,
@@ -18,6 +18,7 @@ from mediaflow_api.tasks.common import (
     cel,
     cel_map,
     cel_pairs,
+    count_set,
 )
 from mediaflow_api.tasks.intro_outro import (
     TRANSCODE_INTRO_OUTRO_CEL,
@@ -34,7 +35,29 @@ from mediaflow_api.tasks.watermark import Watermark
 
 Container = Literal["mp4", "mov", "mkv", "webm", "ts", "mp3", "m4a", "wav", "flac", "ogg"]
 VideoCodec = Literal["h264", "h265", "vp9", "av1", "copy", "none"]
-AudioCodec = Literal["aac", "opus", "mp3", "flac", "pcm", "copy", "none"]
+AudioCodec = Literal["aac", "opus", "mp3", "flac", "pcm", "ac3", "eac3", "copy", "none"]
+AudioTracks = Literal["first", "all"]
+# An ISO 639-2 language code as containers tag audio tracks ("eng", "fra").
+LANGUAGE_PATTERN = r"^[a-z]{3}$"
+RateControl = Literal["crf", "vbr", "cbr"]
+# Codecs whose encoders (as ffmpeg 5.1 wraps them) do constant bitrate and
+# two-pass: libsvtav1 takes neither -pass nor a strict CBR there.
+RATE_CONTROL_CODECS = ("h264", "h265", "vp9")
+BitDepth = Literal[8, 10]
+HdrMode = Literal["passthrough", "tonemap"]
+# Codecs that carry 10-bit HDR as ffmpeg 5.1 encodes it (HEVC Main 10, AV1, VP9 profile 2).
+HDR_CODECS = ("h265", "av1", "vp9")
+TEN_BIT_PROFILES = ("high10", "main10")
+VideoProfile = Literal["baseline", "main", "high", "high10", "main10"]
+# The profiles each encoder takes (x264 / x265 names); 10-bit ones imply 10-bit output.
+CODEC_PROFILES: dict[str, tuple[str, ...]] = {
+    "h264": ("baseline", "main", "high", "high10"),
+    "h265": ("main", "main10"),
+}
+# Codecs whose profile, level and B-frames can be set (x264/x265 options).
+PROFILE_CODECS = tuple(CODEC_PROFILES)
+# "4.1", "5", "6.2": an H.264/H.265 level as Annex A writes it.
+LEVEL_PATTERN = r"^[1-6](\.[0-3])?$"
 TranscodePresetName = Literal[
     "h264-360p",
     "h264-480p",
@@ -68,11 +91,11 @@ CONTAINER_VIDEO_CODECS: dict[str, tuple[str, ...]] = {
     "ogg": ("none",),
 }
 CONTAINER_AUDIO_CODECS: dict[str, tuple[str, ...]] = {
-    "mp4": ("aac", "opus", "mp3", "copy", "none"),
-    "mov": ("aac", "mp3", "pcm", "copy", "none"),
-    "mkv": ("aac", "opus", "mp3", "flac", "pcm", "copy", "none"),
+    "mp4": ("aac", "opus", "mp3", "ac3", "eac3", "copy", "none"),
+    "mov": ("aac", "mp3", "pcm", "ac3", "eac3", "copy", "none"),
+    "mkv": ("aac", "opus", "mp3", "flac", "pcm", "ac3", "eac3", "copy", "none"),
     "webm": ("opus", "copy", "none"),
-    "ts": ("aac", "mp3", "opus", "copy", "none"),
+    "ts": ("aac", "mp3", "opus", "ac3", "eac3", "copy", "none"),
     "mp3": ("mp3", "copy"),
     "m4a": ("aac", "copy"),
     "wav": ("pcm", "copy"),
@@ -111,9 +134,23 @@ _VIDEO_ENCODING_FIELDS = [
     "preset",
     "gop",
     "upscale",
+    "profile",
+    "level",
+    "bframes",
+    "gop_seconds",
+    "rate_control",
+    "two_pass",
+    "bit_depth",
+    "hdr",
 ]
-_AUDIO_ENCODING_FIELDS = ["bitrate", "sample_rate", "channels"]
-_ALIASES = {"sample_rate": "sampleRate"}
+_AUDIO_ENCODING_FIELDS = ["bitrate", "sample_rate", "channels", "loudness"]
+_ALIASES = {
+    "sample_rate": "sampleRate",
+    "gop_seconds": "gopSeconds",
+    "rate_control": "rateControl",
+    "two_pass": "twoPass",
+    "bit_depth": "bitDepth",
+}
 
 
 def _check_no_encoding_settings(
@@ -138,6 +175,77 @@ def _no_encoding_settings_cel(stream: str, fields: list[str]) -> dict[str, JsonV
         + ")",
         f"{stream}.codec copy/none takes no encoding settings ({', '.join(names)})",
     )
+
+
+def check_profile_fits(codec: str | None, video: VideoSettings) -> None:
+    """Profile, level and B-frames must suit the codec (``None``: not known
+    yet, the preset or default decides; ``resolve_transcode`` checks again)."""
+    if codec is not None and codec not in ("copy", "none"):
+        if video.profile is not None and video.profile not in CODEC_PROFILES.get(codec, ()):
+            raise ValueError(
+                f"video.profile does not fit video.codec: {video.profile!r} is no {codec} "
+                "profile (h264: baseline, main, high, high10; h265: main, main10)"
+            )
+        if codec not in PROFILE_CODECS and (video.level is not None or video.bframes is not None):
+            raise ValueError(
+                f"video.level and video.bframes apply to h264 and h265 only, not {codec!r}"
+            )
+    if video.profile == "baseline" and video.bframes:
+        raise ValueError("video.profile baseline has no B-frames: set bframes 0 or leave it out")
+
+
+def check_rate_control(codec: str | None, video: VideoSettings) -> None:
+    """rateControl and twoPass must suit the bitrate fields and the codec
+    (``None``: not known yet; ``resolve_transcode`` checks again)."""
+    mode = video.rate_control
+    if mode == "crf" and video.bitrate is not None:
+        raise ValueError("video.rateControl crf takes crf, not bitrate")
+    if mode in ("vbr", "cbr") and (video.bitrate is None or video.crf is not None):
+        raise ValueError(
+            f"video.rateControl vbr/cbr needs video.bitrate (and no crf); {mode} was set"
+        )
+    if video.two_pass and video.bitrate is None:
+        raise ValueError("video.twoPass needs video.bitrate")
+    if (
+        codec is not None
+        and codec not in ("copy", "none")
+        and codec not in RATE_CONTROL_CODECS
+        and (video.two_pass or mode == "cbr")
+    ):
+        raise ValueError(
+            f"video.rateControl cbr and video.twoPass take h264, h265 or vp9, not {codec!r}"
+        )
+    if mode == "cbr" and video.maxrate is not None:
+        raise ValueError("video.rateControl cbr sets maxrate to bitrate: remove maxrate")
+
+
+def check_bit_depth(codec: str | None, video: VideoSettings) -> None:
+    """bitDepth, a 10-bit profile and hdr passthrough must agree (``codec``
+    ``None``: not known yet; ``resolve_transcode`` checks again)."""
+    if (
+        video.profile is not None
+        and video.bit_depth is not None
+        and (video.profile in TEN_BIT_PROFILES) != (video.bit_depth == 10)
+    ):
+        raise ValueError(
+            f"video.profile and video.bitDepth disagree (high10/main10 are the 10-bit "
+            f"profiles): profile {video.profile}, bitDepth {video.bit_depth}"
+        )
+    if video.hdr == "passthrough":
+        if video.bit_depth == 8:
+            raise ValueError("video.hdr passthrough needs 10-bit output (bitDepth 10 or unset)")
+        if codec is not None and codec not in ("copy", "none") and codec not in HDR_CODECS:
+            raise ValueError(f"video.hdr passthrough takes h265, av1 or vp9, not {codec!r}")
+
+
+def output_bit_depth(video: VideoSettings) -> int:
+    """The bit depth a resolved encode writes: explicit, else implied by a
+    10-bit profile or HDR pass-through, else 8."""
+    if video.bit_depth is not None:
+        return video.bit_depth
+    if video.profile in TEN_BIT_PROFILES or video.hdr == "passthrough":
+        return 10
+    return 8
 
 
 # --- transcode -------------------------------------------------------------
@@ -219,14 +327,99 @@ class VideoSettings(SpecModel):
         default=None,
         ge=1,
         le=1000,
-        description="Maximum keyframe interval in frames (GOP length).",
+        description=(
+            "Maximum keyframe interval in frames (GOP length). Mutually exclusive with gopSeconds."
+        ),
+    )
+    gop_seconds: float | None = Field(
+        default=None,
+        alias="gopSeconds",
+        ge=0.1,
+        le=60,
+        description=(
+            "Keyframe interval in seconds of output time (e.g. 2 for 2 s segments): a keyframe "
+            "(IDR) at every multiple, the frame count computed from fps or the source's rate. "
+            "Closed GOPs and no extra keyframes on scene cuts, so segments of several encodes "
+            "line up. Mutually exclusive with gop."
+        ),
+    )
+    profile: VideoProfile | None = Field(
+        default=None,
+        description=(
+            "Encoder profile: h264 baseline, main, high or high10; h265 main or main10. "
+            "high10/main10 encode 10-bit video. Default: the encoder's choice (h264 high)."
+        ),
+    )
+    level: str | None = Field(
+        default=None,
+        pattern=LEVEL_PATTERN,
+        max_length=3,
+        description=(
+            "h264/h265 level as Annex A writes it, e.g. '3.1', '4.1', '5'; the encoder keeps "
+            "the stream within it (and signals it). Default: derived by the encoder."
+        ),
+    )
+    bframes: int | None = Field(
+        default=None,
+        ge=0,
+        le=16,
+        description=(
+            "h264/h265: maximum consecutive B-frames (0 disables them, as old decoders may "
+            "need). Default: the encoder's (3 for x264 medium, 4 for x265)."
+        ),
+    )
+
+    rate_control: RateControl | None = Field(
+        default=None,
+        alias="rateControl",
+        description=(
+            "crf: constant quality (crf, optionally capped by maxrate); vbr: average bitrate "
+            "(bitrate, optionally capped by maxrate); cbr: constant bitrate for broadcast and "
+            "live ingest (bitrate required; minrate = maxrate = bitrate, a buffer of bufsize, "
+            "default one second; x264 signals CBR HRD). vbr and cbr need bitrate; cbr takes "
+            "h264, h265 and vp9. Default: crf, or vbr when bitrate is set."
+        ),
+    )
+    two_pass: bool | None = Field(
+        default=None,
+        alias="twoPass",
+        description=(
+            "Encode twice: a first pass measures the whole input, the second spends the "
+            "bitrate where it is needed and lands closer to it. Needs bitrate (vbr or cbr); "
+            "h264, h265 and vp9. About twice the encoding time. Default false."
+        ),
+    )
+
+    bit_depth: BitDepth | None = Field(
+        default=None,
+        alias="bitDepth",
+        description=(
+            "Bits per sample of the output: 8 (yuv420p, plays everywhere) or 10 (yuv420p10le: "
+            "h265 Main 10, av1, vp9 profile 2, h264 High 10 — less banding, needed for HDR). "
+            "Default: 10 with a 10-bit profile or hdr passthrough, else 8."
+        ),
+    )
+    hdr: HdrMode | None = Field(
+        default=None,
+        description=(
+            "What happens to an HDR source (PQ or HLG transfer): tonemap converts it to SDR "
+            "BT.709 (hable curve), so it looks right on every screen; passthrough keeps it "
+            "HDR: 10-bit output with the source's colour primaries, transfer (PQ/HLG) and "
+            "matrix signalled (h265, av1, vp9). SDR sources are unaffected either way, except "
+            "that passthrough keeps their colour tags. Default: tonemap."
+        ),
     )
 
     @model_validator(mode="after")
     def _crf_xor_bitrate(self) -> VideoSettings:
         if self.crf is not None and self.bitrate is not None:
             raise ValueError("video.crf and video.bitrate are mutually exclusive: set one")
+        if self.gop is not None and self.gop_seconds is not None:
+            raise ValueError("video.gop and video.gopSeconds are mutually exclusive: set one")
         _check_no_encoding_settings("video", self.codec, self, _VIDEO_ENCODING_FIELDS)
+        check_profile_fits(self.codec, self)
+        check_rate_control(self.codec, self)
+        check_bit_depth(self.codec, self)
         return self
 
     model_config = ConfigDict(
@@ -237,8 +430,99 @@ class VideoSettings(SpecModel):
                     "video.crf and video.bitrate are mutually exclusive: set one",
                 ),
                 _no_encoding_settings_cel("video", _VIDEO_ENCODING_FIELDS),
+                cel(
+                    "!(has(self.gop) && has(self.gopSeconds))",
+                    "video.gop and video.gopSeconds are mutually exclusive: set one",
+                ),
+                cel(
+                    "!has(self.profile) || !has(self.codec) || "
+                    f"(self.codec in {list(PROFILE_CODECS)} && "
+                    f"self.profile in {cel_map(CODEC_PROFILES)}[self.codec])",
+                    "video.profile does not fit video.codec (h264: baseline, main, high, "
+                    "high10; h265: main, main10)",
+                ),
+                cel(
+                    "!has(self.codec) || self.codec in "
+                    f"{list(PROFILE_CODECS)} || !(has(self.level) || has(self.bframes))",
+                    "video.level and video.bframes apply to h264 and h265 only",
+                ),
+                cel(
+                    "!has(self.rateControl) || self.rateControl != 'crf' || !has(self.bitrate)",
+                    "video.rateControl crf takes crf, not bitrate",
+                ),
+                cel(
+                    "!has(self.rateControl) || self.rateControl == 'crf' || "
+                    "(has(self.bitrate) && !has(self.crf))",
+                    "video.rateControl vbr/cbr needs video.bitrate (and no crf)",
+                ),
+                cel(
+                    "!has(self.twoPass) || !self.twoPass || has(self.bitrate)",
+                    "video.twoPass needs video.bitrate",
+                ),
+                cel(
+                    "!has(self.codec) || self.codec in "
+                    f"{list(RATE_CONTROL_CODECS)} || !((has(self.twoPass) && self.twoPass) || "
+                    "(has(self.rateControl) && self.rateControl == 'cbr'))",
+                    "video.rateControl cbr and video.twoPass take h264, h265 or vp9",
+                ),
+                cel(
+                    "!has(self.rateControl) || self.rateControl != 'cbr' || !has(self.maxrate)",
+                    "video.rateControl cbr sets maxrate to bitrate: remove maxrate",
+                ),
+                cel(
+                    "!has(self.profile) || !has(self.bitDepth) || "
+                    f"((self.profile in {list(TEN_BIT_PROFILES)}) == (self.bitDepth == 10))",
+                    "video.profile and video.bitDepth disagree (high10/main10 are the 10-bit "
+                    "profiles)",
+                ),
+                cel(
+                    "!has(self.hdr) || self.hdr != 'passthrough' || "
+                    "!has(self.bitDepth) || self.bitDepth == 10",
+                    "video.hdr passthrough needs 10-bit output (bitDepth 10 or unset)",
+                ),
+                cel(
+                    "!has(self.hdr) || self.hdr != 'passthrough' || !has(self.codec) || "
+                    f"self.codec in {list(HDR_CODECS)}",
+                    "video.hdr passthrough takes h265, av1 or vp9",
+                ),
+                cel(
+                    "!has(self.profile) || self.profile != 'baseline' || "
+                    "!has(self.bframes) || self.bframes == 0",
+                    "video.profile baseline has no B-frames: set bframes 0 or leave it out",
+                ),
             ]
         }
+    )
+
+
+class Loudness(SpecModel):
+    """EBU R128 loudness normalisation targets (ffmpeg loudnorm, two passes)."""
+
+    integrated: float = Field(
+        default=-23,
+        ge=-70,
+        le=-5,
+        description=(
+            "Integrated loudness target in LUFS: -23 for EBU R128 broadcast, -24 for ATSC "
+            "A/85, -16 for podcasts and most streaming. Default -23."
+        ),
+    )
+    true_peak: float = Field(
+        default=-1,
+        alias="truePeak",
+        ge=-9,
+        le=0,
+        description="Maximum true peak in dBTP. Default -1 (EBU R128).",
+    )
+    loudness_range: float = Field(
+        default=7,
+        alias="range",
+        ge=1,
+        le=50,
+        description=(
+            "Target loudness range (LRA) in LU; a source with a wider range is compressed "
+            "to it (dynamic mode) instead of gained linearly. Default 7."
+        ),
     )
 
 
@@ -248,20 +532,28 @@ class AudioSettings(SpecModel):
     @model_validator(mode="after")
     def _copy_takes_no_settings(self) -> AudioSettings:
         _check_no_encoding_settings("audio", self.codec, self, _AUDIO_ENCODING_FIELDS)
+        if self.tracks is not None and self.languages is not None:
+            raise ValueError("audio.tracks and audio.languages are mutually exclusive: set one")
         return self
 
     model_config = ConfigDict(
         json_schema_extra={
-            "x-kubernetes-validations": [_no_encoding_settings_cel("audio", _AUDIO_ENCODING_FIELDS)]
+            "x-kubernetes-validations": [
+                _no_encoding_settings_cel("audio", _AUDIO_ENCODING_FIELDS),
+                cel(
+                    "!(has(self.tracks) && has(self.languages))",
+                    "audio.tracks and audio.languages are mutually exclusive: set one",
+                ),
+            ]
         }
     )
 
     codec: AudioCodec | None = Field(
         default=None,
         description=(
-            "Audio codec: aac, opus (libopus), mp3 (libmp3lame), flac, pcm (16-bit), copy "
-            "(keep the source stream) or none (drop audio). Default: from the preset or the "
-            "container."
+            "Audio codec: aac, opus (libopus), mp3 (libmp3lame), flac, pcm (16-bit), ac3 "
+            "(Dolby Digital), eac3 (Dolby Digital Plus), copy (keep the source stream) or none "
+            "(drop audio). Default: from the preset or the container."
         ),
     )
     bitrate: Bitrate | None = Field(
@@ -277,14 +569,112 @@ class AudioSettings(SpecModel):
     channels: int | None = Field(
         default=None, ge=1, le=8, description="Number of channels. Default: the source's."
     )
+    tracks: AudioTracks | None = Field(
+        default=None,
+        description=(
+            "Which audio tracks of a multi-track source go into the output: first or all "
+            "(each encoded with these settings, languages kept). mp3, wav and flac files "
+            "hold one track: the first. Default: first. Mutually exclusive with languages."
+        ),
+    )
+    languages: list[Annotated[str, StringConstraints(pattern=LANGUAGE_PATTERN)]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=8,
+        description=(
+            "Keep the audio tracks tagged with these ISO 639-2 languages (e.g. ['eng', 'fra']), "
+            "in this order; a language the source lacks is skipped. When no track matches "
+            "(untagged sources say 'und'), the first track is kept so the output is not silent."
+        ),
+    )
+    loudness: Loudness | None = Field(
+        default=None,
+        description=(
+            "Normalise loudness (EBU R128, two passes: a first ffmpeg run measures each kept "
+            "track, the second applies the linear gain that reaches the target, limiting true "
+            "peaks). Not with codec copy/none."
+        ),
+    )
+
+
+_TRIM_LENGTH_FIELDS = ["duration", "end", "end_offset"]
 
 
 class Trim(SpecModel):
-    """The part of the input to keep."""
+    """The part of the input to keep: from ``start`` for ``duration``
+    seconds, up to ``end``, or up to ``endOffset`` seconds before the end."""
 
     start: float = Field(default=0, ge=0, le=86400, description="Start in seconds.")
     duration: float | None = Field(
-        default=None, ge=0.001, le=86400, description="Length in seconds. Default: to the end."
+        default=None,
+        ge=0.001,
+        le=86400,
+        description="Length in seconds. Default: to the end. Exclusive with end and endOffset.",
+    )
+    end: float | None = Field(
+        default=None,
+        gt=0,
+        le=86400,
+        description=(
+            "Where to stop, in seconds from the input's beginning (after start). Exclusive "
+            "with duration and endOffset."
+        ),
+    )
+    end_offset: float | None = Field(
+        default=None,
+        alias="endOffset",
+        gt=0,
+        le=86400,
+        description=(
+            "Stop this many seconds before the input ends, e.g. 5 drops the last 5 s (an "
+            "outro, credits). When nothing is left after start, the task is skipped like "
+            "one whose start is past the end. Exclusive with duration and end."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _one_end(self) -> Trim:
+        if count_set(self, _TRIM_LENGTH_FIELDS) > 1:
+            raise ValueError("trim: set at most one of duration, end and endOffset")
+        if self.end is not None and self.end <= self.start:
+            raise ValueError(
+                f"trim.end must be after trim.start (end {self.end:g}, start {self.start:g})"
+            )
+        return self
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "[has(self.duration), has(self.end), has(self.endOffset)]"
+                    ".filter(x, x).size() <= 1",
+                    "trim: set at most one of duration, end and endOffset",
+                ),
+                cel(
+                    "!has(self.end) || self.end > (has(self.start) ? self.start : 0.0)",
+                    "trim.end must be after trim.start",
+                ),
+            ]
+        }
+    )
+
+    def length(self, input_duration: float) -> float | None:
+        """Seconds kept from ``start`` (None: to the end), given the input's
+        duration (needed by ``endOffset``; 0 when unknown: then nothing is
+        cut from the end). May be 0 or less: nothing left."""
+        if self.duration is not None:
+            return self.duration
+        if self.end is not None:
+            return self.end - self.start
+        if self.end_offset is not None and input_duration > 0:
+            return input_duration - self.end_offset - self.start
+        return None
+
+
+def _selects_audio(audio: AudioSettings | None) -> bool:
+    """Whether ``audio`` sets loudness or chooses tracks (not joinable yet)."""
+    return audio is not None and (
+        audio.loudness is not None or audio.tracks == "all" or audio.languages is not None
     )
 
 
@@ -382,6 +772,7 @@ class TranscodeTask(SpecModel):
             self.outro,
             self.video.codec if self.video else None,
             self.audio.codec if self.audio else None,
+            audio_selection=_selects_audio(self.audio),
         )
         return self
 

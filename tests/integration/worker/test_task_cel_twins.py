@@ -14,9 +14,14 @@ from pydantic import ValidationError
 from mediaflow_api.tasks import TaskSpec
 from tests.support.workflow_api import create_workflow_object
 from tests.unit.worker.test_adaptive_streaming_plan import STREAMING_INVALID, STREAMING_VALID
-from tests.unit.worker.test_task_spec import INVALID, VALID
+from tests.unit.worker.test_encoder_spec import ENCODER_INVALID, ENCODER_VALID
+from tests.unit.worker.test_task_spec import INVALID as SPEC_INVALID
+from tests.unit.worker.test_task_spec import VALID as SPEC_VALID
 
 pytestmark = pytest.mark.integration
+
+VALID = SPEC_VALID + ENCODER_VALID
+INVALID = SPEC_INVALID + ENCODER_INVALID
 
 # Where the pydantic message and the API server's differ in wording, the
 # words the server's message must contain.

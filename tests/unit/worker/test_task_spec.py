@@ -273,6 +273,23 @@ INVALID: list[tuple[dict[str, Any], str]] = [
         {
             "name": "a",
             "transcode": {
+                "audio": {"loudness": {"integrated": -16}},
+                "outro": {"bucket": "abc", "key": "o"},
+            },
+        },
+        "transcode.intro/outro join the first audio track as it is",
+    ),
+    (
+        {
+            "name": "a",
+            "transcode": {"audio": {"tracks": "all"}, "intro": {"bucket": "abc", "key": "i"}},
+        },
+        "transcode.intro/outro join the first audio track as it is",
+    ),
+    (
+        {
+            "name": "a",
+            "transcode": {
                 "privacy": {
                     "regions": [{"x": "1", "y": "1", "width": "9", "height": "9", "style": "pixel"}]
                 }

@@ -10,6 +10,8 @@ AUDIO_ENCODERS = {
     "mp3": "libmp3lame",
     "flac": "flac",
     "pcm": "pcm_s16le",
+    "ac3": "ac3",
+    "eac3": "eac3",
 }
 IMAGE_ENCODERS = {"jpeg": "mjpeg", "png": "png", "webp": "libwebp"}
 IMAGE_EXTENSIONS = {"jpeg": "jpg", "png": "png", "webp": "webp"}
@@ -89,6 +91,11 @@ SVTAV1_PRESET = {
     "veryslow": 2,
 }
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+# AC-3 and E-AC-3 (as ffmpeg encodes them) run at these rates, 5.1 channels at most.
+AC3_RATES = (32000, 44100, 48000)
+AC3_MAX_CHANNELS = 6
+# Containers that hold one audio track (a multi-track selection keeps the first).
+SINGLE_AUDIO_CONTAINERS = ("mp3", "wav", "flac")
 
 
 def image_codec_args(fmt: str) -> list[str]:

@@ -17,14 +17,21 @@ from mediaflow_worker.errors import (
     ProcessingError,
     ProcessTimeoutError,
 )
+from mediaflow_worker.ffmpeg.audio import (
+    AudioOutput,
+    loudness_measure_args,
+    loudnorm_filter,
+    parse_loudness_report,
+    select_tracks,
+)
 from mediaflow_worker.ffmpeg.blur import privacy_step
 from mediaflow_worker.ffmpeg.codecs import AUDIO_ENCODERS, CONTAINERS, VIDEO_ENCODERS, copy_fits
 from mediaflow_worker.ffmpeg.common import fit_size
 from mediaflow_worker.ffmpeg.graph import GraphStep
 from mediaflow_worker.ffmpeg.subtitles import burn_in_step
-from mediaflow_worker.ffmpeg.transcode import plan_tail_frame, transcode_args
+from mediaflow_worker.ffmpeg.transcode import EncodePass, plan_tail_frame, transcode_args
 from mediaflow_worker.ffmpeg.watermark import WatermarkInput
-from mediaflow_worker.probe import image_size, last_video_frame
+from mediaflow_worker.probe import audio_tracks, image_size, last_video_frame
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
 from mediaflow_worker.tasks._common import describe_media
@@ -68,13 +75,18 @@ def prepare_command(
     tail: tuple[float, float] | None = None,
     subtitles: SubtitlePlan | None = None,
     join: JoinPlan | None = None,
+    encode_pass: EncodePass | None = None,
+    audio_outputs: list[AudioOutput] | None = None,
 ) -> list[str]:
     """Decide whether and how a resolved transcode applies to this input,
     gather what its command needs (fetching the watermark assets) and build
     it with ``ffmpeg.transcode``. ``tail``: (start, end) of the source's last
     video frame (``probe.last_video_frame``), when known; ``subtitles``: the
     prepared sidecar (``tasks.subtitles``); ``join``: the intro and outro
-    clips (``tasks.intro_outro``; the video then gets one constant rate)."""
+    clips (``tasks.intro_outro``; the video then gets one constant rate);
+    ``encode_pass``: which pass of a two-pass encode; ``audio_outputs``: the
+    selected audio tracks with their loudness filters (``plan_audio``; None:
+    the first track as it is)."""
     probe = ctx.probe
     if join is not None and spec.video is not None:
         # Joined parts must share one constant frame rate.
@@ -97,7 +109,10 @@ def prepare_command(
     if probe.video is not None and video.codec == "copy":
         copied.append(("video", probe.video.codec))
     if probe.audio is not None and audio.codec == "copy":
-        copied.append(("audio", probe.audio.codec))
+        if audio_outputs is None:
+            copied.append(("audio", probe.audio.codec))
+        else:
+            copied += [("audio", output.track.codec) for output in audio_outputs]
     for kind, source_codec in copied:
         if not copy_fits(kind, source_codec, spec.container):
             raise IncompatibleCopyError(
@@ -169,7 +184,101 @@ def prepare_command(
         intro=join.intro if join else None,
         outro=join.outro if join else None,
         joined_audio=joined_audio(spec, ctx) if join else None,
+        encode_pass=encode_pass if use_video and video.codec != "copy" else None,
+        audio_outputs=audio_outputs if use_audio and join is None else None,
     )
+
+
+def plan_audio(spec: TranscodeTask, ctx: TaskContext, expected: float) -> list[AudioOutput] | None:
+    """The audio tracks the output keeps (``audio.tracks``/``languages``)
+    and, for ``audio.loudness``, each one's correcting filter from a first
+    ffmpeg pass that measures it (over the trimmed part, under the task's
+    deadline). None when there is no audio to keep."""
+    audio = spec.audio
+    assert audio is not None
+    if ctx.probe.audio is None or audio.codec == "none":
+        return None
+    if spec.trim and ctx.duration and spec.trim.start >= ctx.duration:
+        return None  # nothing to measure: prepare_command says why it does not apply
+    selected = select_tracks(audio_tracks(ctx.probe), audio, spec.container or "mp4")
+    if not selected:
+        return None
+    if audio.languages is not None:
+        found = [t.language for t in selected]
+        log.info("%s: audio languages %s -> tracks %s", ctx.task_name, audio.languages, found)
+    if audio.loudness is None or audio.codec == "copy":
+        return [AudioOutput(track) for track in selected]
+    trim = spec.trim
+    outputs = []
+    for track in selected:
+        args = loudness_measure_args(
+            ctx.input_path,
+            ctx.probe.demuxer,
+            ctx.limits.max_pixels,
+            track.index,
+            audio.loudness,
+            start=trim.start if trim else None,
+            duration=trim.duration if trim else None,
+        )
+        report = run_ffmpeg(
+            args,
+            label=f"{ctx.task_name} (loudness of audio track {track.index})",
+            expected_seconds=expected,
+            deadline=ctx.deadline,
+        )
+        measured = parse_loudness_report(report)
+        if measured is None:
+            raise ProcessingError(
+                f"{ctx.task_name}: ffmpeg's loudnorm printed no measurement for audio "
+                f"track {track.index}"
+            )
+        chain = loudnorm_filter(audio.loudness, measured)
+        if chain is None:
+            log.info(
+                "%s: audio track %d is silent (%.1f LUFS): left as it is",
+                ctx.task_name,
+                track.index,
+                measured.integrated,
+            )
+        outputs.append(AudioOutput(track, chain))
+    return outputs
+
+
+def _commands(
+    spec: TranscodeTask,
+    ctx: TaskContext,
+    out: Path,
+    tail: tuple[float, float] | None,
+    audio_outputs: list[AudioOutput] | None,
+    subtitles: SubtitlePlan | None = None,
+    join: JoinPlan | None = None,
+) -> list[tuple[str, list[str]]]:
+    """(label, command) of each ffmpeg run of the transcode: one, or two for
+    ``video.twoPass`` (the first writes only its stats file, to the scratch
+    directory). Built before any runs, so a spec the input cannot take
+    fails before encoding starts."""
+    assert spec.video is not None
+    if not (spec.video.two_pass and ctx.probe.video is not None and spec.video.codec != "none"):
+        command = prepare_command(
+            spec, ctx, out, tail, subtitles, join, audio_outputs=audio_outputs
+        )
+        return [(ctx.task_name, command)]
+    log_prefix = ctx.scratch / f"{ctx.task_name}-2pass"
+    return [
+        (
+            f"{ctx.task_name} (pass {n} of 2)",
+            prepare_command(
+                spec, ctx, out, tail, subtitles, join, EncodePass(n, log_prefix), audio_outputs
+            ),
+        )
+        for n in (1, 2)
+    ]
+
+
+def _run_commands(commands: list[tuple[str, list[str]]], ctx: TaskContext, expected: float) -> None:
+    """Run ``_commands`` one after the other, all under the task's deadline."""
+    for label, args in commands:
+        run_ffmpeg(args, label=label, expected_seconds=expected, deadline=ctx.deadline)
 
 
 def _watermarks(spec: TranscodeTask, ctx: TaskContext) -> list[WatermarkInput]:
@@ -203,9 +312,27 @@ def marks_inputs(marks: list[WatermarkInput]) -> list[WatermarkInput]:
     return [m for m in marks if m.input_index is not None]
 
 
+def resolve_trim(spec: TranscodeTask, input_duration: float) -> TranscodeTask:
+    """``spec`` with ``trim.end``/``endOffset`` turned into a ``duration``
+    (the one form the commands take). Raises ``TaskNotApplicable`` when
+    nothing is left of the input."""
+    trim = spec.trim
+    if trim is None or (trim.end is None and trim.end_offset is None):
+        return spec
+    length = trim.length(input_duration)
+    if length is not None and length <= 0:
+        raise TaskNotApplicable(
+            f"trim leaves nothing of the input ({input_duration:g} s): start {trim.start:g} s, "
+            f"endOffset {trim.end_offset or 0:g} s"
+        )
+    kept = trim.model_copy(update={"duration": length, "end": None, "end_offset": None})
+    return spec.model_copy(update={"trim": kept})
+
+
 def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
     """Encode the input into ``<task>/<fileName or task>.<ext>`` (``spec``
     resolved: presets applied)."""
+    spec = resolve_trim(spec, ctx.duration)
     assert spec.container is not None
     _, ext = CONTAINERS[spec.container]
     out = ctx.out_dir / f"{spec.file_name or ctx.task_name}.{ext}"
@@ -223,7 +350,6 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
         # Probed once per run, however many transcodes need it.
         tail = ctx.facts.last_frame(lambda: last_video_frame(ctx.probe, ctx.input_path))
     subtitles = prepare_subtitles(spec.subtitles, ctx, trim.start if trim else 0.0)
-    args = prepare_command(spec, ctx, out, tail, subtitles, join)
     expected = ctx.duration - (trim.start if trim else 0)
     if trim and trim.duration:
         expected = min(expected, trim.duration)
@@ -233,20 +359,19 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
         spec.video.codec if spec.video else None,
         spec.audio.codec if spec.audio else None,
     )
+    audio_outputs = plan_audio(spec, ctx, expected)
+    commands = _commands(spec, ctx, out, tail, audio_outputs, subtitles, join)
     try:
         try:
-            run_ffmpeg(
-                args, label=f"{ctx.task_name}", expected_seconds=expected, deadline=ctx.deadline
-            )
+            _run_commands(commands, ctx, expected)
         except ProcessingError as exc:
             if tail is None or isinstance(exc, ProcessTimeoutError | OutputTooLargeError):
                 raise
             # The repeated last frame is a refinement: should its second
             # input trip ffmpeg up on some odd file, do without it.
             log.warning("%s: retrying without the held last frame: %s", ctx.task_name, exc)
-            args = prepare_command(spec, ctx, out, None, subtitles, join)
-            run_ffmpeg(
-                args, label=f"{ctx.task_name}", expected_seconds=expected, deadline=ctx.deadline
+            _run_commands(
+                _commands(spec, ctx, out, None, audio_outputs, subtitles, join), ctx, expected
             )
     except ProcessingError as exc:
         # The table above is what ffmpeg 5.1 was measured to accept; a muxer
