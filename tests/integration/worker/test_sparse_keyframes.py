@@ -2,9 +2,10 @@
 
 An input seek into such an MPEG-TS (cameras and encoders with long or
 infinite GOPs write them) lands on no keyframe and ffmpeg decodes no picture
-at all: the animated WebP failed with "WebPAnimEncoderAssemble() failed" and
-the animated GIF was uploaded as an empty file, reported as a success. The
-worker decodes from the start when a seek yields nothing."""
+at all: the animated WebP failed with "WebPAnimEncoderAssemble() failed", the
+animated GIF was uploaded as an empty file and a trimmed transcode as its
+sound alone, both reported as successes. The worker decodes from the start
+when a seek yields nothing."""
 
 from __future__ import annotations
 
@@ -20,6 +21,10 @@ from .helpers import ffprobe, run_local, write_workflow
 pytestmark = pytest.mark.integration
 
 TASKS = [
+    {
+        "name": "cut",
+        "transcode": {"trim": {"start": 2, "duration": 2}, "video": {"preset": "ultrafast"}},
+    },
     {"name": "gif", "animatedImage": {"format": "gif", "start": "1.5", "duration": 2, "fps": 10}},
     {"name": "webp", "animatedImage": {"format": "webp", "start": "25%", "duration": 2}},
 ]
@@ -50,6 +55,13 @@ def _check(source: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     done = run_local(write_workflow(tmp_path, TASKS), source, out)
     assert done.returncode == 0, done.stderr
+    cut = ffprobe(out / "cut" / "cut.mp4", "-count_frames")
+    video = [s for s in cut["streams"] if s["codec_type"] == "video"]
+    assert len(video) == 1, cut["streams"]
+    # Two seconds of a 25 fps (generated) or 60 fps (corpus) stream.
+    frames = int(video[0]["nb_read_frames"])
+    assert frames in (50, 120), frames
+    assert float(cut["format"]["duration"]) == pytest.approx(2.0, abs=0.1)
     # 2 s at 10 fps; at the default 10 fps for the WebP too.
     assert _frames(out / "gif" / "gif.gif") == 20
     assert _frames(out / "webp" / "webp.webp") >= 19

@@ -14,7 +14,7 @@ from mediaflow_api.presets import resolve_transcode
 from mediaflow_api.tasks import AudioSettings, TaskSpec, TranscodeTask, VideoSettings
 from mediaflow_api.tasks.transcode import Loudness
 from mediaflow_worker.ffmpeg import audio, transcode
-from mediaflow_worker.probe import AudioTrack, VideoInfo
+from mediaflow_worker.probe import AudioInfo, AudioTrack, VideoInfo
 
 pytestmark = pytest.mark.unit
 
@@ -480,3 +480,30 @@ def test_end_and_end_offset_become_a_duration_for_the_commands() -> None:
     assert trimmed({"endOffset": 5}, 0) == (0, None)
     with pytest.raises(TaskNotApplicable, match="trim leaves nothing"):
         trimmed({"start": 3, "endOffset": 4}, 6)
+
+
+def test_a_transcode_can_reach_its_trim_start_by_decoding() -> None:
+    spec = resolve_transcode(
+        TranscodeTask.model_validate(
+            {"trim": {"start": 2, "duration": 3}, "audio": {"codec": "aac"}}
+        )
+    )
+    common = {
+        "video": _source(None, None),
+        "audio": AudioInfo(codec="aac", sample_rate=48000, channels=2),
+        "size": (640, 360),
+        "max_output_bytes": 10**9,
+        "out": Path("o.mp4"),
+    }
+    seeking = transcode.transcode_args(spec, Path("in.ts"), "mpegts", 10**8, **common)
+    assert seeking.index("-ss") < seeking.index("-i")
+    decoding = transcode.transcode_args(
+        spec, Path("in.ts"), "mpegts", 10**8, seek_by_decoding=True, **common
+    )
+    assert "-ss" not in decoding  # the whole input is decoded ...
+    graph = decoding[decoding.index("-filter_complex") + 1]
+    # ... and what comes before 2 s is dropped, the clock restarting at 0.
+    assert graph.startswith("[0:V:0]trim=start=2.000,setpts=PTS-STARTPTS[from];[from]scale=")
+    audio_filter = decoding[decoding.index("-filter:a:0") + 1]
+    assert audio_filter == "atrim=start=2.000,asetpts=PTS-STARTPTS"
+    assert decoding[decoding.index("-t") + 1] == "3.000"

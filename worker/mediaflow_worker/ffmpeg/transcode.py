@@ -363,14 +363,20 @@ def transcode_video_graph(
     *,
     pre_steps: Sequence[GraphStep] = (),
     post_steps: Sequence[GraphStep] = (),
+    decoded_start: float | None = None,
 ) -> str:
     """The -filter_complex of a transcode: scale, tone mapping, fps,
     ``pre_steps`` (blurred regions), watermarks, ``post_steps`` (burned-in
-    subtitles), the output pixel format (``color``; default 8-bit 4:2:0)."""
+    subtitles), the output pixel format (``color``; default 8-bit 4:2:0).
+    ``decoded_start``: the input was not seeked; drop what comes before this
+    second here and restart the clock at 0, as an input seek would."""
     color = color or ColorPlan()
     w, h = size
     source = "[0:V:0]"
     chains = []
+    if decoded_start is not None:
+        chains.append(f"[0:V:0]trim=start={seconds(decoded_start)},setpts=PTS-STARTPTS[from]")
+        source = "[from]"
     if tail is not None:
         chains += [
             f"[{tail.input_index}:V:0]trim=end_frame=1,setpts={tail.at:.6f}/TB[tail]",
@@ -389,6 +395,15 @@ def transcode_video_graph(
     chains += post_chains
     chains.append(f"[{label}]format={color.pix_fmt}[vout]")
     return ";".join(chains)
+
+
+def _audio_trim(start: float) -> str:
+    """The audio twin of the video's decoded start (see ``transcode_video_graph``)."""
+    return f"atrim=start={seconds(start)},asetpts=PTS-STARTPTS"
+
+
+def _join_filters(first: str, then: str | None) -> str:
+    return first if then is None else f"{first},{then}"
 
 
 def transcode_args(
@@ -414,6 +429,7 @@ def transcode_args(
     joined_audio: JoinedAudio | None = None,
     encode_pass: EncodePass | None = None,
     audio_outputs: Sequence[AudioOutput] | None = None,
+    seek_by_decoding: bool = False,
 ) -> list[str]:
     """The full command of a resolved transcode (``presets.resolve_transcode``).
 
@@ -431,7 +447,10 @@ def transcode_args(
     only and writes nothing but its stats file); ``audio_outputs``: the
     selected audio tracks and their loudness filters (None: the first track,
     as ``audio`` describes it; not with a join, whose sound is the joined
-    first track)."""
+    first track); ``seek_by_decoding``: reach ``trim.start`` by decoding from
+    the beginning (filters drop what comes before it) instead of an input
+    seek, which finds no picture in a stream without a keyframe near it (no
+    held last frame, no join)."""
     settings_v, settings_a = spec.video, spec.audio
     assert spec.container is not None
     assert settings_v is not None
@@ -441,6 +460,11 @@ def transcode_args(
     joining = video is not None and settings_v.codec != "copy" and (intro or outro) is not None
     # Joined parts are cut on the input: an output -t would cut the outro.
     main_duration = duration if joining else None
+    decoded_start = None
+    if seek_by_decoding and start:
+        assert tail is None, "seeking by decoding keeps no held last frame"
+        assert not joining, "seeking by decoding joins no intro/outro"
+        decoded_start, start = start, None
     args = [
         *base_args(),
         *input_args(path, demuxer, max_pixels, start=start, duration=main_duration),
@@ -470,6 +494,7 @@ def transcode_args(
             color,
             pre_steps=pre_steps,
             post_steps=post_steps,
+            decoded_start=decoded_start,
         )
         video_label = "vout"
         if joining:
@@ -513,9 +538,16 @@ def transcode_args(
         args += ["-map", f"[{audio_label}]"]
         args += audio_codec_args(settings_a, audio.sample_rate, audio.channels)
     elif audio_outputs is not None:
+        if decoded_start is not None:
+            audio_outputs = [
+                replace(o, filter=_join_filters(_audio_trim(decoded_start), o.filter))
+                for o in audio_outputs
+            ]
         args += audio_outputs_args(settings_a, audio_outputs)
     elif audio is not None:
         args += ["-map", "0:a:0"]
+        if decoded_start is not None:
+            args += ["-filter:a:0", _audio_trim(decoded_start)]
         if settings_a.codec == "copy":
             args += ["-c:a", "copy"]
         else:

@@ -77,6 +77,7 @@ def prepare_command(
     join: JoinPlan | None = None,
     encode_pass: EncodePass | None = None,
     audio_outputs: list[AudioOutput] | None = None,
+    seek_by_decoding: bool = False,
 ) -> list[str]:
     """Decide whether and how a resolved transcode applies to this input,
     gather what its command needs (fetching the watermark assets) and build
@@ -86,7 +87,8 @@ def prepare_command(
     clips (``tasks.intro_outro``; the video then gets one constant rate);
     ``encode_pass``: which pass of a two-pass encode; ``audio_outputs``: the
     selected audio tracks with their loudness filters (``plan_audio``; None:
-    the first track as it is)."""
+    the first track as it is); ``seek_by_decoding``: see
+    ``ffmpeg.transcode.transcode_args``."""
     probe = ctx.probe
     if join is not None and spec.video is not None:
         # Joined parts must share one constant frame rate.
@@ -186,6 +188,7 @@ def prepare_command(
         joined_audio=joined_audio(spec, ctx) if join else None,
         encode_pass=encode_pass if use_video and video.codec != "copy" else None,
         audio_outputs=audio_outputs if use_audio and join is None else None,
+        seek_by_decoding=seek_by_decoding,
     )
 
 
@@ -252,6 +255,7 @@ def _commands(
     audio_outputs: list[AudioOutput] | None,
     subtitles: SubtitlePlan | None = None,
     join: JoinPlan | None = None,
+    seek_by_decoding: bool = False,
 ) -> list[tuple[str, list[str]]]:
     """(label, command) of each ffmpeg run of the transcode: one, or two for
     ``video.twoPass`` (the first writes only its stats file, to the scratch
@@ -260,7 +264,14 @@ def _commands(
     assert spec.video is not None
     if not (spec.video.two_pass and ctx.probe.video is not None and spec.video.codec != "none"):
         command = prepare_command(
-            spec, ctx, out, tail, subtitles, join, audio_outputs=audio_outputs
+            spec,
+            ctx,
+            out,
+            tail,
+            subtitles,
+            join,
+            audio_outputs=audio_outputs,
+            seek_by_decoding=seek_by_decoding,
         )
         return [(ctx.task_name, command)]
     log_prefix = ctx.scratch / f"{ctx.task_name}-2pass"
@@ -268,7 +279,15 @@ def _commands(
         (
             f"{ctx.task_name} (pass {n} of 2)",
             prepare_command(
-                spec, ctx, out, tail, subtitles, join, EncodePass(n, log_prefix), audio_outputs
+                spec,
+                ctx,
+                out,
+                tail,
+                subtitles,
+                join,
+                EncodePass(n, log_prefix),
+                audio_outputs,
+                seek_by_decoding,
             ),
         )
         for n in (1, 2)
@@ -382,11 +401,31 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
             ) from exc
         raise
     info = describe_media(out)
+    if _video_lost(spec, ctx, info):
+        trim = spec.trim
+        if trim is None or not trim.start or join is not None or spec.audio.codec == "copy":
+            raise ProcessingError(f"{ctx.task_name}: ffmpeg wrote no video stream")
+        # An input seek into a stream without a keyframe near trim.start
+        # (an MPEG-TS with one IDR frame) decodes no picture, and ffmpeg
+        # writes the sound alone with exit code 0.
+        log.info("%s: decoding from the start to reach %g s", ctx.task_name, trim.start)
+        retry = _commands(spec, ctx, out, None, audio_outputs, subtitles, None, True)
+        _run_commands(retry, ctx, expected)
+        info = describe_media(out)
+        if _video_lost(spec, ctx, info):
+            raise ProcessingError(f"{ctx.task_name}: ffmpeg wrote no video stream")
     if subtitles is not None:
         info["subtitles"] = _subtitles_info(spec, ctx, subtitles)
     if join is not None:
         info.update(join.info())
     return [OutputFile(out, info)]
+
+
+def _video_lost(spec: TranscodeTask, ctx: TaskContext, info: dict[str, Any]) -> bool:
+    """Whether the output lacks the video stream the transcode encodes."""
+    assert spec.video is not None
+    encoded = ctx.probe.video is not None and spec.video.codec not in ("copy", "none")
+    return encoded and not info.get("videoCodec")
 
 
 def _subtitles_info(spec: TranscodeTask, ctx: TaskContext, plan: SubtitlePlan) -> dict[str, Any]:
