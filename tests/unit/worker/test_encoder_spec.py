@@ -488,7 +488,7 @@ def test_a_transcode_can_reach_its_trim_start_by_decoding() -> None:
             {"trim": {"start": 2, "duration": 3}, "audio": {"codec": "aac"}}
         )
     )
-    common = {
+    common: dict[str, Any] = {
         "video": _source(None, None),
         "audio": AudioInfo(codec="aac", sample_rate=48000, channels=2),
         "size": (640, 360),

@@ -403,7 +403,8 @@ def run(spec: TranscodeTask, ctx: TaskContext) -> list[OutputFile]:
     info = describe_media(out)
     if _video_lost(spec, ctx, info):
         trim = spec.trim
-        if trim is None or not trim.start or join is not None or spec.audio.codec == "copy":
+        copied_audio = spec.audio is not None and spec.audio.codec == "copy"
+        if trim is None or not trim.start or join is not None or copied_audio:
             raise ProcessingError(f"{ctx.task_name}: ffmpeg wrote no video stream")
         # An input seek into a stream without a keyframe near trim.start
         # (an MPEG-TS with one IDR frame) decodes no picture, and ffmpeg
