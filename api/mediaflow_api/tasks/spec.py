@@ -24,6 +24,7 @@ from mediaflow_api.tasks.common import (
     count_set,
     exactly_one_cel,
 )
+from mediaflow_api.tasks.output import NUMBERED_TYPES, TaskOutput
 from mediaflow_api.tasks.snapshot import SnapshotTask
 from mediaflow_api.tasks.sprite import SpriteTask
 from mediaflow_api.tasks.transcode import TranscodeTask
@@ -31,15 +32,48 @@ from mediaflow_api.tasks.transcode import TranscodeTask
 
 def _type_fields(model: type[BaseModel]) -> dict[str, str]:
     """Task type (camelCase) -> Python field name, in declaration order."""
-    return {info.alias or name: name for name, info in model.model_fields.items() if name != "name"}
+    return {
+        info.alias or name: name
+        for name, info in model.model_fields.items()
+        if name not in _NOT_TYPES
+    }
+
+
+# TaskSpec fields that are not a task type.
+_NOT_TYPES = ("name", "output")
 
 
 def _one_type_rule(schema: dict[str, JsonValue], cls: type[Any]) -> None:
     """The CEL twin of ``TaskSpec._exactly_one_type`` (computed from the fields)."""
     kinds = list(_type_fields(cls))
     schema["x-kubernetes-validations"] = [
-        cel(exactly_one_cel(kinds), "set exactly one of " + ", ".join(kinds))
+        cel(exactly_one_cel(kinds), "set exactly one of " + ", ".join(kinds)),
+        *OUTPUT_TASK_CEL,
     ]
+
+
+# Twins of ``TaskSpec._output_fits_the_type``.
+OUTPUT_TASK_CEL: list[JsonValue] = [
+    cel(
+        "!has(self.output) || !("
+        + " || ".join(f"has(self.{k})" for k in NUMBERED_TYPES)
+        + ") || self.output.fileName.contains('{number}')",
+        "output.fileName of a " + " or ".join(NUMBERED_TYPES) + " task must contain {number} "
+        "(it writes several files)",
+    ),
+    cel(
+        "!has(self.output) || !has(self.adaptiveStreaming) || "
+        "(self.output.fileName.lastIndexOf('/') > 0 && self.output.fileName.substring(0, "
+        "self.output.fileName.lastIndexOf('/')).contains('{inputName}'))",
+        "output.fileName of an adaptiveStreaming task names the playlist and must put "
+        "{inputName} in a directory (e.g. '{inputName}/{taskName}.{format}'): the "
+        "segments go next to the playlist",
+    ),
+    cel(
+        "!has(self.output) || !has(self.transcode) || !has(self.transcode.fileName)",
+        "set output.fileName or transcode.fileName, not both",
+    ),
+]
 
 
 class TaskSpec(SpecModel):
@@ -51,7 +85,15 @@ class TaskSpec(SpecModel):
         pattern=TASK_NAME_PATTERN,
         description=(
             "Task name, unique in the Workflow (DNS label: lower case, digits, '-'). "
-            "Outputs go under <output dir>/<name>/."
+            "Outputs go under <output dir>/<name>/ unless 'output' names them."
+        ),
+    )
+    output: TaskOutput | None = Field(
+        default=None,
+        description=(
+            "Custom names: this task's files go to bucket/prefix + fileName (a template) instead "
+            "of <output dir>/<name>/. manifest.json stays in the Workflow's output directory "
+            "and lists every final key. See docs/worker.md, 'Output layout'."
         ),
     )
     # One field per task type (see the module docstring).
@@ -74,6 +116,28 @@ class TaskSpec(SpecModel):
     def _exactly_one_type(self) -> TaskSpec:
         if count_set(self, list(_TASK_FIELDS.values())) != 1:
             raise ValueError(f"task {self.name!r}: set exactly one of {', '.join(TASK_TYPES)}")
+        return self
+
+    @model_validator(mode="after")
+    def _output_fits_the_type(self) -> TaskSpec:
+        if self.output is None:
+            return self
+        if self.kind in NUMBERED_TYPES and "{number}" not in self.output.file_name:
+            raise ValueError(
+                f"task {self.name!r}: output.fileName of a {self.kind} task must contain "
+                "{number} (it writes several files)"
+            )
+        directory = self.output.file_name.rpartition("/")[0]
+        if self.adaptive_streaming is not None and "{inputName}" not in directory:
+            raise ValueError(
+                f"task {self.name!r}: output.fileName of an adaptiveStreaming task names the "
+                "playlist and must put {inputName} in a directory (e.g. "
+                "'{inputName}/{taskName}.{format}'): the segments go next to the playlist"
+            )
+        if self.transcode is not None and self.transcode.file_name is not None:
+            raise ValueError(
+                f"task {self.name!r}: set output.fileName or transcode.fileName, not both"
+            )
         return self
 
     @property
@@ -114,22 +178,46 @@ TASK_MODELS: dict[str, type[SpecModel]] = {
 
 # For the ``tasks`` list of the Workflow spec (the list itself lives there).
 TASKS_MAX_ITEMS = 20
+
+
+def _or_empty(var: str, field: str) -> str:
+    return f"(has({var}.output.{field}) ? {var}.output.{field} : '')"
+
+
 TASKS_LIST_VALIDATIONS: list[JsonValue] = [
     cel(
         "self.all(t, self.exists_one(u, u.name == t.name))",
         "task names must be unique",
-    )
+    ),
+    cel(
+        "self.all(t, !has(t.output) || self.exists_one(u, has(u.output) && "
+        f"{_or_empty('u', 'bucket')} == {_or_empty('t', 'bucket')} && "
+        f"{_or_empty('u', 'prefix')} == {_or_empty('t', 'prefix')} && "
+        "u.output.fileName == t.output.fileName))",
+        "two tasks must not write to the same output names (bucket, prefix and fileName)",
+    ),
 ]
 
 
 def check_unique_task_names(tasks: list[TaskSpec]) -> list[TaskSpec]:
-    """Raise ``ValueError`` if two tasks share a name (pydantic twin of
-    ``TASKS_LIST_VALIDATIONS``); return the list unchanged otherwise."""
+    """Raise ``ValueError`` if two tasks share a name or custom output names
+    (pydantic twin of ``TASKS_LIST_VALIDATIONS``); return the list unchanged
+    otherwise."""
     seen: set[str] = set()
+    names: dict[tuple[str, str, str], str] = {}
     for task in tasks:
         if task.name in seen:
             raise ValueError(f"task names must be unique: {task.name!r} appears twice")
         seen.add(task.name)
+        if task.output is not None:
+            out = task.output
+            where = (out.bucket or "", out.prefix, out.file_name)
+            if where in names:
+                raise ValueError(
+                    "two tasks must not write to the same output names (bucket, prefix and "
+                    f"fileName): {names[where]!r} and {task.name!r}"
+                )
+            names[where] = task.name
     return tasks
 
 
