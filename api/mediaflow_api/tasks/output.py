@@ -183,4 +183,6 @@ def index_template(template: str) -> str:
     """The template of a numbered set's one index file (the sprite's WebVTT):
     ``{number}`` dropped with one separator before it
     (``{inputName}_sprite_{number}.{format}`` -> ``{inputName}_sprite.{format}``)."""
+    # A {number} that is a whole path segment goes with its '/'.
+    template = re.sub(r"(^|/)\{number\}(/|$)", lambda m: m.group(1) and m.group(2), template)
     return re.sub(r"[_.=+-]?\{number\}", "", template)

@@ -85,6 +85,25 @@ VALID: list[dict[str, Any]] = [
     },
     {"name": "probe", "analysis": {}},
     {
+        "name": "named",
+        "transcode": {"preset": "h264-720p"},
+        "output": {
+            "bucket": "public-media",
+            "prefix": "videos/",
+            "fileName": "{inputDir}{inputName}_{taskName}.{format}",
+        },
+    },
+    {
+        "name": "thumbs",
+        "snapshot": {"count": 3},
+        "output": {"fileName": "{inputName}/thumb-{number}.{format}", "numberWidth": 3},
+    },
+    {
+        "name": "hls-named",
+        "adaptiveStreaming": {"ladder": "mobile-ladder"},
+        "output": {"prefix": "streams/", "fileName": "{inputDir}{inputName}/{taskName}.{format}"},
+    },
+    {
         "name": "all",
         "analysis": {"sceneChanges": True, "black": True, "silence": True, "loudness": True},
     },
@@ -177,6 +196,47 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"name": "a", "adaptiveStreaming": {"segmentSeconds": 0}}, "segmentSeconds"),
     ({"name": "a", "analysis": {"sceneThreshold": 200}}, "sceneThreshold"),
     ({"name": "a", "analysis": {"surprise": True}}, "surprise"),
+    ({"name": "a", "analysis": {}, "output": {"fileName": "{taskName}.json"}}, "{inputName}"),
+    (
+        {"name": "a", "analysis": {}, "output": {"fileName": "x.mediaflow/{inputName}.json"}},
+        "mediaflow's own directories",
+    ),
+    (
+        {
+            "name": "a",
+            "analysis": {},
+            "output": {"fileName": "{inputName}.json", "prefix": "b.mediaflow/"},
+        },
+        "mediaflow's own directories",
+    ),
+    ({"name": "a", "analysis": {}, "output": {"fileName": "../{inputName}.json"}}, "fileName"),
+    ({"name": "a", "analysis": {}, "output": {"fileName": "/{inputName}.json"}}, "fileName"),
+    ({"name": "a", "analysis": {}, "output": {"fileName": "{inputName}{bad}.json"}}, "fileName"),
+    ({"name": "a", "analysis": {}, "output": {"fileName": "{inputName}", "prefix": "x"}}, "prefix"),
+    (
+        {"name": "a", "snapshot": {"count": 2}, "output": {"fileName": "{inputName}.{format}"}},
+        "must contain {number}",
+    ),
+    (
+        {"name": "a", "sprite": {}, "output": {"fileName": "{inputName}.{format}"}},
+        "must contain {number}",
+    ),
+    (
+        {
+            "name": "a",
+            "adaptiveStreaming": {},
+            "output": {"fileName": "hls/{inputName}.{format}"},
+        },
+        "{inputName} in a directory",
+    ),
+    (
+        {
+            "name": "a",
+            "transcode": {"fileName": "clip"},
+            "output": {"fileName": "{inputName}.{format}"},
+        },
+        "not both",
+    ),
 ]
 
 
@@ -216,6 +276,10 @@ def test_every_cross_field_rule_has_a_cel_twin_in_the_schema() -> None:
         "transcode.container cannot hold the audio codec of the preset",
         "video.codec copy/none takes no encoding settings",
         "audio.codec copy/none takes no encoding settings",
+        "must contain {inputName}",
+        "must contain {number}",
+        "{inputName} in a directory",
+        "not both",
     ):
         assert any(needle in m for m in messages), needle
 
