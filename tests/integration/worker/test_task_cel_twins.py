@@ -4,6 +4,7 @@ rule's CEL twin is real, and the server's defaults agree with the models'."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -11,7 +12,9 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from mediaflow_api.tasks import TaskSpec
+from mediaflow_api.workflow import WorkflowSpec
 from tests.support.workflow_api import create_workflow_object
+from tests.unit.worker.test_output_names import INVALID_SPECS, VALID_SPECS
 from tests.unit.worker.test_task_spec import INVALID, VALID
 
 pytestmark = pytest.mark.integration
@@ -20,6 +23,9 @@ pytestmark = pytest.mark.integration
 # words the server's message must contain.
 SERVER_NEEDLE = {
     "more than 100%": "cannot exceed 100%",
+    # The pattern refuses these templates; the server quotes the pattern.
+    "fileName": "spec.tasks[0].output.fileName",
+    "prefix": "spec.tasks[0].output.prefix",
     "surprise": "surprise",
 }
 
@@ -46,3 +52,23 @@ def test_server_rejects_what_the_models_reject(
         _create(api, namespace, raw)
     assert info.value.status in (400, 422), info.value.body
     assert SERVER_NEEDLE.get(needle, needle) in info.value.body
+
+
+@pytest.mark.parametrize(("case", "spec"), VALID_SPECS, ids=[c for c, _ in VALID_SPECS])
+def test_server_accepts_custom_output_names_outside_the_trigger(
+    api: client.ApiClient, namespace: str, case: str, spec: dict[str, Any]
+) -> None:
+    created = create_workflow_object(api, namespace, copy.deepcopy(spec))
+    assert WorkflowSpec.model_validate(created["spec"]).tasks[0].output is not None
+
+
+@pytest.mark.parametrize(
+    ("case", "spec", "needle"), INVALID_SPECS, ids=[c for c, _, _ in INVALID_SPECS]
+)
+def test_server_refuses_looping_or_colliding_output_names_like_the_models(
+    api: client.ApiClient, namespace: str, case: str, spec: dict[str, Any], needle: str
+) -> None:
+    with pytest.raises(ApiException) as info:
+        create_workflow_object(api, namespace, copy.deepcopy(spec))
+    assert info.value.status in (400, 422), info.value.body
+    assert needle in info.value.body

@@ -96,7 +96,11 @@ VALID: list[dict[str, Any]] = [
     {
         "name": "thumbs",
         "snapshot": {"count": 3},
-        "output": {"fileName": "{inputName}/thumb-{number}.{format}", "numberWidth": 3},
+        "output": {
+            "prefix": "thumbs/",
+            "fileName": "{inputName}/thumb-{number}.{format}",
+            "numberWidth": 3,
+        },
     },
     {
         "name": "hls-named",
