@@ -16,7 +16,10 @@ output set:
   MPD; every other file keeps the path ffmpeg gave it, relative to the
   playlist's directory, so the playlists' relative references stay valid.
   The template must therefore give each input a directory of its own
-  (``{inputName}`` before the last ``/``; admission checks it).
+  (``{inputName}`` before the last ``/``; admission checks it). HLS variant
+  playlists and segments take ``variantName``/``segmentName`` when set
+  (``hls_names``): the files found through the playlists' references are
+  renamed and every reference is rewritten, relative to its playlist.
 
 Pure but for the one index rewrite. ``place`` refuses rendered keys that S3 or
 a local directory cannot hold (``OutputNameError``) and two outputs of one run
@@ -109,14 +112,120 @@ def _streaming_keys(
         raise OutputNameError("adaptiveStreaming wrote no master playlist or MPD")
     top = out.prefix + render(out.file_name, variables, _fmt(playlist.path), None, out.number_width)
     base = posixpath.dirname(top)
+    renamed: dict[str, str] = {}
+    if playlist.path.suffix == ".m3u8" and (out.segment_name or out.variant_name):
+        renamed = hls_names(playlist.path, out, variables)
     keys = []
     for o in outputs:
         if o is playlist:
             keys.append(top)
         else:
             rel = o.path.relative_to(task_dir).as_posix()
+            rel = renamed.get(rel, rel)
             keys.append(f"{base}/{rel}" if base else rel)
     return keys
+
+
+# A URI in a playlist: a line that is not a tag, or a tag's URI="..." attribute.
+_URI_ATTR = re.compile(r'URI="([^"]*)"')
+
+
+def _references(text: str) -> list[str]:
+    found = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            found += _URI_ATTR.findall(line)
+        else:
+            found.append(line)
+    return found
+
+
+def _rewrite(text: str, new: dict[str, str]) -> str:
+    """``text`` with each reference in ``new`` replaced (only whole URIs)."""
+    lines = []
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        if body.startswith("#"):
+            body = _URI_ATTR.sub(lambda m: f'URI="{new.get(m.group(1), m.group(1))}"', body)
+        elif body.strip():
+            body = new.get(body.strip(), body)
+        lines.append(body + line[len(line.rstrip("\r\n")) :])
+    return "".join(lines)
+
+
+def hls_names(master: Path, out: TaskOutput, variables: NameVars) -> dict[str, str]:
+    """Rename an HLS package's variant playlists and segments after
+    ``out.variantName``/``out.segmentName`` (paths relative to the master
+    playlist's directory; unset keeps ffmpeg's names) and rewrite every
+    reference in the playlists to match. Only references to files of the
+    package count (a key URI elsewhere is left alone). Returns old relative
+    path -> new relative path; the files stay where they are locally."""
+    root = master.parent
+    renamed: dict[str, str] = {}
+    variants: list[str] = []
+    master_text = master.read_text(encoding="utf-8")
+    for uri in _references(master_text):
+        rel = posixpath.normpath(uri)
+        if rel not in variants and (root / rel).is_file():
+            variants.append(rel)
+    for i, variant in enumerate(variants):
+        new_variant = variant
+        if out.variant_name:
+            new_variant = render(out.variant_name, variables, "m3u8", None, 1, rendition=i)
+        renamed[variant] = new_variant
+        path = root / variant
+        text = path.read_text(encoding="utf-8")
+        here = posixpath.dirname(variant)
+        number = out.number_start
+        maps = {
+            uri
+            for line in text.splitlines()
+            if line.startswith("#EXT-X-MAP")
+            for uri in _URI_ATTR.findall(line)
+        }
+        for uri in _references(text):
+            rel = posixpath.normpath(posixpath.join(here, uri))
+            if rel in renamed or not (root / rel).is_file():
+                continue
+            if out.segment_name is None:
+                renamed[rel] = rel
+                continue
+            fmt = _fmt(Path(rel))
+            if uri in maps:  # the fMP4 init segment: {number} is "init"
+                renamed[rel] = render(
+                    out.segment_name.replace("{number}", "init"),
+                    variables,
+                    fmt,
+                    None,
+                    1,
+                    rendition=i,
+                )
+            else:
+                renamed[rel] = render(
+                    out.segment_name, variables, fmt, number, out.number_width, rendition=i
+                )
+                number += 1
+    # Rewrite each playlist with its references relative to its new place.
+    for variant in variants:
+        path = root / variant
+        old_dir, new_dir = posixpath.dirname(variant), posixpath.dirname(renamed[variant])
+        text = path.read_text(encoding="utf-8")
+        new = {
+            uri: posixpath.relpath(renamed[target], new_dir or ".")
+            for uri in _references(text)
+            if (target := posixpath.normpath(posixpath.join(old_dir, uri))) in renamed
+        }
+        path.write_text(_rewrite(text, new), encoding="utf-8")
+    in_master = {
+        uri: renamed[posixpath.normpath(uri)]
+        for uri in _references(master_text)
+        if posixpath.normpath(uri) in renamed
+    }
+    master.write_text(_rewrite(master_text, in_master), encoding="utf-8")
+    return renamed
 
 
 def _sprite_keys(out: TaskOutput, variables: NameVars, outputs: list[OutputFile]) -> list[str]:

@@ -25,10 +25,20 @@ from pydantic import ConfigDict, Field, JsonValue, StringConstraints, field_vali
 from mediaflow_api.tasks.common import BUCKET_PATTERN, SpecModel
 
 VARIABLES = ("inputName", "inputExt", "inputDir", "taskName", "format", "number")
-_VAR = r"\{(?:" + "|".join(VARIABLES) + r")\}"
-_CHAR = r"[A-Za-z0-9_=+-]"
-_SEGMENT = rf"(?:{_CHAR}|{_VAR})(?:{_CHAR}|\.|{_VAR})*"
-FILE_NAME_PATTERN = rf"^{_SEGMENT}(?:/{_SEGMENT})*$"
+# HLS segment and variant playlist names also know the rendition.
+STREAM_VARIABLES = (*VARIABLES, "rendition")
+
+
+def _template_pattern(variables: tuple[str, ...]) -> str:
+    var = r"\{(?:" + "|".join(variables) + r")\}"
+    char = r"[A-Za-z0-9_=+-]"
+    segment = rf"(?:{char}|{var})(?:{char}|\.|{var})*"
+    return rf"^{segment}(?:/{segment})*$"
+
+
+_VAR = r"\{(?:" + "|".join(STREAM_VARIABLES) + r")\}"
+FILE_NAME_PATTERN = _template_pattern(VARIABLES)
+STREAM_NAME_PATTERN = _template_pattern(STREAM_VARIABLES)
 # Empty or ending in '/', no empty or dot-led segment (never '..').
 OUTPUT_PREFIX_PATTERN = r"^(?:[A-Za-z0-9_=+-][A-Za-z0-9_.=+-]*/)*$"
 # Outputs of the Workflow's own directories end in this; a custom key holding
@@ -39,6 +49,9 @@ PREFIX_MAX = 512
 
 FileNameTemplate = Annotated[
     str, StringConstraints(pattern=FILE_NAME_PATTERN, min_length=1, max_length=FILE_NAME_MAX)
+]
+StreamNameTemplate = Annotated[
+    str, StringConstraints(pattern=STREAM_NAME_PATTERN, min_length=1, max_length=FILE_NAME_MAX)
 ]
 OutputPrefix = Annotated[
     str, StringConstraints(pattern=OUTPUT_PREFIX_PATTERN, max_length=PREFIX_MAX)
@@ -61,6 +74,17 @@ OUTPUT_CEL: list[JsonValue] = [
         "rule": f"!has(self.prefix) || !self.prefix.contains('{RESERVED}')",
         "message": f"prefix must not contain '{RESERVED}' (mediaflow's own directories)",
         "fieldPath": ".prefix",
+    },
+    {
+        "rule": "!has(self.segmentName) || "
+        "(self.segmentName.contains('{number}') && self.segmentName.contains('{rendition}'))",
+        "message": "segmentName must contain {rendition} and {number}",
+        "fieldPath": ".segmentName",
+    },
+    {
+        "rule": "!has(self.variantName) || self.variantName.contains('{rendition}')",
+        "message": "variantName must contain {rendition}",
+        "fieldPath": ".variantName",
     },
 ]
 
@@ -116,6 +140,41 @@ class TaskOutput(SpecModel):
         description="The first file's {number}; later files count up by one.",
     )
 
+    segment_name: StreamNameTemplate | None = Field(
+        default=None,
+        alias="segmentName",
+        description=(
+            "HLS only: template of each media segment's name, relative to the master "
+            "playlist's directory; {rendition} (0, 1, ... tallest first) and {number} (from "
+            "numberStart, padded to numberWidth) are required, {format} is ts, m4s... The "
+            "fMP4 init segment gets 'init' for {number}. Default: stream_<i>/segment_<n>. "
+            "E.g. '{inputName}_{rendition}_{number}.{format}'."
+        ),
+    )
+    variant_name: StreamNameTemplate | None = Field(
+        default=None,
+        alias="variantName",
+        description=(
+            "HLS only: template of each rendition's playlist name, relative to the master "
+            "playlist's directory; {rendition} is required. Default: stream_<i>/index.m3u8. "
+            "E.g. '{inputName}_{rendition}.{format}'."
+        ),
+    )
+
+    @field_validator("segment_name")
+    @classmethod
+    def _segment_name_rules(cls, value: str | None) -> str | None:
+        if value is not None and not ("{number}" in value and "{rendition}" in value):
+            raise ValueError("segmentName must contain {rendition} and {number}")
+        return value
+
+    @field_validator("variant_name")
+    @classmethod
+    def _variant_name_rules(cls, value: str | None) -> str | None:
+        if value is not None and "{rendition}" not in value:
+            raise ValueError("variantName must contain {rendition}")
+        return value
+
     @field_validator("file_name")
     @classmethod
     def _file_name_rules(cls, value: str) -> str:
@@ -165,10 +224,18 @@ class NameVars:
         return cls(stem, ext, directory + "/" if directory else "", task_name)
 
 
-def render(template: str, variables: NameVars, fmt: str, number: int | None, width: int) -> str:
+def render(
+    template: str,
+    variables: NameVars,
+    fmt: str,
+    number: int | None,
+    width: int,
+    rendition: int | None = None,
+) -> str:
     """``template`` with every variable replaced (pure). ``number`` None
-    renders ``{number}`` as nothing (a single file)."""
+    renders ``{number}`` as nothing (a single file); ``rendition`` likewise."""
     values = {
+        "rendition": "" if rendition is None else str(rendition),
         "inputName": variables.input_name,
         "inputExt": variables.input_ext,
         "inputDir": variables.input_dir,

@@ -70,6 +70,13 @@ OUTPUT_TASK_CEL: list[JsonValue] = [
         "segments go next to the playlist",
     ),
     cel(
+        "!has(self.output) || (!has(self.output.segmentName) && !has(self.output.variantName)) "
+        "|| (has(self.adaptiveStreaming) && (!has(self.adaptiveStreaming.format) || "
+        "self.adaptiveStreaming.format == 'hls'))",
+        "output.segmentName and output.variantName are for HLS "
+        "(adaptiveStreaming, format hls) only",
+    ),
+    cel(
         "!has(self.output) || !has(self.transcode) || !has(self.transcode.fileName)",
         "set output.fileName or transcode.fileName, not both",
     ),
@@ -133,6 +140,13 @@ class TaskSpec(SpecModel):
                 f"task {self.name!r}: output.fileName of an adaptiveStreaming task names the "
                 "playlist and must put {inputName} in a directory (e.g. "
                 "'{inputName}/{taskName}.{format}'): the segments go next to the playlist"
+            )
+        streaming_names = self.output.segment_name or self.output.variant_name
+        hls = self.adaptive_streaming is not None and self.adaptive_streaming.format == "hls"
+        if streaming_names and not hls:
+            raise ValueError(
+                f"task {self.name!r}: output.segmentName and output.variantName are for HLS "
+                "(adaptiveStreaming, format hls) only"
             )
         if self.transcode is not None and self.transcode.file_name is not None:
             raise ValueError(

@@ -33,6 +33,23 @@ def test_local_run_writes_custom_names_under_the_output_dir(tmp_path: Path) -> N
             "output": {"prefix": "st/", "fileName": "{inputName}-{inputExt}/{taskName}.{format}"},
         },
         {
+            "name": "hevc",
+            "adaptiveStreaming": {
+                "codec": "h265",
+                "renditions": [{"height": 144, "videoBitrate": "200k"}],
+                "segmentSeconds": 1,
+                "preset": "ultrafast",
+            },
+            "output": {
+                "prefix": "st/",
+                "fileName": "{inputName}/{taskName}/main.{format}",
+                "variantName": "{inputName}_{rendition}.{format}",
+                "segmentName": "seg/{rendition}_{number}.{format}",
+                "numberWidth": 3,
+                "numberStart": 0,
+            },
+        },
+        {
             "name": "sheet",
             "sprite": {"columns": 2, "rows": 1, "width": 64, "intervalSeconds": 0.5},
             "output": {"prefix": "sp/", "fileName": "{inputName}/s{number}.{format}"},
@@ -59,6 +76,22 @@ def test_local_run_writes_custom_names_under_the_output_dir(tmp_path: Path) -> N
     # The renamed master playlist still finds its variant and segments.
     played = ffprobe(out / "st/my clip-mp4/hls.m3u8")
     assert any(s["codec_type"] == "video" and s["height"] == 144 for s in played["streams"])
+    # Renamed variant playlists and segments (fMP4: the init segment too),
+    # and the package still plays from the renamed master playlist.
+    assert sorted(paths["hevc"]) == [
+        "st/my clip/hevc/main.m3u8",
+        "st/my clip/hevc/my clip_0.m3u8",
+        "st/my clip/hevc/seg/0_000.m4s",
+        "st/my clip/hevc/seg/0_001.m4s",
+        "st/my clip/hevc/seg/0_init.mp4",
+    ]
+    variant = (out / "st/my clip/hevc/my clip_0.m3u8").read_text()
+    assert '#EXT-X-MAP:URI="seg/0_init.mp4"' in variant
+    assert "\nseg/0_001.m4s\n" in variant
+    played = ffprobe(out / "st/my clip/hevc/main.m3u8", "-count_frames")
+    video = [s for s in played["streams"] if s["codec_type"] == "video"]
+    assert video[0]["codec_name"] == "hevc"
+    assert int(video[0]["nb_read_frames"]) >= 25 * 2 - 1
     vtt = (out / "sp/my clip/s.vtt").read_text()
     assert "s1.jpg#xywh=" in vtt
     assert "s2.jpg#xywh=" in vtt

@@ -256,3 +256,44 @@ def test_a_notification_names_the_bucket_of_a_custom_output() -> None:
     out = output_of("web", "uploads", entry)
     assert (out.bucket, out.key, out.details) == ("public", "v/clip.mp4", None)
     assert output_of("web", "uploads", {"key": "k", "size": 1}).bucket == "uploads"
+
+
+def test_hls_names_rename_variants_and_segments_and_rewrite_every_reference(
+    tmp_path: Path,
+) -> None:
+    names = ["master.m3u8", "stream_0/index.m3u8", "stream_0/init.mp4"]
+    names += ["stream_0/segment_00000.m4s", "stream_0/segment_00001.m4s"]
+    outs = _files(tmp_path, "hls", names)
+    root = tmp_path / "hls"
+    (root / "master.m3u8").write_text(
+        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nstream_0/index.m3u8\n"
+    )
+    (root / "stream_0/index.m3u8").write_text(
+        '#EXTM3U\n#EXT-X-KEY:METHOD=AES-128,URI="https://keys.example/k"\n'
+        '#EXT-X-MAP:URI="init.mp4"\n#EXTINF:1,\nsegment_00000.m4s\n#EXTINF:1,\n'
+        "segment_00001.m4s\n#EXT-X-ENDLIST\n"
+    )
+    task = {
+        "name": "hls",
+        "adaptiveStreaming": {},
+        "output": {
+            "fileName": "{inputName}/{taskName}.{format}",
+            "variantName": "v/{inputName}_{rendition}.{format}",
+            "segmentName": "s/{rendition}/{inputName}-{number}.{format}",
+            "numberWidth": 2,
+        },
+    }
+    assert [k for _, k in _place(task, outs, tmp_path)] == [
+        "clip/hls.m3u8",
+        "clip/v/clip_0.m3u8",
+        "clip/s/0/clip-init.mp4",
+        "clip/s/0/clip-01.m4s",
+        "clip/s/0/clip-02.m4s",
+    ]
+    assert (root / "master.m3u8").read_text().endswith("\nv/clip_0.m3u8\n")
+    variant = (root / "stream_0/index.m3u8").read_text()
+    assert 'URI="https://keys.example/k"' in variant  # not a file of the package
+    assert '#EXT-X-MAP:URI="../s/0/clip-init.mp4"' in variant
+    assert "\n../s/0/clip-01.m4s\n" in variant
+    assert "\n../s/0/clip-02.m4s\n" in variant
+    assert "segment_" not in variant

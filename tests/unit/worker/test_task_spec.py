@@ -108,6 +108,16 @@ VALID: list[dict[str, Any]] = [
         "output": {"prefix": "streams/", "fileName": "{inputDir}{inputName}/{taskName}.{format}"},
     },
     {
+        "name": "hls-segments",
+        "adaptiveStreaming": {"format": "hls"},
+        "output": {
+            "prefix": "streams/",
+            "fileName": "{inputName}/{taskName}.{format}",
+            "variantName": "{inputName}_{rendition}.{format}",
+            "segmentName": "{inputName}_{rendition}_{number}.{format}",
+        },
+    },
+    {
         "name": "all",
         "analysis": {"sceneChanges": True, "black": True, "silence": True, "loudness": True},
     },
@@ -241,6 +251,42 @@ INVALID: list[tuple[dict[str, Any], str]] = [
         },
         "not both",
     ),
+    (
+        {
+            "name": "a",
+            "adaptiveStreaming": {},
+            "output": {"fileName": "{inputName}/m.{format}", "segmentName": "{rendition}.ts"},
+        },
+        "segmentName must contain {rendition} and {number}",
+    ),
+    (
+        {
+            "name": "a",
+            "adaptiveStreaming": {},
+            "output": {"fileName": "{inputName}/m.{format}", "variantName": "v.{format}"},
+        },
+        "variantName must contain {rendition}",
+    ),
+    (
+        {
+            "name": "a",
+            "adaptiveStreaming": {"format": "dash"},
+            "output": {"fileName": "{inputName}/m.{format}", "variantName": "{rendition}.m3u8"},
+        },
+        "are for HLS",
+    ),
+    (
+        {
+            "name": "a",
+            "transcode": {},
+            "output": {"fileName": "{inputName}.{format}", "segmentName": "{rendition}{number}"},
+        },
+        "are for HLS",
+    ),
+    (
+        {"name": "a", "analysis": {}, "output": {"fileName": "{inputName}_{rendition}.json"}},
+        "fileName",
+    ),
 ]
 
 
@@ -284,6 +330,9 @@ def test_every_cross_field_rule_has_a_cel_twin_in_the_schema() -> None:
         "must contain {number}",
         "{inputName} in a directory",
         "not both",
+        "segmentName must contain",
+        "variantName must contain",
+        "are for HLS",
     ):
         assert any(needle in m for m in messages), needle
 
