@@ -15,6 +15,7 @@ from mediaflow_api.tasks import TaskSpec
 from mediaflow_api.tasks.output import NameVars, index_template, render
 from mediaflow_api.workflow import WorkflowSpec
 from mediaflow_operator.notify.events import output_of
+from mediaflow_operator.reconcile import buckets_to_check
 from mediaflow_worker import output_names
 from mediaflow_worker.errors import OutputCollisionError, OutputNameError
 from mediaflow_worker.tasks import OutputFile
@@ -297,3 +298,19 @@ def test_hls_names_rename_variants_and_segments_and_rewrite_every_reference(
     assert "\n../s/0/clip-01.m4s\n" in variant
     assert "\n../s/0/clip-02.m4s\n" in variant
     assert "segment_" not in variant
+
+
+def test_the_operator_checks_every_tasks_own_output_bucket_once() -> None:
+    spec = WorkflowSpec.model_validate(
+        _spec(
+            _task("a", bucket="public", prefix="x/"),
+            _task("b", bucket="public", prefix="y/"),
+            _task("c", prefix="z/"),
+            output={"bucket": "results"},
+        )
+    )
+    assert buckets_to_check(spec) == [
+        ("trigger", "uploads"),
+        ("output", "results"),
+        ("task 'a' output", "public"),
+    ]
