@@ -224,6 +224,7 @@ def run_job(
     specs = {t.name: t for t in job.tasks}
     # Local output file -> its upload target; the custom-named ones.
     targets: dict[Path, str] = {}
+    taken: set[str] = {_target(out_bucket, manifest_key)}
     custom: set[str] = set()
 
     def upload_output(target: str, path: Path, meta: dict[str, str], stop: threading.Event) -> None:
@@ -280,12 +281,13 @@ def run_job(
             )
             for p in placed:
                 target = _target(p.bucket or out_bucket, p.key)
-                if target in targets.values() or target == _target(out_bucket, manifest_key):
+                if target in taken:
                     raise OutputCollisionError(
                         f"task {result.name!r}: its output s3://{target} is also another "
                         "task's output (give the tasks distinct output names)"
                     )
                 targets[p.output.path] = target
+                taken.add(target)
                 if p.custom:
                     custom.add(target)
             for p in placed:

@@ -130,6 +130,7 @@ def run_local(
         # <bucket>/<key> where the task names a bucket; the input's file name
         # stands for its key ({inputDir} is empty).
         paths: dict[Path, str] = {}
+        taken: set[str] = {"manifest.json"}
         by_name = {t.name: t for t in tasks}
         for result in results:
             for p in output_names.place(
@@ -141,11 +142,12 @@ def run_local(
                 trigger_prefix="",
             ):
                 rel = f"{p.bucket}/{p.key}" if p.bucket else p.key
-                if rel in paths.values():
+                if rel in taken:
                     raise OutputCollisionError(
                         f"task {result.name!r}: its output {rel} is also another task's output"
                     )
                 paths[p.output.path] = rel
+                taken.add(rel)
         entries = runner.task_entries(results, out_root, None, lambda path: {"path": paths[path]})
         out_dir.mkdir(parents=True, exist_ok=True)
         for task in tasks:
