@@ -492,9 +492,10 @@ class Execution(ApiModel):
 # Twin of ``WorkflowSpec._task_outputs_outside_the_trigger``: a task's custom
 # output (``tasks[].output``) in the trigger bucket needs a prefix that is
 # neither above nor below the trigger prefix (they differ at some character,
-# so no key under it can start with the trigger prefix). The marker on every
-# output already stops events; this also keeps the sweep's listings, which see
-# no metadata, and a human's view of the trigger directory free of outputs.
+# so no key under it can start with the trigger prefix). Custom keys lie in no
+# ``*.mediaflow/`` directory, so of the two loop guards (``matching.
+# output_decision``) only the metadata marker would stop them: one guard is
+# too few for a loop, and the trigger directory stays the uploaders' own.
 _TASK_OUTPUT_BUCKET = (
     "(has(t.output.bucket) ? t.output.bucket : "
     "(has(self.output.bucket) ? self.output.bucket : self.trigger.bucket))"
