@@ -102,10 +102,15 @@ class ObjectRef(_Strict):
 
 
 class OutputLocation(_Strict):
-    """Where the outputs of one input go: every key starts with ``dir``."""
+    """Where the outputs of one input go: every key starts with ``dir``, but
+    those of tasks with custom names (``tasks[].output``), and the manifest is
+    always ``dir`` + ``manifest.json``."""
 
     bucket: str
     dir: str = Field(description="Key prefix ending in '/', see metadata.output_dir_for")
+    # The input key relative to it gives {inputDir} of custom output names
+    # (``tasks[].output``); those keys need not start with ``dir``.
+    trigger_prefix: str = Field(default="", alias="triggerPrefix")
 
 
 class WorkflowRef(_Strict):

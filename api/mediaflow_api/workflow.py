@@ -489,8 +489,45 @@ class Execution(ApiModel):
     )
 
 
+# Twin of ``WorkflowSpec._task_outputs_outside_the_trigger``: a task's custom
+# output (``tasks[].output``) in the trigger bucket needs a prefix that is
+# neither above nor below the trigger prefix (they differ at some character,
+# so no key under it can start with the trigger prefix). Custom keys lie in no
+# ``*.mediaflow/`` directory, so of the two loop guards (``matching.
+# output_decision``) only the metadata marker would stop them: one guard is
+# too few for a loop, and the trigger directory stays the uploaders' own.
+_TASK_OUTPUT_BUCKET = (
+    "(has(t.output.bucket) ? t.output.bucket : "
+    "(has(self.output.bucket) ? self.output.bucket : self.trigger.bucket))"
+)
+_TASK_OUTPUT_PREFIX = "(has(t.output.prefix) ? t.output.prefix : '')"
+_TRIGGER_PREFIX = "(has(self.trigger.prefix) ? self.trigger.prefix : '')"
+_SPEC_RULES: list[JsonValue] = [
+    _rule(
+        f"self.tasks.all(t, !has(t.output) || {_TASK_OUTPUT_BUCKET} != self.trigger.bucket || "
+        f"(!{_TASK_OUTPUT_PREFIX}.startsWith({_TRIGGER_PREFIX}) && "
+        f"!{_TRIGGER_PREFIX}.startsWith({_TASK_OUTPUT_PREFIX})))",
+        "a task's output (bucket, prefix) must lie outside the trigger directory: another "
+        "bucket, or a prefix neither above nor below the trigger prefix",
+        ".tasks",
+    )
+]
+
+
+def task_output_overlaps_trigger(
+    trigger_bucket: str, trigger_prefix: str, bucket: str, prefix: str
+) -> bool:
+    """Whether keys under ``bucket``/``prefix`` may lie in the trigger
+    directory (pure; the rule of ``_SPEC_RULES``)."""
+    if bucket != trigger_bucket:
+        return False
+    return prefix.startswith(trigger_prefix) or trigger_prefix.startswith(prefix)
+
+
 class WorkflowSpec(ApiModel):
     """The desired behaviour: which uploads to process, how, and where results go."""
+
+    model_config = ConfigDict(json_schema_extra={"x-kubernetes-validations": _SPEC_RULES})
 
     suspend: bool = Field(
         default=False,
@@ -539,6 +576,23 @@ class WorkflowSpec(ApiModel):
     @classmethod
     def _unique_names(cls, tasks: list[TaskSpec]) -> list[TaskSpec]:
         return check_unique_task_names(tasks)
+
+    @model_validator(mode="after")
+    def _task_outputs_outside_the_trigger(self) -> WorkflowSpec:
+        for task in self.tasks:
+            out = task.output
+            if out is not None and task_output_overlaps_trigger(
+                self.trigger.bucket,
+                self.trigger.prefix,
+                out.bucket or self.output_bucket,
+                out.prefix,
+            ):
+                raise ValueError(
+                    f"task {task.name!r}: a task's output (bucket, prefix) must lie outside the "
+                    "trigger directory: another bucket, or a prefix neither above nor below the "
+                    f"trigger prefix {self.trigger.prefix!r}"
+                )
+        return self
 
     @property
     def output_bucket(self) -> str:

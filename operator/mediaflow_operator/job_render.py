@@ -134,6 +134,7 @@ def render_job(
                 workflow.namespace,
                 workflow.name,
             ),
+            triggerPrefix=spec.trigger.prefix,
         ),
         tasks=spec.tasks,
         limits=Limits.model_validate({"timeoutSeconds": execution.active_deadline_seconds}),

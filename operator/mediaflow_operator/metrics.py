@@ -120,6 +120,8 @@ JOB_REASONS = frozenset(
         "InputRejected",
         "UnreadableInput",
         "IncompatibleCopy",
+        "InvalidOutputName",
+        "OutputCollision",
         "InvalidSpec",
         "EncoderUnavailable",
         "AssetUnusable",

@@ -119,11 +119,28 @@ async def check_storage(
     missing = sorted(set(STORAGE_ENV.values()) - keys)
     if missing:
         return Step(False, "SecretIncomplete", f"Secret {name} lacks keys: {', '.join(missing)}")
-    for label, bucket in (("trigger", spec.trigger.bucket), ("output", spec.output_bucket)):
+    for label, bucket in buckets_to_check(spec):
         exists = await rt.storage(rt.minio.bucket_exists, bucket)
         if not exists:
             return Step(False, "BucketNotFound", f"{label} bucket {bucket!r} does not exist")
     return Step(True, "StorageReady", f"Secret {name}; buckets exist")
+
+
+def buckets_to_check(spec: WorkflowSpec) -> list[tuple[str, str]]:
+    """(what it is, bucket) of every bucket the Workflow's Jobs read or
+    write: trigger, output, and each task's own output bucket
+    (``tasks[].output.bucket``), each bucket once."""
+    found = [("trigger", spec.trigger.bucket), ("output", spec.output_bucket)]
+    for task in spec.tasks:
+        if task.output is not None and task.output.bucket is not None:
+            found.append((f"task {task.name!r} output", task.output.bucket))
+    seen: set[str] = set()
+    unique = []
+    for label, bucket in found:
+        if bucket not in seen:
+            seen.add(bucket)
+            unique.append((label, bucket))
+    return unique
 
 
 async def check_job_template(rt: Runtime, body: Mapping[str, Any], spec: WorkflowSpec) -> Step:

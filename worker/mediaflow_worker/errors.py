@@ -15,8 +15,13 @@
     │   │                            size, duration, pixels)
     │   ├── UnreadableInputError     ffprobe cannot read it (corrupt, truncated,
     │   │                            not media)
-    │   └── IncompatibleCopyError    ``codec: copy`` of a source codec the output
-    │                                container cannot hold (VP8 into MP4)
+    │   ├── IncompatibleCopyError    ``codec: copy`` of a source codec the output
+    │   │                            container cannot hold (VP8 into MP4)
+    │   ├── OutputNameError          a custom output name (``tasks[].output``)
+    │   │                            renders to a key S3 cannot hold
+    │   └── OutputCollisionError     a custom output key holds an object of another
+    │                                input or Workflow (or not mediaflow's): never
+    │                                overwritten; or two outputs of one run share a key
     ├── SpecError                    the task spec cannot work (preset/container
     │   │                            clash); exit 1
     │   ├── EncoderUnavailableError  this ffmpeg build lacks an encoder the spec needs
@@ -94,6 +99,14 @@ class IncompatibleCopyError(BadInputError):
     the same input fails the same way every time."""
 
     reason = "IncompatibleCopy"
+
+
+class OutputNameError(BadInputError):
+    reason = "InvalidOutputName"
+
+
+class OutputCollisionError(BadInputError):
+    reason = "OutputCollision"
 
 
 class SpecError(WorkerError):

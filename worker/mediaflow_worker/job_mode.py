@@ -19,6 +19,19 @@ reason ``Superseded``; the newer version's Job writes the results. What is
 left is the time between the last check and the manifest write (one request),
 and an output upload already in flight when the object changes: the newer
 Job starts only after the overwrite and needs far longer than that.
+
+**Custom output names** (``tasks[].output``, ``output_names``) put a task's
+files outside the output directory, into keys other inputs' Jobs may render
+too. So: an upload to a custom key that already holds an object not stamped
+as this Workflow's output of this input (another input, another Workflow, or
+no stamp at all) fails the Job with ``OutputCollision`` (exit 2) and
+overwrites nothing; stale custom outputs of an earlier run are found in the
+previous manifest's ``customOutputs`` (never by listing a shared prefix) and
+deleted only when stamped as this Workflow's output of this input; a failure
+manifest carries the previous ``customOutputs`` on, so a later success still
+finds them. Failure and supersede cleanup cover custom keys like the others
+(``delete_own``). The stat before an upload and the upload are two requests:
+two inputs rendering one key in the same moment can still race.
 """
 
 from __future__ import annotations
@@ -35,11 +48,12 @@ from typing import Any
 
 from mediaflow_api import metadata as md
 from mediaflow_api.job import WorkerJob
-from mediaflow_worker import encoders, manifest, preflight, runner
+from mediaflow_worker import encoders, manifest, output_names, preflight, runner
 from mediaflow_worker.config import font_file, scratch_root
 from mediaflow_worker.errors import (
     AssetNotFoundError,
     InputNotFoundError,
+    OutputCollisionError,
     SupersededError,
     WorkerError,
 )
@@ -121,6 +135,62 @@ def delete_own(storage: Storage, bucket: str, keys: list[str], stamp: OutputStam
         log.error("could not delete %d partial output(s)", len(failed))
 
 
+# An upload target as the uploader carries it: "<bucket>/<key>" (bucket names
+# hold no '/').
+def _target(bucket: str, key: str) -> str:
+    return f"{bucket}/{key}"
+
+
+def _split(target: str) -> tuple[str, str]:
+    bucket, _, key = target.partition("/")
+    return bucket, key
+
+
+def delete_own_targets(storage: Storage, targets: list[str], stamp: OutputStamp) -> None:
+    """``delete_own`` for uploads that may lie in several buckets."""
+    by_bucket: dict[str, list[str]] = {}
+    for target in targets:
+        bucket, key = _split(target)
+        by_bucket.setdefault(bucket, []).append(key)
+    for bucket, keys in by_bucket.items():
+        delete_own(storage, bucket, keys, stamp)
+
+
+def check_custom_key(storage: Storage, bucket: str, key: str, stamp: OutputStamp) -> None:
+    """``OutputCollisionError`` when custom output key ``bucket``/``key``
+    holds an object that is not this Workflow's output of this input: it is
+    never overwritten."""
+    found = storage.output_stamp(bucket, key)
+    if found is None or found.same_source(stamp):
+        return
+    owner = (
+        f"an output of s3://{found.source_bucket}/{found.source_key} by Workflow {found.workflow}"
+        if found.workflow
+        else "an object mediaflow did not write"
+    )
+    raise OutputCollisionError(
+        f"custom output s3://{bucket}/{key} already holds {owner}; it was not overwritten "
+        "(make tasks[].output.fileName unique per input, e.g. with {inputDir} or {inputExt})"
+    )
+
+
+def previous_custom_outputs(previous: dict[str, Any] | None) -> list[str]:
+    """The custom-named outputs an earlier run recorded (``customOutputs`` of
+    its manifest), as upload targets."""
+    found = (previous or {}).get("customOutputs")
+    if not isinstance(found, list):
+        return []
+    return [
+        _target(str(o["bucket"]), str(o["key"]))
+        for o in found
+        if isinstance(o, dict) and o.get("bucket") and o.get("key")
+    ]
+
+
+def _custom_doc(targets: list[str]) -> list[dict[str, str]]:
+    return [{"bucket": b, "key": k} for b, k in map(_split, sorted(targets))]
+
+
 def run_job(
     job: WorkerJob, storage: Storage, on_manifest: Callable[[str], None] | None = None
 ) -> JobOutcome:
@@ -143,19 +213,29 @@ def run_job(
         seen = storage.current_etag(job.input.bucket, job.input.key) or ""
         job = job.model_copy(update={"input": job.input.model_copy(update={"etag": seen})})
     stamp = stamp_of(job)
-    if not job.force:
-        previous = storage.read_json(out_bucket, manifest_key)
-        if manifest.is_up_to_date(previous, job.input.etag, hash_):
-            log.info("%s: outputs are up to date (same ETag and tasks); nothing to do", where)
-            count = int((previous or {}).get("outputCount", 0))
-            return JobOutcome(manifest_key, count, skipped=True)
+    previous = storage.read_json(out_bucket, manifest_key)
+    # Custom-named outputs of earlier runs: only the manifest knows them.
+    earlier_custom = previous_custom_outputs(previous)
+    if not job.force and manifest.is_up_to_date(previous, job.input.etag, hash_):
+        log.info("%s: outputs are up to date (same ETag and tasks); nothing to do", where)
+        count = int((previous or {}).get("outputCount", 0))
+        return JobOutcome(manifest_key, count, skipped=True)
     scratch = Path(tempfile.mkdtemp(prefix="mediaflow-", dir=scratch_root()))
 
-    def upload_output(key: str, path: Path, meta: dict[str, str], stop: threading.Event) -> None:
+    specs = {t.name: t for t in job.tasks}
+    # Local output file -> its upload target; the custom-named ones.
+    targets: dict[Path, str] = {}
+    taken: set[str] = {_target(out_bucket, manifest_key)}
+    custom: set[str] = set()
+
+    def upload_output(target: str, path: Path, meta: dict[str, str], stop: threading.Event) -> None:
         # One stat per output: an overwrite stops the uploads before they
         # replace a newer version's outputs of the same name.
         check_still_current(storage, job)
-        storage.upload(out_bucket, key, path, meta, deadline=upload_deadline, stop=stop)
+        bucket, key = _split(target)
+        if target in custom:
+            check_custom_key(storage, bucket, key, stamp)
+        storage.upload(bucket, key, path, meta, deadline=upload_deadline, stop=stop)
 
     uploader = BackgroundUploader(upload_output)
     uploaded: list[str] = []
@@ -201,9 +281,31 @@ def run_job(
 
         def upload_task_outputs(result: runner.TaskResult) -> None:
             meta = output_metadata(job, result.name)
-            for output in result.outputs:
-                key = out_dir + output.path.relative_to(out_root).as_posix()
-                uploader.submit(key, output.path, meta)
+            placed = output_names.place(
+                specs[result.name],
+                result.outputs,
+                out_root / result.name,
+                default_prefix=out_dir,
+                input_key=job.input.key,
+                trigger_prefix=job.output.trigger_prefix,
+            )
+            for p in placed:
+                target = _target(p.bucket or out_bucket, p.key)
+                if target in taken:
+                    raise OutputCollisionError(
+                        f"task {result.name!r}: its output s3://{target} is also another "
+                        "task's output (give the tasks distinct output names)"
+                    )
+                targets[p.output.path] = target
+                taken.add(target)
+                if p.custom:
+                    custom.add(target)
+            for p in placed:
+                uploader.submit(targets[p.output.path], p.output.path, meta)
+
+        def locate(path: Path) -> dict[str, Any]:
+            bucket, key = _split(targets[path])
+            return {"bucket": bucket, "key": key}
 
         results = runner.run_tasks(
             source,
@@ -226,18 +328,21 @@ def run_job(
         # next to the new ones and contradict the manifest. Only this
         # Workflow's own outputs count as stale (a Job of an older operator
         # may have an output dir that holds other Workflows' directories).
-        stale = set(storage.list_keys(out_bucket, out_dir)) - set(uploaded) - {manifest_key}
+        mine = {_split(t)[1] for t in uploaded if _split(t)[0] == out_bucket}
+        stale = set(storage.list_keys(out_bucket, out_dir)) - mine - {manifest_key}
         _delete_stale(storage, out_bucket, sorted(stale), stamp)
+        _delete_stale_custom(storage, sorted(set(earlier_custom) - set(uploaded)), stamp)
         doc = manifest.build(
             workflow=workflow_doc,
             input_=input_doc,
             spec_hash_=hash_,
             probe=probe_summary,
-            tasks=runner.task_entries(results, out_root, out_dir),
+            tasks=runner.task_entries(results, out_root, out_dir, locate),
             started_at=started_wall,
             finished_at=_now(),
             seconds=time.monotonic() - started,
             ok=True,
+            custom_outputs=_custom_doc(sorted(custom & set(uploaded))),
         )
         # Last check right before the manifest: the window left for a newer
         # version's Job is this one request.
@@ -273,12 +378,13 @@ def run_job(
             probe_summary,
             started_wall,
             started,
+            earlier_custom,
         )
         raise
     except BaseException:
         # Anything unexpected (a bug, Ctrl-C): still leave no partial output.
         uploaded = uploader.stop()
-        delete_own(storage, out_bucket, uploaded, stamp)
+        delete_own_targets(storage, uploaded, stamp)
         raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -295,6 +401,22 @@ def _delete_stale(storage: Storage, bucket: str, keys: list[str], stamp: OutputS
     failed = storage.delete(bucket, ours)
     if failed:
         log.warning("could not delete %d stale output(s)", len(failed))
+
+
+def _delete_stale_custom(storage: Storage, targets: list[str], stamp: OutputStamp) -> None:
+    """Delete custom-named outputs an earlier run of this Workflow made from
+    this input (any source ETag) that this run did not write again; a key
+    another input or Workflow has written since is left alone."""
+    for target in targets:
+        bucket, key = _split(target)
+        try:
+            found = storage.output_stamp(bucket, key)
+        except WorkerError as exc:
+            log.warning("cannot check stale output s3://%s: %s", target, exc.message)
+            continue
+        ours = found is not None and found.same_source(stamp)
+        if ours and storage.delete(bucket, [key]):
+            log.warning("could not delete stale output s3://%s", target)
 
 
 def _superseded_meanwhile(storage: Storage, job: WorkerJob) -> SupersededError | None:
@@ -321,7 +443,7 @@ def _supersede(
 ) -> JobOutcome:
     """Leave no trace: delete this Job's own uploads, write no manifest."""
     log.info("%s: superseded: %s", where, exc.message)
-    delete_own(storage, job.output.bucket, uploaded, stamp)
+    delete_own_targets(storage, uploaded, stamp)
     return JobOutcome(job.output.dir + md.MANIFEST_NAME, 0, skipped=False, superseded=exc)
 
 
@@ -336,9 +458,11 @@ def _fail(
     probe_summary: dict[str, Any] | None,
     started_wall: str,
     started: float,
+    earlier_custom: list[str],
 ) -> None:
-    """Delete partial outputs and record the failure in the manifest."""
-    delete_own(storage, job.output.bucket, uploaded, stamp_of(job))
+    """Delete partial outputs and record the failure in the manifest (with
+    the earlier run's custom-named outputs, which are still there)."""
+    delete_own_targets(storage, uploaded, stamp_of(job))
     doc = manifest.build(
         workflow=workflow_doc,
         input_=input_doc,
@@ -350,6 +474,7 @@ def _fail(
         seconds=time.monotonic() - started,
         ok=False,
         error={"reason": exc.reason, "message": exc.message},
+        custom_outputs=_custom_doc(earlier_custom),
     )
     try:
         storage.upload_bytes(

@@ -33,9 +33,14 @@ from mediaflow_api.tasks import (
     check_unique_task_names,
 )
 from mediaflow_api.templates import MediaTemplateSpec, TemplateError, TemplateKey, resolve_tasks
-from mediaflow_worker import encoders, manifest, preflight, runner
+from mediaflow_worker import encoders, manifest, output_names, preflight, runner
 from mediaflow_worker.config import font_file, scratch_root
-from mediaflow_worker.errors import AssetNotFoundError, InputNotFoundError, SpecError
+from mediaflow_worker.errors import (
+    AssetNotFoundError,
+    InputNotFoundError,
+    OutputCollisionError,
+    SpecError,
+)
 from mediaflow_worker.tasks import AssetFetcher, SiblingFetcher
 
 
@@ -201,14 +206,38 @@ def run_local(
             fetch_sibling=local_siblings(input_file),
             secret_dir=secret_dir or workflow_file.parent / "secrets",
         )
-        entries = runner.task_entries(results, out_root, None)
+        # Custom names (tasks[].output) become paths under out_dir: <key>, or
+        # <bucket>/<key> where the task names a bucket; the input's file name
+        # stands for its key ({inputDir} is empty).
+        paths: dict[Path, str] = {}
+        taken: set[str] = {"manifest.json"}
+        by_name = {t.name: t for t in tasks}
+        for result in results:
+            for p in output_names.place(
+                by_name[result.name],
+                result.outputs,
+                out_root / result.name,
+                default_prefix="",
+                input_key=input_file.name,
+                trigger_prefix="",
+            ):
+                rel = f"{p.bucket}/{p.key}" if p.bucket else p.key
+                if rel in taken:
+                    raise OutputCollisionError(
+                        f"task {result.name!r}: its output {rel} is also another task's output"
+                    )
+                paths[p.output.path] = rel
+                taken.add(rel)
+        entries = runner.task_entries(results, out_root, None, lambda path: {"path": paths[path]})
         out_dir.mkdir(parents=True, exist_ok=True)
         for task in tasks:
             target = out_dir / task.name
             if target.exists():
                 shutil.rmtree(target)
-            if (out_root / task.name).exists():
-                shutil.move(str(out_root / task.name), str(target))
+        for local, rel in paths.items():
+            dest = out_dir / rel
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(local), str(dest))
         doc = manifest.build(
             workflow={"name": name},
             input_={"path": str(input_file), "size": input_file.stat().st_size},

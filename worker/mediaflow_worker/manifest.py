@@ -38,8 +38,11 @@ def build(
     seconds: float,
     ok: bool,
     error: dict[str, str] | None = None,
+    custom_outputs: list[dict[str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The manifest document (pure)."""
+    """The manifest document (pure). ``custom_outputs`` (bucket + key of
+    every custom-named output this Workflow keeps for the input, see
+    ``job_mode``) is written only when there are some."""
     outputs = sum(len(t.get("outputs", [])) for t in tasks)
     doc: dict[str, Any] = {
         "version": MANIFEST_VERSION,
@@ -56,6 +59,8 @@ def build(
     }
     if error:
         doc["error"] = error
+    if custom_outputs:
+        doc["customOutputs"] = custom_outputs
     return doc
 
 

@@ -146,17 +146,25 @@ def check_output_size(results: list[TaskResult], max_bytes: int, before: int = 0
 
 
 def task_entries(
-    results: list[TaskResult], out_root: Path, key_prefix: str | None
+    results: list[TaskResult],
+    out_root: Path,
+    key_prefix: str | None,
+    locate: Callable[[Path], dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Manifest entries: one per task, every output with its key (or path)."""
+    """Manifest entries: one per task, every output with its key (or path):
+    ``locate(local path)`` gives the location fields where outputs may have
+    custom names (``{"bucket", "key"}`` or ``{"path"}``), else ``key_prefix``
+    + the path under ``out_root`` (None: the path alone)."""
     entries = []
     for r in results:
         outputs = []
         for o in r.outputs:
             rel = o.path.relative_to(out_root).as_posix()
-            item: dict[str, Any] = (
-                {"key": key_prefix + rel} if key_prefix is not None else {"path": rel}
-            )
+            item: dict[str, Any]
+            if locate is not None:
+                item = dict(locate(o.path))
+            else:
+                item = {"key": key_prefix + rel} if key_prefix is not None else {"path": rel}
             item["size"] = o.path.stat().st_size
             # What the upload is stored with; notifications pass it on.
             item["contentType"] = content_type(rel)

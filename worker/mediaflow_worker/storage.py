@@ -74,17 +74,35 @@ class OutputStamp:
 
     workflow: str
     source_etag: str
+    # The input it was made from (empty where the metadata lacks it).
+    source_bucket: str = ""
+    source_key: str = ""
 
     def same_as(self, other: OutputStamp) -> bool:
         return self.workflow == other.workflow and _norm_etag(self.source_etag) == _norm_etag(
             other.source_etag
         )
 
+    def same_source(self, other: OutputStamp) -> bool:
+        """Made by the same Workflow from the same input (any version): what a
+        custom-named output may replace or clean up."""
+        return (
+            bool(self.workflow)
+            and self.workflow == other.workflow
+            and self.source_bucket == other.source_bucket
+            and self.source_key == other.source_key
+        )
+
 
 def stamp_of(job: WorkerJob) -> OutputStamp:
     """The stamp every output of ``job`` carries."""
     meta = output_metadata(job, "")
-    return OutputStamp(workflow=meta[md.WORKFLOW], source_etag=meta[md.SOURCE_ETAG])
+    return OutputStamp(
+        workflow=meta[md.WORKFLOW],
+        source_etag=meta[md.SOURCE_ETAG],
+        source_bucket=meta[md.SOURCE_BUCKET],
+        source_key=meta[md.SOURCE_KEY],
+    )
 
 
 def http_client() -> urllib3.PoolManager:
@@ -244,6 +262,8 @@ class Storage:
         return OutputStamp(
             workflow=md.user_metadata_value(meta, md.WORKFLOW) or "",
             source_etag=md.user_metadata_value(meta, md.SOURCE_ETAG) or "",
+            source_bucket=md.user_metadata_value(meta, md.SOURCE_BUCKET) or "",
+            source_key=md.user_metadata_value(meta, md.SOURCE_KEY) or "",
         )
 
     def download_asset(self, bucket: str, key: str, dest: Path) -> Path:

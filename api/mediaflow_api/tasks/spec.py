@@ -24,13 +24,14 @@ from mediaflow_api.tasks.common import (
     count_set,
     exactly_one_cel,
 )
+from mediaflow_api.tasks.output import NUMBERED_TYPES, TaskOutput
 from mediaflow_api.tasks.snapshot import SnapshotTask
 from mediaflow_api.tasks.sprite import SpriteTask
 from mediaflow_api.tasks.template_ref import TemplateReference
 from mediaflow_api.tasks.transcode import TranscodeTask
 
 # TaskSpec fields that are not a task type.
-_NOT_TYPES = ("name", "template", "watermark_template")
+_NOT_TYPES = ("name", "template", "watermark_template", "output")
 
 
 def _type_fields(model: type[BaseModel]) -> dict[str, str]:
@@ -52,8 +53,40 @@ def _one_type_rule(schema: dict[str, JsonValue], cls: type[Any]) -> None:
         cel(
             f"has(self.template) ? {at_most_one} : {exactly_one}",
             "set exactly one of " + ", ".join(kinds) + " (with a template: at most one)",
-        )
+        ),
+        *OUTPUT_TASK_CEL,
     ]
+
+
+# Twins of ``TaskSpec._output_fits_the_type``.
+OUTPUT_TASK_CEL: list[JsonValue] = [
+    cel(
+        "!has(self.output) || !("
+        + " || ".join(f"has(self.{k})" for k in NUMBERED_TYPES)
+        + ") || self.output.fileName.contains('{number}')",
+        "output.fileName of a " + " or ".join(NUMBERED_TYPES) + " task must contain {number} "
+        "(it writes several files)",
+    ),
+    cel(
+        "!has(self.output) || !has(self.adaptiveStreaming) || "
+        "(self.output.fileName.lastIndexOf('/') > 0 && self.output.fileName.substring(0, "
+        "self.output.fileName.lastIndexOf('/')).contains('{inputName}'))",
+        "output.fileName of an adaptiveStreaming task names the playlist and must put "
+        "{inputName} in a directory (e.g. '{inputName}/{taskName}.{format}'): the "
+        "segments go next to the playlist",
+    ),
+    cel(
+        "!has(self.output) || (!has(self.output.segmentName) && !has(self.output.variantName)) "
+        "|| (has(self.adaptiveStreaming) && (!has(self.adaptiveStreaming.format) || "
+        "self.adaptiveStreaming.format == 'hls'))",
+        "output.segmentName and output.variantName are for HLS "
+        "(adaptiveStreaming, format hls) only",
+    ),
+    cel(
+        "!has(self.output) || !has(self.transcode) || !has(self.transcode.fileName)",
+        "set output.fileName or transcode.fileName, not both",
+    ),
+]
 
 
 class TaskSpec(SpecModel):
@@ -65,7 +98,15 @@ class TaskSpec(SpecModel):
         pattern=TASK_NAME_PATTERN,
         description=(
             "Task name, unique in the Workflow (DNS label: lower case, digits, '-'). "
-            "Outputs go under <output dir>/<name>/."
+            "Outputs go under <output dir>/<name>/ unless 'output' names them."
+        ),
+    )
+    output: TaskOutput | None = Field(
+        default=None,
+        description=(
+            "Custom names: this task's files go to bucket/prefix + fileName (a template) instead "
+            "of <output dir>/<name>/. manifest.json stays in the Workflow's output directory "
+            "and lists every final key. See docs/worker.md, 'Output layout'."
         ),
     )
     template: TemplateReference | None = Field(
@@ -115,6 +156,37 @@ class TaskSpec(SpecModel):
                 )
         elif count != 1:
             raise ValueError(f"task {self.name!r}: set exactly one of {', '.join(TASK_TYPES)}")
+        return self
+
+    @model_validator(mode="after")
+    def _output_fits_the_type(self) -> TaskSpec:
+        if self.output is None:
+            return self
+        # A task typed by its template alone is checked once resolved.
+        kind = self.override_kind
+        if kind in NUMBERED_TYPES and "{number}" not in self.output.file_name:
+            raise ValueError(
+                f"task {self.name!r}: output.fileName of a {kind} task must contain "
+                "{number} (it writes several files)"
+            )
+        directory = self.output.file_name.rpartition("/")[0]
+        if self.adaptive_streaming is not None and "{inputName}" not in directory:
+            raise ValueError(
+                f"task {self.name!r}: output.fileName of an adaptiveStreaming task names the "
+                "playlist and must put {inputName} in a directory (e.g. "
+                "'{inputName}/{taskName}.{format}'): the segments go next to the playlist"
+            )
+        streaming_names = self.output.segment_name or self.output.variant_name
+        hls = self.adaptive_streaming is not None and self.adaptive_streaming.format == "hls"
+        if streaming_names and not hls:
+            raise ValueError(
+                f"task {self.name!r}: output.segmentName and output.variantName are for HLS "
+                "(adaptiveStreaming, format hls) only"
+            )
+        if self.transcode is not None and self.transcode.file_name is not None:
+            raise ValueError(
+                f"task {self.name!r}: set output.fileName or transcode.fileName, not both"
+            )
         return self
 
     @property
@@ -174,22 +246,46 @@ TASK_MODELS: dict[str, type[SpecModel]] = {
 
 # For the ``tasks`` list of the Workflow spec (the list itself lives there).
 TASKS_MAX_ITEMS = 20
+
+
+def _or_empty(var: str, field: str) -> str:
+    return f"(has({var}.output.{field}) ? {var}.output.{field} : '')"
+
+
 TASKS_LIST_VALIDATIONS: list[JsonValue] = [
     cel(
         "self.all(t, self.exists_one(u, u.name == t.name))",
         "task names must be unique",
-    )
+    ),
+    cel(
+        "self.all(t, !has(t.output) || self.exists_one(u, has(u.output) && "
+        f"{_or_empty('u', 'bucket')} == {_or_empty('t', 'bucket')} && "
+        f"{_or_empty('u', 'prefix')} == {_or_empty('t', 'prefix')} && "
+        "u.output.fileName == t.output.fileName))",
+        "two tasks must not write to the same output names (bucket, prefix and fileName)",
+    ),
 ]
 
 
 def check_unique_task_names(tasks: list[TaskSpec]) -> list[TaskSpec]:
-    """Raise ``ValueError`` if two tasks share a name (pydantic twin of
-    ``TASKS_LIST_VALIDATIONS``); return the list unchanged otherwise."""
+    """Raise ``ValueError`` if two tasks share a name or custom output names
+    (pydantic twin of ``TASKS_LIST_VALIDATIONS``); return the list unchanged
+    otherwise."""
     seen: set[str] = set()
+    names: dict[tuple[str, str, str], str] = {}
     for task in tasks:
         if task.name in seen:
             raise ValueError(f"task names must be unique: {task.name!r} appears twice")
         seen.add(task.name)
+        if task.output is not None:
+            out = task.output
+            where = (out.bucket or "", out.prefix, out.file_name)
+            if where in names:
+                raise ValueError(
+                    "two tasks must not write to the same output names (bucket, prefix and "
+                    f"fileName): {names[where]!r} and {task.name!r}"
+                )
+            names[where] = task.name
     return tasks
 
 

@@ -32,7 +32,7 @@ _TRACEPARENT = re.compile(n.TRACEPARENT_PATTERN)
 # Manifest output facts that have a field of their own; the rest goes to ``details``.
 _OUTPUT_FIELDS = ("contentType", "duration", "width", "height", "videoCodec", "audioCodec")
 # Manifest output keys that say where the file is (not facts about it).
-_OUTPUT_LOCATION = {"key", "path", "size"}
+_OUTPUT_LOCATION = {"bucket", "key", "path", "size"}
 
 _FINAL: dict[str, tuple[n.EventKind, str]] = {
     "succeeded": ("Succeeded", n.TYPE_SUCCEEDED),
@@ -204,7 +204,9 @@ def manifest_matches(manifest: dict[str, Any], facts: ObjectFacts) -> bool:
 
 def output_of(task: str, bucket: str, entry: dict[str, Any]) -> n.EventOutput:
     """One manifest output entry (``key``, ``size`` and the task's facts) as
-    a payload output: known facts get their own field, the rest ``details``."""
+    a payload output: known facts get their own field, the rest ``details``.
+    The entry's own ``bucket`` (custom output names, ``tasks[].output``) wins
+    over the Workflow's output ``bucket``."""
     own = {name: entry[name] for name in _OUTPUT_FIELDS if entry.get(name) is not None}
     details = {
         k: v
@@ -213,7 +215,7 @@ def output_of(task: str, bucket: str, entry: dict[str, Any]) -> n.EventOutput:
     }
     return n.EventOutput(
         task=task,
-        bucket=bucket,
+        bucket=str(entry.get("bucket") or bucket),
         key=str(entry.get("key") or entry.get("path") or ""),
         size=int(entry.get("size") or 0),
         details=details or None,

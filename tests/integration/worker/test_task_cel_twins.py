@@ -4,6 +4,7 @@ rule's CEL twin is real, and the server's defaults agree with the models'."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
@@ -12,9 +13,11 @@ from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from mediaflow_api.tasks import TaskSpec
+from mediaflow_api.workflow import WorkflowSpec
 from tests.support.workflow_api import create_workflow_object
 from tests.unit.worker.test_adaptive_streaming_plan import STREAMING_INVALID, STREAMING_VALID
 from tests.unit.worker.test_encoder_spec import ENCODER_INVALID, ENCODER_VALID
+from tests.unit.worker.test_output_names import INVALID_SPECS, VALID_SPECS
 from tests.unit.worker.test_task_spec import INVALID as SPEC_INVALID
 from tests.unit.worker.test_task_spec import VALID as SPEC_VALID
 
@@ -27,6 +30,9 @@ INVALID = SPEC_INVALID + ENCODER_INVALID
 # words the server's message must contain.
 SERVER_NEEDLE = {
     "more than 100%": "cannot exceed 100%",
+    # The pattern refuses these templates; the server quotes the pattern.
+    "fileName": "spec.tasks[0].output.fileName",
+    "prefix": "spec.tasks[0].output.prefix",
     "surprise": "surprise",
 }
 
@@ -100,5 +106,25 @@ def test_server_rejects_template_references_the_models_reject(
         TaskSpec.model_validate(raw)
     with pytest.raises(ApiException) as info:
         _create(api, namespace, raw)
+    assert info.value.status in (400, 422), info.value.body
+    assert needle in info.value.body
+
+
+@pytest.mark.parametrize(("case", "spec"), VALID_SPECS, ids=[c for c, _ in VALID_SPECS])
+def test_server_accepts_custom_output_names_outside_the_trigger(
+    api: client.ApiClient, namespace: str, case: str, spec: dict[str, Any]
+) -> None:
+    created = create_workflow_object(api, namespace, copy.deepcopy(spec))
+    assert WorkflowSpec.model_validate(created["spec"]).tasks[0].output is not None
+
+
+@pytest.mark.parametrize(
+    ("case", "spec", "needle"), INVALID_SPECS, ids=[c for c, _, _ in INVALID_SPECS]
+)
+def test_server_refuses_looping_or_colliding_output_names_like_the_models(
+    api: client.ApiClient, namespace: str, case: str, spec: dict[str, Any], needle: str
+) -> None:
+    with pytest.raises(ApiException) as info:
+        create_workflow_object(api, namespace, copy.deepcopy(spec))
     assert info.value.status in (400, 422), info.value.body
     assert needle in info.value.body

@@ -34,6 +34,7 @@ def test_the_task_types_are_the_task_entrys_fields() -> None:
         "name",
         "template",
         "watermarkTemplate",
+        "output",
     }
     assert fields == set(TASK_MODELS)
 

@@ -121,6 +121,39 @@ VALID: list[dict[str, Any]] = [
     },
     {"name": "probe", "analysis": {}},
     {
+        "name": "named",
+        "transcode": {"preset": "h264-720p"},
+        "output": {
+            "bucket": "public-media",
+            "prefix": "videos/",
+            "fileName": "{inputDir}{inputName}_{taskName}.{format}",
+        },
+    },
+    {
+        "name": "thumbs",
+        "snapshot": {"count": 3},
+        "output": {
+            "prefix": "thumbs/",
+            "fileName": "{inputName}/thumb-{number}.{format}",
+            "numberWidth": 3,
+        },
+    },
+    {
+        "name": "hls-named",
+        "adaptiveStreaming": {"ladder": "mobile-ladder"},
+        "output": {"prefix": "streams/", "fileName": "{inputDir}{inputName}/{taskName}.{format}"},
+    },
+    {
+        "name": "hls-segments",
+        "adaptiveStreaming": {"format": "hls"},
+        "output": {
+            "prefix": "streams/",
+            "fileName": "{inputName}/{taskName}.{format}",
+            "variantName": "{inputName}_{rendition}.{format}",
+            "segmentName": "{inputName}_{rendition}_{number}.{format}",
+        },
+    },
+    {
         "name": "all",
         "analysis": {"sceneChanges": True, "black": True, "silence": True, "loudness": True},
     },
@@ -297,6 +330,83 @@ INVALID: list[tuple[dict[str, Any], str]] = [
         },
         "style",
     ),
+    ({"name": "a", "analysis": {}, "output": {"fileName": "{taskName}.json"}}, "{inputName}"),
+    (
+        {"name": "a", "analysis": {}, "output": {"fileName": "x.mediaflow/{inputName}.json"}},
+        "mediaflow's own directories",
+    ),
+    (
+        {
+            "name": "a",
+            "analysis": {},
+            "output": {"fileName": "{inputName}.json", "prefix": "b.mediaflow/"},
+        },
+        "mediaflow's own directories",
+    ),
+    ({"name": "a", "analysis": {}, "output": {"fileName": "../{inputName}.json"}}, "fileName"),
+    ({"name": "a", "analysis": {}, "output": {"fileName": "/{inputName}.json"}}, "fileName"),
+    ({"name": "a", "analysis": {}, "output": {"fileName": "{inputName}{bad}.json"}}, "fileName"),
+    ({"name": "a", "analysis": {}, "output": {"fileName": "{inputName}", "prefix": "x"}}, "prefix"),
+    (
+        {"name": "a", "snapshot": {"count": 2}, "output": {"fileName": "{inputName}.{format}"}},
+        "must contain {number}",
+    ),
+    (
+        {"name": "a", "sprite": {}, "output": {"fileName": "{inputName}.{format}"}},
+        "must contain {number}",
+    ),
+    (
+        {
+            "name": "a",
+            "adaptiveStreaming": {},
+            "output": {"fileName": "hls/{inputName}.{format}"},
+        },
+        "{inputName} in a directory",
+    ),
+    (
+        {
+            "name": "a",
+            "transcode": {"fileName": "clip"},
+            "output": {"fileName": "{inputName}.{format}"},
+        },
+        "not both",
+    ),
+    (
+        {
+            "name": "a",
+            "adaptiveStreaming": {},
+            "output": {"fileName": "{inputName}/m.{format}", "segmentName": "{rendition}.ts"},
+        },
+        "segmentName must contain {rendition} and {number}",
+    ),
+    (
+        {
+            "name": "a",
+            "adaptiveStreaming": {},
+            "output": {"fileName": "{inputName}/m.{format}", "variantName": "v.{format}"},
+        },
+        "variantName must contain {rendition}",
+    ),
+    (
+        {
+            "name": "a",
+            "adaptiveStreaming": {"format": "dash"},
+            "output": {"fileName": "{inputName}/m.{format}", "variantName": "{rendition}.m3u8"},
+        },
+        "are for HLS",
+    ),
+    (
+        {
+            "name": "a",
+            "transcode": {},
+            "output": {"fileName": "{inputName}.{format}", "segmentName": "{rendition}{number}"},
+        },
+        "are for HLS",
+    ),
+    (
+        {"name": "a", "analysis": {}, "output": {"fileName": "{inputName}_{rendition}.json"}},
+        "fileName",
+    ),
 ]
 
 
@@ -336,6 +446,13 @@ def test_every_cross_field_rule_has_a_cel_twin_in_the_schema() -> None:
         "transcode.container cannot hold the audio codec of the preset",
         "video.codec copy/none takes no encoding settings",
         "audio.codec copy/none takes no encoding settings",
+        "must contain {inputName}",
+        "must contain {number}",
+        "{inputName} in a directory",
+        "not both",
+        "segmentName must contain",
+        "variantName must contain",
+        "are for HLS",
         "subtitles.style applies to mode burnIn only",
         "transcode.subtitles burnIn needs the video to be encoded",
         "transcode.subtitles soft needs a container that holds subtitles",

@@ -367,6 +367,25 @@ def test_an_overwrite_noticed_by_an_upload_supersedes_the_job(
     assert storage.objects == {}  # its own upload deleted, no manifest
 
 
+@pytest.mark.usefixtures("no_ffmpeg")
+def test_a_superseded_job_deletes_its_custom_named_uploads_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    storage = FakeStorage(lambda key, stop: None)
+
+    def overwrite_after_the_first_upload() -> None:
+        assert storage.uploaded.wait(WAIT_SECONDS)
+        storage.etag = "newer"
+
+    monkeypatch.setattr(runner, "run_tasks", _fake_tasks(overwrite_after_the_first_upload))
+    job = _job().model_dump(by_alias=True)
+    job["tasks"][0]["output"] = {"prefix": "pub/", "fileName": "{inputName}-{taskName}.{format}"}
+    outcome = job_mode.run_job(WorkerJob.model_validate(job), cast(Storage, storage))
+    assert outcome.superseded is not None
+    assert "upload pub/a-one.m4a" in storage.log  # it did land at its custom key
+    assert storage.objects == {}  # and was deleted again; no manifest
+
+
 # --- fixed costs paid once --------------------------------------------------
 
 
