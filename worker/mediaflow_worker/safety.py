@@ -45,6 +45,11 @@ ALLOWED_DEMUXERS: tuple[str, ...] = (
 )
 # For watermark images (also user-supplied, so equally restricted).
 ALLOWED_IMAGE_DEMUXERS: tuple[str, ...] = ("png_pipe", "jpeg_pipe", "webp_pipe")
+# SVG watermarks: only ever *forced* (-f svg_pipe) in the one command that
+# rasterises them to PNG (ffmpeg.watermark.svg_raster_args), never probed for.
+# librsvg, as ffmpeg feeds it (from memory, no base file), loads nothing an
+# SVG references: no files, no URLs (tests/integration/worker/test_watermarks_everywhere.py).
+SVG_DEMUXER = "svg_pipe"
 
 SNIFF_BYTES = 4096
 # Text markers of playlists and other "formats" that reference other files.
@@ -92,7 +97,8 @@ def unrestricted_inputs(args: Sequence[str]) -> list[str]:
         forced = _option(options, "-f")
         formats = _option(options, "-format_whitelist")
         demuxers_ok = (
-            forced is not None and forced in (*ALLOWED_DEMUXERS, *ALLOWED_IMAGE_DEMUXERS)
+            forced is not None
+            and forced in (*ALLOWED_DEMUXERS, *ALLOWED_IMAGE_DEMUXERS, SVG_DEMUXER)
         ) or (
             formats is not None
             and set(formats.split(",")) <= {*ALLOWED_DEMUXERS, *ALLOWED_IMAGE_DEMUXERS}

@@ -19,6 +19,13 @@ from mediaflow_api.tasks.common import (
     cel_map,
     cel_pairs,
 )
+from mediaflow_api.tasks.sizing import (
+    FillType,
+    check_fill,
+    fill_cels,
+    fill_type_field,
+    pad_color_field,
+)
 from mediaflow_api.tasks.watermark import Watermark
 
 Container = Literal["mp4", "mov", "mkv", "webm", "ts", "mp3", "m4a", "wav", "flac", "ogg"]
@@ -100,9 +107,11 @@ _VIDEO_ENCODING_FIELDS = [
     "preset",
     "gop",
     "upscale",
+    "fill_type",
+    "pad_color",
 ]
 _AUDIO_ENCODING_FIELDS = ["bitrate", "sample_rate", "channels"]
-_ALIASES = {"sample_rate": "sampleRate"}
+_ALIASES = {"sample_rate": "sampleRate", "fill_type": "fillType", "pad_color": "padColor"}
 
 
 def _check_no_encoding_settings(
@@ -170,6 +179,8 @@ class VideoSettings(SpecModel):
             "means 'short side 720' for phone videos too. Default true."
         ),
     )
+    fill_type: FillType | None = fill_type_field()
+    pad_color: str | None = pad_color_field()
     fps: float | None = Field(
         default=None,
         ge=0.001,
@@ -216,6 +227,9 @@ class VideoSettings(SpecModel):
         if self.crf is not None and self.bitrate is not None:
             raise ValueError("video.crf and video.bitrate are mutually exclusive: set one")
         _check_no_encoding_settings("video", self.codec, self, _VIDEO_ENCODING_FIELDS)
+        check_fill(
+            "video", self.fill_type, self.pad_color, {"width": self.width, "height": self.height}
+        )
         return self
 
     model_config = ConfigDict(
@@ -226,6 +240,7 @@ class VideoSettings(SpecModel):
                     "video.crf and video.bitrate are mutually exclusive: set one",
                 ),
                 _no_encoding_settings_cel("video", _VIDEO_ENCODING_FIELDS),
+                *fill_cels("video", ["width", "height"]),
             ]
         }
     )
@@ -299,7 +314,7 @@ class TranscodeTask(SpecModel):
         "Default true.",
     )
     watermarks: list[Watermark] | None = Field(
-        default=None, max_length=4, description="Image or text overlays, drawn in order."
+        default=None, max_length=10, description="Image or text overlays, drawn in order."
     )
     file_name: str | None = Field(
         default=None,

@@ -9,7 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mediaflow_worker.ffmpeg.codecs import image_codec_args
-from mediaflow_worker.ffmpeg.common import base_args, even, input_args, strip_metadata_args
+from mediaflow_worker.ffmpeg.common import (
+    DEFAULT_FONT,
+    base_args,
+    even,
+    image_input_args,
+    input_args,
+    strip_metadata_args,
+)
+from mediaflow_worker.ffmpeg.sizing import SizePlan, picture_chains
+from mediaflow_worker.ffmpeg.watermark import WatermarkInput
 
 
 @dataclass(frozen=True)
@@ -54,18 +63,48 @@ def plan_sprite(
     )
 
 
+def sprite_graph(
+    plan: SpritePlan,
+    sizing: SizePlan | None = None,
+    marks: Sequence[WatermarkInput] = (),
+    font: str = DEFAULT_FONT,
+) -> str:
+    """fps picks one frame per interval; each is sized (``sizing``: its fill
+    type; default: scaled to the plan's thumbnail) and watermarked (on every
+    thumbnail, times in the input's timeline), and tile packs them."""
+    thumb = sizing or SizePlan((plan.thumb_w, plan.thumb_h), (plan.thumb_w, plan.thumb_h))
+    chains = [f"[0:V:0]fps=1/{plan.interval:.6f}:round=down[frames]"]
+    chains += picture_chains(thumb, marks, font, "frames", "thumbs")
+    chains.append(f"[thumbs]tile={plan.columns}x{plan.rows}[sheets]")
+    return ";".join(chains)
+
+
 def sprite_args(
-    path: Path, demuxer: str, max_pixels: int, plan: SpritePlan, fmt: str, pattern: Path
+    path: Path,
+    demuxer: str,
+    max_pixels: int,
+    plan: SpritePlan,
+    fmt: str,
+    pattern: Path,
+    *,
+    sizing: SizePlan | None = None,
+    marks: Sequence[WatermarkInput] = (),
+    font: str = DEFAULT_FONT,
 ) -> list[str]:
-    """All sheets in one pass: fps picks one frame per interval, tile packs them."""
+    """All sheets in one pass (``sprite_graph``); ``marks``' images are
+    inputs 1, 2..."""
+    images: list[str] = []
+    for mark in marks:
+        if mark.image_path is not None:
+            images += image_input_args(mark.image_path)
     return [
         *base_args(),
         *input_args(path, demuxer, max_pixels),
+        *images,
+        "-filter_complex",
+        sprite_graph(plan, sizing, marks, font),
         "-map",
-        "0:V:0",
-        "-vf",
-        f"fps=1/{plan.interval:.6f}:round=down,scale={plan.thumb_w}:{plan.thumb_h},setsar=1,"
-        f"tile={plan.columns}x{plan.rows}",
+        "[sheets]",
         "-frames:v",
         str(plan.sheets),
         "-fps_mode",

@@ -26,6 +26,7 @@ from mediaflow_worker.ffmpeg.common import (
     seconds,
     strip_metadata_args,
 )
+from mediaflow_worker.ffmpeg.sizing import SizePlan, size_chains
 from mediaflow_worker.ffmpeg.watermark import WatermarkInput, watermark_filters
 from mediaflow_worker.probe import AudioInfo, VideoInfo
 
@@ -156,8 +157,11 @@ def transcode_video_graph(
     marks: Sequence[WatermarkInput],
     font: str = DEFAULT_FONT,
     tail: TailFrame | None = None,
+    *,
+    sizing: SizePlan | None = None,
 ) -> str:
-    """The -filter_complex of a transcode: scale, fps, watermarks, yuv420p."""
+    """The -filter_complex of a transcode: scale (or ``sizing``'s exact fill:
+    pad, crop, blur...), fps, watermarks, yuv420p."""
     w, h = size
     source = "[0:V:0]"
     chains = []
@@ -167,7 +171,13 @@ def transcode_video_graph(
             f"[0:V:0][tail]interleave,settb={tail.time_base}[src]",
         ]
         source = "[src]"
-    chains.append(f"{source}scale={w}:{h},setsar=1" + (f",fps={fps:g}" if fps else "") + "[base]")
+    if sizing is None or sizing.fill == "fit":
+        chains.append(
+            f"{source}scale={w}:{h},setsar=1" + (f",fps={fps:g}" if fps else "") + "[base]"
+        )
+    else:
+        chains += size_chains(sizing, source.strip("[]"), "sized")
+        chains.append("[sized]" + (f"fps={fps:g}" if fps else "null") + "[base]")
     wm_chains, label = watermark_filters(marks, size, "base", font)
     chains += wm_chains
     chains.append(f"[{label}]format=yuv420p[vout]")
@@ -188,13 +198,15 @@ def transcode_args(
     font: str = DEFAULT_FONT,
     max_output_bytes: int,
     out: Path,
+    sizing: SizePlan | None = None,
 ) -> list[str]:
     """The full command of a resolved transcode (``presets.resolve_transcode``).
 
     ``video``/``audio``: the source streams that go into the output (None:
     none, or dropped); ``size``: the output frame of an encoded video;
     ``marks``: watermarks, image ones carrying their file; ``tail``: the held
-    last frame, fed again as the input after the watermark images."""
+    last frame, fed again as the input after the watermark images;
+    ``sizing``: how the picture fills ``size`` (None: scaled to it)."""
     settings_v, settings_a = spec.video, spec.audio
     assert spec.container is not None
     assert settings_v is not None
@@ -210,7 +222,7 @@ def transcode_args(
                 args += image_input_args(mark.image_path)
         if tail is not None:
             args += input_args(path, demuxer, max_pixels, start=tail.seek)
-        graph = transcode_video_graph(size, settings_v.fps, marks, font, tail)
+        graph = transcode_video_graph(size, settings_v.fps, marks, font, tail, sizing=sizing)
         args += ["-filter_complex", graph, "-map", "[vout]"]
         args += video_codec_args(settings_v, spec.container, video.fps, tail)
     if audio is not None:

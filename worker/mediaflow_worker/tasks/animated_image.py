@@ -5,10 +5,11 @@ from __future__ import annotations
 from mediaflow_api.tasks import AnimatedImageTask, parse_time_point
 from mediaflow_worker.ffmpeg.animated_image import animated_args
 from mediaflow_worker.ffmpeg.codecs import ANIMATION_ENCODERS
-from mediaflow_worker.ffmpeg.common import fit_size
+from mediaflow_worker.ffmpeg.sizing import plan_size
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext
 from mediaflow_worker.tasks._common import describe_media
+from mediaflow_worker.tasks._watermarks import prepare_watermarks
 
 
 def clip_window(total: float, start: tuple[float, bool], length: float) -> tuple[float, float]:
@@ -31,7 +32,16 @@ def run(spec: AnimatedImageTask, ctx: TaskContext) -> list[OutputFile]:
     """``<task>.gif`` or ``<task>.webp``."""
     display = ctx.display_size()
     begin, length = clip_window(ctx.duration, parse_time_point(spec.start), spec.duration)
-    size = fit_size(*display, spec.width, None, adaptive_orientation=False)
+    plan = plan_size(
+        *display,
+        spec.width,
+        spec.height,
+        fill=spec.fill_type,
+        pad_color=spec.pad_color,
+        adaptive_orientation=bool(spec.adaptive_orientation),
+    )
+    size = plan.frame
+    marks = prepare_watermarks(spec.watermarks, ctx, size, length)
     out = ctx.out_dir / f"{ctx.task_name}.{spec.format}"
     args = animated_args(
         ctx.input_path,
@@ -40,10 +50,12 @@ def run(spec: AnimatedImageTask, ctx: TaskContext) -> list[OutputFile]:
         start=begin,
         duration=length,
         fps=spec.fps,
-        size=size,
+        size=plan,
         fmt=spec.format,
         loop=spec.loop,
         out=out,
+        marks=marks,
+        font=ctx.font,
     )
     run_ffmpeg(args, label=ctx.task_name, expected_seconds=length, deadline=ctx.deadline)
     info = describe_media(out)

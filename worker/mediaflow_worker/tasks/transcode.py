@@ -9,7 +9,6 @@ from pathlib import Path
 from mediaflow_api.presets import resolve_transcode
 from mediaflow_api.tasks import AUDIO_ONLY_CONTAINERS, TranscodeTask
 from mediaflow_worker.errors import (
-    AssetError,
     BadInputError,
     IncompatibleCopyError,
     OutputTooLargeError,
@@ -17,13 +16,14 @@ from mediaflow_worker.errors import (
     ProcessTimeoutError,
 )
 from mediaflow_worker.ffmpeg.codecs import AUDIO_ENCODERS, CONTAINERS, VIDEO_ENCODERS, copy_fits
-from mediaflow_worker.ffmpeg.common import fit_size
+from mediaflow_worker.ffmpeg.sizing import plan_size
 from mediaflow_worker.ffmpeg.transcode import plan_tail_frame, transcode_args
 from mediaflow_worker.ffmpeg.watermark import WatermarkInput
-from mediaflow_worker.probe import image_size, last_video_frame
+from mediaflow_worker.probe import last_video_frame
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
 from mediaflow_worker.tasks._common import describe_media
+from mediaflow_worker.tasks._watermarks import prepare_watermarks
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +35,6 @@ _MUXER_REFUSED = re.compile(
 )
 # SVT-AV1 1.4 encodes nothing smaller than this on either side.
 SVTAV1_MIN_SIDE = 64
-# A watermark is a logo, not a poster: this bounds what its decoder allocates.
-MAX_WATERMARK_PIXELS = 4096 * 4096
 
 
 # The presets are resolved once, before any task runs (``registry.prepare``).
@@ -92,18 +90,22 @@ def prepare_command(
                 "another container"
             )
     size = None
+    sizing = None
     marks: list[WatermarkInput] = []
     held = None
     if use_video and video.codec != "copy":
         assert probe.video is not None
-        size = fit_size(
+        sizing = plan_size(
             probe.video.display_width,
             probe.video.display_height,
             video.width,
             video.height,
+            fill=video.fill_type,
+            pad_color=video.pad_color,
             upscale=bool(video.upscale),
             adaptive_orientation=video.adaptive_orientation is not False,
         )
+        size = sizing.frame
         if video.codec == "av1" and min(size) < SVTAV1_MIN_SIDE:
             # SVT-AV1 refuses such frames ("bad parameter") every time.
             raise BadInputError(
@@ -112,7 +114,10 @@ def prepare_command(
                 "another codec)",
                 reason="OutputTooSmall",
             )
-        marks = _watermarks(spec, ctx)
+        out_duration = max(ctx.duration - (start or 0.0), 0.0)
+        if spec.trim and spec.trim.duration:
+            out_duration = min(out_duration, spec.trim.duration)
+        marks = prepare_watermarks(spec.watermarks, ctx, size, out_duration or None)
         if tail is not None:
             held = plan_tail_frame(
                 last_pts=tail[0],
@@ -138,33 +143,8 @@ def prepare_command(
         font=ctx.font,
         max_output_bytes=ctx.limits.max_output_bytes,
         out=out,
+        sizing=sizing,
     )
-
-
-def _watermarks(spec: TranscodeTask, ctx: TaskContext) -> list[WatermarkInput]:
-    """Fetch and measure the watermark images, write the texts to files: the
-    watermarks as ``ffmpeg.watermark`` places them."""
-    marks: list[WatermarkInput] = []
-    for i, mark in enumerate(spec.watermarks or []):
-        if mark.image is not None:
-            image = ctx.fetch_asset(mark.image.bucket, mark.image.key)
-            try:
-                img_w, img_h = image_size(image)
-            except AssetError as exc:
-                where = f"watermark s3://{mark.image.bucket}/{mark.image.key}"
-                raise AssetError(f"{where} {exc.message}") from exc
-            if img_w * img_h > MAX_WATERMARK_PIXELS:
-                raise AssetError(
-                    f"watermark s3://{mark.image.bucket}/{mark.image.key} is {img_w}x{img_h}; "
-                    f"the limit is {MAX_WATERMARK_PIXELS} pixels"
-                )
-            index = len(marks_inputs(marks)) + 1
-            marks.append(WatermarkInput(mark, index, (img_w, img_h), None, image))
-        else:
-            text_file = ctx.scratch / f"{ctx.task_name}-text-{i}.txt"
-            text_file.write_text(mark.text or "", encoding="utf-8")
-            marks.append(WatermarkInput(mark, None, None, text_file))
-    return marks
 
 
 def marks_inputs(marks: list[WatermarkInput]) -> list[WatermarkInput]:
