@@ -6,6 +6,7 @@ reference) and CJK text that renders as glyphs, not boxes."""
 from __future__ import annotations
 
 import http.server
+import json
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -226,6 +227,46 @@ def test_watermarks_on_snapshots_sprites_and_animations(logo_png: Path, tmp_path
     assert _red_share(first, (5, 5, 70, 30)) > 0.8
     assert _red_share(first, (85, 85, 70, 30)) == 0
     assert _red_share(last, (85, 85, 70, 30)) > 0.8
+
+
+def test_seeking_snapshots_show_the_watermarks_of_their_instant(
+    logo_png: Path, tmp_path: Path
+) -> None:
+    # 21 stills are more than one decode serves (SINGLE_PASS_MAX_IMAGES): each
+    # is a seeking command whose frames are stamped from 0, so the worker
+    # decides per still which watermarks show.
+    source = _solid_clip(tmp_path / "clip.mp4", (320, 240), duration=3)
+    mark = {
+        "image": {"bucket": "assets", "key": "logo.png"},
+        "position": "top-left",
+        "offsetX": "0",
+        "offsetY": "0",
+        "width": "50%",
+        "startFromEnd": 1,
+    }
+    tasks = [
+        {
+            "name": "many",
+            "snapshot": {
+                "count": 21,
+                "format": "png",
+                "fillType": "pad",
+                "width": 320,
+                "height": 320,
+                "watermarks": [mark],
+            },
+        }
+    ]
+    out = _run(tmp_path, tasks, source, "--assets", str(logo_png.parent.parent))
+    manifest = json.loads((out / "manifest.json").read_text())
+    outputs = manifest["tasks"][0]["outputs"]
+    assert len(outputs) == 21
+    for output in outputs:
+        still = _rgb(out / output["path"])
+        assert still[1:] == (320, 320)
+        # the logo (160x80) sits on the top bar (40 px) and the picture below it
+        shown = _red_share(still, (10, 45, 140, 30)) > 0.9
+        assert shown == (output["time"] >= 2.0), output
 
 
 def test_transcode_watermark_counts_back_from_the_end(logo_png: Path, tmp_path: Path) -> None:
