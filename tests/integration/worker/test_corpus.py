@@ -47,7 +47,7 @@ EXPECTED: dict[str, tuple[int, int] | str | None] = {
 }
 
 
-def _listing() -> list[str]:
+def corpus_listing() -> list[str]:
     root = os.environ.get("MEDIAFLOW_MEDIA_CORPUS", "")
     if root and Path(root).is_dir():
         return sorted(p.name for p in Path(root).iterdir() if p.is_file() and p.suffix != ".md")
@@ -94,7 +94,7 @@ def workflow_and_assets(
     return write_workflow(root, TASKS, "corpus"), assets
 
 
-@pytest.mark.parametrize("name", _listing())
+@pytest.mark.parametrize("name", corpus_listing())
 def test_corpus_file_is_processed_or_refused_cleanly(
     name: str, corpus_dir: Path, workflow_and_assets: tuple[Path, Path], tmp_path: Path
 ) -> None:

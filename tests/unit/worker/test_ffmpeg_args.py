@@ -10,12 +10,14 @@ from mediaflow_api.tasks import AudioSettings, Rendition, VideoSettings, Waterma
 from mediaflow_worker.ffmpeg import (
     adaptive_streaming,
     analysis,
+    animated_image,
     common,
     snapshot,
     sprite,
     transcode,
     watermark,
 )
+from mediaflow_worker.tasks.animated_image import webp_animation_frames
 
 pytestmark = pytest.mark.unit
 
@@ -73,6 +75,43 @@ def test_sprite_plan_spills_onto_more_sheets_up_to_the_cap() -> None:
         100.0, (640, 480), interval=1, columns=4, rows=4, width=100, max_sheets=3
     )
     assert (plan.thumbs, plan.sheets, plan.thumb_h) == (48, 3, 74)
+
+
+def test_a_sprite_of_a_clip_shorter_than_its_interval_takes_the_first_frame() -> None:
+    plan = sprite.plan_sprite(
+        0.3, (1920, 1080), interval=1, columns=10, rows=10, width=160, max_sheets=20
+    )
+    assert (plan.thumbs, plan.sheets, plan.first_frame_only) == (1, 1, True)
+    args = sprite.sprite_args(
+        Path("in.mov"), "mov", 10**8, plan, "jpeg", Path("s-%03d.jpg"), Path("n")
+    )
+    graph = args[args.index("-filter_complex") + 1]
+    assert graph.startswith("[0:V:0]select=eq(n\\,0),scale=160:90")
+    longer = sprite.plan_sprite(
+        4.0, (1920, 1080), interval=1, columns=10, rows=10, width=160, max_sheets=20
+    )
+    assert not longer.first_frame_only
+    args = sprite.sprite_args(
+        Path("in.mov"), "mov", 10**8, longer, "jpeg", Path("s-%03d.jpg"), Path("n")
+    )
+    graph = args[args.index("-filter_complex") + 1]
+    # The grid counts from 0, where ffmpeg starts the input's clock.
+    assert graph.startswith("[0:V:0]fps=1/1.000000:start_time=0,")
+    # One checksum line per thumbnail goes to the count file, capped at the plan.
+    count = args[args.index("[count]") - 1 :]
+    assert count == [
+        "-map", "[count]", "-frames:v", "4", "-fps_mode", "passthrough",
+        "-c:v", "rawvideo", "-f", "framecrc", "n",
+    ]  # fmt: skip
+
+
+def test_thumbnails_are_counted_from_the_framecrc_listing() -> None:
+    listing = (
+        "#software: Lavf59\n#tb 0: 1/1\n#media_type 0: video\n"
+        "0, 0, 0, 1, 43200, 0x1\n0, 1, 1, 1, 43200, 0x2\n"
+    )
+    assert sprite.count_thumbnails(listing) == 2
+    assert sprite.count_thumbnails("#software: Lavf59\n") == 0
 
 
 def test_sprite_vtt_maps_each_cue_to_its_cell() -> None:
@@ -305,3 +344,30 @@ def test_tail_frame_joins_the_graph_before_scaling_and_sets_the_encoder_rate() -
     )
     args = transcode.video_codec_args(VideoSettings(codec="h264"), "mp4", 7.22, tail)
     assert args[-6:] == ["-fps_mode", "vfr", "-r", "7.220000", "-enc_time_base:v", "1/57600"]
+
+
+def test_webp_animation_frames_are_the_anmf_chunks() -> None:
+
+    def chunk(fourcc: bytes, body: bytes) -> bytes:
+        return fourcc + len(body).to_bytes(4, "little") + body + b"\0" * (len(body) & 1)
+
+    body = b"WEBP" + chunk(b"VP8X", b"\0" * 10) + chunk(b"ANIM", b"\0" * 6)
+    body += chunk(b"ANMF", b"\1" * 17) + chunk(b"ANMF", b"\2" * 20) + chunk(b"ANMF", b"\3")
+    data = b"RIFF" + len(body).to_bytes(4, "little") + body
+    assert webp_animation_frames(data) == 3
+    assert webp_animation_frames(b"RIFF\0\0\0\0WEBP") == 0
+    assert webp_animation_frames(b"GIF89a" + b"\0" * 20) == 0
+
+
+def test_an_animation_can_seek_by_decoding_from_the_start() -> None:
+    args = animated_image.animated_args(
+        Path("in.ts"), "mpegts", 10**8, start=1.5, duration=2, fps=10, size=(64, 36),
+        fmt="gif", loop=0, out=Path("o.gif"), seek_by_decoding=True,
+    )  # fmt: skip
+    assert args.index("-ss") > args.index("-i")  # an output option: decode, then drop
+    assert args[args.index("-ss") : args.index("-ss") + 4] == ["-ss", "1.500", "-t", "2.000"]
+    seeking = animated_image.animated_args(
+        Path("in.ts"), "mpegts", 10**8, start=1.5, duration=2, fps=10, size=(64, 36),
+        fmt="gif", loop=0, out=Path("o.gif"),
+    )  # fmt: skip
+    assert seeking.index("-ss") < seeking.index("-i")

@@ -61,9 +61,9 @@ BUILDERS: dict[str, Callable[[], list[str]]] = {
     "snapshots-single-pass": lambda: snapshot.snapshots_single_pass_args(
         SRC, "matroska", MAXPX, [1.0, 2.0], (64, 36), "webp", [OUT, OUT]
     ),
-    "sprite": lambda: sprite.sprite_args(SRC, "avi", MAXPX, PLAN, "jpeg", OUT),
+    "sprite": lambda: sprite.sprite_args(SRC, "avi", MAXPX, PLAN, "jpeg", OUT, OUT),
     "sprite-watermarked": lambda: sprite.sprite_args(
-        SRC, "avi", MAXPX, PLAN, "jpeg", OUT, marks=[IMAGE_MARK]
+        SRC, "avi", MAXPX, PLAN, "jpeg", OUT, OUT, marks=[IMAGE_MARK]
     ),
     "snapshot-watermarked": lambda: snapshot.snapshot_args(
         SRC, "mov", MAXPX, 1.0, (64, 36), "jpeg", OUT, marks=[IMAGE_MARK]

@@ -280,12 +280,20 @@ def test_sprite_marks_every_thumbnail_before_tiling() -> None:
     )
     sizing = SizePlan((64, 64), (64, 36), "pad", "white")
     args = sprite.sprite_args(
-        Path("/i"), "mov", 1, plan, "jpeg", Path("/o-%03d.jpg"), sizing=sizing, marks=[IMAGE]
+        Path("/i"),
+        "mov",
+        1,
+        plan,
+        "jpeg",
+        Path("/o-%03d.jpg"),
+        Path("/c"),
+        sizing=sizing,
+        marks=[IMAGE],
     )
     graph = args[args.index("-filter_complex") + 1]
-    assert graph.startswith("[0:V:0]fps=1/1.000000:round=down[frames];[frames]scale=64:36")
+    assert graph.startswith("[0:V:0]fps=1/1.000000:start_time=0[frames];[frames]scale=64:36")
     assert "[1:v]scale=32:16" in graph  # 50% of the thumbnail
-    assert graph.endswith("[thumbs]tile=2x2[sheets]")
+    assert graph.endswith("[pic]split[thumbs][count];[thumbs]tile=2x2[sheets]")
     assert args[args.index("-map") + 1] == "[sheets]"
 
 

@@ -12,6 +12,7 @@ from mediaflow_worker.ffmpeg.common import (
     base_args,
     image_input_args,
     input_args,
+    seconds,
     strip_metadata_args,
 )
 from mediaflow_worker.ffmpeg.sizing import SizePlan, picture_chains
@@ -30,12 +31,21 @@ def animated_args(
     fmt: str,
     loop: int,
     out: Path,
+    seek_by_decoding: bool = False,
     marks: Sequence[WatermarkInput] = (),
     font: str = DEFAULT_FONT,
 ) -> list[str]:
     """A GIF with a palette made from the clip itself, or an animated WebP.
-    ``size``: the frame, or how the picture fills it; ``marks``: watermarks
-    (times from the animation's start), their images inputs 1, 2..."""
+
+    ``seek_by_decoding``: decode from the start and drop what comes before
+    ``start`` (output options) instead of seeking the input — slower, but
+    the only way into a stream whose demuxer seeks to no keyframe (an
+    MPEG-TS with one IDR frame yields no picture at all after an input seek).
+    ``size``: the frame, or how the picture fills it; ``marks``: watermarks,
+    their images inputs 1, 2... (their times in the filter's timeline: from
+    the animation's start after an input seek, from the input's start with
+    ``seek_by_decoding``).
+    """
     images: list[str] = []
     for mark in marks:
         if mark.image_path is not None:
@@ -43,18 +53,18 @@ def animated_args(
     if isinstance(size, SizePlan) and (size.fill != "fit" or marks):
         chains = [f"[0:V:0]fps={fps:g}[frames]"]
         chains += picture_chains(size, marks, font, "frames", "pic")
-        source = ";".join(chains) + ";[pic]"
+        head = ";".join(chains) + ";[pic]"
     else:
         w, h = size.frame if isinstance(size, SizePlan) else size
-        source = f"[0:V:0]fps={fps:g},scale={w}:{h}:flags=lanczos,setsar=1,"
+        head = f"[0:V:0]fps={fps:g},scale={w}:{h}:flags=lanczos,setsar=1,"
     if fmt == "gif":
         graph = (
-            f"{source}split[a][b];[a]palettegen=stats_mode=diff[p];"
+            f"{head}split[a][b];[a]palettegen=stats_mode=diff[p];"
             "[b][p]paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle[out]"
         )
         codec = ["-c:v", ANIMATION_ENCODERS["gif"], "-f", "gif"]
     else:
-        graph = f"{source}null[out]"
+        graph = f"{head}null[out]"
         codec = [
             "-c:v",
             ANIMATION_ENCODERS["webp"],
@@ -65,14 +75,21 @@ def animated_args(
             "-f",
             "webp",
         ]
+    if seek_by_decoding:
+        source = input_args(path, demuxer, max_pixels)
+        window = ["-ss", seconds(start), "-t", seconds(duration)]
+    else:
+        source = input_args(path, demuxer, max_pixels, start=start, duration=duration)
+        window = []
     return [
         *base_args(),
-        *input_args(path, demuxer, max_pixels, start=start, duration=duration),
+        *source,
         *images,
         "-filter_complex",
         graph,
         "-map",
         "[out]",
+        *window,
         "-fps_mode",
         "passthrough",
         *codec,

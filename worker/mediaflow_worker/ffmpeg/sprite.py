@@ -1,5 +1,10 @@
 """The ``sprite`` command: sheet geometry, one pass for every sheet, and the
-WebVTT index (pure)."""
+WebVTT index (pure).
+
+How many thumbnails ffmpeg's ``fps`` filter emits near the end of an input
+depends on rounding and on how long the last frame lasts, so the plan's count
+is an upper bound; the same pass therefore also writes one checksum line per
+thumbnail (``framecrc``) and the index is built from that exact count."""
 
 from __future__ import annotations
 
@@ -32,6 +37,9 @@ class SpritePlan:
     sheets: int
     thumb_w: int
     thumb_h: int
+    # The input is shorter than one interval: its first frame is the one
+    # thumbnail (``fps`` would emit none when the end rounds down to 0).
+    first_frame_only: bool = False
 
 
 def plan_sprite(
@@ -60,6 +68,7 @@ def plan_sprite(
         sheets=math.ceil(thumbs / per_sheet),
         thumb_w=thumb_w,
         thumb_h=thumb_h,
+        first_frame_only=duration <= interval,
     )
 
 
@@ -69,12 +78,27 @@ def sprite_graph(
     marks: Sequence[WatermarkInput] = (),
     font: str = DEFAULT_FONT,
 ) -> str:
-    """fps picks one frame per interval; each is sized (``sizing``: its fill
-    type; default: scaled to the plan's thumbnail) and watermarked (on every
-    thumbnail, times in the input's timeline), and tile packs them."""
+    """``fps`` picks one frame per interval counted from 0 (ffmpeg shifts the
+    input's clock to start there; without ``start_time`` the grid starts at
+    the first frame's rounded timestamp and a clip shorter than about one
+    interval yields nothing); each is sized (``sizing``: its fill type;
+    default: scaled to the plan's thumbnail) and watermarked (on every
+    thumbnail, times in the input's timeline); ``tile`` packs them (a last,
+    partly filled sheet included), ``[count]`` carries one frame per
+    thumbnail."""
+    if plan.first_frame_only:
+        pick = "select=eq(n\\,0)"
+    else:
+        pick = f"fps=1/{plan.interval:.6f}:start_time=0"
+    if (sizing is None or sizing.fill == "fit") and not marks:
+        return (
+            f"[0:V:0]{pick},scale={plan.thumb_w}:{plan.thumb_h},setsar=1,split[thumbs][count];"
+            f"[thumbs]tile={plan.columns}x{plan.rows}[sheets]"
+        )
     thumb = sizing or SizePlan((plan.thumb_w, plan.thumb_h), (plan.thumb_w, plan.thumb_h))
-    chains = [f"[0:V:0]fps=1/{plan.interval:.6f}:round=down[frames]"]
-    chains += picture_chains(thumb, marks, font, "frames", "thumbs")
+    chains = [f"[0:V:0]{pick}[frames]"]
+    chains += picture_chains(thumb, marks, font, "frames", "pic")
+    chains.append("[pic]split[thumbs][count]")
     chains.append(f"[thumbs]tile={plan.columns}x{plan.rows}[sheets]")
     return ";".join(chains)
 
@@ -86,13 +110,14 @@ def sprite_args(
     plan: SpritePlan,
     fmt: str,
     pattern: Path,
+    count_file: Path,
     *,
     sizing: SizePlan | None = None,
     marks: Sequence[WatermarkInput] = (),
     font: str = DEFAULT_FONT,
 ) -> list[str]:
-    """All sheets in one pass (``sprite_graph``); ``marks``' images are
-    inputs 1, 2..."""
+    """All sheets in one pass (``sprite_graph``); ``count_file`` gets one
+    line per thumbnail; ``marks``' images are inputs 1, 2..."""
     images: list[str] = []
     for mark in marks:
         if mark.image_path is not None:
@@ -116,7 +141,23 @@ def sprite_args(
         "-start_number",
         "1",
         str(pattern),
+        "-map",
+        "[count]",
+        "-frames:v",
+        str(plan.thumbs),
+        "-fps_mode",
+        "passthrough",
+        "-c:v",
+        "rawvideo",
+        "-f",
+        "framecrc",
+        str(count_file),
     ]
+
+
+def count_thumbnails(framecrc: str) -> int:
+    """How many frames a ``framecrc`` listing holds (comment lines excluded)."""
+    return sum(1 for line in framecrc.splitlines() if line.strip() and not line.startswith("#"))
 
 
 def vtt_timestamp(t: float) -> str:

@@ -118,6 +118,35 @@ def renumbered(marks: Sequence[WatermarkInput]) -> list[WatermarkInput]:
     return out
 
 
+def shifted(marks: Sequence[WatermarkInput], offset: float) -> list[WatermarkInput]:
+    """``marks`` with their start/end moved ``offset`` seconds later: for a
+    filter that sees the input's timeline while the times count from
+    ``offset`` (end-relative times already resolved)."""
+    out: list[WatermarkInput] = []
+    for mark in marks:
+        spec = mark.spec
+        if spec.start is None and spec.end is None:
+            out.append(mark)
+            continue
+        moved = spec.model_copy(
+            update={
+                "start": (spec.start or 0.0) + offset,
+                "end": None if spec.end is None else spec.end + offset,
+            }
+        )
+        out.append(
+            WatermarkInput(
+                moved,
+                mark.input_index,
+                mark.image_size,
+                mark.text_file,
+                mark.image_path,
+                mark.font_file,
+            )
+        )
+    return out
+
+
 def image_inputs(marks: Sequence[WatermarkInput]) -> list[str]:
     """The ffmpeg input options of the watermark images, in input order."""
     args: list[str] = []

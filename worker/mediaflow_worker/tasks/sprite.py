@@ -8,7 +8,13 @@ from mediaflow_api.tasks import SpriteTask
 from mediaflow_worker.errors import ProcessingError
 from mediaflow_worker.ffmpeg.codecs import IMAGE_ENCODERS, IMAGE_EXTENSIONS
 from mediaflow_worker.ffmpeg.sizing import plan_size
-from mediaflow_worker.ffmpeg.sprite import SpritePlan, plan_sprite, sprite_args, sprite_vtt
+from mediaflow_worker.ffmpeg.sprite import (
+    SpritePlan,
+    count_thumbnails,
+    plan_sprite,
+    sprite_args,
+    sprite_vtt,
+)
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
 from mediaflow_worker.tasks._watermarks import prepare_watermarks
@@ -51,6 +57,8 @@ def run(spec: SpriteTask, ctx: TaskContext) -> list[OutputFile]:
     )
     ext = IMAGE_EXTENSIONS[spec.format]
     pattern = ctx.out_dir / f"sprite-%03d.{ext}"
+    # Outside out_dir: the count is ours, not an output.
+    count_file = ctx.scratch / f"{ctx.task_name}-thumbnails.crc"
     args = sprite_args(
         ctx.input_path,
         ctx.probe.demuxer,
@@ -58,18 +66,22 @@ def run(spec: SpriteTask, ctx: TaskContext) -> list[OutputFile]:
         plan,
         spec.format,
         pattern,
+        count_file,
         sizing=sizing,
         marks=marks,
         font=ctx.font,
     )
     run_ffmpeg(args, label=ctx.task_name, expected_seconds=ctx.duration, deadline=ctx.deadline)
     sheets = sorted(ctx.out_dir.glob(f"sprite-*.{ext}"))
-    if not sheets:
-        raise ProcessingError(f"{ctx.task_name}: ffmpeg wrote no sprite sheet")
-    # The fps filter may emit one thumbnail fewer than planned at the very
-    # end; index only the sheets that exist.
+    thumbs = count_thumbnails(count_file.read_text()) if count_file.exists() else 0
+    if not sheets or thumbs == 0:
+        raise ProcessingError(
+            f"{ctx.task_name}: ffmpeg wrote {len(sheets)} sprite sheet(s) holding "
+            f"{thumbs} thumbnail(s) from {ctx.duration:.3f} s of video"
+        )
+    # The index covers exactly the thumbnails that were drawn.
     per_sheet = plan.columns * plan.rows
-    thumbs = min(plan.thumbs, len(sheets) * per_sheet)
+    thumbs = min(thumbs, plan.thumbs, len(sheets) * per_sheet)
     plan = SpritePlan(**{**plan.__dict__, "thumbs": thumbs, "sheets": len(sheets)})
     vtt = ctx.out_dir / "sprite.vtt"
     vtt.write_text(sprite_vtt(plan, ctx.duration, [s.name for s in sheets]), encoding="utf-8")
