@@ -325,3 +325,20 @@ def test_svg_raster_forces_the_svg_demuxer_on_a_local_file() -> None:
     assert args[args.index("-width") + 1] == "120"
     assert args[args.index("-i") + 1] == "file:/a/logo.svg"
     assert args[args.index("-protocol_whitelist") + 1] == "file"
+
+
+def test_marks_shift_into_the_inputs_timeline_when_the_animation_decodes_from_the_start() -> None:
+    from mediaflow_worker.tasks._watermarks import shifted
+
+    timed = Watermark.model_validate({**MARK, "start": 0.5, "end": 1.5})
+    always = Watermark.model_validate(MARK)
+    moved = shifted(
+        [
+            watermark.WatermarkInput(timed, None, None, Path("/a.txt")),
+            watermark.WatermarkInput(always, None, None, Path("/b.txt")),
+        ],
+        10.0,
+    )
+    assert (moved[0].spec.start, moved[0].spec.end) == (10.5, 11.5)
+    assert moved[0].text_file == Path("/a.txt")
+    assert moved[1].spec is always
