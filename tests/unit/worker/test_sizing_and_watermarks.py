@@ -342,3 +342,12 @@ def test_marks_shift_into_the_inputs_timeline_when_the_animation_decodes_from_th
     assert (moved[0].spec.start, moved[0].spec.end) == (10.5, 11.5)
     assert moved[0].text_file == Path("/a.txt")
     assert moved[1].spec is always
+
+
+def test_a_still_webp_counts_as_one_frame() -> None:
+    # libwebp_anim writes a still WebP when a short, still clip's frames all
+    # come out the same: one frame, not "no frames".
+    from mediaflow_worker.tasks.animated_image import webp_animation_frames
+
+    body = b"WEBP" + b"VP8 " + (4).to_bytes(4, "little") + b"\0" * 4
+    assert webp_animation_frames(b"RIFF" + len(body).to_bytes(4, "little") + body) == 1

@@ -30,17 +30,19 @@ def clip_window(total: float, start: tuple[float, bool], length: float) -> tuple
 
 
 def webp_animation_frames(data: bytes) -> int:
-    """The number of frames (``ANMF`` chunks) of an animated WebP file; 0 for
-    anything else. ffmpeg 5.1 cannot decode animated WebP, so ffprobe
-    cannot count them."""
+    """The number of frames (``ANMF`` chunks) of an animated WebP file; 1 for
+    a still WebP (libwebp_anim writes one when every frame of a short, still
+    clip comes out the same after lossy coding); 0 for anything else. ffmpeg
+    5.1 cannot decode animated WebP, so ffprobe cannot count them."""
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
         return 0
-    frames, pos = 0, 12
+    frames, still, pos = 0, False, 12
     while pos + 8 <= len(data):
         fourcc, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
         frames += fourcc == b"ANMF"
+        still |= fourcc in (b"VP8 ", b"VP8L")
         pos += 8 + size + (size & 1)  # chunks are padded to an even size
-    return frames
+    return frames or int(still)
 
 
 def animation_frames(path: Path, fmt: str) -> int:
