@@ -27,7 +27,7 @@ operator tells it from a success by the summary (``TerminationSummary.superseded
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from mediaflow_api.tasks import TaskSpec
 
@@ -111,6 +111,18 @@ class WorkerJob(_Strict):
     tasks: list[TaskSpec] = Field(min_length=1)
     limits: Limits = Limits()
     force: bool = False
+
+    @field_validator("tasks")
+    @classmethod
+    def _no_template_references(cls, tasks: list[TaskSpec]) -> list[TaskSpec]:
+        # The Job is a snapshot: the operator resolved every template before rendering it.
+        for task in tasks:
+            if task.refers_to_templates:
+                raise ValueError(
+                    f"task {task.name!r} still refers to a template: "
+                    "a Job carries resolved settings only"
+                )
+        return tasks
 
 
 class TerminationSummary(_Strict):

@@ -23,6 +23,8 @@ CONDITION_QUEUE = "QueueReady"
 CONDITION_NOTIFICATION = "NotificationReady"
 CONDITION_TEMPLATE = "JobTemplateValid"
 CONDITION_JOBS_ADMITTED = "JobsAdmitted"
+# Written only for Workflows whose tasks refer to templates (or did).
+CONDITION_TEMPLATES = "TemplatesResolved"
 CONDITION_TYPES = (
     CONDITION_READY,
     CONDITION_STORAGE,
@@ -30,6 +32,7 @@ CONDITION_TYPES = (
     CONDITION_NOTIFICATION,
     CONDITION_TEMPLATE,
     CONDITION_JOBS_ADMITTED,
+    CONDITION_TEMPLATES,
 )
 
 # How many entries the bounded status lists keep.

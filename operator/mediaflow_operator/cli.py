@@ -3,7 +3,8 @@
 mediaflow process -n NAMESPACE WORKFLOW KEY [--wait SECONDS]
     Ask the operator to process an existing object now (manual trigger).
 mediaflow crd
-    Print the Workflow CRD (the same YAML as crds/).
+    Print mediaflow's CRDs: Workflow, MediaTemplate, ClusterMediaTemplate (the same
+    YAML as crds/, as one multi-document stream for `kubectl apply -f -`).
 """
 
 from __future__ import annotations
@@ -66,9 +67,9 @@ def _process(args: argparse.Namespace) -> int:
 
 
 def _crd(_: argparse.Namespace) -> int:
-    from mediaflow_api.crd import render
+    from mediaflow_api.crd import render_all
 
-    sys.stdout.write(render())
+    sys.stdout.write("---\n".join(render_all().values()))
     return 0
 
 
@@ -81,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     process.add_argument("key", help="object key in the Workflow's trigger bucket")
     process.add_argument("--wait", type=float, default=30, help="seconds to wait for pickup")
     process.set_defaults(func=_process)
-    crd = sub.add_parser("crd", help="print the Workflow CRD")
+    crd = sub.add_parser("crd", help="print the CRDs (Workflow and templates)")
     crd.set_defaults(func=_crd)
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -46,6 +46,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from mediaflow_api.templates import TemplateError
 from mediaflow_api.workflow import WorkflowSpec
 from mediaflow_api.workflow_status import CONDITION_JOBS_ADMITTED
 from mediaflow_operator import conditions, metrics, workflows
@@ -67,6 +68,7 @@ from mediaflow_operator.runtime import Runtime
 from mediaflow_operator.s3_events import BadEvent, ObjectEvent, parse_message
 from mediaflow_operator.subscription import Subscription
 from mediaflow_operator.sweep import Sweeper
+from mediaflow_operator.template_refs import resolve_spec
 
 logger = logging.getLogger(__name__)
 
@@ -113,7 +115,9 @@ class Dispatcher:
         log = WorkflowLogger(logger, workflows.ref(body))
         self.ctx = ctx = DispatchContext(rt, body, jobs, post_event, log)
         self.log = log
-        self.notifier = Notifier(ctx, self.spec)
+        # Notifications do not depend on templates: finished Jobs are announced
+        # also while a template is missing.
+        self.notifier = Notifier(ctx, self.parsed_spec)
         self.ledger = StatusLedger(ctx, self.notifier)
         self.subscription = Subscription(ctx)
         self.launcher = Launcher(ctx, self.ledger, self.notifier)
@@ -124,18 +128,45 @@ class Dispatcher:
         self.bell = rt.doorbells.bell(self.uid)
         self.wakeup = rt.wakeups.bell(self.uid)
         self.pacer = FetchPacer(fallback=rt.settings.dispatch_fallback_seconds)
-        self._spec: tuple[int, WorkflowSpec] | None = None
+        self._parsed: tuple[int, WorkflowSpec] | None = None
+        self._spec: tuple[int, tuple[str, ...], WorkflowSpec] | None = None
+        self._template_error = ""
 
-    def spec(self) -> WorkflowSpec | None:
-        """The typed spec of the current generation (None while it does not parse)."""
-        generation = self.ctx.workflow().generation
-        if self._spec is None or self._spec[0] != generation:
+    def parsed_spec(self) -> WorkflowSpec | None:
+        """The typed spec of the current generation, references unresolved (None
+        while it does not parse)."""
+        workflow = self.ctx.workflow()
+        if self._parsed is None or self._parsed[0] != workflow.generation:
             try:
-                self._spec = (generation, workflows.parse_spec(self.ctx.body))
+                self._parsed = (workflow.generation, workflows.parse_spec(self.ctx.body))
             except ValidationError as exc:
                 self.log.warning("invalid spec, not dispatching: %s", exc.errors()[0])
                 return None
-        return self._spec[1]
+        return self._parsed[1]
+
+    def spec(self) -> WorkflowSpec | None:
+        """The typed spec of the current generation with its templates resolved
+        (None while it does not parse or a template is missing or does not fit:
+        nothing is dispatched, the uploads wait in the queue)."""
+        workflow = self.ctx.workflow()
+        parsed = self.parsed_spec()
+        if parsed is None or not any(t.refers_to_templates for t in parsed.tasks):
+            return parsed
+        catalog = self.ctx.rt.templates
+        # Re-resolved when the generation or one of its templates changed: a Job
+        # carries the templates' settings as they were when it was created.
+        fingerprint = catalog.fingerprint(parsed, workflow.namespace)
+        if self._spec is None or self._spec[:2] != (workflow.generation, fingerprint):
+            try:
+                resolved = resolve_spec(parsed, workflow.namespace, catalog)
+            except TemplateError as exc:
+                if exc.message != self._template_error:
+                    self.log.warning("templates not resolved, not dispatching: %s", exc.message)
+                    self._template_error = exc.message
+                return None
+            self._template_error = ""
+            self._spec = (workflow.generation, fingerprint, resolved)
+        return self._spec[2]
 
     # --- main loop ---
     async def load(self) -> None:
@@ -197,8 +228,8 @@ class Dispatcher:
         await self._observe(jobs)
         await self.notifier.sync()
         await self.ledger.record_finished(jobs)
-        await self.delete_expired(jobs, spec)
-        await self.manual.serve(spec, jobs)
+        await self.delete_expired(jobs, spec or self.parsed_spec())
+        await self.manual.serve(spec or self.parsed_spec(), jobs)
         await self._report_admission()
         gate = self.launcher.gate
         if spec is None or not workflows.may_dispatch(self.ctx.body) or not gate.allows(now()):

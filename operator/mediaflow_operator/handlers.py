@@ -14,6 +14,7 @@ from typing import Any
 
 import kopf
 
+from mediaflow_api.templates import TemplateKey
 from mediaflow_api.workflow import GROUP, PLURAL, VERSION
 from mediaflow_operator import (
     bucket_index,
@@ -25,6 +26,8 @@ from mediaflow_operator import (
     reconcile,
     routing,
     stream_watch,
+    template_refs,
+    template_watch,
     workflows,
 )
 from mediaflow_operator.bucket_index import BucketShare
@@ -164,11 +167,63 @@ async def job_changed(type: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> 
         rt.wakeups.ring(forget_deleted_job(rt.pending_jobs, type, dict(body)))
 
 
-# The Workflow changed (spec, a manual request, suspension): its dispatcher wakes.
+# The Workflow changed (spec, a manual request, suspension): its dispatcher wakes,
+# and the templates it started or stopped using update their usedBy.
 @kopf.on.event(*WORKFLOWS)
-async def workflow_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def workflow_changed(
+    type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+) -> None:
     if "runtime" in memo:
-        _rt(memo).wakeups.ring(workflows.ref(body).uid)
+        rt = _bind(memo, kwargs)
+        rt.wakeups.ring(workflows.ref(body).uid)
+        await template_watch.on_workflow_event(rt, type, dict(body))
+
+
+# Templates (template_refs.py): both kinds indexed, and each Workflow's references, so
+# kopf judges no Workflow before every template is read. A template's change re-judges
+# the Workflows that use it (template_watch.py).
+@kopf.index(*template_refs.MEDIA_TEMPLATES)
+def mediaflow_templates(
+    body: kopf.Body, **_: Any
+) -> dict[TemplateKey, template_refs.TemplateEntry]:
+    return template_refs.entry_of(body)
+
+
+@kopf.index(*template_refs.CLUSTER_MEDIA_TEMPLATES)
+def mediaflow_cluster_templates(
+    body: kopf.Body, **_: Any
+) -> dict[TemplateKey, template_refs.TemplateEntry]:
+    return template_refs.entry_of(body)
+
+
+@kopf.index(*WORKFLOWS)
+def mediaflow_template_users(
+    body: kopf.Body, **_: Any
+) -> dict[TemplateKey, template_refs.TemplateUser]:
+    return template_refs.users_of(body)
+
+
+@kopf.on.event(*template_refs.MEDIA_TEMPLATES)
+async def media_template_changed(
+    type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    if "runtime" in memo:
+        await template_watch.on_template_event(_bind(memo, kwargs), type, dict(body))
+
+
+@kopf.on.event(*template_refs.CLUSTER_MEDIA_TEMPLATES)
+async def cluster_media_template_changed(
+    type: str | None, body: kopf.Body, memo: kopf.Memo, **kwargs: Any
+) -> None:
+    if "runtime" in memo:
+        await template_watch.on_template_event(_bind(memo, kwargs), type, dict(body))
+
+
+def _bind(memo: kopf.Memo, kwargs: dict[str, Any]) -> Runtime:
+    """The runtime, with the template indices of this handler call bound to its catalog."""
+    rt = _rt(memo)
+    rt.templates.bind(kwargs)
+    return rt
 
 
 # The Workflows of each trigger bucket, kept by the Workflow watch: a bucket's rule is
@@ -194,6 +249,7 @@ def mediaflow_storage_users(body: kopf.Body, **_: Any) -> dict[str, str]:
 
 
 def _indices(kwargs: dict[str, Any]) -> reconcile.Indices:
+    # Every handler that reconciles binds the template indices too (template_refs).
     """The indices above, as kopf passes them (by the functions' names; kopf's
     handler protocols do not know those names, so they are read from the kwargs)."""
     return reconcile.Indices(
@@ -220,7 +276,7 @@ async def reconcile_workflow(
         old_buckets = (old_bucket,) if old_bucket else ()
     was_suspended = bool(old.get("suspend")) if isinstance(old, dict) else None
     result = await reconcile.reconcile(
-        _rt(memo), dict(body), _indices(kwargs), old_buckets=old_buckets
+        _bind(memo, kwargs), dict(body), _indices(kwargs), old_buckets=old_buckets
     )
     if result.permanent:
         raise kopf.PermanentError(result.permanent)
@@ -261,7 +317,7 @@ def _first_periodic_delay(body: kopf.Body, **_: Any) -> float:
     idle=10,
 )
 async def reconcile_periodically(body: kopf.Body, memo: kopf.Memo, **kwargs: Any) -> None:
-    await reconcile.reconcile(_rt(memo), dict(body), _indices(kwargs))
+    await reconcile.reconcile(_bind(memo, kwargs), dict(body), _indices(kwargs))
     # The stream's fill alarm (stream_watch) on each dispatching Workflow, once
     # when it starts and once when it ends (memo is this Workflow's own here).
     alarm, shown = _rt(memo).stream_alarm, str(memo.get("stream_alarm_shown", ""))
@@ -304,7 +360,7 @@ async def dispatcher(
     stopped: kopf.DaemonStopped,
     mediaflow_jobs: kopf.Index[str, JobView],
     mediaflow_routes: kopf.Index[str, Route],
-    **_: Any,
+    **kwargs: Any,
 ) -> None:
     uid = workflows.ref(body).uid
 
@@ -321,6 +377,7 @@ async def dispatcher(
         await stopped.wait(SETTINGS.peering_handover_seconds)
         if stopped:
             return
+    _bind(memo, kwargs)
     router: RouterService = memo["router"]
     router.acquire(mediaflow_routes)
     try:

@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
+from mediaflow_api.templates import CLUSTER_PLURAL
+from mediaflow_api.templates import PLURAL as TEMPLATE_PLURAL
 from mediaflow_api.workflow import GROUP, PLURAL, VERSION
 from mediaflow_operator.pools import Pool
 
@@ -190,6 +192,39 @@ class Kube:
             {"metadata": metadata},
             _content_type=MERGE_PATCH,
         )
+
+    # --- templates ---
+    async def patch_template_status(
+        self, kind: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> None:
+        """Merge-patch a MediaTemplate's (``namespace`` set) or ClusterMediaTemplate's
+        status; a template deleted meanwhile is no error."""
+        body = {"status": status}
+        try:
+            if namespace:
+                await self._run(
+                    self.custom.patch_namespaced_custom_object_status,
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    TEMPLATE_PLURAL,
+                    name,
+                    body,
+                    _content_type=MERGE_PATCH,
+                )
+            else:
+                await self._run(
+                    self.custom.patch_cluster_custom_object_status,
+                    GROUP,
+                    VERSION,
+                    CLUSTER_PLURAL,
+                    name,
+                    body,
+                    _content_type=MERGE_PATCH,
+                )
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
     # --- the API server itself ---
     async def api_server_addresses(self) -> list[str]:

@@ -18,6 +18,7 @@ from typing import Any
 from minio.error import S3Error
 
 from mediaflow_api.job import ObjectRef
+from mediaflow_api.templates import TemplateError
 from mediaflow_api.workflow import WorkflowSpec
 from mediaflow_operator import metrics, naming, workflows
 from mediaflow_operator.context import DispatchContext
@@ -86,7 +87,10 @@ class ManualTrigger:
 
 async def process(rt: Runtime, body: Mapping[str, Any], key: str, request_id: str) -> str:
     """Create the forced Job for the current version of ``key``; returns its name."""
-    spec = workflows.parse_spec(body)
+    try:
+        spec = workflows.resolved_spec(body, rt.templates)
+    except TemplateError as exc:
+        raise ManualTriggerError(exc.message) from None
     workflow = workflows.ref(body)
     if not key.startswith(spec.trigger.prefix):
         raise ManualTriggerError(f"{key!r} is outside the trigger prefix {spec.trigger.prefix!r}")

@@ -6,6 +6,12 @@ JobTemplateValid, QueueReady, NotificationReady), written by ``conditions``
 (which derives Ready from them and the dispatcher's JobsAdmitted). The caller
 (a kopf handler) turns ``ReconcileResult.retry`` into a ``kopf.TemporaryError``.
 
+TemplatesResolved (only for Workflows that refer to templates) says whether
+every template the tasks name exists and fits (``template_refs``); while it is
+False the Job template is not judged (Unknown), the consumer stays and the
+dispatcher leaves the uploads in the queue. ``recheck_templates`` re-judges it
+when a template changes.
+
 JobTemplateValid is a server-side dry run of the Job that ``job_render``
 plans for a sample object: a spec the API server can never accept (requests
 above limits, a site's admission policy) shows here, naming the field, and
@@ -23,12 +29,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from mediaflow_api.job import STORAGE_ENV, ObjectRef
+from mediaflow_api.templates import TemplateError
 from mediaflow_api.workflow import WorkflowSpec
 from mediaflow_api.workflow_status import (
     CONDITION_NOTIFICATION,
     CONDITION_QUEUE,
     CONDITION_STORAGE,
     CONDITION_TEMPLATE,
+    CONDITION_TEMPLATES,
 )
 from mediaflow_operator import (
     admission,
@@ -51,6 +59,7 @@ from mediaflow_operator.kube import status_of
 from mediaflow_operator.logs import WorkflowLogger
 from mediaflow_operator.notify import outbox
 from mediaflow_operator.runtime import Runtime
+from mediaflow_operator.template_refs import TemplateCatalog, resolve_spec
 
 logger = logging.getLogger(__name__)
 
@@ -148,6 +157,68 @@ async def check_job_template(rt: Runtime, body: Mapping[str, Any], spec: Workflo
     return Step(True, "Valid", "the API server accepts the rendered Job (server-side dry run)")
 
 
+def templates_step(
+    body: Mapping[str, Any], spec: WorkflowSpec, catalog: TemplateCatalog
+) -> tuple[Step | None, WorkflowSpec | None]:
+    """TemplatesResolved and the resolved spec (None when a template does not
+    resolve). The step is None for a Workflow that never referred to a template."""
+    refers = any(t.refers_to_templates for t in spec.tasks)
+    had = workflows.condition_status(body, CONDITION_TEMPLATES) is not None
+    try:
+        resolved = resolve_spec(spec, workflows.ref(body).namespace, catalog)
+    except TemplateError as exc:
+        return Step(False, exc.reason, exc.message), None
+    if refers:
+        names = sorted(
+            {str(r.name) for t in spec.tasks for r in (t.template, t.watermark_template) if r}
+        )
+        return Step(True, "Resolved", "templates found: " + ", ".join(names)), resolved
+    if had:
+        return Step(True, "NoReferences", "the tasks refer to no template"), resolved
+    return None, resolved
+
+
+async def judge_templates(
+    rt: Runtime, body: Mapping[str, Any], spec: WorkflowSpec
+) -> tuple[dict[str, Step], bool]:
+    """TemplatesResolved and JobTemplateValid (the dry run of the resolved spec);
+    the bool: retry (the dry run itself failed)."""
+    steps: dict[str, Step] = {}
+    step, resolved = templates_step(body, spec, rt.templates)
+    if step is not None:
+        steps[CONDITION_TEMPLATES] = step
+    if resolved is None:
+        steps[CONDITION_TEMPLATE] = Step(
+            None, "WaitingForTemplates", "judged once TemplatesResolved is True"
+        )
+        return steps, False
+    try:
+        steps[CONDITION_TEMPLATE] = await check_job_template(rt, body, resolved)
+    except Exception as exc:
+        WorkflowLogger(logger, workflows.ref(body)).warning(
+            "Job template dry run failed: %s", _short(exc)
+        )
+        steps[CONDITION_TEMPLATE] = Step(None, "DryRunFailed", _short(exc))
+        return steps, True
+    return steps, False
+
+
+async def recheck_templates(rt: Runtime, body: Mapping[str, Any]) -> bool:
+    """Re-judge TemplatesResolved and JobTemplateValid after one of the Workflow's
+    templates changed (the other steps do not depend on templates). True when the
+    templates resolve."""
+    try:
+        spec = workflows.parse_spec(body)
+    except ValidationError:
+        return False  # reconcile reports the invalid spec
+    steps, _ = await judge_templates(rt, body, spec)
+    await conditions.write(
+        rt.kube, workflows.ref(body), steps, active=workflows.is_active(body), at=now()
+    )
+    step = steps.get(CONDITION_TEMPLATES)
+    return step is None or step.ok is True
+
+
 async def ensure_queue(rt: Runtime, body: Mapping[str, Any], want: bool | None) -> Step:
     """The Workflow's consumer exists exactly while it dispatches (``want``): a
     consumer nobody reads holds every event routed to it until ``max_age``.
@@ -233,13 +304,11 @@ async def reconcile(
     if not result.steps[CONDITION_STORAGE].ok:
         result.retry = True
 
-    # Not a retry when invalid: only a spec change (a new reconcile) can fix it.
-    try:
-        result.steps[CONDITION_TEMPLATE] = await check_job_template(rt, body, spec)
-    except Exception as exc:
-        log.warning("Job template dry run failed: %s", _short(exc))
-        result.steps[CONDITION_TEMPLATE] = Step(None, "DryRunFailed", _short(exc))
-        result.retry = True
+    # Not a retry when invalid: only a spec change (a new reconcile) can fix it,
+    # or, for templates, the template's creation (recheck_templates).
+    template_steps, retry = await judge_templates(rt, body, spec)
+    result.steps.update(template_steps)
+    result.retry = result.retry or retry
 
     # The stream and consumer must exist before the bucket rule makes MinIO publish;
     # the consumer only while the Workflow can dispatch (see ensure_queue). A Job

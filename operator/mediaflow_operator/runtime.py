@@ -26,6 +26,7 @@ from mediaflow_operator.notify.egress import EgressPolicy
 from mediaflow_operator.notify.webhook import WebhookSender
 from mediaflow_operator.pools import Pool
 from mediaflow_operator.settings import Settings
+from mediaflow_operator.template_refs import TemplateCatalog
 
 if TYPE_CHECKING:
     from mediaflow_operator.notify.nats_sink import NatsPublisher
@@ -88,6 +89,8 @@ class Runtime:
     # Workflow UID -> the Jobs its dispatcher created and the index does not show
     # yet; the Job watch's DELETED events clear them (handlers.job_deleted).
     pending_jobs: dict[str, PendingJobs] = field(default_factory=dict)
+    # The templates and who uses them (kopf's indices, bound by handlers.py).
+    templates: TemplateCatalog = field(default_factory=TemplateCatalog)
 
     @classmethod
     def create(cls, settings: Settings) -> Runtime:

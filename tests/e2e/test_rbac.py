@@ -5,13 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from mediaflow_api.templates import GROUP, VERSION
+from mediaflow_api.templates import PLURAL as TEMPLATE_PLURAL
 from tests.e2e.harness import (
     REPO,
     SYSTEM_NAMESPACE,
@@ -88,11 +90,25 @@ def sa_stack(
 def test_operator_runs_with_the_shipped_rbac(sa_stack: Stack) -> None:
     stack = sa_stack
     bucket = stack.bucket("rbac")
+    # Its task's settings come from a template: reading templates and writing their
+    # status (usedBy) are part of the shipped permissions too.
+    stack.custom.create_namespaced_custom_object(
+        GROUP,
+        VERSION,
+        stack.namespace,
+        TEMPLATE_PLURAL,
+        {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "MediaTemplate",
+            "metadata": {"name": "probe", "namespace": stack.namespace},
+            "spec": {"analysis": {}},
+        },
+    )
     stack.create_workflow(
         "rbac",
         {
             "trigger": {"bucket": bucket},
-            "tasks": [{"name": "probe", "analysis": {}}],
+            "tasks": [{"name": "probe", "template": {"name": "probe"}}],
             "execution": {"finishedJobRetentionSeconds": 0},
         },
     )
@@ -107,6 +123,14 @@ def test_operator_runs_with_the_shipped_rbac(sa_stack: Stack) -> None:
     wait_for(done, 90, lambda: f"results as the ServiceAccount\n{stack.operator.diagnose()}")
     assert stack.status("rbac")["lastFailures"][0]["reason"] == "BadInput"
     wait_for(lambda: stack.jobs() == [], 60, "Jobs deleted by the operator")
+
+    def used_by() -> Any:
+        found = stack.custom.get_namespaced_custom_object(
+            GROUP, VERSION, stack.namespace, TEMPLATE_PLURAL, "probe"
+        )
+        return (cast(dict[str, Any], found).get("status") or {}).get("usedBy")
+
+    wait_for(lambda: used_by() == [f"{stack.namespace}/rbac"], 30, "the template's usedBy")
     # A refusal is logged as "(403)" / "Forbidden" / "... is forbidden"; a bare "403" is no
     # evidence (Job names end in a hash, e.g. mf-rbac-5981f52d92403691).
     refusals = re.findall(r"(?i).*(?:forbidden|\(403\)).*", stack.operator.log_text())

@@ -15,27 +15,34 @@ from tests.support.waiting import wait_for
 
 
 def install_crd(api_client: client.ApiClient) -> None:
-    """Create or update the Workflow CRD and wait until it is established."""
+    """Create or update mediaflow's CRDs (Workflow, MediaTemplate,
+    ClusterMediaTemplate: every file crds/ holds) and wait until they are established."""
     ext = client.ApiextensionsV1Api(api_client)
-    manifest = yaml.safe_load(crd.default_path().read_text())
-    name = manifest["metadata"]["name"]
-    try:
-        current = ext.read_custom_resource_definition(name)
-        manifest["metadata"]["resourceVersion"] = current.metadata.resource_version
-        ext.replace_custom_resource_definition(name, manifest)
-    except ApiException as exc:
-        if exc.status != 404:
-            raise
-        ext.create_custom_resource_definition(manifest)
+    names = []
+    for path in sorted(crd.default_path().parent.glob("*.yaml")):
+        manifest = yaml.safe_load(path.read_text())
+        name = manifest["metadata"]["name"]
+        names.append(name)
+        try:
+            current = ext.read_custom_resource_definition(name)
+            manifest["metadata"]["resourceVersion"] = current.metadata.resource_version
+            ext.replace_custom_resource_definition(name, manifest)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            ext.create_custom_resource_definition(manifest)
 
     def established() -> bool:
-        crd_obj = ext.read_custom_resource_definition(name)
-        return any(
-            c.type == "Established" and c.status == "True"
-            for c in (crd_obj.status.conditions or [])
-        )
+        for name in names:
+            crd_obj = ext.read_custom_resource_definition(name)
+            if not any(
+                c.type == "Established" and c.status == "True"
+                for c in (crd_obj.status.conditions or [])
+            ):
+                return False
+        return True
 
-    wait_for(established, 60, "the Workflow CRD to be established")
+    wait_for(established, 60, "mediaflow's CRDs to be established")
 
 
 def ensure_namespace(

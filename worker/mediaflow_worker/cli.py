@@ -157,6 +157,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             assets_dir=args.assets,
             assets=dict(args.asset),
             limits=limits,
+            template_files=list(args.template),
         )
     except WorkerError as exc:
         print(f"mediaflow-worker: {exc.reason}: {_one_line(exc.message)}", file=sys.stderr)
@@ -188,6 +189,16 @@ def build_parser() -> argparse.ArgumentParser:
     job.set_defaults(func=cmd_job)
     run = sub.add_parser("run", help="run a Workflow's tasks on a local file")
     run.add_argument("-f", "--file", required=True, help="Workflow manifest (YAML)")
+    run.add_argument(
+        "-t",
+        "--template",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="FILE",
+        help="YAML file with MediaTemplate/ClusterMediaTemplate documents the tasks refer to "
+        "(repeatable; templates in the Workflow file itself are found too)",
+    )
     run.add_argument("input", help="input media file")
     run.add_argument("-o", "--output", required=True, help="output directory")
     run.add_argument(

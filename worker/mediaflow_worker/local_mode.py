@@ -4,7 +4,13 @@ tasks on a local file, without a cluster or object storage.
 Watermark images name an object (``image: {bucket, key}``); locally it is the
 file ``<assets dir>/<bucket>/<key>`` (``--assets DIR``, default: the Workflow
 file's directory) unless ``--asset BUCKET/KEY=FILE`` names one file for it.
-Every one is checked before the first task runs (``preflight``)."""
+Every one is checked before the first task runs (``preflight``).
+
+Tasks that refer to a template (``template: {name, kind}``) take it from the
+MediaTemplate/ClusterMediaTemplate documents of the Workflow file itself or of
+``-t FILE`` (repeatable), resolved by ``mediaflow_api.templates.resolve_tasks``
+exactly as the operator does. A MediaTemplate without ``metadata.namespace`` is
+in the Workflow's namespace (``default`` when the Workflow names none)."""
 
 from __future__ import annotations
 
@@ -19,7 +25,13 @@ import yaml
 from pydantic import ValidationError
 
 from mediaflow_api.job import Limits
-from mediaflow_api.tasks import TaskSpec, check_unique_task_names
+from mediaflow_api.tasks import (
+    CLUSTER_TEMPLATE_KIND,
+    TEMPLATE_KIND,
+    TaskSpec,
+    check_unique_task_names,
+)
+from mediaflow_api.templates import MediaTemplateSpec, TemplateError, TemplateKey, resolve_tasks
 from mediaflow_worker import encoders, manifest, preflight, runner
 from mediaflow_worker.config import font_file, scratch_root
 from mediaflow_worker.errors import AssetNotFoundError, InputNotFoundError, SpecError
@@ -30,16 +42,56 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def load_workflow(path: Path) -> tuple[str, list[TaskSpec]]:
-    """``metadata.name`` and ``spec.tasks`` of the first Workflow document."""
+def _documents(path: Path) -> list[dict[str, Any]]:
     try:
-        docs = [d for d in yaml.safe_load_all(path.read_text(encoding="utf-8")) if d]
+        docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
     except (OSError, yaml.YAMLError) as exc:
         raise SpecError(f"cannot read {path}: {exc}") from exc
-    doc = next((d for d in docs if isinstance(d, dict) and d.get("kind") == "Workflow"), None)
+    return [d for d in docs if isinstance(d, dict)]
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    return f"{loc}: {first['msg']}"
+
+
+def load_templates(
+    docs: list[tuple[Path, dict[str, Any]]], namespace: str
+) -> dict[TemplateKey, dict[str, Any]]:
+    """The MediaTemplate/ClusterMediaTemplate documents among ``docs``, keyed like
+    the operator's index; each spec is validated like the API server does."""
+    found: dict[TemplateKey, dict[str, Any]] = {}
+    for path, doc in docs:
+        kind = doc.get("kind")
+        if kind not in (TEMPLATE_KIND, CLUSTER_TEMPLATE_KIND):
+            continue
+        meta = doc.get("metadata") or {}
+        name = str(meta.get("name") or "")
+        if not name:
+            raise SpecError(f"{path}: a {kind} without metadata.name")
+        spec = doc.get("spec") or {}
+        try:
+            MediaTemplateSpec.model_validate(spec)
+        except ValidationError as exc:
+            raise SpecError(f"{path}: {kind} {name}: spec.{_first_error(exc)}") from exc
+        ns = "" if kind == CLUSTER_TEMPLATE_KIND else str(meta.get("namespace") or namespace)
+        found[TemplateKey(str(kind), ns, name)] = dict(spec)
+    return found
+
+
+def load_workflow(
+    path: Path, template_files: list[Path] | None = None
+) -> tuple[str, list[TaskSpec]]:
+    """``metadata.name`` and ``spec.tasks`` of the first Workflow document, with the
+    templates its tasks refer to resolved (from the same file and ``template_files``)."""
+    docs = _documents(path)
+    doc = next((d for d in docs if d.get("kind") == "Workflow"), None)
     if doc is None:
         raise SpecError(f"{path} holds no document of kind Workflow")
-    name = str((doc.get("metadata") or {}).get("name") or path.stem)
+    meta = doc.get("metadata") or {}
+    name = str(meta.get("name") or path.stem)
+    namespace = str(meta.get("namespace") or "default")
     raw_tasks = (doc.get("spec") or {}).get("tasks")
     if not isinstance(raw_tasks, list) or not raw_tasks:
         raise SpecError(f"{path}: spec.tasks must be a non-empty list")
@@ -47,11 +99,19 @@ def load_workflow(path: Path) -> tuple[str, list[TaskSpec]]:
         tasks = [TaskSpec.model_validate(t) for t in raw_tasks]
         check_unique_task_names(tasks)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise SpecError(f"{path}: spec.tasks: {loc}: {first['msg']}") from exc
+        raise SpecError(f"{path}: spec.tasks: {_first_error(exc)}") from exc
     except ValueError as exc:
         raise SpecError(f"{path}: {exc}") from exc
+    if any(t.refers_to_templates for t in tasks):
+        sources = [(path, d) for d in docs]
+        for extra in template_files or []:
+            sources += [(extra, d) for d in _documents(extra)]
+        store = load_templates(sources, namespace)
+        try:
+            tasks = resolve_tasks(tasks, namespace, store.get)
+        except TemplateError as exc:
+            hint = " (pass its file with -t)" if exc.reason == "TemplateNotFound" else ""
+            raise SpecError(f"{path}: {exc.message}{hint}") from exc
     return name, tasks
 
 
@@ -90,13 +150,15 @@ def run_local(
     assets_dir: Path | None = None,
     assets: dict[tuple[str, str], Path] | None = None,
     limits: Limits | None = None,
+    template_files: list[Path] | None = None,
 ) -> dict[str, Any]:
-    """Run the tasks; write outputs and ``manifest.json`` into ``out_dir``.
+    """Run the tasks; write outputs and ``manifest.json`` into ``out_dir``
+    (``template_files``: YAML files with the templates the tasks refer to).
 
     Watermark images and the text font are checked first (``preflight``):
     a missing or broken one fails before any task starts."""
     encoders.prefetch_encoders()  # overlaps reading the spec and probing the input
-    name, tasks = load_workflow(workflow_file)
+    name, tasks = load_workflow(workflow_file, template_files)
     limits = limits or Limits()
     if not input_file.is_file():
         raise InputNotFoundError(f"input file {input_file} does not exist")

@@ -51,6 +51,12 @@ from mediaflow_api.tasks.spec import (
     task_json,
 )
 from mediaflow_api.tasks.sprite import SpriteTask
+from mediaflow_api.tasks.template_ref import (
+    CLUSTER_TEMPLATE_KIND,
+    TEMPLATE_KIND,
+    TemplateKind,
+    TemplateReference,
+)
 from mediaflow_api.tasks.transcode import (
     AUDIO_ONLY_CONTAINERS,
     CONTAINER_AUDIO_CODECS,
@@ -78,6 +84,7 @@ __all__ = [
     "AUDIO_ONLY_CONTAINERS",
     "BITRATE_PATTERN",
     "BUCKET_PATTERN",
+    "CLUSTER_TEMPLATE_KIND",
     "COLOR_PATTERN",
     "CONTAINER_AUDIO_CODECS",
     "CONTAINER_VIDEO_CODECS",
@@ -88,6 +95,7 @@ __all__ = [
     "TASK_MODELS",
     "TASK_NAME_PATTERN",
     "TASK_TYPES",
+    "TEMPLATE_KIND",
     "TIME_POINT_PATTERN",
     "AdaptiveStreamingTask",
     "AnalysisTask",
@@ -106,6 +114,8 @@ __all__ = [
     "SpecModel",
     "SpriteTask",
     "TaskSpec",
+    "TemplateKind",
+    "TemplateReference",
     "TimePoint",
     "TranscodePresetName",
     "TranscodeTask",

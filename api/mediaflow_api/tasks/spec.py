@@ -26,19 +26,33 @@ from mediaflow_api.tasks.common import (
 )
 from mediaflow_api.tasks.snapshot import SnapshotTask
 from mediaflow_api.tasks.sprite import SpriteTask
+from mediaflow_api.tasks.template_ref import TemplateReference
 from mediaflow_api.tasks.transcode import TranscodeTask
+
+# TaskSpec fields that are not a task type.
+_NOT_TYPES = ("name", "template", "watermark_template")
 
 
 def _type_fields(model: type[BaseModel]) -> dict[str, str]:
     """Task type (camelCase) -> Python field name, in declaration order."""
-    return {info.alias or name: name for name, info in model.model_fields.items() if name != "name"}
+    return {
+        info.alias or name: name
+        for name, info in model.model_fields.items()
+        if name not in _NOT_TYPES
+    }
 
 
 def _one_type_rule(schema: dict[str, JsonValue], cls: type[Any]) -> None:
-    """The CEL twin of ``TaskSpec._exactly_one_type`` (computed from the fields)."""
+    """The CEL twin of ``TaskSpec._exactly_one_type`` (computed from the fields):
+    exactly one type, or, with a template, at most one (the overrides)."""
     kinds = list(_type_fields(cls))
+    exactly_one = exactly_one_cel(kinds)
+    at_most_one = exactly_one.replace("size() == 1", "size() <= 1")
     schema["x-kubernetes-validations"] = [
-        cel(exactly_one_cel(kinds), "set exactly one of " + ", ".join(kinds))
+        cel(
+            f"has(self.template) ? {at_most_one} : {exactly_one}",
+            "set exactly one of " + ", ".join(kinds) + " (with a template: at most one)",
+        )
     ]
 
 
@@ -52,6 +66,26 @@ class TaskSpec(SpecModel):
         description=(
             "Task name, unique in the Workflow (DNS label: lower case, digits, '-'). "
             "Outputs go under <output dir>/<name>/."
+        ),
+    )
+    template: TemplateReference | None = Field(
+        default=None,
+        description=(
+            "Take the settings from a MediaTemplate or ClusterMediaTemplate. The task may also "
+            "set the template's task type with the fields to override (they win over the "
+            "template's, nested objects merged field by field); the type must be the "
+            "template's. The operator resolves the reference when it creates a Job: the Job "
+            "carries a snapshot of the merged settings."
+        ),
+    )
+    watermark_template: TemplateReference | None = Field(
+        default=None,
+        alias="watermarkTemplate",
+        description=(
+            "Take overlays from a watermarks template (a MediaTemplate or ClusterMediaTemplate "
+            "holding 'watermarks'): they are drawn first, the task's own watermarks on top. "
+            "Only for task types that have watermarks. Resolved into the Job's snapshot like "
+            "'template'."
         ),
     )
     # One field per task type (see the module docstring).
@@ -72,17 +106,43 @@ class TaskSpec(SpecModel):
 
     @model_validator(mode="after")
     def _exactly_one_type(self) -> TaskSpec:
-        if count_set(self, list(_TASK_FIELDS.values())) != 1:
+        count = count_set(self, list(_TASK_FIELDS.values()))
+        if self.template is not None:
+            if count > 1:
+                raise ValueError(
+                    f"task {self.name!r}: set at most one of {', '.join(TASK_TYPES)} "
+                    "with a template (the overrides of the template's type)"
+                )
+        elif count != 1:
             raise ValueError(f"task {self.name!r}: set exactly one of {', '.join(TASK_TYPES)}")
         return self
 
     @property
-    def kind(self) -> str:
-        """The camelCase name of the task type that is set (e.g. ``animatedImage``)."""
+    def refers_to_templates(self) -> bool:
+        """Whether the task names a template (settings or watermarks): it must be
+        resolved (``mediaflow_api.templates.resolve_tasks``) before it runs."""
+        return self.template is not None or self.watermark_template is not None
+
+    @property
+    def override_kind(self) -> str | None:
+        """The task type that is set, or None (a template's task that overrides nothing)."""
         for kind, field in _TASK_FIELDS.items():
             if getattr(self, field) is not None:
                 return kind
-        raise AssertionError("validated TaskSpec has no task type")  # pragma: no cover
+        return None
+
+    @property
+    def kind(self) -> str:
+        """The camelCase name of the task type that is set (e.g. ``animatedImage``)."""
+        kind = self.override_kind
+        if kind is None:
+            raise ValueError(
+                f"task {self.name!r} takes its type from template {self.template.name!r} "
+                "(not resolved: mediaflow_api.templates.resolve_tasks)"
+                if self.template
+                else f"task {self.name!r} has no task type"
+            )
+        return kind
 
     @property
     def type_spec(self) -> SpecModel:

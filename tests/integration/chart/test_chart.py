@@ -126,10 +126,15 @@ def allowed(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
 # --- Chart metadata and CRDs ---
 
 
-def test_the_chart_crd_is_the_project_crd_byte_for_byte() -> None:
-    project = (ROOT / "crds" / "mediaflow.dev_workflows.yaml").read_bytes()
-    chart = (CHART / "crds" / "mediaflow.dev_workflows.yaml").read_bytes()
-    assert chart == project, "copy crds/mediaflow.dev_workflows.yaml into charts/mediaflow/crds/"
+def test_the_chart_crds_are_the_project_crds_byte_for_byte() -> None:
+    for name in (
+        "mediaflow.dev_workflows.yaml",
+        "mediaflow.dev_mediatemplates.yaml",
+        "mediaflow.dev_clustermediatemplates.yaml",
+    ):
+        project = (ROOT / "crds" / name).read_bytes()
+        chart = (CHART / "crds" / name).read_bytes()
+        assert chart == project, f"run make crds: charts/mediaflow/crds/{name} differs"
 
 
 def test_the_chart_ships_kopfs_peering_crd_of_config_peering_yaml() -> None:
@@ -139,6 +144,8 @@ def test_the_chart_ships_kopfs_peering_crd_of_config_peering_yaml() -> None:
     assert chart == config
     assert sorted(p.name for p in (CHART / "crds").iterdir()) == [
         "clusterkopfpeerings.kopf.dev.yaml",
+        "mediaflow.dev_clustermediatemplates.yaml",
+        "mediaflow.dev_mediatemplates.yaml",
         "mediaflow.dev_workflows.yaml",
     ]
 
@@ -498,7 +505,9 @@ def test_namespaced_rbac_grants_no_more_than_config_rbac_yaml() -> None:
         for verb in ("get", "list", "watch")
     } | {("kopf.dev", "clusterkopfpeerings", v) for v in ("get", "list", "watch", "patch")} | {
         ("", "namespaces", v) for v in ("get", "list", "watch")
-    } | {("mediaflow.dev", "workflows", "list")}
+    } | {("mediaflow.dev", "workflows", "list")} | {
+        ("mediaflow.dev", "clustermediatemplates", v) for v in ("get", "list", "watch")
+    } | {("mediaflow.dev", "clustermediatemplates/status", "patch")}
     roles = [d for d in docs if d["kind"] == "Role" and "test" not in d["metadata"]["name"]]
     by_namespace = {(r["metadata"]["namespace"], r["metadata"]["name"]): r for r in roles}
     assert set(by_namespace) == {

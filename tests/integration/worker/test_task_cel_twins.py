@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
 
 from mediaflow_api.tasks import TaskSpec
 from tests.support.workflow_api import create_workflow_object
@@ -46,3 +47,48 @@ def test_server_rejects_what_the_models_reject(
         _create(api, namespace, raw)
     assert info.value.status in (400, 422), info.value.body
     assert SERVER_NEEDLE.get(needle, needle) in info.value.body
+
+
+# A task that refers to a template: no task type, or one (the overrides), never two.
+TEMPLATE_VALID: list[dict[str, Any]] = [
+    {"name": "ref-only", "template": {"name": "hd-h264"}},
+    {
+        "name": "ref-override",
+        "template": {"name": "thumbs", "kind": "ClusterMediaTemplate"},
+        "sprite": {"columns": 3},
+    },
+    {
+        "name": "ref-marks",
+        "watermarkTemplate": {"name": "brand-marks", "kind": "ClusterMediaTemplate"},
+        "transcode": {"preset": "h264-720p"},
+    },
+]
+TEMPLATE_INVALID: list[tuple[dict[str, Any], str]] = [
+    ({"name": "a", "template": {"name": "x"}, "sprite": {}, "analysis": {}}, "at most one"),
+    ({"name": "a", "template": {"name": "x", "kind": "Template"}}, "kind"),
+    ({"name": "a", "template": {"name": "Bad_Name"}}, "name"),
+]
+
+
+@pytest.mark.parametrize("raw", TEMPLATE_VALID, ids=lambda r: r["name"])
+def test_server_accepts_template_references_like_the_models(
+    api: client.ApiClient, namespace: str, raw: dict[str, Any]
+) -> None:
+    stored = TaskSpec.model_validate(_create(api, namespace, raw)["spec"]["tasks"][0])
+    expected = TaskSpec.model_validate(raw)
+    assert (stored.template, stored.watermark_template) == (
+        expected.template,
+        expected.watermark_template,
+    )
+
+
+@pytest.mark.parametrize(("raw", "needle"), TEMPLATE_INVALID, ids=[n for _, n in TEMPLATE_INVALID])
+def test_server_rejects_template_references_the_models_reject(
+    api: client.ApiClient, namespace: str, raw: dict[str, Any], needle: str
+) -> None:
+    with pytest.raises(ValidationError, match=needle):
+        TaskSpec.model_validate(raw)
+    with pytest.raises(ApiException) as info:
+        _create(api, namespace, raw)
+    assert info.value.status in (400, 422), info.value.body
+    assert needle in info.value.body
