@@ -75,6 +75,9 @@ declare -A debian_packages=(
   [/usr/lib/cni/bridge]=containernetworking-plugins [/usr/bin/catatonit]=catatonit
   [iptables]=iptables [nsenter]=util-linux [newuidmap]=uidmap [fuse-overlayfs]=fuse-overlayfs
   [/usr/share/containers/containers.conf]=golang-github-containers-common
+  # the fonts of text watermarks, as in the worker image (worker/mediaflow_worker/fonts.py)
+  [/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf]=fonts-dejavu-core
+  [/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc]=fonts-noto-cjk
 )
 missing=()
 for probe in "${!debian_packages[@]}"; do

@@ -15,16 +15,19 @@ from __future__ import annotations
 
 import logging
 import subprocess
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from mediaflow_api.tasks import TaskSpec, Watermark
 from mediaflow_worker.errors import AssetError, AssetNotFoundError, WorkerError
+from mediaflow_worker.fonts import font_file
 from mediaflow_worker.probe import image_size
 from mediaflow_worker.tasks import AssetFetcher
 from mediaflow_worker.tasks._common import asset_error_as
+from mediaflow_worker.tasks._watermarks import MAX_WATERMARK_PIXELS, is_svg, rasterise_svg
 from mediaflow_worker.tasks.subtitles import check_sidecar_bytes
-from mediaflow_worker.tasks.transcode import MAX_WATERMARK_PIXELS
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +44,18 @@ class ImageRef:
     key: str
 
 
-def _watermarks(task: TaskSpec) -> list[Watermark]:
-    """The watermarks a task draws (a transcode's, every streaming rendition's)."""
-    marks = list(task.transcode.watermarks or []) if task.transcode else []
-    if task.adaptive_streaming:
-        marks += task.adaptive_streaming.watermarks or []
-    return marks
+def task_watermarks(task: TaskSpec) -> list[Watermark]:
+    """The watermarks of a task, whatever its type (those with a
+    ``watermarks`` field: transcode, snapshot, sprite, animatedImage...)."""
+    marks = getattr(task.type_spec, "watermarks", None)
+    return list(marks or [])
 
 
 def watermark_images(tasks: list[TaskSpec]) -> list[ImageRef]:
     """Every watermark image the tasks name, in task order."""
     refs = []
     for task in tasks:
-        for mark in _watermarks(task):
+        for mark in task_watermarks(task):
             if mark.image is not None:
                 refs.append(ImageRef(task.name, mark.image.bucket, mark.image.key))
     return refs
@@ -81,15 +83,48 @@ def joined_clips(tasks: list[TaskSpec]) -> list[ImageRef]:
     return refs
 
 
+def text_watermark_fonts(tasks: list[TaskSpec], default: str) -> dict[str, str]:
+    """Each font file text watermarks need, with the first task needing it."""
+    fonts: dict[str, str] = {}
+    for task in tasks:
+        for mark in task_watermarks(task):
+            if mark.text is not None:
+                fonts.setdefault(font_file(mark.font, default), task.name)
+    return fonts
+
+
 def text_watermark_tasks(tasks: list[TaskSpec]) -> list[str]:
-    """The names of the tasks that draw text (and so need the font)."""
-    return [task.name for task in tasks if any(m.text is not None for m in _watermarks(task))]
+    """The names of the tasks that draw text (and so need a font)."""
+    return [task.name for task in tasks if any(m.text is not None for m in task_watermarks(task))]
+
+
+# The width a preflight renders an SVG watermark at: enough to prove it
+# renders, cheap whatever size it declares.
+SVG_CHECK_WIDTH = 64
 
 
 def check_image(path: Path, ref: ImageRef) -> tuple[int, int]:
     """Probe a fetched watermark image; ``AssetError`` unless it decodes as
-    a PNG, JPEG or WebP within the pixel bound."""
+    a PNG, JPEG or WebP within the pixel bound, or renders as an SVG."""
     where = f"task {ref.task!r}: watermark image {ref.bucket}/{ref.key}"
+    if is_svg(ref.key):
+        # Its size on the output is only known per task; prove it renders
+        # (into a scratch file: a local run's assets directory is the user's).
+        with tempfile.TemporaryDirectory(prefix="mediaflow-svg-") as tmp:
+            trial = rasterise_svg(
+                path,
+                SVG_CHECK_WIDTH,
+                Path(tmp) / "trial.png",
+                where=where,
+                label="preflight",
+                deadline=_no_deadline(),
+            )
+            return _probe_image(trial, where)
+    return _probe_image(path, where)
+
+
+def _probe_image(path: Path, where: str) -> tuple[int, int]:
+    """Width and height of a PNG/JPEG/WebP within the pixel bound."""
     try:
         width, height = image_size(path)
     except subprocess.TimeoutExpired as exc:
@@ -101,10 +136,17 @@ def check_image(path: Path, ref: ImageRef) -> tuple[int, int]:
     return width, height
 
 
-def check_font(font: str, task: str) -> None:
+def _no_deadline() -> float:
+    """A deadline for preflight commands: a minute from now."""
+    return time.monotonic() + 60
+
+
+def check_font(font: str, task: str, *, default: bool = True) -> None:
     """``AssetNotFoundError``/``AssetError`` unless ``font`` is a readable
-    TrueType/OpenType file (ffmpeg would silently draw with another font)."""
-    where = f"task {task!r}: the font for text watermarks {font} (MEDIAFLOW_FONT_FILE)"
+    TrueType/OpenType file (ffmpeg would silently draw with another font).
+    ``default``: the font is MEDIAFLOW_FONT_FILE (else a watermark's font)."""
+    origin = "MEDIAFLOW_FONT_FILE" if default else "a watermark's font"
+    where = f"task {task!r}: the font for text watermarks {font} ({origin})"
     path = Path(font)
     if not path.is_file():
         raise AssetNotFoundError(f"{where} does not exist")
@@ -151,9 +193,8 @@ def check(tasks: list[TaskSpec], fetch_asset: AssetFetcher, font: str) -> AssetF
                 fetched[(ref.bucket, ref.key)] = fetch_asset(ref.bucket, ref.key)
             except AssetError as exc:
                 raise asset_error_as(exc, "intro/outro", f"task {ref.task!r}: ") from exc
-    text_tasks = text_watermark_tasks(tasks)
-    if text_tasks:
-        check_font(font, text_tasks[0])
+    for needed, task in text_watermark_fonts(tasks, font).items():
+        check_font(needed, task, default=needed == font)
 
     def fetch_checked(bucket: str, key: str) -> Path:
         path = fetched.get((bucket, key))

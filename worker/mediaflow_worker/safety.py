@@ -48,6 +48,11 @@ ALLOWED_IMAGE_DEMUXERS: tuple[str, ...] = ("png_pipe", "jpeg_pipe", "webp_pipe")
 # For subtitle sidecars only (text formats that reference no other file);
 # never for the upload itself.
 ALLOWED_SUBTITLE_DEMUXERS: tuple[str, ...] = ("srt", "webvtt", "ass")
+# SVG watermarks: only ever *forced* (-f svg_pipe) in the one command that
+# rasterises them to PNG (ffmpeg.watermark.svg_raster_args), never probed for.
+# librsvg, as ffmpeg feeds it (from memory, no base file), loads nothing an
+# SVG references: no files, no URLs (tests/integration/worker/test_watermarks_everywhere.py).
+SVG_DEMUXER = "svg_pipe"
 
 SNIFF_BYTES = 4096
 # Text markers of playlists and other "formats" that reference other files.
@@ -95,7 +100,8 @@ def unrestricted_inputs(args: Sequence[str]) -> list[str]:
         forced = _option(options, "-f")
         formats = _option(options, "-format_whitelist")
         allowed = {*ALLOWED_DEMUXERS, *ALLOWED_IMAGE_DEMUXERS, *ALLOWED_SUBTITLE_DEMUXERS}
-        demuxers_ok = (forced is not None and forced in allowed) or (
+        # SVG only when forced (never detected by probing a list of formats).
+        demuxers_ok = (forced is not None and forced in (*allowed, SVG_DEMUXER)) or (
             formats is not None and set(formats.split(",")) <= allowed
         )
         if whitelist != "file" or not target.startswith("file:") or not demuxers_ok:

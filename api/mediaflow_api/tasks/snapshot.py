@@ -13,6 +13,15 @@ from mediaflow_api.tasks.common import (
     exactly_one_cel,
     parse_time_point,
 )
+from mediaflow_api.tasks.sizing import (
+    FillType,
+    adaptive_orientation_field,
+    check_fill,
+    fill_cels,
+    fill_type_field,
+    pad_color_field,
+)
+from mediaflow_api.tasks.watermark import Watermark
 
 
 class SnapshotTask(SpecModel):
@@ -45,6 +54,17 @@ class SnapshotTask(SpecModel):
     height: int | None = Field(
         default=None, ge=16, le=8192, description="Height in pixels (width keeps aspect)."
     )
+    fill_type: FillType | None = fill_type_field()
+    pad_color: str | None = pad_color_field()
+    adaptive_orientation: bool | None = adaptive_orientation_field(default_on=False)
+    watermarks: list[Watermark] | None = Field(
+        default=None,
+        max_length=10,
+        description=(
+            "Image or text overlays on every still, drawn in order. start/end are times in "
+            "the input: a still shows the watermarks whose window holds its instant."
+        ),
+    )
 
     @model_validator(mode="after")
     def _check(self) -> SnapshotTask:
@@ -54,6 +74,12 @@ class SnapshotTask(SpecModel):
             number, percent = parse_time_point(point)
             if percent and number > 100:
                 raise ValueError(f"snapshot.times: {point!r} is more than 100%")
+        check_fill(
+            "snapshot",
+            self.fill_type,
+            self.pad_color,
+            {"width": self.width, "height": self.height},
+        )
         return self
 
     model_config = ConfigDict(
@@ -68,6 +94,7 @@ class SnapshotTask(SpecModel):
                     "double(t.substring(0, size(t) - 1)) <= 100.0)",
                     "snapshot.times: a percentage cannot exceed 100%",
                 ),
+                *fill_cels("snapshot", ["width", "height"]),
             ]
         }
     )

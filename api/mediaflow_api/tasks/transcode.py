@@ -26,6 +26,13 @@ from mediaflow_api.tasks.intro_outro import (
     check_transcode_intro_outro,
 )
 from mediaflow_api.tasks.privacy import TRANSCODE_PRIVACY_CEL, Privacy, check_transcode_privacy
+from mediaflow_api.tasks.sizing import (
+    FillType,
+    check_fill,
+    fill_cels,
+    fill_type_field,
+    pad_color_field,
+)
 from mediaflow_api.tasks.subtitles import (
     TRANSCODE_SUBTITLES_CEL,
     Subtitles,
@@ -142,6 +149,8 @@ _VIDEO_ENCODING_FIELDS = [
     "two_pass",
     "bit_depth",
     "hdr",
+    "fill_type",
+    "pad_color",
 ]
 _AUDIO_ENCODING_FIELDS = ["bitrate", "sample_rate", "channels", "loudness"]
 _ALIASES = {
@@ -150,6 +159,8 @@ _ALIASES = {
     "rate_control": "rateControl",
     "two_pass": "twoPass",
     "bit_depth": "bitDepth",
+    "fill_type": "fillType",
+    "pad_color": "padColor",
 }
 
 
@@ -289,6 +300,8 @@ class VideoSettings(SpecModel):
             "means 'short side 720' for phone videos too. Default true."
         ),
     )
+    fill_type: FillType | None = fill_type_field()
+    pad_color: str | None = pad_color_field()
     fps: float | None = Field(
         default=None,
         ge=0.001,
@@ -420,6 +433,9 @@ class VideoSettings(SpecModel):
         check_profile_fits(self.codec, self)
         check_rate_control(self.codec, self)
         check_bit_depth(self.codec, self)
+        check_fill(
+            "video", self.fill_type, self.pad_color, {"width": self.width, "height": self.height}
+        )
         return self
 
     model_config = ConfigDict(
@@ -490,6 +506,7 @@ class VideoSettings(SpecModel):
                     "!has(self.bframes) || self.bframes == 0",
                     "video.profile baseline has no B-frames: set bframes 0 or leave it out",
                 ),
+                *fill_cels("video", ["width", "height"]),
             ]
         }
     )
@@ -700,7 +717,7 @@ class TranscodeTask(SpecModel):
         "Default true.",
     )
     watermarks: list[Watermark] | None = Field(
-        default=None, max_length=4, description="Image or text overlays, drawn in order."
+        default=None, max_length=10, description="Image or text overlays, drawn in order."
     )
     subtitles: Subtitles | None = Field(
         default=None,

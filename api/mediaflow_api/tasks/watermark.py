@@ -1,4 +1,5 @@
-"""Watermarks of a transcode: an image object or a line of text."""
+"""Watermarks (transcode, snapshot, sprite, animated image, streaming
+renditions): an image object or a line of text."""
 
 from __future__ import annotations
 
@@ -14,6 +15,12 @@ COLOR_PATTERN = r"^([a-z]{3,20}|#[0-9a-fA-F]{6})$"
 # An S3 bucket name (the subset MinIO and AWS both accept).
 Length = Annotated[str, StringConstraints(pattern=LENGTH_PATTERN, max_length=10)]
 
+# The fonts shipped in the worker image, by name (the worker maps each to a
+# font file: mediaflow_worker.fonts). "cjk-*" cover Chinese, Japanese and
+# Korean as well as Latin text.
+FontName = Literal["sans", "serif", "mono", "cjk-sans", "cjk-serif"]
+FONT_NAMES: tuple[str, ...] = ("sans", "serif", "mono", "cjk-sans", "cjk-serif")
+
 Position = Literal[
     "top-left",
     "top",
@@ -28,7 +35,9 @@ Position = Literal[
 
 
 class WatermarkImage(SpecModel):
-    """An image object (PNG with alpha recommended) in a bucket."""
+    """An image object in a bucket: PNG (alpha recommended), JPEG, WebP, or
+    SVG (a key ending in .svg; rendered at the watermark's width, nothing it
+    references is loaded)."""
 
     bucket: str = Field(
         min_length=3, max_length=63, pattern=BUCKET_PATTERN, description="Bucket of the image."
@@ -46,7 +55,15 @@ class Watermark(SpecModel):
         default=None,
         min_length=1,
         max_length=200,
-        description="Overlay this text (rendered literally, DejaVu Sans).",
+        description="Overlay this text (rendered literally, in font).",
+    )
+    font: FontName | None = Field(
+        default=None,
+        description=(
+            "Font of the text: sans, serif, mono (DejaVu), cjk-sans or cjk-serif (Noto CJK: "
+            "Chinese, Japanese, Korean and Latin). Default: the worker's MEDIAFLOW_FONT_FILE "
+            "(DejaVu Sans). Text only."
+        ),
     )
     position: Position = Field(
         default="top-right", description="Anchor of the overlay in the video frame."
@@ -87,6 +104,23 @@ class Watermark(SpecModel):
     end: float | None = Field(
         default=None, ge=0.001, le=86400, description="Hide from this second of the output."
     )
+    start_from_end: float | None = Field(
+        default=None,
+        alias="startFromEnd",
+        ge=0.001,
+        le=86400,
+        description=(
+            "Show from this many seconds before the end of the output (instead of start): "
+            "5 shows the watermark in the last 5 seconds."
+        ),
+    )
+    end_from_end: float | None = Field(
+        default=None,
+        alias="endFromEnd",
+        ge=0,
+        le=86400,
+        description="Hide from this many seconds before the end of the output (instead of end).",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> Watermark:
@@ -96,6 +130,20 @@ class Watermark(SpecModel):
             raise ValueError("watermark.end must be greater than watermark.start")
         if self.text is not None and self.width is not None:
             raise ValueError("watermark.width applies to images only; use fontSize for text")
+        if self.start is not None and self.start_from_end is not None:
+            raise ValueError("watermark: set start or startFromEnd, not both")
+        if self.end is not None and self.end_from_end is not None:
+            raise ValueError("watermark: set end or endFromEnd, not both")
+        if (
+            self.start_from_end is not None
+            and self.end_from_end is not None
+            and self.end_from_end >= self.start_from_end
+        ):
+            raise ValueError(
+                "watermark.endFromEnd must be less than startFromEnd (it counts back from the end)"
+            )
+        if self.image is not None and self.font is not None:
+            raise ValueError("watermark.font applies to text only")
         return self
 
     model_config = ConfigDict(
@@ -112,6 +160,24 @@ class Watermark(SpecModel):
                 cel(
                     "!(has(self.text) && has(self.width))",
                     "watermark.width applies to images only; use fontSize for text",
+                ),
+                cel(
+                    "!(has(self.start) && has(self.startFromEnd))",
+                    "watermark: set start or startFromEnd, not both",
+                ),
+                cel(
+                    "!(has(self.end) && has(self.endFromEnd))",
+                    "watermark: set end or endFromEnd, not both",
+                ),
+                cel(
+                    "!(has(self.startFromEnd) && has(self.endFromEnd)) || "
+                    "self.endFromEnd < self.startFromEnd",
+                    "watermark.endFromEnd must be less than startFromEnd "
+                    "(it counts back from the end)",
+                ),
+                cel(
+                    "!(has(self.image) && has(self.font))",
+                    "watermark.font applies to text only",
                 ),
             ]
         }

@@ -251,7 +251,7 @@ def test_watermarks_go_only_where_a_task_type_has_them() -> None:
 
 
 def test_too_many_watermarks_after_the_merge_are_refused_naming_the_field() -> None:
-    many: dict[str, Any] = {"watermarks": [{"text": str(i)} for i in range(4)]}
+    many: dict[str, Any] = {"watermarks": [{"text": str(i)} for i in range(10)]}
     task = _task(
         {
             "name": "t",
@@ -261,3 +261,24 @@ def test_too_many_watermarks_after_the_merge_are_refused_naming_the_field() -> N
     )
     with pytest.raises(TemplateError, match="watermarks"):
         resolve_tasks([task], "media", _lookup({MARKS: many}))
+
+
+@pytest.mark.parametrize(
+    ("kind", "settings"),
+    [("snapshot", {"count": 1}), ("sprite", {}), ("animatedImage", {})],
+)
+def test_a_watermarks_template_applies_to_every_image_task(
+    kind: str, settings: dict[str, Any]
+) -> None:
+    task = _task(
+        {
+            "name": "t",
+            "watermarkTemplate": {"name": "marks", "kind": "ClusterMediaTemplate"},
+            kind: {**settings, "watermarks": [{"text": "mine", "font": "cjk-sans"}]},
+        }
+    )
+    (resolved,) = resolve_tasks([task], "media", _lookup({MARKS: LOGO}))
+    marks = getattr(resolved.type_spec, "watermarks", None) or []
+    assert len(marks) == 2
+    assert marks[-1].text == "mine"
+    assert marks[-1].font == "cjk-sans"

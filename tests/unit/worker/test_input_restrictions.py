@@ -14,7 +14,7 @@ import pytest
 
 from mediaflow_api.job import Limits
 from mediaflow_api.presets import resolve_transcode
-from mediaflow_api.tasks import Rendition, TranscodeTask
+from mediaflow_api.tasks import Rendition, TranscodeTask, Watermark
 from mediaflow_worker import process, safety
 from mediaflow_worker.ffmpeg import (
     adaptive_streaming,
@@ -23,10 +23,12 @@ from mediaflow_worker.ffmpeg import (
     common,
     snapshot,
     sprite,
+    watermark,
 )
 from mediaflow_worker.ffmpeg.ffprobe import describe_args, image_size_args, probe_args
 from mediaflow_worker.probe import parse_probe
 from mediaflow_worker.tasks import TaskContext
+from mediaflow_worker.tasks import _watermarks as watermarks_prep
 from mediaflow_worker.tasks import transcode as transcode_task
 
 pytestmark = pytest.mark.unit
@@ -38,6 +40,13 @@ RUNGS = [
     adaptive_streaming.PlannedRendition(Rendition(height=360, videoBitrate="800k"), 640, 360),
     adaptive_streaming.PlannedRendition(Rendition(height=240, videoBitrate="400k"), 426, 240),
 ]
+IMAGE_MARK = watermark.WatermarkInput(
+    Watermark.model_validate({"image": {"bucket": "b12", "key": "k.png"}}),
+    1,
+    (32, 16),
+    None,
+    Path("/assets/k.png"),
+)
 PLAN = sprite.SpritePlan(interval=1, thumbs=4, columns=2, rows=2, sheets=1, thumb_w=64, thumb_h=36)
 
 BUILDERS: dict[str, Callable[[], list[str]]] = {
@@ -53,6 +62,29 @@ BUILDERS: dict[str, Callable[[], list[str]]] = {
         SRC, "matroska", MAXPX, [1.0, 2.0], (64, 36), "webp", [OUT, OUT]
     ),
     "sprite": lambda: sprite.sprite_args(SRC, "avi", MAXPX, PLAN, "jpeg", OUT, OUT),
+    "sprite-watermarked": lambda: sprite.sprite_args(
+        SRC, "avi", MAXPX, PLAN, "jpeg", OUT, OUT, marks=[IMAGE_MARK]
+    ),
+    "snapshot-watermarked": lambda: snapshot.snapshot_args(
+        SRC, "mov", MAXPX, 1.0, (64, 36), "jpeg", OUT, marks=[IMAGE_MARK]
+    ),
+    "snapshots-single-pass-watermarked": lambda: snapshot.snapshots_single_pass_args(
+        SRC, "matroska", MAXPX, [1.0, 2.0], (64, 36), "webp", [OUT, OUT], marks=[IMAGE_MARK]
+    ),
+    "gif-watermarked": lambda: animated_image.animated_args(
+        SRC,
+        "flv",
+        MAXPX,
+        start=1,
+        duration=2,
+        fps=10,
+        size=(64, 36),
+        fmt="gif",
+        loop=0,
+        out=OUT,
+        marks=[IMAGE_MARK],
+    ),
+    "svg-raster": lambda: watermark.svg_raster_args(SRC, 64, OUT),
     "gif": lambda: animated_image.animated_args(
         SRC, "flv", MAXPX, start=1, duration=2, fps=10, size=(64, 36), fmt="gif", loop=0, out=OUT
     ),
@@ -131,7 +163,7 @@ def _context(tmp_path: Path, raw: dict[str, Any], task_name: str) -> TaskContext
 
 
 def _transcode_args(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    monkeypatch.setattr(transcode_task, "image_size", lambda _path: (64, 32))
+    monkeypatch.setattr(watermarks_prep, "image_size", lambda _path: (64, 32))
     raw = {
         "format": {"format_name": "mov,mp4,m4a,3gp,3g2,mj2", "duration": "10"},
         "streams": [

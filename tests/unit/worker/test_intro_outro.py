@@ -15,6 +15,7 @@ from mediaflow_worker.ffmpeg.concat import ClipPart, JoinedAudio, concat_filters
 from mediaflow_worker.ffmpeg.subtitles import SubtitleTrack
 from mediaflow_worker.probe import parse_probe
 from mediaflow_worker.tasks import TaskContext
+from mediaflow_worker.tasks import _watermarks as watermarks_prep
 from mediaflow_worker.tasks import transcode as transcode_task
 from mediaflow_worker.tasks.intro_outro import JoinPlan, join_fps, joined_audio
 from mediaflow_worker.tasks.subtitles import SubtitlePlan
@@ -103,7 +104,7 @@ def test_the_join_takes_one_constant_rate_and_the_outputs_audio_format(tmp_path:
 def test_clips_come_after_the_watermark_images_and_before_soft_subtitles(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(transcode_task, "image_size", lambda _path: (64, 32))
+    monkeypatch.setattr(watermarks_prep, "image_size", lambda _path: (64, 32))
     spec = resolve_transcode(
         TranscodeTask.model_validate(
             {

@@ -12,7 +12,7 @@ import pytest
 
 from mediaflow_api.job import WorkerJob
 from mediaflow_api.tasks import TaskSpec
-from mediaflow_worker import preflight
+from mediaflow_worker import fonts, preflight
 from mediaflow_worker.cli import asset_mapping, build_parser
 from mediaflow_worker.errors import (
     AssetError,
@@ -248,3 +248,38 @@ def test_a_job_checks_its_assets_before_downloading_the_input(
     assert failure["ok"] is False
     assert failure["error"]["reason"] == "AssetNotFound"
     assert list(tmp_path.iterdir()) == []  # scratch removed
+
+
+def test_watermarks_of_every_image_task_and_their_fonts_are_checked(
+    tmp_path: Path, font: str, probed: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tasks = [
+        TaskSpec.model_validate(raw)
+        for raw in (
+            {
+                "name": "stills",
+                "snapshot": {
+                    "count": 1,
+                    "watermarks": [{"image": {"bucket": "brand", "key": "a.png"}}],
+                },
+            },
+            {"name": "sheet", "sprite": {"watermarks": [{"text": "x", "font": "cjk-sans"}]}},
+            {"name": "gif", "animatedImage": {"watermarks": [{"text": "y"}]}},
+        )
+    ]
+    assert [(r.task, r.key) for r in preflight.watermark_images(tasks)] == [("stills", "a.png")]
+    assert preflight.text_watermark_tasks(tasks) == ["sheet", "gif"]
+    needed = preflight.text_watermark_fonts(tasks, font)
+    assert needed == {fonts.font_file("cjk-sans", font): "sheet", font: "gif"}
+
+    def fetch(bucket: str, key: str) -> Path:
+        path = tmp_path / key
+        path.write_bytes(b"png")
+        return path
+
+    # The CJK font is not where the table says: the run stops, naming the
+    # task and the watermark's font (not MEDIAFLOW_FONT_FILE).
+    monkeypatch.setitem(fonts.FONT_FILES, "cjk-sans", str(tmp_path / "no-such-cjk.ttc"))
+    with pytest.raises(AssetNotFoundError, match=r"task 'sheet'.*a watermark's font"):
+        preflight.check(tasks, fetch, font)
+    assert probed == [tmp_path / "a.png"]

@@ -157,6 +157,36 @@ VALID: list[dict[str, Any]] = [
         "name": "all",
         "analysis": {"sceneChanges": True, "black": True, "silence": True, "loudness": True},
     },
+    {
+        "name": "exact-stills",
+        "snapshot": {
+            "count": 2,
+            "width": 320,
+            "height": 240,
+            "fillType": "pad",
+            "padColor": "#102030",
+            "adaptiveOrientation": True,
+            "watermarks": [
+                {"text": "你好", "font": "cjk-sans", "startFromEnd": 5, "endFromEnd": 1},
+                {"image": {"bucket": "assets", "key": "logo.svg"}, "width": "20%"},
+            ],
+        },
+    },
+    {
+        "name": "exact-sheet",
+        "sprite": {"height": 90, "fillType": "crop", "watermarks": [{"text": "x", "start": 1}]},
+    },
+    {
+        "name": "exact-gif",
+        "animatedImage": {"height": 200, "fillType": "blur", "watermarks": [{"text": "x"}]},
+    },
+    {
+        "name": "exact-video",
+        "transcode": {
+            "video": {"width": 1280, "height": 720, "fillType": "stretch"},
+            "watermarks": [{"text": "x"}] * 10,
+        },
+    },
 ]
 
 
@@ -407,6 +437,54 @@ INVALID: list[tuple[dict[str, Any], str]] = [
         {"name": "a", "analysis": {}, "output": {"fileName": "{inputName}_{rendition}.json"}},
         "fileName",
     ),
+    (
+        {"name": "a", "snapshot": {"count": 1, "fillType": "pad", "width": 64}},
+        "needs width and height",
+    ),
+    ({"name": "a", "sprite": {"fillType": "crop"}}, "needs width and height"),
+    ({"name": "a", "animatedImage": {"fillType": "blur"}}, "needs width and height"),
+    (
+        {"name": "a", "transcode": {"video": {"fillType": "stretch", "height": 720}}},
+        "needs width and height",
+    ),
+    (
+        {"name": "a", "snapshot": {"count": 1, "width": 64, "height": 64, "padColor": "white"}},
+        "padColor applies to fillType pad only",
+    ),
+    ({"name": "a", "sprite": {"fillType": "pad", "height": 64, "padColor": "red"}}, "padColor"),
+    (
+        {"name": "a", "snapshot": {"count": 1, "watermarks": [{"text": "x"}] * 11}},
+        "watermarks",
+    ),
+    (
+        {"name": "a", "sprite": {"watermarks": [{"text": "x", "start": 1, "startFromEnd": 2}]}},
+        "set start or startFromEnd, not both",
+    ),
+    (
+        {"name": "a", "animatedImage": {"watermarks": [{"text": "x", "end": 1, "endFromEnd": 2}]}},
+        "set end or endFromEnd, not both",
+    ),
+    (
+        {
+            "name": "a",
+            "transcode": {"watermarks": [{"text": "x", "startFromEnd": 2, "endFromEnd": 3}]},
+        },
+        "endFromEnd must be less than startFromEnd",
+    ),
+    (
+        {
+            "name": "a",
+            "snapshot": {
+                "count": 1,
+                "watermarks": [{"image": {"bucket": "abc", "key": "k"}, "font": "mono"}],
+            },
+        },
+        "watermark.font applies to text only",
+    ),
+    (
+        {"name": "a", "snapshot": {"count": 1, "watermarks": [{"text": "x", "font": "arial"}]}},
+        "font",
+    ),
 ]
 
 
@@ -446,6 +524,12 @@ def test_every_cross_field_rule_has_a_cel_twin_in_the_schema() -> None:
         "transcode.container cannot hold the audio codec of the preset",
         "video.codec copy/none takes no encoding settings",
         "audio.codec copy/none takes no encoding settings",
+        "fillType other than fit needs width and height",
+        "padColor applies to fillType pad only",
+        "watermark: set start or startFromEnd, not both",
+        "watermark: set end or endFromEnd, not both",
+        "endFromEnd must be less than startFromEnd",
+        "watermark.font applies to text only",
         "must contain {inputName}",
         "must contain {number}",
         "{inputName} in a directory",

@@ -3,10 +3,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from mediaflow_worker.ffmpeg.codecs import ANIMATION_ENCODERS
-from mediaflow_worker.ffmpeg.common import base_args, input_args, seconds, strip_metadata_args
+from mediaflow_worker.ffmpeg.common import (
+    DEFAULT_FONT,
+    base_args,
+    image_input_args,
+    input_args,
+    seconds,
+    strip_metadata_args,
+)
+from mediaflow_worker.ffmpeg.sizing import SizePlan, picture_chains
+from mediaflow_worker.ffmpeg.watermark import WatermarkInput
 
 
 def animated_args(
@@ -17,11 +27,13 @@ def animated_args(
     start: float,
     duration: float,
     fps: float,
-    size: tuple[int, int],
+    size: tuple[int, int] | SizePlan,
     fmt: str,
     loop: int,
     out: Path,
     seek_by_decoding: bool = False,
+    marks: Sequence[WatermarkInput] = (),
+    font: str = DEFAULT_FONT,
 ) -> list[str]:
     """A GIF with a palette made from the clip itself, or an animated WebP.
 
@@ -29,17 +41,30 @@ def animated_args(
     ``start`` (output options) instead of seeking the input — slower, but
     the only way into a stream whose demuxer seeks to no keyframe (an
     MPEG-TS with one IDR frame yields no picture at all after an input seek).
+    ``size``: the frame, or how the picture fills it; ``marks``: watermarks,
+    their images inputs 1, 2... (their times in the filter's timeline: from
+    the animation's start after an input seek, from the input's start with
+    ``seek_by_decoding``).
     """
-    w, h = size
-    scale = f"fps={fps:g},scale={w}:{h}:flags=lanczos,setsar=1"
+    images: list[str] = []
+    for mark in marks:
+        if mark.image_path is not None:
+            images += image_input_args(mark.image_path)
+    if isinstance(size, SizePlan) and (size.fill != "fit" or marks):
+        chains = [f"[0:V:0]fps={fps:g}[frames]"]
+        chains += picture_chains(size, marks, font, "frames", "pic")
+        head = ";".join(chains) + ";[pic]"
+    else:
+        w, h = size.frame if isinstance(size, SizePlan) else size
+        head = f"[0:V:0]fps={fps:g},scale={w}:{h}:flags=lanczos,setsar=1,"
     if fmt == "gif":
         graph = (
-            f"[0:V:0]{scale},split[a][b];[a]palettegen=stats_mode=diff[p];"
+            f"{head}split[a][b];[a]palettegen=stats_mode=diff[p];"
             "[b][p]paletteuse=dither=bayer:bayer_scale=5:diff_mode=rectangle[out]"
         )
         codec = ["-c:v", ANIMATION_ENCODERS["gif"], "-f", "gif"]
     else:
-        graph = f"[0:V:0]{scale}[out]"
+        graph = f"{head}null[out]"
         codec = [
             "-c:v",
             ANIMATION_ENCODERS["webp"],
@@ -59,6 +84,7 @@ def animated_args(
     return [
         *base_args(),
         *source,
+        *images,
         "-filter_complex",
         graph,
         "-map",

@@ -40,22 +40,32 @@ def _up_even(value: float) -> int:
 
 
 def region_box(
-    region: PrivacyRegion, source: tuple[int, int], frame: tuple[int, int]
+    region: PrivacyRegion,
+    source: tuple[int, int],
+    frame: tuple[int, int],
+    content: tuple[int, int] | None = None,
 ) -> Box | None:
     """Where ``region`` (in the source's displayed frame ``source``) lies on
-    the output ``frame``, clipped to it; None when nothing of it is inside."""
+    the output ``frame``, clipped to it; None when nothing of it is inside.
+    ``content``: the size the picture is scaled to, centred on the frame
+    (``ffmpeg.sizing``: smaller with pad/blur fills, larger with crop);
+    default: the frame itself."""
     src_w, src_h = source
     out_w, out_h = frame
+    content_w, content_h = content or frame
+    # The same centring as ffmpeg.sizing.size_chains (negative: cropped).
+    off_x, off_y = (out_w - content_w) // 2, (out_h - content_h) // 2
 
     def px(length: str, reference: int) -> float:
         number, percent = parse_length(length)
         return reference * number / 100 if percent else number
 
-    sx, sy = out_w / src_w, out_h / src_h
-    left = px(region.x, src_w) * sx
-    top = px(region.y, src_h) * sy
+    sx, sy = content_w / src_w, content_h / src_h
+    left = off_x + px(region.x, src_w) * sx
+    top = off_y + px(region.y, src_h) * sy
     right = min(left + px(region.width, src_w) * sx, out_w)
     bottom = min(top + px(region.height, src_h) * sy, out_h)
+    left, top = max(left, 0.0), max(top, 0.0)
     # Near edges down, far edges up to even: the box covers the whole region.
     x, y = _down_even(left), _down_even(top)
     w = min(_up_even(right), _down_even(out_w)) - x
@@ -88,13 +98,15 @@ def privacy_filters(
     source: tuple[int, int],
     frame: tuple[int, int],
     src_label: str,
+    content: tuple[int, int] | None = None,
 ) -> tuple[list[str], str]:
     """Filter chains hiding ``regions`` on ``src_label``; returns (chains, label).
-    Regions wholly outside the frame are left out."""
+    Regions wholly outside the frame are left out (``content``: see
+    ``region_box``)."""
     chains: list[str] = []
     label = src_label
     for i, region in enumerate(regions):
-        box = region_box(region, source, frame)
+        box = region_box(region, source, frame, content)
         if box is None:
             continue
         chains.append(f"[{label}]split=2[pv{i}base][pv{i}src]")
@@ -107,11 +119,15 @@ def privacy_filters(
 
 
 def privacy_step(
-    regions: Sequence[PrivacyRegion], source: tuple[int, int], frame: tuple[int, int]
+    regions: Sequence[PrivacyRegion],
+    source: tuple[int, int],
+    frame: tuple[int, int],
+    content: tuple[int, int] | None = None,
 ) -> GraphStep:
-    """The regions as a step of the transcode's video graph."""
+    """The regions as a step of the transcode's video graph (``content``: see
+    ``region_box``)."""
 
     def step(label: str) -> tuple[list[str], str]:
-        return privacy_filters(regions, source, frame, label)
+        return privacy_filters(regions, source, frame, label, content)
 
     return step

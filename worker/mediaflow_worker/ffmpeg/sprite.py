@@ -14,7 +14,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mediaflow_worker.ffmpeg.codecs import image_codec_args
-from mediaflow_worker.ffmpeg.common import base_args, even, input_args, strip_metadata_args
+from mediaflow_worker.ffmpeg.common import (
+    DEFAULT_FONT,
+    base_args,
+    even,
+    image_input_args,
+    input_args,
+    strip_metadata_args,
+)
+from mediaflow_worker.ffmpeg.sizing import SizePlan, picture_chains
+from mediaflow_worker.ffmpeg.watermark import WatermarkInput
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,37 @@ def plan_sprite(
     )
 
 
+def sprite_graph(
+    plan: SpritePlan,
+    sizing: SizePlan | None = None,
+    marks: Sequence[WatermarkInput] = (),
+    font: str = DEFAULT_FONT,
+) -> str:
+    """``fps`` picks one frame per interval counted from 0 (ffmpeg shifts the
+    input's clock to start there; without ``start_time`` the grid starts at
+    the first frame's rounded timestamp and a clip shorter than about one
+    interval yields nothing); each is sized (``sizing``: its fill type;
+    default: scaled to the plan's thumbnail) and watermarked (on every
+    thumbnail, times in the input's timeline); ``tile`` packs them (a last,
+    partly filled sheet included), ``[count]`` carries one frame per
+    thumbnail."""
+    if plan.first_frame_only:
+        pick = "select=eq(n\\,0)"
+    else:
+        pick = f"fps=1/{plan.interval:.6f}:start_time=0"
+    if (sizing is None or sizing.fill == "fit") and not marks:
+        return (
+            f"[0:V:0]{pick},scale={plan.thumb_w}:{plan.thumb_h},setsar=1,split[thumbs][count];"
+            f"[thumbs]tile={plan.columns}x{plan.rows}[sheets]"
+        )
+    thumb = sizing or SizePlan((plan.thumb_w, plan.thumb_h), (plan.thumb_w, plan.thumb_h))
+    chains = [f"[0:V:0]{pick}[frames]"]
+    chains += picture_chains(thumb, marks, font, "frames", "pic")
+    chains.append("[pic]split[thumbs][count]")
+    chains.append(f"[thumbs]tile={plan.columns}x{plan.rows}[sheets]")
+    return ";".join(chains)
+
+
 def sprite_args(
     path: Path,
     demuxer: str,
@@ -71,26 +111,23 @@ def sprite_args(
     fmt: str,
     pattern: Path,
     count_file: Path,
+    *,
+    sizing: SizePlan | None = None,
+    marks: Sequence[WatermarkInput] = (),
+    font: str = DEFAULT_FONT,
 ) -> list[str]:
-    """All sheets in one pass: ``fps`` picks one frame per interval counted
-    from 0 (ffmpeg shifts the input's clock to start there; without
-    ``start_time`` the grid starts at the first frame's rounded timestamp and
-    a clip shorter than about one interval yields nothing), ``tile`` packs
-    them (a last, partly filled sheet included); ``count_file`` gets one line
-    per thumbnail."""
-    if plan.first_frame_only:
-        pick = "select=eq(n\\,0)"
-    else:
-        pick = f"fps=1/{plan.interval:.6f}:start_time=0"
-    graph = (
-        f"[0:V:0]{pick},scale={plan.thumb_w}:{plan.thumb_h},setsar=1,split[thumbs][count];"
-        f"[thumbs]tile={plan.columns}x{plan.rows}[sheets]"
-    )
+    """All sheets in one pass (``sprite_graph``); ``count_file`` gets one
+    line per thumbnail; ``marks``' images are inputs 1, 2..."""
+    images: list[str] = []
+    for mark in marks:
+        if mark.image_path is not None:
+            images += image_input_args(mark.image_path)
     return [
         *base_args(),
         *input_args(path, demuxer, max_pixels),
+        *images,
         "-filter_complex",
-        graph,
+        sprite_graph(plan, sizing, marks, font),
         "-map",
         "[sheets]",
         "-frames:v",

@@ -32,6 +32,7 @@ from mediaflow_worker.ffmpeg.common import (
 )
 from mediaflow_worker.ffmpeg.concat import ClipPart, JoinedAudio, clip_input_args, concat_filters
 from mediaflow_worker.ffmpeg.graph import GraphStep, apply_steps
+from mediaflow_worker.ffmpeg.sizing import SizePlan, size_chains
 from mediaflow_worker.ffmpeg.subtitles import SubtitleTrack, soft_input_args, soft_output_args
 from mediaflow_worker.ffmpeg.watermark import WatermarkInput, watermark_filters
 from mediaflow_worker.probe import AudioInfo, VideoInfo
@@ -364,12 +365,14 @@ def transcode_video_graph(
     pre_steps: Sequence[GraphStep] = (),
     post_steps: Sequence[GraphStep] = (),
     decoded_start: float | None = None,
+    sizing: SizePlan | None = None,
 ) -> str:
-    """The -filter_complex of a transcode: scale, tone mapping, fps,
-    ``pre_steps`` (blurred regions), watermarks, ``post_steps`` (burned-in
-    subtitles), the output pixel format (``color``; default 8-bit 4:2:0).
-    ``decoded_start``: the input was not seeked; drop what comes before this
-    second here and restart the clock at 0, as an input seek would."""
+    """The -filter_complex of a transcode: scale (or ``sizing``'s exact fill:
+    pad, crop, blur...), tone mapping, fps, ``pre_steps`` (blurred regions),
+    watermarks, ``post_steps`` (burned-in subtitles), the output pixel format
+    (``color``; default 8-bit 4:2:0). ``decoded_start``: the input was not
+    seeked; drop what comes before this second here and restart the clock at
+    0, as an input seek would."""
     color = color or ColorPlan()
     w, h = size
     source = "[0:V:0]"
@@ -384,9 +387,12 @@ def transcode_video_graph(
         ]
         source = "[src]"
     tonemap = f",{color.tonemap}" if color.tonemap else ""
-    chains.append(
-        f"{source}scale={w}:{h},setsar=1{tonemap}" + (f",fps={fps:g}" if fps else "") + "[base]"
-    )
+    rate = f",fps={fps:g}" if fps else ""
+    if sizing is None or sizing.fill == "fit":
+        chains.append(f"{source}scale={w}:{h},setsar=1{tonemap}{rate}[base]")
+    else:
+        chains += size_chains(sizing, source.strip("[]"), "sized")
+        chains.append("[sized]" + ((tonemap + rate).lstrip(",") or "null") + "[base]")
     pre_chains, label = apply_steps(pre_steps, "base")
     chains += pre_chains
     wm_chains, label = watermark_filters(marks, size, label, font)
@@ -430,6 +436,7 @@ def transcode_args(
     encode_pass: EncodePass | None = None,
     audio_outputs: Sequence[AudioOutput] | None = None,
     seek_by_decoding: bool = False,
+    sizing: SizePlan | None = None,
 ) -> list[str]:
     """The full command of a resolved transcode (``presets.resolve_transcode``).
 
@@ -450,7 +457,8 @@ def transcode_args(
     first track); ``seek_by_decoding``: reach ``trim.start`` by decoding from
     the beginning (filters drop what comes before it) instead of an input
     seek, which finds no picture in a stream without a keyframe near it (no
-    held last frame, no join)."""
+    held last frame, no join); ``sizing``: how the picture fills ``size``
+    (None: scaled to it)."""
     settings_v, settings_a = spec.video, spec.audio
     assert spec.container is not None
     assert settings_v is not None
@@ -495,6 +503,7 @@ def transcode_args(
             pre_steps=pre_steps,
             post_steps=post_steps,
             decoded_start=decoded_start,
+            sizing=sizing,
         )
         video_label = "vout"
         if joining:

@@ -25,10 +25,11 @@ from mediaflow_worker.ffmpeg.adaptive_streaming import (
     stream_args,
 )
 from mediaflow_worker.ffmpeg.codecs import VIDEO_ENCODERS
+from mediaflow_worker.ffmpeg.watermark import WatermarkInput
 from mediaflow_worker.probe import ProbeResult
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
-from mediaflow_worker.tasks._common import watermark_inputs
+from mediaflow_worker.tasks._watermarks import prepare_watermarks
 
 AES_128_KEY_BYTES = 16
 # Anything longer is not a key (read no further).
@@ -221,8 +222,14 @@ def run(ladder: Ladder, ctx: TaskContext) -> list[OutputFile]:
         )
         for i in range(hls_variant_count(plan)):
             (ctx.out_dir / f"stream_{i}").mkdir(parents=True, exist_ok=True)
-    # Drawn on every rendition, each at its own size (``ffmpeg.watermark``).
-    marks = watermark_inputs(spec.watermarks, ctx) if spec.watermarks and plan.videos else []
+    # Drawn on every rendition, each at its own size (``ffmpeg.watermark``);
+    # an SVG is rendered once, for the largest one, and scaled down for the rest.
+    marks: list[WatermarkInput] = []
+    if spec.watermarks and plan.videos:
+        largest = max(plan.videos, key=lambda p: p.width * p.height)
+        marks = prepare_watermarks(
+            spec.watermarks, ctx, (largest.width, largest.height), ctx.duration or None
+        )
     key_info = write_key_info(spec.encryption, ctx) if spec.encryption else None
     args = stream_args(
         ctx.input_path,

@@ -9,10 +9,11 @@ from mediaflow_api.tasks import AnimatedImageTask, parse_time_point
 from mediaflow_worker.errors import ProcessingError, ProcessTimeoutError
 from mediaflow_worker.ffmpeg.animated_image import animated_args
 from mediaflow_worker.ffmpeg.codecs import ANIMATION_ENCODERS
-from mediaflow_worker.ffmpeg.common import fit_size
+from mediaflow_worker.ffmpeg.sizing import plan_size
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext
 from mediaflow_worker.tasks._common import describe_media
+from mediaflow_worker.tasks._watermarks import prepare_watermarks, shifted
 
 log = logging.getLogger(__name__)
 
@@ -29,17 +30,19 @@ def clip_window(total: float, start: tuple[float, bool], length: float) -> tuple
 
 
 def webp_animation_frames(data: bytes) -> int:
-    """The number of frames (``ANMF`` chunks) of an animated WebP file; 0 for
-    anything else. ffmpeg 5.1 cannot decode animated WebP, so ffprobe
-    cannot count them."""
+    """The number of frames (``ANMF`` chunks) of an animated WebP file; 1 for
+    a still WebP (libwebp_anim writes one when every frame of a short, still
+    clip comes out the same after lossy coding); 0 for anything else. ffmpeg
+    5.1 cannot decode animated WebP, so ffprobe cannot count them."""
     if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WEBP":
         return 0
-    frames, pos = 0, 12
+    frames, still, pos = 0, False, 12
     while pos + 8 <= len(data):
         fourcc, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
         frames += fourcc == b"ANMF"
+        still |= fourcc in (b"VP8 ", b"VP8L")
         pos += 8 + size + (size & 1)  # chunks are padded to an even size
-    return frames
+    return frames or int(still)
 
 
 def animation_frames(path: Path, fmt: str) -> int:
@@ -61,7 +64,16 @@ def run(spec: AnimatedImageTask, ctx: TaskContext) -> list[OutputFile]:
     """``<task>.gif`` or ``<task>.webp``."""
     display = ctx.display_size()
     begin, length = clip_window(ctx.duration, parse_time_point(spec.start), spec.duration)
-    size = fit_size(*display, spec.width, None, adaptive_orientation=False)
+    plan = plan_size(
+        *display,
+        spec.width,
+        spec.height,
+        fill=spec.fill_type,
+        pad_color=spec.pad_color,
+        adaptive_orientation=bool(spec.adaptive_orientation),
+    )
+    size = plan.frame
+    marks = prepare_watermarks(spec.watermarks, ctx, size, length)
     out = ctx.out_dir / f"{ctx.task_name}.{spec.format}"
 
     def encode(seek_by_decoding: bool) -> None:
@@ -72,11 +84,14 @@ def run(spec: AnimatedImageTask, ctx: TaskContext) -> list[OutputFile]:
             start=begin,
             duration=length,
             fps=spec.fps,
-            size=size,
+            size=plan,
             fmt=spec.format,
             loop=spec.loop,
             out=out,
             seek_by_decoding=seek_by_decoding,
+            # Decoding from the input's start: the filter sees input times.
+            marks=shifted(marks, begin) if seek_by_decoding else marks,
+            font=ctx.font,
         )
         run_ffmpeg(args, label=ctx.task_name, expected_seconds=length, deadline=ctx.deadline)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from mediaflow_api.tasks import SpriteTask
 from mediaflow_worker.errors import ProcessingError
 from mediaflow_worker.ffmpeg.codecs import IMAGE_ENCODERS, IMAGE_EXTENSIONS
+from mediaflow_worker.ffmpeg.sizing import plan_size
 from mediaflow_worker.ffmpeg.sprite import (
     SpritePlan,
     count_thumbnails,
@@ -14,6 +17,7 @@ from mediaflow_worker.ffmpeg.sprite import (
 )
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
+from mediaflow_worker.tasks._watermarks import prepare_watermarks
 
 
 def required_encoders(spec: SpriteTask) -> set[str]:
@@ -35,6 +39,22 @@ def run(spec: SpriteTask, ctx: TaskContext) -> list[OutputFile]:
         width=spec.width,
         max_sheets=spec.max_sheets,
     )
+    sizing = None
+    if spec.height is not None or spec.fill_type is not None or spec.adaptive_orientation:
+        # The thumbnail box: fit (the default) keeps aspect inside
+        # width x height; the exact fill types give exactly that size.
+        sizing = plan_size(
+            *display,
+            spec.width,
+            spec.height,
+            fill=spec.fill_type,
+            pad_color=spec.pad_color,
+            adaptive_orientation=bool(spec.adaptive_orientation),
+        )
+        plan = replace(plan, thumb_w=sizing.frame[0], thumb_h=sizing.frame[1])
+    marks = prepare_watermarks(
+        spec.watermarks, ctx, (plan.thumb_w, plan.thumb_h), ctx.duration or None
+    )
     ext = IMAGE_EXTENSIONS[spec.format]
     pattern = ctx.out_dir / f"sprite-%03d.{ext}"
     # Outside out_dir: the count is ours, not an output.
@@ -47,6 +67,9 @@ def run(spec: SpriteTask, ctx: TaskContext) -> list[OutputFile]:
         spec.format,
         pattern,
         count_file,
+        sizing=sizing,
+        marks=marks,
+        font=ctx.font,
     )
     run_ffmpeg(args, label=ctx.task_name, expected_seconds=ctx.duration, deadline=ctx.deadline)
     sheets = sorted(ctx.out_dir.glob(f"sprite-*.{ext}"))

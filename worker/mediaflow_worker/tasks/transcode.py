@@ -10,7 +10,6 @@ from typing import Any
 from mediaflow_api.presets import resolve_transcode
 from mediaflow_api.tasks import AUDIO_ONLY_CONTAINERS, TranscodeTask
 from mediaflow_worker.errors import (
-    AssetError,
     BadInputError,
     IncompatibleCopyError,
     OutputTooLargeError,
@@ -26,15 +25,16 @@ from mediaflow_worker.ffmpeg.audio import (
 )
 from mediaflow_worker.ffmpeg.blur import privacy_step
 from mediaflow_worker.ffmpeg.codecs import AUDIO_ENCODERS, CONTAINERS, VIDEO_ENCODERS, copy_fits
-from mediaflow_worker.ffmpeg.common import fit_size
 from mediaflow_worker.ffmpeg.graph import GraphStep
+from mediaflow_worker.ffmpeg.sizing import plan_size
 from mediaflow_worker.ffmpeg.subtitles import burn_in_step
 from mediaflow_worker.ffmpeg.transcode import EncodePass, plan_tail_frame, transcode_args
 from mediaflow_worker.ffmpeg.watermark import WatermarkInput
-from mediaflow_worker.probe import audio_tracks, image_size, last_video_frame
+from mediaflow_worker.probe import audio_tracks, last_video_frame
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
 from mediaflow_worker.tasks._common import describe_media
+from mediaflow_worker.tasks._watermarks import prepare_watermarks
 from mediaflow_worker.tasks.intro_outro import JoinPlan, join_fps, joined_audio, prepare_join
 from mediaflow_worker.tasks.subtitles import SubtitlePlan, prepare_subtitles
 
@@ -48,8 +48,6 @@ _MUXER_REFUSED = re.compile(
 )
 # SVT-AV1 1.4 encodes nothing smaller than this on either side.
 SVTAV1_MIN_SIDE = 64
-# A watermark is a logo, not a poster: this bounds what its decoder allocates.
-MAX_WATERMARK_PIXELS = 4096 * 4096
 
 
 # The presets are resolved once, before any task runs (``registry.prepare``).
@@ -123,6 +121,7 @@ def prepare_command(
                 "another container"
             )
     size = None
+    sizing = None
     marks: list[WatermarkInput] = []
     held = None
     pre_steps: list[GraphStep] = []
@@ -131,14 +130,17 @@ def prepare_command(
     burn = track is not None and spec.subtitles is not None and spec.subtitles.mode == "burnIn"
     if use_video and video.codec != "copy":
         assert probe.video is not None
-        size = fit_size(
+        sizing = plan_size(
             probe.video.display_width,
             probe.video.display_height,
             video.width,
             video.height,
+            fill=video.fill_type,
+            pad_color=video.pad_color,
             upscale=bool(video.upscale),
             adaptive_orientation=video.adaptive_orientation is not False,
         )
+        size = sizing.frame
         if video.codec == "av1" and min(size) < SVTAV1_MIN_SIDE:
             # SVT-AV1 refuses such frames ("bad parameter") every time.
             raise BadInputError(
@@ -147,10 +149,13 @@ def prepare_command(
                 "another codec)",
                 reason="OutputTooSmall",
             )
-        marks = _watermarks(spec, ctx)
+        out_duration = max(ctx.duration - (start or 0.0), 0.0)
+        if spec.trim and spec.trim.duration:
+            out_duration = min(out_duration, spec.trim.duration)
+        marks = prepare_watermarks(spec.watermarks, ctx, size, out_duration or None)
         if spec.privacy is not None:
             source = (probe.video.display_width, probe.video.display_height)
-            pre_steps.append(privacy_step(spec.privacy.regions, source, size))
+            pre_steps.append(privacy_step(spec.privacy.regions, source, size, sizing.content))
         if burn and track is not None and spec.subtitles is not None:
             fonts_dir = str(Path(ctx.font).parent)
             post_steps.append(burn_in_step(track, spec.subtitles.style, size, fonts_dir))
@@ -189,6 +194,7 @@ def prepare_command(
         encode_pass=encode_pass if use_video and video.codec != "copy" else None,
         audio_outputs=audio_outputs if use_audio and join is None else None,
         seek_by_decoding=seek_by_decoding,
+        sizing=sizing,
     )
 
 
@@ -298,32 +304,6 @@ def _run_commands(commands: list[tuple[str, list[str]]], ctx: TaskContext, expec
     """Run ``_commands`` one after the other, all under the task's deadline."""
     for label, args in commands:
         run_ffmpeg(args, label=label, expected_seconds=expected, deadline=ctx.deadline)
-
-
-def _watermarks(spec: TranscodeTask, ctx: TaskContext) -> list[WatermarkInput]:
-    """Fetch and measure the watermark images, write the texts to files: the
-    watermarks as ``ffmpeg.watermark`` places them."""
-    marks: list[WatermarkInput] = []
-    for i, mark in enumerate(spec.watermarks or []):
-        if mark.image is not None:
-            image = ctx.fetch_asset(mark.image.bucket, mark.image.key)
-            try:
-                img_w, img_h = image_size(image)
-            except AssetError as exc:
-                where = f"watermark s3://{mark.image.bucket}/{mark.image.key}"
-                raise AssetError(f"{where} {exc.message}") from exc
-            if img_w * img_h > MAX_WATERMARK_PIXELS:
-                raise AssetError(
-                    f"watermark s3://{mark.image.bucket}/{mark.image.key} is {img_w}x{img_h}; "
-                    f"the limit is {MAX_WATERMARK_PIXELS} pixels"
-                )
-            index = len(marks_inputs(marks)) + 1
-            marks.append(WatermarkInput(mark, index, (img_w, img_h), None, image))
-        else:
-            text_file = ctx.scratch / f"{ctx.task_name}-text-{i}.txt"
-            text_file.write_text(mark.text or "", encoding="utf-8")
-            marks.append(WatermarkInput(mark, None, None, text_file))
-    return marks
 
 
 def marks_inputs(marks: list[WatermarkInput]) -> list[WatermarkInput]:
