@@ -67,3 +67,15 @@ def test_each_region_is_cropped_hidden_and_laid_back_in_its_time_range() -> None
         "[pv2base][pv2]overlay=x=0:y=0:enable='between(t,3.000,10000000.000)'[pv2out]",
     ]
     assert privacy_filters([], (320, 240), (320, 240), "base") == ([], "base")
+
+
+def test_regions_follow_the_picture_inside_a_padded_or_cropped_frame() -> None:
+    # A 1920x1080 source padded into 640x640: the picture is 640x360, 140 px down.
+    region = _region(x="300", y="150", width="300", height="90")
+    assert region_box(region, (1920, 1080), (640, 640), (640, 360)) == Box(100, 190, 100, 30)
+    # Cropped into 360x360: the picture is 640x360, 140 px of it cut on the left.
+    assert region_box(region, (1920, 1080), (360, 360), (640, 360)) == Box(0, 50, 60, 30)
+    # A region wholly in the cropped-off part is left out.
+    assert (
+        region_box(_region(x="0", y="0", width="300"), (1920, 1080), (360, 360), (640, 360)) is None
+    )
