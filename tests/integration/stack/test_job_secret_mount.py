@@ -72,7 +72,8 @@ def _report(core: client.CoreV1Api, namespace: str, job: str) -> dict[str, Any]:
                     return status.state.terminated
         return None
 
-    terminated = wait_for(finished, 120, f"the pod of {job} to finish")
+    # Generous: the first pod on a busy node unpacks the image first.
+    terminated = wait_for(finished, 300, f"the pod of {job} to finish")
     assert terminated.exit_code == 0, terminated.message
     report: dict[str, Any] = json.loads(terminated.message)
     return report
