@@ -214,7 +214,7 @@ class AdaptiveStreamingTask(SpecModel):
     )
     watermarks: list[Watermark] | None = Field(
         default=None,
-        max_length=4,
+        max_length=10,
         description="Image or text overlays drawn on every rendition (sized per rendition).",
     )
     segment_seconds: float = Field(
