@@ -17,10 +17,12 @@ MAX_REGIONS = 10
 class PrivacyRegion(SpecModel):
     """A rectangle of the source picture hidden for a time range."""
 
-    x: Length = Field(
+    # Not x/y: Kubernetes tools read YAML 1.1, where a bare `y` key is the
+    # boolean true (kubectl and helm would turn `y: 10%` into `"true": 10%`).
+    left: Length = Field(
         description="Left edge: pixels of the source's displayed frame ('120') or % of its width."
     )
-    y: Length = Field(description="Top edge: pixels of the source's displayed frame or % of it.")
+    top: Length = Field(description="Top edge: pixels of the source's displayed frame or % of it.")
     width: Length = Field(description="Width: pixels of the source's displayed frame or %.")
     height: Length = Field(description="Height: pixels of the source's displayed frame or %.")
     style: RegionStyle = Field(

@@ -64,7 +64,14 @@ def outputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         timeout=60,
     )  # fmt: skip
     x, y, w, h = REGION
-    region = {"x": str(x), "y": str(y), "width": str(w), "height": str(h), "start": 1, "end": 2}
+    region = {
+        "left": str(x),
+        "top": str(y),
+        "width": str(w),
+        "height": str(h),
+        "start": 1,
+        "end": 2,
+    }
     video = {"preset": "ultrafast", "crf": 12}
     tasks = [
         {"name": "plain", "transcode": {"video": video}},

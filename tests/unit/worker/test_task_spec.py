@@ -62,8 +62,21 @@ VALID: list[dict[str, Any]] = [
         "transcode": {
             "privacy": {
                 "regions": [
-                    {"x": "10%", "y": "5%", "width": "20%", "height": "20%", "start": 1, "end": 4},
-                    {"x": "100", "y": "40px", "width": "64", "height": "64", "style": "mosaic"},
+                    {
+                        "left": "10%",
+                        "top": "5%",
+                        "width": "20%",
+                        "height": "20%",
+                        "start": 1,
+                        "end": 4,
+                    },
+                    {
+                        "left": "100",
+                        "top": "40px",
+                        "width": "64",
+                        "height": "64",
+                        "style": "mosaic",
+                    },
                 ]
             }
         },
@@ -300,7 +313,7 @@ INVALID: list[tuple[dict[str, Any], str]] = [
             "transcode": {
                 "privacy": {
                     "regions": [
-                        {"x": "1", "y": "1", "width": "9", "height": "9", "start": 3, "end": 2}
+                        {"left": "1", "top": "1", "width": "9", "height": "9", "start": 3, "end": 2}
                     ]
                 }
             },
@@ -312,7 +325,7 @@ INVALID: list[tuple[dict[str, Any], str]] = [
             "name": "a",
             "transcode": {
                 "video": {"codec": "none"},
-                "privacy": {"regions": [{"x": "1", "y": "1", "width": "9", "height": "9"}]},
+                "privacy": {"regions": [{"left": "1", "top": "1", "width": "9", "height": "9"}]},
             },
         },
         "transcode.privacy needs the video to be encoded",
@@ -354,7 +367,9 @@ INVALID: list[tuple[dict[str, Any], str]] = [
             "name": "a",
             "transcode": {
                 "privacy": {
-                    "regions": [{"x": "1", "y": "1", "width": "9", "height": "9", "style": "pixel"}]
+                    "regions": [
+                        {"left": "1", "top": "1", "width": "9", "height": "9", "style": "pixel"}
+                    ]
                 }
             },
         },

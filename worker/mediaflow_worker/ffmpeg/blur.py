@@ -61,8 +61,8 @@ def region_box(
         return reference * number / 100 if percent else number
 
     sx, sy = content_w / src_w, content_h / src_h
-    left = off_x + px(region.x, src_w) * sx
-    top = off_y + px(region.y, src_h) * sy
+    left = off_x + px(region.left, src_w) * sx
+    top = off_y + px(region.top, src_h) * sy
     right = min(left + px(region.width, src_w) * sx, out_w)
     bottom = min(top + px(region.height, src_h) * sy, out_h)
     left, top = max(left, 0.0), max(top, 0.0)
