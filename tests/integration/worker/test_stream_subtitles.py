@@ -68,8 +68,21 @@ DASH_VTT = ("-allowed_extensions", "aac,m4a,m4s,m4v,mov,mp4,webm,ts,vtt")
 def _ffmpeg_reads(playlist: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     """ffmpeg demuxing every stream ``playlist`` refers to (decoding the video)."""
     return subprocess.run(
-        ["ffmpeg", "-v", "error", *extra, "-i", str(playlist.resolve()),
-         "-map", "0", "-c:s", "copy", "-f", "null", "-"],
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            *extra,
+            "-i",
+            str(playlist.resolve()),
+            "-map",
+            "0",
+            "-c:s",
+            "copy",
+            "-f",
+            "null",
+            "-",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -92,8 +105,7 @@ def _subtitle_text(playlist: Path, *extra: str) -> str:
 
 def _stream_types(playlist: Path, *extra: str) -> list[tuple[str, str]]:
     done = subprocess.run(
-        ["ffprobe", "-v", "error", *extra, "-show_streams", "-of", "json",
-         str(playlist.resolve())],
+        ["ffprobe", "-v", "error", *extra, "-show_streams", "-of", "json", str(playlist.resolve())],
         capture_output=True,
         text=True,
         timeout=120,
@@ -126,7 +138,8 @@ def test_hls_gets_a_webvtt_subtitle_group(tmp_path: Path, clip: Clip, segment_fo
     media = [line for line in master.splitlines() if line.startswith("#EXT-X-MEDIA:")]
     subs = [line for line in media if "TYPE=SUBTITLES" in line]
     assert len(subs) == 1
-    assert 'GROUP-ID="subs"' in subs[0] and 'LANGUAGE="eng"' in subs[0]
+    assert 'GROUP-ID="subs"' in subs[0]
+    assert 'LANGUAGE="eng"' in subs[0]
     uri = re.search(r'URI="([^"]+)"', subs[0])
     assert uri is not None
     variants = [line for line in master.splitlines() if line.startswith("#EXT-X-STREAM-INF")]
@@ -144,12 +157,15 @@ def test_hls_gets_a_webvtt_subtitle_group(tmp_path: Path, clip: Clip, segment_fo
     assert played.returncode == 0, played.stderr
     assert ("subtitle", "webvtt") in _stream_types(out / "master.m3u8", *EXPERIMENTAL)
     read_back = _subtitle_text(out / "master.m3u8", *EXPERIMENTAL)
-    assert "First line" in read_back and "Second & last" in read_back
+    assert "First line" in read_back
+    assert "Second & last" in read_back
     listed = _listed(out)
     assert f"s/{uri.group(1)}" in listed
     assert {f"s/subs/{n}" for n in names} <= listed
     info = _entry(out, "master.m3u8")["subtitles"]
-    assert info["found"] is True and info["language"] == "eng" and info["cues"] == 2
+    assert info["found"] is True
+    assert info["language"] == "eng"
+    assert info["cues"] == 2
     assert info["renditions"] == [uri.group(1)]
 
 
@@ -166,22 +182,27 @@ def test_dash_gets_a_text_vtt_adaptation_set(tmp_path: Path, clip: Clip) -> None
         },
     )
     text = (out / "manifest.mpd").read_text()
-    assert text.startswith("<?xml") and "ns0:" not in text
+    assert text.startswith("<?xml")
+    assert "ns0:" not in text
     mpd = ET.fromstring(text)  # noqa: S314 - our own file
     sets = mpd.findall(f".//{MPD_NS}AdaptationSet")
     vtt = [a for a in sets if a.get("mimeType") == "text/vtt"]
     assert len(vtt) == 1
-    assert vtt[0].get("contentType") == "text" and vtt[0].get("lang") == "eng"
+    assert vtt[0].get("contentType") == "text"
+    assert vtt[0].get("lang") == "eng"
     assert len({a.get("id") for a in sets}) == len(sets)
     base = vtt[0].find(f"{MPD_NS}Representation/{MPD_NS}BaseURL")
-    assert base is not None and base.text
+    assert base is not None
+    assert base.text
     assert _cue_texts((out / base.text).read_text()) == ["First line", "Second &amp; last"]
     assert f"s/{base.text}" in _listed(out)
     mpd_path = out / "manifest.mpd"
     types = _stream_types(mpd_path, *DASH_VTT)
-    assert ("subtitle", "webvtt") in types and ("video", "h264") in types
+    assert ("subtitle", "webvtt") in types
+    assert ("video", "h264") in types
     read_back = _subtitle_text(mpd_path, *DASH_VTT)
-    assert "First line" in read_back and "Second & last" in read_back
+    assert "First line" in read_back
+    assert "Second & last" in read_back
     played = _ffmpeg_reads(mpd_path, *DASH_VTT)
     assert played.returncode == 0, played.stderr
     # Without vtt among its extensions ffmpeg 5.1 refuses the MPD.
@@ -219,7 +240,8 @@ def test_no_sidecar_under_the_naming_rule_means_no_rendition(tmp_path: Path, cli
     assert "SUBTITLES" not in (out / "master.m3u8").read_text()
     assert not (out / "subs").exists()
     info = _entry(out, "master.m3u8")["subtitles"]
-    assert info["found"] is False and info["tried"][0] == "talk.srt"
+    assert info["found"] is False
+    assert info["tried"][0] == "talk.srt"
 
 
 def test_custom_names_rename_the_subtitle_playlist_and_segments(tmp_path: Path, clip: Clip) -> None:
@@ -261,4 +283,5 @@ def test_custom_names_rename_the_subtitle_playlist_and_segments(tmp_path: Path, 
     assert 'URI="talk_1.m3u8"' in master
     assert "\nseg/1_001.vtt\n" in (out / "st/talk/talk_1.m3u8").read_text()
     read_back = _subtitle_text(out / "st/talk/main.m3u8", *EXPERIMENTAL)
-    assert "First line" in read_back and "Second & last" in read_back
+    assert "First line" in read_back
+    assert "Second & last" in read_back

@@ -3,9 +3,9 @@ split over segments (repeated across a boundary), and the playlists."""
 
 from __future__ import annotations
 
-import pytest
-
 import xml.etree.ElementTree as ET
+
+import pytest
 
 from mediaflow_worker.ffmpeg.webvtt_hls import (
     Cue,
@@ -14,8 +14,8 @@ from mediaflow_worker.ffmpeg.webvtt_hls import (
     master_media_line,
     parse_srt,
     vtt_time,
-    webvtt_playlist,
     webvtt_document,
+    webvtt_playlist,
     webvtt_segments,
 )
 
@@ -62,11 +62,11 @@ def test_playlist_lists_the_segments_with_their_lengths() -> None:
 
 MASTER = """#EXTM3U
 #EXT-X-VERSION:6
-#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="group_audio",NAME="audio_0",DEFAULT=YES,URI="stream_0/index.m3u8"
-#EXT-X-STREAM-INF:BANDWIDTH=736930,RESOLUTION=640x360,CODECS="avc1.42c01e",AUDIO="group_audio"
+#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="group_audio",NAME="audio_0",URI="stream_0/index.m3u8"
+#EXT-X-STREAM-INF:BANDWIDTH=736930,RESOLUTION=640x360,AUDIO="group_audio"
 stream_1/index.m3u8
 
-#EXT-X-STREAM-INF:BANDWIDTH=296930,RESOLUTION=426x240,CODECS="avc1.42c015",AUDIO="group_audio"
+#EXT-X-STREAM-INF:BANDWIDTH=296930,RESOLUTION=426x240,AUDIO="group_audio"
 stream_2/index.m3u8
 
 """
@@ -82,7 +82,8 @@ def test_every_variant_refers_to_the_subtitle_group_added_last() -> None:
     # Last, so the variants keep their place (custom names number them).
     assert lines[-1] == line
     assert lines[:3] == MASTER.splitlines()[:3]
-    assert out.endswith("\n") and not out.endswith("\n\n")
+    assert out.endswith("\n")
+    assert not out.endswith("\n\n")
     # Idempotent on the variants: a second group is not added to them.
     assert add_subtitle_group(out, line).count('SUBTITLES="subs"') == 2
 
@@ -94,9 +95,12 @@ def test_the_whole_file_webvtt_holds_every_cue_escaped() -> None:
     assert "00:00:05.500 --> 00:00:06.200\nTwo\nlines\n" in doc
 
 
-MPD = """<?xml version="1.0" encoding="utf-8"?>
-<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:schemaLocation="urn:mpeg:DASH:schema:MPD:2011 DASH-MPD.xsd" type="static">
-	<!-- a comment -->
+MPD = (
+    '<?xml version="1.0" encoding="utf-8"?>\n'
+    '<MPD xmlns="urn:mpeg:dash:schema:mpd:2011" '
+    'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+    'xsi:schemaLocation="urn:mpeg:DASH:schema:MPD:2011 DASH-MPD.xsd" type="static">\n'
+    """	<!-- a comment -->
 	<Period id="0" start="PT0.0S">
 		<AdaptationSet id="0" contentType="video">
 			<Representation id="0" mimeType="video/mp4" bandwidth="600000"/>
@@ -108,6 +112,7 @@ MPD = """<?xml version="1.0" encoding="utf-8"?>
 	</Period>
 </MPD>
 """
+)
 NS = "{urn:mpeg:dash:schema:mpd:2011}"
 
 
@@ -115,7 +120,8 @@ def test_the_mpd_gets_a_text_vtt_adaptation_set_and_keeps_its_namespaces() -> No
     out = add_vtt_adaptation_set(MPD, "subtitles.vtt", "eng")
     assert out.startswith('<?xml version="1.0" encoding="utf-8"?>\n<MPD xmlns="urn:mpeg')
     # The default namespace stays default (no ns0: prefixes) and xsi keeps its name.
-    assert "ns0" not in out and 'xsi:schemaLocation="urn:mpeg:DASH:schema:MPD:2011' in out
+    assert "ns0" not in out
+    assert 'xsi:schemaLocation="urn:mpeg:DASH:schema:MPD:2011' in out
     assert "<!-- a comment -->" in out
     root = ET.fromstring(out)  # noqa: S314 - a literal
     period = root.find(f"{NS}Period")
@@ -130,9 +136,11 @@ def test_the_mpd_gets_a_text_vtt_adaptation_set_and_keeps_its_namespaces() -> No
         "lang": "eng",
     }
     role = added.find(f"{NS}Role")
-    assert role is not None and role.get("value") == "subtitle"
+    assert role is not None
+    assert role.get("value") == "subtitle"
     base = added.find(f"{NS}Representation/{NS}BaseURL")
-    assert base is not None and base.text == "subtitles.vtt"
+    assert base is not None
+    assert base.text == "subtitles.vtt"
     # The rest is unchanged.
     assert period.findall(f"{NS}AdaptationSet")[0].get("contentType") == "video"
 
