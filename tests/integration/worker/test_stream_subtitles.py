@@ -285,3 +285,48 @@ def test_custom_names_rename_the_subtitle_playlist_and_segments(tmp_path: Path, 
     read_back = _subtitle_text(out / "st/talk/main.m3u8", *EXPERIMENTAL)
     assert "First line" in read_back
     assert "Second & last" in read_back
+
+
+ASS = """[Script Info]
+ScriptType: v4.00+
+PlayResX: 640
+PlayResY: 360
+
+[V4+ Styles]
+Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, \
+Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, \
+Shadow, Alignment, MarginL, MarginR, MarginV, Encoding
+Style: Default,DejaVu Sans,48,&H0000FFFF,&H0000FFFF,&H00000000,&H00000000,0,0,0,0,100,100,\
+0,0,1,2,0,8,10,10,20,1
+
+[Events]
+Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text
+Dialogue: 0,0:00:00.50,0:00:01.50,Default,,0,0,0,,{\\b1}Styled{\\b0} line
+"""
+
+
+def test_an_ass_sidecar_becomes_plain_webvtt_cues(tmp_path: Path, clip: Clip) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    video = src / "talk.mp4"
+    shutil.copy(clip.path, video)
+    (src / "talk.ass").write_text(ASS)
+    task = {
+        "format": "dash",
+        "preset": "ultrafast",
+        "renditions": LADDER[:1],
+        "subtitles": {},
+    }
+    out = tmp_path / "out"
+    done = run_local(
+        write_workflow(tmp_path, [{"name": "s", "adaptiveStreaming": task}]), video, out
+    )
+    assert done.returncode == 0, done.stderr
+    vtt = (out / "s" / "subtitles.vtt").read_text()
+    assert "00:00:00.500 --> 00:00:01.500" in vtt
+    # The style (font, colour, {\\an8}) is dropped; bold stays a WebVTT tag.
+    assert _cue_texts(vtt) == ["<b>Styled</b> line"]
+    info = _entry(out / "s", "manifest.mpd")["subtitles"]
+    assert info["format"] == "ass"
+    assert info["language"] == "und"
+    assert 'lang="und"' in (out / "s" / "manifest.mpd").read_text()

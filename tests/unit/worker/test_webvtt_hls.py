@@ -91,8 +91,18 @@ def test_every_variant_refers_to_the_subtitle_group_added_last() -> None:
 def test_the_whole_file_webvtt_holds_every_cue_escaped() -> None:
     doc = webvtt_document(parse_srt(SRT))
     assert doc.startswith("WEBVTT\n\n00:00:01.000 --> 00:00:02.500\n")
-    assert "Hello &lt;b>&amp;&lt;/b> --&gt; you" in doc
+    assert "Hello <b>&amp;</b> --&gt; you" in doc
     assert "00:00:05.500 --> 00:00:06.200\nTwo\nlines\n" in doc
+
+
+def test_subrip_markup_becomes_webvtt_markup() -> None:
+    srt = (
+        "1\n00:00:00,500 --> 00:00:01,500\n"
+        '<font face="DejaVu Sans" size="48" color="#ffff00">{\\an8}<B>Styled</B> <i>line</i>'
+        "</font> <script> x<y\n\n"
+    )
+    doc = webvtt_document(parse_srt(srt))
+    assert doc.endswith("\n<b>Styled</b> <i>line</i> &lt;script> x&lt;y\n")
 
 
 MPD = (

@@ -57,9 +57,21 @@ def vtt_time(value: float) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
+# SubRip markup ffmpeg's srt muxer writes that WebVTT has no use for: ASS
+# override blocks ({\an8}) and <font> tags (an .ass sidecar's style).
+_ASS_OVERRIDE = re.compile(r"\{\\[^}]*\}")
+_FONT_TAG = re.compile(r"</?font\b[^>]*>", re.IGNORECASE)
+# The SubRip tags WebVTT has too (bold, italic, underline), kept as tags.
+_KEPT_TAG = re.compile(r"&lt;(/?)([biu])>", re.IGNORECASE)
+
+
 def _escape(text: str) -> str:
-    # "-->" would end a cue's timing line; & and < start entities and tags.
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace("-->", "--&gt;")
+    """Cue text for WebVTT: SubRip's <b>/<i>/<u> kept, <font> and ASS
+    override blocks dropped, every other & and < escaped ("-->" would end a
+    cue's timing line)."""
+    text = _FONT_TAG.sub("", _ASS_OVERRIDE.sub("", text))
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace("-->", "--&gt;")
+    return _KEPT_TAG.sub(lambda m: f"<{m.group(1)}{m.group(2).lower()}>", text)
 
 
 def webvtt_segments(
