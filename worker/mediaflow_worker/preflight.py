@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from mediaflow_api.tasks import TaskSpec, Watermark
+from mediaflow_api.tasks import StreamSubtitles, Subtitles, TaskSpec, Watermark
 from mediaflow_worker.errors import AssetError, AssetNotFoundError, WorkerError
 from mediaflow_worker.fonts import font_file
 from mediaflow_worker.probe import image_size
@@ -66,7 +66,11 @@ def subtitle_files(tasks: list[TaskSpec]) -> list[ImageRef]:
     ones found by the naming rule are optional: the task looks for them)."""
     refs = []
     for task in tasks:
-        subtitles = task.transcode.subtitles if task.transcode else None
+        subtitles: Subtitles | StreamSubtitles | None = None
+        if task.transcode is not None:
+            subtitles = task.transcode.subtitles
+        elif task.adaptive_streaming is not None:
+            subtitles = task.adaptive_streaming.subtitles
         if subtitles is not None and subtitles.file is not None:
             refs.append(ImageRef(task.name, subtitles.file.bucket, subtitles.file.key))
     return refs

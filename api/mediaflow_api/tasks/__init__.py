@@ -63,6 +63,7 @@ from mediaflow_api.tasks.spec import (
 from mediaflow_api.tasks.sprite import SpriteTask
 from mediaflow_api.tasks.subtitles import (
     SOFT_SUBTITLE_CONTAINERS,
+    StreamSubtitles,
     SubtitleFile,
     Subtitles,
     SubtitleStyle,
@@ -140,6 +141,7 @@ __all__ = [
     "SnapshotTask",
     "SpecModel",
     "SpriteTask",
+    "StreamSubtitles",
     "SubtitleFile",
     "SubtitleStyle",
     "Subtitles",

@@ -16,6 +16,7 @@ from mediaflow_api.tasks.common import (
     cel,
     parse_bitrate,
 )
+from mediaflow_api.tasks.subtitles import StreamSubtitles
 from mediaflow_api.tasks.watermark import Watermark
 
 LadderName = Literal["standard-ladder", "mobile-ladder", "hevc-ladder"]
@@ -216,6 +217,14 @@ class AdaptiveStreamingTask(SpecModel):
         default=None,
         max_length=10,
         description="Image or text overlays drawn on every rendition (sized per rendition).",
+    )
+    subtitles: StreamSubtitles | None = Field(
+        default=None,
+        description=(
+            "A WebVTT subtitle rendition from a sidecar: hls/cmaf: segmented .vtt files, a "
+            "subtitle playlist and an EXT-X-MEDIA TYPE=SUBTITLES group every variant refers "
+            "to; dash/cmaf: a text/vtt AdaptationSet in manifest.mpd."
+        ),
     )
     segment_seconds: float = Field(
         default=6, alias="segmentSeconds", ge=1, le=30, description="Target segment duration."

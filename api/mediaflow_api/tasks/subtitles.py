@@ -145,6 +145,36 @@ class Subtitles(SpecModel):
     )
 
 
+class StreamSubtitles(SpecModel):
+    """A WebVTT subtitle rendition of an adaptive stream (soft only: players
+    switch it on and off). The sidecar is found and vetted as for a transcode."""
+
+    mode: Literal["soft"] = Field(
+        default="soft",
+        description="soft only: a WebVTT rendition (burnIn on a ladder is not supported; "
+        "burn the subtitles in with a transcode first).",
+    )
+    file: SubtitleFile | None = Field(
+        default=None,
+        description=(
+            "The sidecar object (.srt, .vtt or .ass). Missing object: the task fails "
+            "(exit 2). Unset: looked for next to the input by the naming rule of "
+            "transcode.subtitles; none found: no subtitle rendition, and the manifest says so."
+        ),
+    )
+    language: str | None = Field(
+        default=None,
+        pattern=LANGUAGE_PATTERN,
+        max_length=3,
+        description="ISO 639-2 language code (e.g. 'eng'): the rendition's LANGUAGE (HLS) / "
+        "lang (DASH) and the first name the naming rule tries. Default 'und'.",
+    )
+
+    def as_subtitles(self) -> Subtitles:
+        """The transcode model of the same sidecar (what the worker vets)."""
+        return Subtitles(mode="soft", file=self.file, language=self.language)
+
+
 def check_transcode_subtitles(
     subtitles: Subtitles | None, container: str | None, video_codec: str | None
 ) -> None:

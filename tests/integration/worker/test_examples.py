@@ -97,9 +97,10 @@ def _sidecars(manifest: Path) -> list[tuple[str, str]]:
     """(bucket, key) of every subtitle sidecar the example names."""
     found = []
     for task in yaml.safe_load(manifest.read_text())["spec"]["tasks"]:
-        file = ((task.get("transcode") or {}).get("subtitles") or {}).get("file")
-        if file:
-            found.append((file["bucket"], file["key"]))
+        for kind in ("transcode", "adaptiveStreaming"):
+            file = ((task.get(kind) or {}).get("subtitles") or {}).get("file")
+            if file:
+                found.append((file["bucket"], file["key"]))
     return found
 
 

@@ -283,3 +283,31 @@ def test_watermarks_of_every_image_task_and_their_fonts_are_checked(
     with pytest.raises(AssetNotFoundError, match=r"task 'sheet'.*a watermark's font"):
         preflight.check(tasks, fetch, font)
     assert probed == [tmp_path / "a.png"]
+
+
+def test_named_sidecars_of_transcode_and_streaming_tasks_are_preflighted() -> None:
+    tasks = [
+        TaskSpec.model_validate(raw)
+        for raw in (
+            {
+                "name": "hls",
+                "adaptiveStreaming": {
+                    "subtitles": {"file": {"bucket": "media-assets", "key": "subs/a.srt"}}
+                },
+            },
+            # Found by the naming rule: optional, the task looks for it.
+            {"name": "dash", "adaptiveStreaming": {"format": "dash", "subtitles": {}}},
+            {
+                "name": "web",
+                "transcode": {
+                    "preset": "h264-720p",
+                    "subtitles": {"file": {"bucket": "media-assets", "key": "subs/b.vtt"}},
+                },
+            },
+        )
+    ]
+    refs = preflight.subtitle_files(tasks)
+    assert [(r.task, r.bucket, r.key) for r in refs] == [
+        ("hls", "media-assets", "subs/a.srt"),
+        ("web", "media-assets", "subs/b.vtt"),
+    ]

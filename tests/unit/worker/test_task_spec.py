@@ -123,6 +123,17 @@ VALID: list[dict[str, Any]] = [
     {"name": "webp", "animatedImage": {"format": "webp"}},
     {"name": "hls", "adaptiveStreaming": {"ladder": "mobile-ladder"}},
     {
+        "name": "hls-subs",
+        "adaptiveStreaming": {
+            "format": "cmaf",
+            "subtitles": {
+                "mode": "soft",
+                "language": "eng",
+                "file": {"bucket": "media-assets", "key": "subtitles/welcome.srt"},
+            },
+        },
+    },
+    {
         "name": "dash",
         "adaptiveStreaming": {
             "format": "dash",
@@ -219,6 +230,10 @@ INVALID: list[tuple[dict[str, Any], str]] = [
     ({"name": "Bad_Name", "analysis": {}}, "name"),
     ({"name": "x" * 64, "analysis": {}}, "name"),
     ({"name": "a", "transcode": {"preset": "h264-4k"}}, "preset"),
+    # A ladder's subtitles are a WebVTT rendition: soft only, no style.
+    ({"name": "a", "adaptiveStreaming": {"subtitles": {"mode": "burnIn"}}}, "subtitles.mode"),
+    ({"name": "a", "adaptiveStreaming": {"subtitles": {"style": {}}}}, "subtitles.style"),
+    ({"name": "a", "adaptiveStreaming": {"subtitles": {"language": "en"}}}, "language"),
     ({"name": "a", "transcode": {"container": "avi"}}, "container"),
     ({"name": "a", "transcode": {"video": {"crf": 23, "bitrate": "1M"}}}, "crf"),
     ({"name": "a", "transcode": {"video": {"crf": 99}}}, "crf"),

@@ -1,5 +1,5 @@
-"""Segmented WebVTT for an HLS subtitle rendition (pure): the hook for the
-streaming task, not yet called by it.
+"""WebVTT subtitle renditions of the streaming task (pure): segmented
+WebVTT for HLS, one WebVTT file and its AdaptationSet for DASH.
 
 Input is a normalised SubRip sidecar (``tasks.subtitles`` writes one); out
 come the text of each ``.vtt`` segment, the media playlist that lists them
@@ -10,8 +10,10 @@ every segment it overlaps, as players expect."""
 
 from __future__ import annotations
 
+import io
 import math
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 
 _TIMING = re.compile(r"^(\d+):(\d{2}):(\d{2})[,.](\d{3})\s*-->\s*(\d+):(\d{2}):(\d{2})[,.](\d{3})")
@@ -55,9 +57,21 @@ def vtt_time(value: float) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
+# SubRip markup ffmpeg's srt muxer writes that WebVTT has no use for: ASS
+# override blocks ({\an8}) and <font> tags (an .ass sidecar's style).
+_ASS_OVERRIDE = re.compile(r"\{\\[^}]*\}")
+_FONT_TAG = re.compile(r"</?font\b[^>]*>", re.IGNORECASE)
+# The SubRip tags WebVTT has too (bold, italic, underline), kept as tags.
+_KEPT_TAG = re.compile(r"&lt;(/?)([biu])>", re.IGNORECASE)
+
+
 def _escape(text: str) -> str:
-    # "-->" would end a cue's timing line; & and < start entities and tags.
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace("-->", "--&gt;")
+    """Cue text for WebVTT: SubRip's <b>/<i>/<u> kept, <font> and ASS
+    override blocks dropped, every other & and < escaped ("-->" would end a
+    cue's timing line)."""
+    text = _FONT_TAG.sub("", _ASS_OVERRIDE.sub("", text))
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace("-->", "--&gt;")
+    return _KEPT_TAG.sub(lambda m: f"<{m.group(1)}{m.group(2).lower()}>", text)
 
 
 def webvtt_segments(
@@ -80,6 +94,13 @@ def webvtt_segments(
         ]
         segments.append(header + "".join(body))
     return segments
+
+
+def webvtt_document(cues: list[Cue]) -> str:
+    """One WebVTT file holding every cue (the DASH rendition)."""
+    return "WEBVTT\n" + "".join(
+        f"\n{vtt_time(c.start)} --> {vtt_time(c.end)}\n{_escape(c.text)}\n" for c in cues
+    )
 
 
 def webvtt_playlist(names: list[str], segment_seconds: float, duration: float) -> str:
@@ -105,3 +126,61 @@ def master_media_line(uri: str, language: str, name: str, group: str = "subs") -
         f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="{group}",NAME="{name}",'
         f'LANGUAGE="{language}",DEFAULT=NO,AUTOSELECT=YES,URI="{uri}"'
     )
+
+
+def add_subtitle_group(master: str, media_line: str, group: str = "subs") -> str:
+    """``master`` with ``media_line`` appended and ``SUBTITLES="<group>"`` on
+    every ``EXT-X-STREAM-INF``. The line goes last so the variants keep their
+    order (custom output names number them in master order)."""
+    lines = []
+    for line in master.splitlines():
+        if line.startswith("#EXT-X-STREAM-INF:") and "SUBTITLES=" not in line:
+            line = f'{line},SUBTITLES="{group}"'
+        lines.append(line)
+    while lines and not lines[-1].strip():
+        lines.pop()
+    lines.append(media_line)
+    return "\n".join(lines) + "\n"
+
+
+MPD_NS = "urn:mpeg:dash:schema:mpd:2011"
+
+
+def add_vtt_adaptation_set(mpd: str, uri: str, language: str) -> str:
+    """``mpd`` with a WebVTT AdaptationSet (contentType text, mimeType
+    text/vtt, ``lang``) whose one Representation is the file ``uri``, added
+    to every Period after its last AdaptationSet. The document's namespace
+    prefixes are kept (the default one is the MPD schema's)."""
+    # The MPD is the one ffmpeg just wrote (not input from outside).
+    for _event, (prefix, ns) in ET.iterparse(io.StringIO(mpd), events=("start-ns",)):  # noqa: S314
+        ET.register_namespace(prefix, ns)
+    parser = ET.XMLParser(target=ET.TreeBuilder(insert_comments=True))  # noqa: S314
+    root = ET.fromstring(mpd, parser=parser)  # noqa: S314
+    ns = root.tag[1:].split("}", 1)[0] if root.tag.startswith("{") else ""
+    q = (lambda tag: f"{{{ns}}}{tag}") if ns else (lambda tag: tag)
+    periods = root.findall(q("Period"))
+    if not periods:
+        raise ValueError("the MPD has no Period")
+    for period in periods:
+        sets = period.findall(q("AdaptationSet"))
+        ids = [int(a.get("id", "")) for a in sets if a.get("id", "").isdigit()]
+        aset = ET.Element(
+            q("AdaptationSet"),
+            {
+                "id": str(max(ids, default=-1) + 1),
+                "contentType": "text",
+                "mimeType": "text/vtt",
+                "lang": language,
+            },
+        )
+        ET.SubElement(
+            aset, q("Role"), {"schemeIdUri": "urn:mpeg:dash:role:2011", "value": "subtitle"}
+        )
+        rep = ET.SubElement(aset, q("Representation"), {"id": "subtitles", "bandwidth": "256"})
+        ET.SubElement(rep, q("BaseURL")).text = uri
+        children = list(period)
+        last = max((children.index(a) for a in sets), default=len(children) - 1)
+        period.insert(last + 1, aset)
+    ET.indent(root, space="\t")
+    body = ET.tostring(root, encoding="unicode")
+    return f'<?xml version="1.0" encoding="utf-8"?>\n{body}\n'

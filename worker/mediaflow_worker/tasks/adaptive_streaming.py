@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
@@ -12,7 +13,7 @@ from typing import Any
 from mediaflow_api.job import secret_key_path
 from mediaflow_api.presets import resolve_ladder
 from mediaflow_api.tasks import AdaptiveStreamingTask, Encryption, Rendition
-from mediaflow_worker.errors import AssetError, AssetNotFoundError
+from mediaflow_worker.errors import AssetError, AssetNotFoundError, WorkerError
 from mediaflow_worker.ffmpeg.adaptive_streaming import (
     DroppedRendition,
     PlannedAudio,
@@ -25,15 +26,34 @@ from mediaflow_worker.ffmpeg.adaptive_streaming import (
     stream_args,
 )
 from mediaflow_worker.ffmpeg.codecs import VIDEO_ENCODERS
+from mediaflow_worker.ffmpeg.subtitles import SubtitleTrack, normalise_args
 from mediaflow_worker.ffmpeg.watermark import WatermarkInput
-from mediaflow_worker.probe import ProbeResult
+from mediaflow_worker.ffmpeg.webvtt_hls import (
+    add_subtitle_group,
+    add_vtt_adaptation_set,
+    master_media_line,
+    parse_srt,
+    webvtt_document,
+    webvtt_playlist,
+    webvtt_segments,
+)
+from mediaflow_worker.probe import ProbeResult, probe
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext, TaskNotApplicable
 from mediaflow_worker.tasks._watermarks import prepare_watermarks
+from mediaflow_worker.tasks.subtitles import prepare_subtitles
+
+log = logging.getLogger(__name__)
 
 AES_128_KEY_BYTES = 16
 # Anything longer is not a key (read no further).
 _KEY_READ_LIMIT = 256
+
+# Where the subtitle rendition goes: HLS playlist and segments in a folder
+# of their own, DASH's one WebVTT file next to the MPD.
+SUBTITLE_DIR = "subs"
+SUBTITLE_PLAYLIST = f"{SUBTITLE_DIR}/index.m3u8"
+DASH_SUBTITLE_FILE = "subtitles.vtt"
 
 # The playlists each format writes (their manifest entries carry the plan).
 PLAYLISTS = {
@@ -230,6 +250,9 @@ def run(ladder: Ladder, ctx: TaskContext) -> list[OutputFile]:
         marks = prepare_watermarks(
             spec.watermarks, ctx, (largest.width, largest.height), ctx.duration or None
         )
+    # Vetted and normalised to SubRip before the ladder's encode (a bad
+    # sidecar fails the task without the long run).
+    subtitles = prepare_subtitles(spec.subtitles.as_subtitles(), ctx) if spec.subtitles else None
     key_info = write_key_info(spec.encryption, ctx) if spec.encryption else None
     args = stream_args(
         ctx.input_path,
@@ -255,11 +278,92 @@ def run(ladder: Ladder, ctx: TaskContext) -> list[OutputFile]:
     info = plan_info(plan, ladder, segment_type)
     if spec.encryption is not None:
         info["encryption"] = {"method": spec.encryption.method, "keyUri": spec.encryption.key_uri}
+    if subtitles is not None:
+        if subtitles.track is not None:
+            language = spec.subtitles.language if spec.subtitles else None
+            srt = _as_srt(subtitles.track, ctx)
+            subtitles.info.update(
+                add_subtitle_rendition(srt, language or "und", spec, segment_type, ctx)
+            )
+        subtitles.info.pop("burnedIn", None)
+        info["subtitles"] = subtitles.info
     playlists = PLAYLISTS[spec.format]
     return [
         OutputFile(path, info if path.name in playlists and path.parent == ctx.out_dir else {})
         for path in sorted(p for p in ctx.out_dir.rglob("*") if p.is_file())
     ]
+
+
+def add_subtitle_rendition(
+    srt: Path,
+    language: str,
+    spec: AdaptiveStreamingTask,
+    segment_type: str | None,
+    ctx: TaskContext,
+) -> dict[str, Any]:
+    """Write the WebVTT rendition of the normalised SubRip ``srt`` next to
+    the ladder and add it to master.m3u8 (hls, cmaf) and manifest.mpd (dash,
+    cmaf). Returns what the manifest says about it."""
+    cues = parse_srt(srt.read_text(encoding="utf-8", errors="replace"))
+    duration = ctx.duration or max((c.end for c in cues), default=0.0) or spec.segment_seconds
+    files: list[str] = []
+    master = ctx.out_dir / "master.m3u8"
+    if spec.format in ("hls", "cmaf") and master.is_file():
+        # MPEG-TS segments carry the stream's own clock: the cues are mapped
+        # onto the first segment's start (X-TIMESTAMP-MAP); fMP4 needs none.
+        mpegts = _first_ts_pts(ctx) if spec.format == "hls" and segment_type == "ts" else None
+        segments = webvtt_segments(cues, spec.segment_seconds, duration, mpegts)
+        (ctx.out_dir / SUBTITLE_DIR).mkdir(exist_ok=True)
+        names = [f"segment_{n:03d}.vtt" for n in range(len(segments))]
+        for name, text in zip(names, segments, strict=True):
+            (ctx.out_dir / SUBTITLE_DIR / name).write_text(text, encoding="utf-8")
+        playlist = webvtt_playlist(names, spec.segment_seconds, duration)
+        (ctx.out_dir / SUBTITLE_PLAYLIST).write_text(playlist, encoding="utf-8")
+        line = master_media_line(SUBTITLE_PLAYLIST, language, language)
+        master.write_text(
+            add_subtitle_group(master.read_text(encoding="utf-8"), line), encoding="utf-8"
+        )
+        files.append(SUBTITLE_PLAYLIST)
+    mpd = ctx.out_dir / "manifest.mpd"
+    if spec.format in ("dash", "cmaf") and mpd.is_file():
+        (ctx.out_dir / DASH_SUBTITLE_FILE).write_text(webvtt_document(cues), encoding="utf-8")
+        mpd.write_text(
+            add_vtt_adaptation_set(mpd.read_text(encoding="utf-8"), DASH_SUBTITLE_FILE, language),
+            encoding="utf-8",
+        )
+        files.append(DASH_SUBTITLE_FILE)
+    return {"renditions": files} if files else {}
+
+
+def _as_srt(track: SubtitleTrack, ctx: TaskContext) -> Path:
+    """The SubRip text of a normalised sidecar (an .ass one stays ASS for a
+    transcode; WebVTT wants plain cues, so ffmpeg converts it once more)."""
+    if track.fmt == "srt":
+        return track.path
+    out = ctx.scratch / f"{ctx.task_name}-subtitles-stream.srt"
+    run_ffmpeg(
+        normalise_args(track.path, track.fmt, out, "srt"),
+        label=f"{ctx.task_name} subtitles",
+        expected_seconds=None,
+        deadline=ctx.deadline,
+    )
+    return out
+
+
+def _first_ts_pts(ctx: TaskContext) -> int:
+    """The 90 kHz start time of the first video variant's first MPEG-TS
+    segment (0 when it cannot be read)."""
+    variant = ctx.out_dir / "stream_0" / "index.m3u8"
+    try:
+        first = next(
+            line.strip()
+            for line in variant.read_text(encoding="utf-8").splitlines()
+            if line.strip() and not line.startswith("#")
+        )
+        return round(probe(variant.parent / first, ctx.limits.max_pixels).start_time * 90000)
+    except (OSError, StopIteration, WorkerError) as exc:  # a best guess either way
+        log.warning("%s: no start time of the first segment (%s); MPEGTS 0", ctx.task_name, exc)
+        return 0
 
 
 def parse_hls_key(raw: bytes) -> bytes:
