@@ -141,17 +141,26 @@ def _model_schema(model: type[Any]) -> dict[str, Any]:
     return to_structural(raw, defs)
 
 
-def build_crd() -> dict[str, Any]:
-    """The complete CustomResourceDefinition as a dict."""
-    spec_schema = _model_schema(workflow.WorkflowSpec)
-    status_schema = _model_schema(workflow_status.WorkflowStatus)
+def _crd(
+    *,
+    group: str,
+    version: str,
+    kind: str,
+    plural: str,
+    singular: str,
+    short_names: tuple[str, ...] | list[str],
+    scope: str,
+    description: str,
+    spec_model: type[Any],
+    status_model: type[Any],
+    printer_columns: Any,
+) -> dict[str, Any]:
+    """One CRD of ours: a ``spec`` and a status subresource, both from models."""
+    status_schema = _model_schema(status_model)
     status_schema.pop("required", None)
     root = {
         "type": "object",
-        "description": (
-            "A Workflow turns every upload under a trigger bucket/prefix into a Kubernetes Job "
-            "that runs FFmpeg tasks and writes the results to an output bucket/prefix."
-        ),
+        "description": description,
         "required": ["spec"],
         "properties": {
             "apiVersion": {
@@ -160,7 +169,7 @@ def build_crd() -> dict[str, Any]:
             },
             "kind": {"type": "string", "description": "Kind is the REST resource type."},
             "metadata": {"type": "object"},
-            "spec": spec_schema,
+            "spec": _model_schema(spec_model),
             "status": status_schema,
         },
     }
@@ -168,100 +177,79 @@ def build_crd() -> dict[str, Any]:
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": f"{workflow.PLURAL}.{workflow.GROUP}",
+            "name": f"{plural}.{group}",
             "labels": {"app.kubernetes.io/part-of": "mediaflow"},
             "annotations": {
                 "mediaflow.dev/generated-by": "python -m mediaflow_api.crd (do not edit by hand)"
             },
         },
         "spec": {
-            "group": workflow.GROUP,
-            "scope": "Namespaced",
-            "names": {
-                "kind": workflow.KIND,
-                "listKind": f"{workflow.KIND}List",
-                "plural": workflow.PLURAL,
-                "singular": workflow.SINGULAR,
-                "shortNames": list(workflow.SHORT_NAMES),
-                "categories": list(workflow.CATEGORIES),
-            },
-            "versions": [
-                {
-                    "name": workflow.VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": workflow.PRINTER_COLUMNS,
-                    "schema": {"openAPIV3Schema": root},
-                }
-            ],
-        },
-    }
-
-
-def build_template_crd(*, cluster: bool) -> dict[str, Any]:
-    """The MediaTemplate (``cluster=False``) or ClusterMediaTemplate CRD as a dict."""
-    spec_schema = _model_schema(templates.MediaTemplateSpec)
-    status_schema = _model_schema(templates.MediaTemplateStatus)
-    status_schema.pop("required", None)
-    kind = templates.CLUSTER_TEMPLATE_KIND if cluster else templates.TEMPLATE_KIND
-    plural = templates.CLUSTER_PLURAL if cluster else templates.PLURAL
-    where = (
-        "any namespace's Workflows (platform presets)" if cluster else "its namespace's Workflows"
-    )
-    root = {
-        "type": "object",
-        "description": (
-            f"A {kind} holds one task type's settings (or watermarks) that tasks of "
-            f"{where} refer to by name (task.template), validated like inline settings."
-        ),
-        "required": ["spec"],
-        "properties": {
-            "apiVersion": {
-                "type": "string",
-                "description": "APIVersion defines the versioned schema of this object.",
-            },
-            "kind": {"type": "string", "description": "Kind is the REST resource type."},
-            "metadata": {"type": "object"},
-            "spec": spec_schema,
-            "status": status_schema,
-        },
-    }
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": f"{plural}.{templates.GROUP}",
-            "labels": {"app.kubernetes.io/part-of": "mediaflow"},
-            "annotations": {
-                "mediaflow.dev/generated-by": "python -m mediaflow_api.crd (do not edit by hand)"
-            },
-        },
-        "spec": {
-            "group": templates.GROUP,
-            "scope": "Cluster" if cluster else "Namespaced",
+            "group": group,
+            "scope": scope,
             "names": {
                 "kind": kind,
                 "listKind": f"{kind}List",
                 "plural": plural,
-                "singular": templates.CLUSTER_SINGULAR if cluster else templates.SINGULAR,
-                "shortNames": list(
-                    templates.CLUSTER_SHORT_NAMES if cluster else templates.SHORT_NAMES
-                ),
+                "singular": singular,
+                "shortNames": list(short_names),
                 "categories": list(workflow.CATEGORIES),
             },
             "versions": [
                 {
-                    "name": templates.VERSION,
+                    "name": version,
                     "served": True,
                     "storage": True,
                     "subresources": {"status": {}},
-                    "additionalPrinterColumns": templates.PRINTER_COLUMNS,
+                    "additionalPrinterColumns": printer_columns,
                     "schema": {"openAPIV3Schema": root},
                 }
             ],
         },
     }
+
+
+def build_crd() -> dict[str, Any]:
+    """The complete Workflow CustomResourceDefinition as a dict."""
+    return _crd(
+        group=workflow.GROUP,
+        version=workflow.VERSION,
+        kind=workflow.KIND,
+        plural=workflow.PLURAL,
+        singular=workflow.SINGULAR,
+        short_names=workflow.SHORT_NAMES,
+        scope="Namespaced",
+        description=(
+            "A Workflow turns every upload under a trigger bucket/prefix into a Kubernetes Job "
+            "that runs FFmpeg tasks and writes the results to an output bucket/prefix."
+        ),
+        spec_model=workflow.WorkflowSpec,
+        status_model=workflow_status.WorkflowStatus,
+        printer_columns=workflow.PRINTER_COLUMNS,
+    )
+
+
+def build_template_crd(*, cluster: bool) -> dict[str, Any]:
+    """The MediaTemplate (``cluster=False``) or ClusterMediaTemplate CRD as a dict."""
+    kind = templates.CLUSTER_TEMPLATE_KIND if cluster else templates.TEMPLATE_KIND
+    where = (
+        "any namespace's Workflows (platform presets)" if cluster else "its namespace's Workflows"
+    )
+    return _crd(
+        group=templates.GROUP,
+        version=templates.VERSION,
+        kind=kind,
+        plural=templates.CLUSTER_PLURAL if cluster else templates.PLURAL,
+        singular=templates.CLUSTER_SINGULAR if cluster else templates.SINGULAR,
+        short_names=templates.CLUSTER_SHORT_NAMES if cluster else templates.SHORT_NAMES,
+        scope="Cluster" if cluster else "Namespaced",
+        description=(
+            f"A {kind} holds one task type's settings (or watermarks) that tasks of "
+            f"{where} refer to by name (task.template), validated like inline settings."
+        ),
+        spec_model=templates.MediaTemplateSpec,
+        status_model=templates.MediaTemplateStatus,
+        printer_columns=templates.PRINTER_COLUMNS,
+    )
 
 
 class _Yaml11SafeDumper(yaml.SafeDumper):
