@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 from mediaflow_api.tasks import AnimatedImageTask, parse_time_point
 from mediaflow_worker.errors import ProcessingError, ProcessTimeoutError
@@ -45,14 +46,16 @@ def webp_animation_frames(data: bytes) -> int:
     return frames or int(still)
 
 
-def animation_frames(path: Path, fmt: str) -> int:
-    """How many frames the animation ffmpeg wrote holds (0: none, or no file)."""
+def describe_animation(path: Path, fmt: str) -> tuple[int, dict[str, Any]]:
+    """How many frames the animation ffmpeg wrote holds (0: none, or no file),
+    and its manifest description (one ffprobe for both)."""
     if not path.exists() or path.stat().st_size == 0:
-        return 0
+        return 0, {}
+    info = describe_media(path)
     if fmt == "webp":
-        return webp_animation_frames(path.read_bytes())
+        return webp_animation_frames(path.read_bytes()), info
     # A GIF ffprobe can read has at least one frame, hence a duration.
-    return 1 if describe_media(path).get("duration") else 0
+    return (1 if info.get("duration") else 0), info
 
 
 def required_encoders(spec: AnimatedImageTask) -> set[str]:
@@ -97,23 +100,22 @@ def run(spec: AnimatedImageTask, ctx: TaskContext) -> list[OutputFile]:
 
     try:
         encode(seek_by_decoding=False)
-        frames = animation_frames(out, spec.format)
+        frames, info = describe_animation(out, spec.format)
     except ProcessingError as exc:
         if begin <= 0 or isinstance(exc, ProcessTimeoutError):
             raise
         # libwebp refuses to assemble an animation of no frames: the input
         # seek found no picture to start from (see ``seek_by_decoding``).
         log.info("%s: no frames after seeking to %g s (%s)", ctx.task_name, begin, exc.message)
-        frames = 0
+        frames, info = 0, {}
     if frames == 0 and begin > 0:
         log.info("%s: decoding from the start to reach %g s", ctx.task_name, begin)
         encode(seek_by_decoding=True)
-        frames = animation_frames(out, spec.format)
+        frames, info = describe_animation(out, spec.format)
     if frames == 0:
         # The GIF muxer writes an empty file, with exit code 0, from no frames.
         raise ProcessingError(
             f"{ctx.task_name}: ffmpeg wrote no frames for {begin:g}-{begin + length:g} s"
         )
-    info = describe_media(out)
     info.update({"start": begin, "width": size[0], "height": size[1]})
     return [OutputFile(out, info)]
