@@ -51,6 +51,19 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_clip(tmp_path_factory.mktemp("clip"), "clip", size=(640, 360), duration=3).path
 
 
+def _shipped_and_documented(bucket: str, key: str) -> Path:
+    """The shipped file of an asset an example names: small, and its origin
+    told in examples/assets/README.md."""
+    path = EXAMPLES / "assets" / bucket / key
+    assert path.is_file(), f"{path} is not shipped"
+    assert path.stat().st_size < 16 * 1024, f"{path}: keep shipped assets small"
+    readme = (EXAMPLES / "assets" / "README.md").read_text()
+    assert f"{bucket}/{key}" in readme, (
+        f"examples/assets/README.md does not say where {key} comes from"
+    )
+    return path
+
+
 def _images(manifest: Path) -> list[tuple[str, str]]:
     """(bucket, key) of every watermark image the example names."""
     found = []
@@ -63,17 +76,10 @@ def _images(manifest: Path) -> list[tuple[str, str]]:
 
 
 def test_every_watermark_image_an_example_names_is_shipped_and_documented() -> None:
-    assets = EXAMPLES / "assets"
-    readme = (assets / "README.md").read_text()
     named = {image for manifest in MANIFESTS for image in _images(manifest)}
     assert named, "no example shows an image watermark any more"
     for bucket, key in sorted(named):
-        path = assets / bucket / key
-        assert path.is_file(), f"{path} is not shipped"
-        assert path.stat().st_size < 16 * 1024, f"{path}: keep shipped assets small"
-        assert f"{bucket}/{key}" in readme, (
-            f"examples/assets/README.md does not say where {key} comes from"
-        )
+        path = _shipped_and_documented(bucket, key)
         probed = subprocess.run(
             [
                 "ffprobe",
@@ -116,17 +122,10 @@ def _clips(manifest: Path) -> list[tuple[str, str]]:
 
 
 def test_every_intro_or_outro_an_example_names_is_shipped_documented_and_small() -> None:
-    assets = EXAMPLES / "assets"
-    readme = (assets / "README.md").read_text()
     named = {clip for manifest in MANIFESTS for clip in _clips(manifest)}
     assert named, "no example shows an intro or outro any more"
     for bucket, key in sorted(named):
-        path = assets / bucket / key
-        assert path.is_file(), f"{path} is not shipped"
-        assert path.stat().st_size < 16 * 1024, f"{path}: keep shipped assets small"
-        assert f"{bucket}/{key}" in readme, (
-            f"examples/assets/README.md does not say where {key} comes from"
-        )
+        path = _shipped_and_documented(bucket, key)
         probed = subprocess.run(
             ["ffprobe", "-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0",
              str(path)],
@@ -139,17 +138,10 @@ def test_every_intro_or_outro_an_example_names_is_shipped_documented_and_small()
 
 
 def test_every_subtitle_sidecar_an_example_names_is_shipped_and_documented() -> None:
-    assets = EXAMPLES / "assets"
-    readme = (assets / "README.md").read_text()
     named = {sidecar for manifest in MANIFESTS for sidecar in _sidecars(manifest)}
     assert named, "no example shows a subtitle sidecar any more"
     for bucket, key in sorted(named):
-        path = assets / bucket / key
-        assert path.is_file(), f"{path} is not shipped"
-        assert path.stat().st_size < 16 * 1024, f"{path}: keep shipped assets small"
-        assert f"{bucket}/{key}" in readme, (
-            f"examples/assets/README.md does not say where {key} comes from"
-        )
+        path = _shipped_and_documented(bucket, key)
         assert "-->" in path.read_text(encoding="utf-8")
 
 
