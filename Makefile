@@ -12,6 +12,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(MEDIAFLOW_CACHE)/bin:$(PATH)
 # Real-world media for corpus tests (see README); empty = those tests skip.
 export MEDIAFLOW_MEDIA_CORPUS ?=
 PYTEST_ARGS ?=
+# The voice-activity model's wheel (installed without its torch dependency).
+SILERO_VAD_VERSION := 6.2.3
 
 .PHONY: help
 help: ## Show this help
@@ -22,6 +24,8 @@ $(VENV)/.installed: pyproject.toml
 	@echo "[venv] installing mediaflow[dev] into $(VENV)"
 	@$(PY) -m pip install -q --upgrade pip
 	@$(PY) -m pip install -q -e '.[dev]'
+	@# Only its ONNX model is used; its metadata requires torch (see pyproject.toml).
+	@$(PY) -m pip install -q --no-deps 'silero-vad==$(SILERO_VAD_VERSION)'
 	@touch $@
 
 .PHONY: venv

@@ -25,6 +25,9 @@
     ├── SpecError                    the task spec cannot work (preset/container
     │   │                            clash); exit 1
     │   ├── EncoderUnavailableError  this ffmpeg build lacks an encoder the spec needs
+    │   ├── ModelUnavailableError    a content-understanding task runs on a worker
+    │   │                            without the ``mediaflow[ml]`` packages (the lean
+    │   │                            image) or a model file is missing from them
     │   └── AssetError               exit 2: an input the spec names besides the
     │       │                        upload (watermark image, text font) is unusable
     │       │                        (not decodable, too large); found by the
@@ -115,6 +118,10 @@ class SpecError(WorkerError):
 
 class EncoderUnavailableError(SpecError):
     reason = "EncoderUnavailable"
+
+
+class ModelUnavailableError(SpecError):
+    reason = "ModelUnavailable"
 
 
 class AssetError(SpecError):

@@ -4,6 +4,7 @@ nothing left running when it is over."""
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import resource
@@ -12,7 +13,7 @@ import subprocess
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from mediaflow_worker import safety
 from mediaflow_worker.config import ffmpeg_memory_limit
@@ -201,3 +202,90 @@ def run_ffmpeg(
     if expected_seconds and next_report <= 100:
         log.info("%s: 100%% done", label)
     return reader.kept if keep is not None else list(reader.lines)
+
+
+def stream_ffmpeg(
+    args: Sequence[str],
+    *,
+    label: str,
+    deadline: float,
+    chunk_bytes: int,
+    keep: Callable[[str], bool] | None = None,
+) -> Iterator[bytes]:
+    """Run ``args`` (an ffmpeg writing raw data to ``pipe:1``) and yield its
+    output in chunks of exactly ``chunk_bytes`` (a video frame, a block of
+    samples); a shorter last chunk is dropped.
+
+    The same rules as ``run_ffmpeg``: checked against the input restrictions,
+    memory-limited, killed with everything it started at ``deadline`` or when
+    the consumer stops early (``ProcessTimeoutError`` for the deadline,
+    ``ProcessingError`` on a non-zero exit). Stderr lines ``keep`` selects are
+    logged at debug level once the stream ends."""
+    safety.check_restricted(args)
+    if chunk_bytes <= 0:
+        raise ValueError(f"chunk_bytes must be positive, not {chunk_bytes}")
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise ProcessTimeoutError(f"{label}: no time left before the wall-time limit")
+    log.debug("streaming %s", " ".join(args))
+    timed_out = threading.Event()
+    proc: subprocess.Popen[bytes] | None = None
+    timer: threading.Timer | None = None
+    reader: _Reader | None = None
+    finished = False
+    try:
+        _Deferral.active = True
+        try:
+            proc = subprocess.Popen(
+                list(args),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,
+                preexec_fn=limit_memory(ffmpeg_memory_limit()),
+            )
+        finally:
+            _Deferral.active = False
+        started = proc
+
+        def on_deadline() -> None:
+            timed_out.set()
+            _kill_group(started)  # type: ignore[arg-type]
+
+        timer = threading.Timer(remaining, on_deadline)
+        timer.daemon = True
+        timer.start()
+        assert proc.stderr is not None
+        assert proc.stdout is not None
+        reader = _Reader(io.TextIOWrapper(proc.stderr, errors="replace"), keep)
+        reader.start()
+        if _Deferral.pending:
+            _Deferral.pending = False
+            raise KeyboardInterrupt
+        while True:
+            chunk = proc.stdout.read(chunk_bytes)
+            if len(chunk) < chunk_bytes:
+                break
+            yield chunk
+        proc.wait()
+        finished = True
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if proc is not None and proc.poll() is None:
+            _kill_group(proc)  # type: ignore[arg-type]
+            proc.wait()
+        if reader is not None:
+            reader.join(timeout=5)
+        if proc is not None and proc.stdout is not None:
+            proc.stdout.close()
+    if timed_out.is_set():
+        raise ProcessTimeoutError(f"{label}: stopped at the wall-time limit")
+    if finished and proc is not None and proc.returncode != 0:
+        assert reader is not None
+        tail = [line for line in reader.lines if line.strip()][-3:]
+        detail = " | ".join(tail)[-500:] or f"exit status {proc.returncode}"
+        raise ProcessingError(f"{label}: ffmpeg failed: {detail}")
+    if reader is not None:
+        for line in reader.kept:
+            log.debug("%s: %s", label, line)

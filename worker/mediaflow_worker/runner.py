@@ -27,6 +27,7 @@ from mediaflow_worker.tasks import (
     no_siblings,
 )
 from mediaflow_worker.tasks.registry import prepare
+from mediaflow_worker.understanding import packages
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ def run_tasks(
     Secret keys lie (default ``SECRETS_DIR``, the Job's mounts)."""
     prepared = [prepare(task) for task in tasks]  # presets resolved once, here
     encoders.check_encoders(prepared)
+    packages.check_ml_tasks(prepared)
     facts = InputFacts()  # shared: what one task probes, the next reuses
     results: list[TaskResult] = []
     output_bytes = 0

@@ -49,15 +49,18 @@ from mediaflow_api.tasks.common import (
     parse_time_point,
 )
 from mediaflow_api.tasks.intro_outro import ClipRef
+from mediaflow_api.tasks.keywords import KeywordList
 from mediaflow_api.tasks.privacy import MAX_REGIONS, Privacy, PrivacyRegion, RegionStyle
 from mediaflow_api.tasks.snapshot import SnapshotTask
 from mediaflow_api.tasks.spec import (
+    ML_TASK_TYPES,
     TASK_MODELS,
     TASK_TYPES,
     TASKS_LIST_VALIDATIONS,
     TASKS_MAX_ITEMS,
     TaskSpec,
     check_unique_task_names,
+    needs_ml_image,
     task_json,
 )
 from mediaflow_api.tasks.sprite import SpriteTask
@@ -109,6 +112,7 @@ __all__ = [
     "HEVC_LADDERS",
     "LENGTH_PATTERN",
     "MAX_REGIONS",
+    "ML_TASK_TYPES",
     "PRESET_CODECS",
     "SOFT_SUBTITLE_CONTAINERS",
     "TASKS_LIST_VALIDATIONS",
@@ -130,6 +134,7 @@ __all__ = [
     "EncoderPreset",
     "Encryption",
     "ImageFormat",
+    "KeywordList",
     "LadderName",
     "Length",
     "Position",
@@ -157,6 +162,7 @@ __all__ = [
     "Watermark",
     "WatermarkImage",
     "check_unique_task_names",
+    "needs_ml_image",
     "parse_bitrate",
     "parse_length",
     "parse_time_point",

@@ -4,7 +4,7 @@ strings, helpers that write CEL rules, and the base model."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, JsonValue, StringConstraints
 
@@ -82,3 +82,7 @@ class SpecModel(BaseModel):
     """Base of every spec model: camelCase aliases, unknown keys rejected."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # Content-understanding task types set this: they need the models and
+    # libraries of the ``mediaflow[ml]`` extra, which only the worker-ml image
+    # carries (the operator picks that image for a Workflow that has one).
+    needs_ml: ClassVar[bool] = False

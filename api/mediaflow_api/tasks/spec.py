@@ -244,6 +244,19 @@ TASK_MODELS: dict[str, type[SpecModel]] = {
     kind: _field_model(field) for kind, field in _TASK_FIELDS.items()
 }
 
+# The task types that need the ``mediaflow[ml]`` extra (models, ONNX Runtime,
+# OpenCV): their Jobs run the worker-ml image unless the Workflow names one.
+ML_TASK_TYPES: frozenset[str] = frozenset(
+    kind for kind, model in TASK_MODELS.items() if model.needs_ml
+)
+
+
+def needs_ml_image(tasks: list[TaskSpec]) -> bool:
+    """Whether any of ``tasks`` (resolved: each has its type) needs the
+    worker-ml image."""
+    return any(task.kind in ML_TASK_TYPES for task in tasks)
+
+
 # For the ``tasks`` list of the Workflow spec (the list itself lives there).
 TASKS_MAX_ITEMS = 20
 
