@@ -78,6 +78,8 @@ declare -A debian_packages=(
   # the fonts of text watermarks, as in the worker image (worker/mediaflow_worker/fonts.py)
   [/usr/share/fonts/truetype/dejavu/DejaVuSerif.ttf]=fonts-dejavu-core
   [/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc]=fonts-noto-cjk
+  # known speech for the speech-to-text tests and benchmark (docs/understanding.md)
+  [espeak-ng]=espeak-ng
 )
 missing=()
 for probe in "${!debian_packages[@]}"; do

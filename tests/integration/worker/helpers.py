@@ -168,12 +168,25 @@ def write_workflow(directory: Path, tasks: list[dict[str, Any]], name: str = "te
     return path
 
 
+# Runs a command in new user and network namespaces: only a loopback
+# interface that is down, no DNS. What "models ship in packages" is tested
+# with: a download attempt fails there.
+NO_NETWORK = ("unshare", "--map-root-user", "--net")
+
+
 def run_local(
-    workflow: Path, input_file: Path, out: Path, *extra: str, timeout: float = 300
+    workflow: Path,
+    input_file: Path,
+    out: Path,
+    *extra: str,
+    timeout: float = 300,
+    network: bool = True,
 ) -> subprocess.CompletedProcess[str]:
-    """``mediaflow-worker run -f workflow INPUT -o OUT``."""
+    """``mediaflow-worker run -f workflow INPUT -o OUT``; ``network=False``
+    runs it without network access (``NO_NETWORK``)."""
+    prefix = [] if network else list(NO_NETWORK)
     return subprocess.run(
-        [*WORKER, "run", "-f", str(workflow), str(input_file), "-o", str(out), *extra],
+        [*prefix, *WORKER, "run", "-f", str(workflow), str(input_file), "-o", str(out), *extra],
         capture_output=True,
         text=True,
         timeout=timeout,
