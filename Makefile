@@ -12,14 +12,15 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(MEDIAFLOW_CACHE)/bin:$(PATH)
 # Real-world media for corpus tests (see README); empty = those tests skip.
 export MEDIAFLOW_MEDIA_CORPUS ?=
 PYTEST_ARGS ?=
-# The voice-activity model's wheel (installed without its torch dependency).
-SILERO_VAD_VERSION := 6.2.3
+# The voice-activity model's wheel (installed without its torch dependency): its
+# one version source is scripts/versions.env, which the worker-ml image reads too.
+SILERO_VAD_VERSION := $(shell sed -n 's/^SILERO_VAD_VERSION=//p' scripts/versions.env)
 
 .PHONY: help
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml scripts/versions.env
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "[venv] installing mediaflow[dev] into $(VENV)"
 	@$(PY) -m pip install -q --upgrade pip
