@@ -38,7 +38,8 @@ def scaled_size(width: int, height: int, max_side: int) -> tuple[int, int]:
     if width <= 0 or height <= 0:
         raise ValueError(f"no picture size: {width}x{height}")
     scale = min(1.0, max_side / max(width, height))
-    return max(2, even(width * scale)), max(2, even(height * scale))
+    # Rounded first: 161 * (100 / 161) is 99.999..., which would lose 2 pixels.
+    return max(2, even(round(width * scale, 6))), max(2, even(round(height * scale, 6)))
 
 
 def sample_args(
