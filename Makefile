@@ -136,9 +136,15 @@ schemas: venv ## Regenerate schemas/ (notification JSON Schemas) and examples/no
 BENCH_ARGS ?=
 
 .PHONY: bench
-bench: venv tools images ## Benchmarks against a same-run baseline: worker vs plain ffmpeg, then upload -> Job on a local stack (docs/performance.md)
+bench: venv tools images ## Benchmarks against a same-run baseline: worker vs plain ffmpeg, then upload -> Job on a local stack (docs/performance.md), then the understanding tasks
 	$(PY) bench/worker_bench.py --runs 5
 	$(PY) -m bench.pipeline_bench $(BENCH_ARGS)
+	$(PY) bench/understanding_bench.py $(UNDERSTANDING_ARGS)
+
+# UNDERSTANDING_ARGS: e.g. --only ocr,speech; MEDIAFLOW_ML_PROVIDERS asks for a GPU provider.
+.PHONY: bench-understanding
+bench-understanding: venv ## Accuracy and speed of the understanding tasks on media with known content (docs/understanding.md)
+	$(PY) bench/understanding_bench.py $(UNDERSTANDING_ARGS)
 
 .PHONY: up
 up: venv tools images ## A running mediaflow: local stack (or kind where Docker runs), helm install, example Workflow, a sample upload processed

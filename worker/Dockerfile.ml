@@ -46,5 +46,5 @@ COPY --from=build --chown=0:0 /scratch/install /usr/local
 # /scratch, which is left empty.
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 RUN python3 -m mediaflow_worker.understanding.selfcheck \
-    && if [[ -n "$(ls -A /tmp /var/tmp)" ]]; then ls -la /tmp /var/tmp; exit 1; fi \
+    && if find /tmp /var/tmp -mindepth 1 | grep .; then echo "written outside /scratch" >&2; exit 1; fi \
     && rm -rf /scratch/* /scratch/.[!.]*
