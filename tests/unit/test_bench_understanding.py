@@ -56,13 +56,14 @@ def test_it_runs_measure_in_a_scratch_directory_of_its_own(tmp_path: Path) -> No
 
 def test_a_module_without_measure_is_an_error_naming_it(tmp_path: Path) -> None:
     path = _module(tmp_path, "cover", "X = 1\n")
-    with pytest.raises(RuntimeError, match="understanding_cover.py has no measure"):
+    with pytest.raises(RuntimeError, match=r"understanding_cover\.py has no measure"):
         load("cover", path)
 
 
 def test_a_row_missing_a_documented_key_is_refused() -> None:
     row = {k: v for k, v in ROW.items() if k != "realTimeFactor"}
-    with pytest.raises(ValueError, match=r"understanding_ocr.py: a row lacks \['realTimeFactor'\]"):
+    lacks = r"understanding_ocr\.py: a row lacks \['realTimeFactor'\]"
+    with pytest.raises(ValueError, match=lacks):
         check_row("ocr", row)
 
 

@@ -8,13 +8,13 @@ The task types that need the ML packages are those whose model sets
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from mediaflow_api.job import MODELS_DIR, MODELS_DIR_ENV, ObjectRef, WorkflowRef
-from mediaflow_api.tasks import TaskSpec, spec as task_spec
+from mediaflow_api.tasks import TaskSpec
+from mediaflow_api.tasks import spec as task_spec
 from mediaflow_api.templates import TemplateKey, resolve_tasks
 from mediaflow_api.workflow import WorkflowSpec
 from mediaflow_operator.job_render import models_volume_mount, plan_job, worker_image_for
@@ -32,9 +32,8 @@ ML_TASK = {"name": "inspect", "analysis": {}}  # ML by the fixture below
 
 
 @pytest.fixture(autouse=True)
-def analysis_needs_ml(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def analysis_needs_ml(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(task_spec, "ML_TASK_TYPES", frozenset({"analysis"}))
-    yield
 
 
 def _spec(*tasks: dict[str, Any], **overrides: Any) -> WorkflowSpec:
@@ -81,10 +80,11 @@ def test_without_an_ml_image_setting_the_default_image_runs_everything() -> None
 
 def test_a_task_typed_by_its_template_picks_the_image_once_resolved() -> None:
     workflow = _spec({"name": "inspect", "template": {"name": "checks"}})
-    lookup = {TemplateKey("MediaTemplate", "media", "checks"): {"analysis": {}}}.get
-    resolved = workflow.model_copy(
-        update={"tasks": resolve_tasks(workflow.tasks, "media", lookup)}
-    )
+    store: dict[TemplateKey, dict[str, Any]] = {
+        TemplateKey("MediaTemplate", "media", "checks"): {"analysis": {}}
+    }
+    lookup = store.get
+    resolved = workflow.model_copy(update={"tasks": resolve_tasks(workflow.tasks, "media", lookup)})
     assert worker_image_for(resolved, image=LEAN, ml_image=ML) == ML
     # Unresolved, the task has no type: planning refuses rather than guess.
     with pytest.raises(ValueError, match="not resolved"):

@@ -70,7 +70,8 @@ def check() -> list[str]:
             detail = f"ONNX on {session.get_providers()[0]}"
         else:
             detail = "present"
-        lines.append(f"{facts.distribution} {facts.version} {facts.file} {facts.size_mb} MB: {detail}")
+        where = f"{facts.distribution} {facts.version} {facts.file}"
+        lines.append(f"{where} {facts.size_mb} MB: {detail}")
     lines.append(_speech_decoder())
     return lines
 
