@@ -49,7 +49,7 @@ lint: venv ## ruff (lint + format check), mypy --strict (packages and tests), im
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(MYPY_PATHS)
 	$(VENV)/bin/lint-imports
-	@for f in $$(git ls-files '*Dockerfile' '*Containerfile'); do echo "hadolint $$f"; $(VENV)/bin/hadolint "$$f" || exit 1; done
+	@for f in $$(git ls-files '*Dockerfile' '*Dockerfile.*' '*Containerfile' | grep -v '\.dockerignore$$'); do echo "hadolint $$f"; $(VENV)/bin/hadolint "$$f" || exit 1; done
 
 .PHONY: fmt
 fmt: venv ## Format and autofix with ruff
