@@ -20,6 +20,7 @@ EXAMPLES = {
     "adaptiveStreaming": {"ladder": "mobile-ladder"},
     "analysis": {"loudness": True},
     "ocr": {"intervalSeconds": 2},
+    "cover": {"count": 2, "images": {"format": "webp", "width": 320}},
 }
 
 
