@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from mediaflow_api.tasks import ML_TASK_TYPES
+from mediaflow_worker.errors import ModelUnavailableError
 from mediaflow_worker.understanding.packages import INSTALL_HINT, MODULES
 
 from .helpers import ffprobe, make_clip, run_local, write_workflow
@@ -118,9 +119,10 @@ def test_an_ml_task_on_the_lean_worker_fails_naming_the_image(tmp_path: Path, ki
     )
     out = tmp_path / "out"
     done = run_local(workflow, clip.path, out, timeout=120)
-    # Permanent (exit 2: the same spec fails on every input of this image),
-    # one line, naming the task, the reason and what to run instead.
-    assert done.returncode == 2, done.stderr
+    # One line naming the task, the reason and what to run instead, with the
+    # exit code of a spec this worker cannot run (errors.SpecError's).
+    assert done.returncode == ModelUnavailableError.exit_code != 0, done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "ModelUnavailable" in done.stderr
     assert "'understand'" in done.stderr
     assert INSTALL_HINT in done.stderr
