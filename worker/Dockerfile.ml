@@ -7,7 +7,8 @@
 #
 #   docker build -f worker/Dockerfile -t ghcr.io/mediaflow/worker:X .
 #   docker build -f worker/Dockerfile.ml --build-arg WORKER_IMAGE=ghcr.io/mediaflow/worker:X \
-#       --build-arg SILERO_VAD_VERSION=6.2.3 -t ghcr.io/mediaflow/worker-ml:X .
+#       --build-arg SILERO_VAD_VERSION=<SILERO_VAD_VERSION of scripts/versions.env> \
+#       -t ghcr.io/mediaflow/worker-ml:X .
 #
 # (from the repo root; scripts/images.sh passes both arguments, the version
 # from scripts/versions.env.) The build context holds nothing: the worker
