@@ -494,6 +494,10 @@ def run(spec: CoverTask, ctx: TaskContext) -> list[OutputFile]:
         "candidates": len(candidates),
         "covers": covers,
         "rejected": rejected,
+        # Every candidate, so a user can see why a frame was not chosen.
+        "frames": [
+            {"time": round(c.time, 3), "score": c.score, "rejected": c.rejected} for c in candidates
+        ],
     }
     path = ctx.out_dir / "cover.json"
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
