@@ -70,6 +70,14 @@ def test_covers_come_from_the_sharp_segments_only_without_network(
     assert doc["candidates"] == 68
     assert 20 < doc["candidates"] - sum(rejected.values()) < 34
     assert doc["settings"]["count"] == 3
+    # Every candidate is listed with its verdict, agreeing with the counts.
+    frames = doc["frames"]
+    assert len(frames) == doc["candidates"]
+    for reason, n in rejected.items():
+        assert sum(f["rejected"] == reason for f in frames) == n
+    for f in frames:
+        if f["rejected"] is None:  # what was kept lies in a good stretch or by a cut
+            assert known.kind_at(f["time"]) in ("good", "transition"), f
     # The images: JPEG, 160 wide (16:9 source: 90 high), named in cover.json.
     for i, c in enumerate(covers, start=1):
         assert c["file"] == f"cover-{i:02d}.jpg"

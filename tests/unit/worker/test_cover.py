@@ -4,6 +4,7 @@ frame is rejected, scores, clustering and the diverse selection."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import cv2
 import numpy as np
@@ -27,6 +28,31 @@ from mediaflow_worker.understanding.cover import (
 )
 
 pytestmark = pytest.mark.unit
+
+# Task specs both the models and the API server (test_task_cel_twins.py)
+# accept or reject; the needle is in both messages.
+COVER_VALID: list[dict[str, Any]] = [
+    {"name": "covers", "cover": {}},
+    {
+        "name": "covers-images",
+        "cover": {
+            "count": 20,
+            "candidateIntervalSeconds": 2,
+            "maxCandidates": 300,
+            "minSpacingSeconds": 0,
+            "images": {"format": "webp", "width": 320, "height": 320, "fillType": "pad"},
+        },
+    },
+]
+COVER_INVALID: list[tuple[dict[str, Any], str]] = [
+    ({"name": "a", "cover": {"count": 0}}, "count"),
+    ({"name": "a", "cover": {"maxCandidates": 1001}}, "maxCandidates"),
+    (
+        {"name": "a", "cover": {"images": {"fillType": "crop", "width": 64}}},
+        "needs width and height",
+    ),
+    ({"name": "a", "cover": {"images": {"padColor": "white"}}}, "padColor applies to fillType pad"),
+]
 
 Image = npt.NDArray[np.uint8]
 
@@ -227,3 +253,15 @@ def test_the_model_bounds_and_the_images_fill_rule() -> None:
     task = TaskSpec.model_validate({"name": "c", "cover": {"images": {"format": "png"}}})
     assert task.kind == "cover"
     assert needs_ml_image([task])
+
+
+@pytest.mark.parametrize("raw", COVER_VALID, ids=lambda r: r["name"])
+def test_valid_cover_specs_are_accepted(raw: dict[str, Any]) -> None:
+    assert TaskSpec.model_validate(raw).kind == "cover"
+
+
+@pytest.mark.parametrize(("raw", "needle"), COVER_INVALID, ids=[n for _, n in COVER_INVALID])
+def test_invalid_cover_specs_name_the_field(raw: dict[str, Any], needle: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TaskSpec.model_validate(raw)
+    assert needle in str(caught.value)
