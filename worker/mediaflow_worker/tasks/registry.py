@@ -86,6 +86,11 @@ class PreparedTask:
         """The ffmpeg encoders the task will use (pure)."""
         return self.handler.required_encoders(self.resolved)
 
+    @property
+    def needs_ml(self) -> bool:
+        """Whether the task needs the ``mediaflow[ml]`` packages (its type's model says)."""
+        return self.handler.model.needs_ml
+
     def run(self, ctx: TaskContext) -> list[OutputFile]:
         """Run the task on ``ctx``'s input into ``ctx.out_dir``."""
         return self.handler.run(self.resolved, ctx)
