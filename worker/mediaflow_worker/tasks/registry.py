@@ -89,7 +89,8 @@ class PreparedTask:
     @property
     def needs_ml(self) -> bool:
         """Whether the task needs the ``mediaflow[ml]`` packages (its type's model says)."""
-        return self.handler.model.needs_ml
+        needs: bool = self.handler.model.needs_ml
+        return needs
 
     def run(self, ctx: TaskContext) -> list[OutputFile]:
         """Run the task on ``ctx``'s input into ``ctx.out_dir``."""
