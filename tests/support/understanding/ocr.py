@@ -144,14 +144,15 @@ def make_text_image(
     captions: tuple[Caption, ...] = (Caption("Summer Sale 50% off", 0, 0, 40, 100, 40),),
     size: tuple[int, int] = (640, 360),
 ) -> TextClip:
-    """A PNG still with ``captions`` drawn (their times are ignored)."""
+    """A one-frame GIF with ``captions`` drawn (their times are ignored): the
+    worker takes no PNG or JPEG upload, a one-picture GIF is its still image."""
     directory.mkdir(parents=True, exist_ok=True)
     filters = []
     for index, caption in enumerate(captions):
         textfile = directory / f"{name}.caption{index}.txt"
         textfile.write_text(caption.text, encoding="utf-8")
         filters.append(_drawtext(caption, textfile, still=True))
-    path = directory / f"{name}.png"
+    path = directory / f"{name}.gif"
     subprocess.run(
         [
             "ffmpeg",
