@@ -21,6 +21,8 @@ import pytest
 from mediaflow_worker.understanding import packages
 from tests.support.understanding.ocr import (
     CHINESE,
+    NOTO_CJK,
+    Caption,
     TextClip,
     character_accuracy,
     make_text_clip,
@@ -221,3 +223,23 @@ def test_corpus_files(tmp_path: Path, name: str) -> None:
         assert all(0 <= v <= 1 for v in span["box"].values())
         assert span["confidence"] >= 0.6
     assert (out / "text" / "ocr.vtt").read_text().startswith("WEBVTT")
+
+
+def test_the_scripts_the_packaged_model_reads_and_those_it_does_not(tmp_path: Path) -> None:
+    # What docs/understanding.md says about languages: Latin with accents and
+    # Japanese are read; Cyrillic and Hangul are not in the model's alphabet.
+    read = (
+        Caption("Größe Straße café résumé", 0, 0, 20, 20, 32),
+        Caption("こんにちは世界", 0, 0, 20, 100, 32, NOTO_CJK),
+    )
+    unread = (
+        Caption("Привет мир", 0, 0, 20, 180, 32),
+        Caption("안녕하세요", 0, 0, 20, 260, 32, NOTO_CJK),
+    )
+    still = make_text_image(tmp_path / "media", captions=read + unread)
+    doc, _ = _run(tmp_path, still.path, {})
+    texts = [s["text"] for s in doc["spans"]]
+    for caption in read:
+        assert max(character_accuracy(caption.text, t) for t in texts) >= MIN_ACCURACY, texts
+    for caption in unread:
+        assert max((character_accuracy(caption.text, t) for t in texts), default=0) < 0.5, texts

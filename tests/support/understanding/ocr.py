@@ -55,6 +55,13 @@ ENGLISH = (
     Caption("Call 555 0199 today", 3.0, 6.0, 300, 150, 24),
     Caption("BREAKING NEWS", 5.0, 6.0, 40, 40, 48, DEJAVU_BOLD),
 )
+# Small print (14-18 px on a 640x360 frame): where the small models start
+# to misread.
+SMALL = (
+    Caption("Terms and conditions apply", 0.0, 3.0, 20, 320, 14),
+    Caption("Offer valid until 31.12.2026", 0.0, 3.0, 380, 20, 16),
+    Caption("www.example.org/help", 1.0, 3.0, 200, 180, 18),
+)
 CHINESE = (
     Caption("欢迎观看新闻", 0.0, 2.0, 60, 60, 48, NOTO_CJK),
     Caption("今天天气很好", 2.0, 4.0, 60, 220, 40, NOTO_CJK, boxed=True),
