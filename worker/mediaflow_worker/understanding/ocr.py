@@ -46,6 +46,7 @@ OVERLAPPING_BOX = 0.5
 MISSED_SAMPLES = 1
 
 ORT_TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
+RAPIDOCR_LOGGER = "RapidOCR"
 # The rate a too-short input is sampled at for its first frame.
 STILL_FPS = 25.0
 
@@ -251,8 +252,10 @@ def engine_params(
     """RapidOCR's settings (pure but for locating the models): the packaged
     models by path, ONNX Runtime, detection at the frame's own size, quiet."""
     return {
-        # Its logger says "Using <model>" at INFO for every model: warnings only.
-        "Global.log_level": "warning",
+        # Its logger says "Using <model>" at INFO for every model and "The
+        # text detection result is empty" as a WARNING for every frame
+        # without text: errors only.
+        "Global.log_level": "error",
         # Our frames are already scaled to max_side: no second resize.
         "Global.max_side_len": max(max_side, 2000),
         "Det.model_path": str(packages.TEXT_DETECTION.path()),
@@ -276,6 +279,12 @@ def _engine(max_side: int) -> Any:
     os.environ.setdefault(ORT_TELEMETRY_ENV, "1")
     from rapidocr import RapidOCR
 
+    # RapidOCR's logger writes coloured lines to stderr with a handler of its
+    # own: its records go through the worker's logging instead.
+    rapid_log = logging.getLogger(RAPIDOCR_LOGGER)
+    for handler in list(rapid_log.handlers):
+        rapid_log.removeHandler(handler)
+    rapid_log.propagate = True
     params = engine_params(
         max_side=max_side, threads=os.environ.get(THREADS_ENV), provider_names=providers()
     )
