@@ -16,6 +16,7 @@ from mediaflow_api.tasks import (
     AdaptiveStreamingTask,
     AnalysisTask,
     AnimatedImageTask,
+    OcrTask,
     SnapshotTask,
     SpecModel,
     SpriteTask,
@@ -33,6 +34,7 @@ from mediaflow_worker.tasks import (
     sprite,
     transcode,
 )
+from mediaflow_worker.understanding import ocr
 
 SpecT = TypeVar("SpecT", bound=SpecModel)
 ResolvedT = TypeVar("ResolvedT")
@@ -71,6 +73,7 @@ HANDLERS: dict[str, TaskHandler[Any, Any]] = {
         adaptive_streaming.run,
     ),
     "analysis": TaskHandler(AnalysisTask, as_given, analysis.required_encoders, analysis.run),
+    "ocr": TaskHandler(OcrTask, as_given, ocr.required_encoders, ocr.run),
 }
 
 
