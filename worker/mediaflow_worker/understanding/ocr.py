@@ -45,10 +45,7 @@ OVERLAPPING_BOX = 0.5
 # Samples a line may be missed on and still be one span.
 MISSED_SAMPLES = 1
 
-ORT_TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
 RAPIDOCR_LOGGER = "RapidOCR"
-# The rate a too-short input is sampled at for its first frame.
-STILL_FPS = 25.0
 
 Box = tuple[float, float, float, float]  # x, y, w, h, normalised 0..1
 
@@ -273,10 +270,8 @@ def engine_params(
 
 
 def _engine(max_side: int) -> Any:
-    # ONNX Runtime 1.2x+ writes a telemetry device id under
-    # $HOME/.cache/Microsoft when it is imported (a warning on a read-only
-    # home): nothing of ours to keep, and the worker writes only to scratch.
-    os.environ.setdefault(ORT_TELEMETRY_ENV, "1")
+    # (ONNX Runtime's telemetry file is turned off by the package, see
+    # understanding/__init__.py.)
     from rapidocr import RapidOCR
 
     # RapidOCR's logger writes coloured lines to stderr with a handler of its
@@ -360,16 +355,9 @@ def read_text(
         readings += _readings(
             engine, frame.time, frame.image, min_confidence=min_confidence, region=region
         )
-    still = ctx.duration == 0 and samples == 1
-    if samples == 0:
-        # ffmpeg's fps filter drops an input shorter than half a step (a
-        # one-frame GIF, a single picture): read its first frame instead.
-        for frame in sample_frames(ctx, fps=STILL_FPS, max_side=max_side):
-            still = True
-            readings += _readings(
-                engine, 0.0, frame.image, min_confidence=min_confidence, region=region
-            )
-            break
+    # A single picture (a one-frame GIF) is one sample (sample_frames gives
+    # the first frame of an input shorter than a step).
+    still = samples == 1 and ctx.duration < interval_seconds
     return merge_readings(readings, interval_seconds, duration=ctx.duration, still=still)
 
 
