@@ -124,6 +124,7 @@ JOB_REASONS = frozenset(
         "OutputCollision",
         "InvalidSpec",
         "EncoderUnavailable",
+        "ModelUnavailable",
         "AssetUnusable",
         "AssetNotFound",
         "ProcessingFailed",

@@ -51,6 +51,7 @@ from mediaflow_api.tasks.common import (
 from mediaflow_api.tasks.cover import CoverImages, CoverTask
 from mediaflow_api.tasks.intro_outro import ClipRef
 from mediaflow_api.tasks.keywords import KeywordList
+from mediaflow_api.tasks.ocr import OcrRegion, OcrTask
 from mediaflow_api.tasks.privacy import MAX_REGIONS, Privacy, PrivacyRegion, RegionStyle
 from mediaflow_api.tasks.snapshot import SnapshotTask
 from mediaflow_api.tasks.spec import (
@@ -140,6 +141,8 @@ __all__ = [
     "KeywordList",
     "LadderName",
     "Length",
+    "OcrRegion",
+    "OcrTask",
     "Position",
     "Privacy",
     "PrivacyRegion",

@@ -25,6 +25,7 @@ from mediaflow_api.tasks.common import (
     exactly_one_cel,
 )
 from mediaflow_api.tasks.cover import CoverTask
+from mediaflow_api.tasks.ocr import OcrTask
 from mediaflow_api.tasks.output import NUMBERED_TYPES, TaskOutput
 from mediaflow_api.tasks.snapshot import SnapshotTask
 from mediaflow_api.tasks.sprite import SpriteTask
@@ -148,6 +149,10 @@ class TaskSpec(SpecModel):
     cover: CoverTask | None = Field(
         default=None,
         description="Smart covers: the most representative sharp, well-exposed frames, scored.",
+    )
+    ocr: OcrTask | None = Field(
+        default=None,
+        description="On-screen text on sampled frames: lines, boxes, time ranges, keyword hits.",
     )
 
     @model_validator(mode="after")

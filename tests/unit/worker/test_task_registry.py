@@ -20,6 +20,7 @@ EXAMPLES = {
     "adaptiveStreaming": {"ladder": "mobile-ladder"},
     "analysis": {"loudness": True},
     "cover": {"count": 2, "images": {"format": "webp", "width": 320}},
+    "ocr": {"intervalSeconds": 2},
 }
 
 

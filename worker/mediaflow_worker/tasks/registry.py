@@ -17,6 +17,7 @@ from mediaflow_api.tasks import (
     AnalysisTask,
     AnimatedImageTask,
     CoverTask,
+    OcrTask,
     SnapshotTask,
     SpecModel,
     SpriteTask,
@@ -34,7 +35,7 @@ from mediaflow_worker.tasks import (
     sprite,
     transcode,
 )
-from mediaflow_worker.understanding import cover
+from mediaflow_worker.understanding import cover, ocr
 
 SpecT = TypeVar("SpecT", bound=SpecModel)
 ResolvedT = TypeVar("ResolvedT")
@@ -74,6 +75,7 @@ HANDLERS: dict[str, TaskHandler[Any, Any]] = {
     ),
     "analysis": TaskHandler(AnalysisTask, as_given, analysis.required_encoders, analysis.run),
     "cover": TaskHandler(CoverTask, as_given, cover.required_encoders, cover.run),
+    "ocr": TaskHandler(OcrTask, as_given, ocr.required_encoders, ocr.run),
 }
 
 
@@ -88,6 +90,12 @@ class PreparedTask:
     def required_encoders(self) -> set[str]:
         """The ffmpeg encoders the task will use (pure)."""
         return self.handler.required_encoders(self.resolved)
+
+    @property
+    def needs_ml(self) -> bool:
+        """Whether the task needs the ``mediaflow[ml]`` packages (its type's model says)."""
+        needs: bool = self.handler.model.needs_ml
+        return needs
 
     def run(self, ctx: TaskContext) -> list[OutputFile]:
         """Run the task on ``ctx``'s input into ``ctx.out_dir``."""
