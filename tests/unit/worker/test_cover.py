@@ -3,8 +3,10 @@ frame is rejected, scores, clustering and the diverse selection."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import cv2
 import numpy as np
@@ -26,6 +28,9 @@ from mediaflow_worker.understanding.cover import (
     transition_distance,
     transition_limit,
 )
+
+if TYPE_CHECKING:
+    from mediaflow_worker.tasks import TaskContext
 
 pytestmark = pytest.mark.unit
 
@@ -265,3 +270,43 @@ def test_invalid_cover_specs_name_the_field(raw: dict[str, Any], needle: str) ->
     with pytest.raises(ValidationError) as caught:
         TaskSpec.model_validate(raw)
     assert needle in str(caught.value)
+
+
+class _StillContext:
+    """What ``cover.run`` reads of a TaskContext, for an input without a
+    duration (a single picture)."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.task_name = "covers"
+        self.duration = 0.0
+
+    def display_size(self) -> tuple[int, int]:
+        return 320, 180
+
+
+def test_an_input_without_duration_gives_its_first_frame_as_the_one_cover(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pictures = [_pattern(20), _pattern(21), _pattern(22)]
+    taken: list[int] = []
+
+    def frames(ctx: object, grid: cover.Grid) -> Iterator[tuple[int, float, Image]]:
+        for i, image in enumerate(pictures):
+            taken.append(i)
+            yield i, i * grid.step, image
+
+    monkeypatch.setattr(cover, "_grid_frames", frames)
+    outputs = cover.run(CoverTask(count=3), cast("TaskContext", _StillContext(tmp_path)))
+    doc = json.loads((tmp_path / "cover.json").read_text())
+    assert [c["time"] for c in doc["covers"]] == [0.0]
+    assert doc["candidates"] == 1
+    assert doc["settings"]["minSpacingSeconds"] == 0.0
+    assert taken == [0]  # the decode is not read past the first frame
+    (output,) = outputs
+    assert output.info == {
+        "count": 1,
+        "candidates": 1,
+        "bestTime": 0.0,
+        "bestScore": doc["covers"][0]["score"],
+    }
