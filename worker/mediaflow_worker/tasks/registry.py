@@ -16,6 +16,7 @@ from mediaflow_api.tasks import (
     AdaptiveStreamingTask,
     AnalysisTask,
     AnimatedImageTask,
+    CoverTask,
     OcrTask,
     SnapshotTask,
     SpecModel,
@@ -34,7 +35,7 @@ from mediaflow_worker.tasks import (
     sprite,
     transcode,
 )
-from mediaflow_worker.understanding import ocr
+from mediaflow_worker.understanding import cover, ocr
 
 SpecT = TypeVar("SpecT", bound=SpecModel)
 ResolvedT = TypeVar("ResolvedT")
@@ -73,6 +74,7 @@ HANDLERS: dict[str, TaskHandler[Any, Any]] = {
         adaptive_streaming.run,
     ),
     "analysis": TaskHandler(AnalysisTask, as_given, analysis.required_encoders, analysis.run),
+    "cover": TaskHandler(CoverTask, as_given, cover.required_encoders, cover.run),
     "ocr": TaskHandler(OcrTask, as_given, ocr.required_encoders, ocr.run),
 }
 
