@@ -52,6 +52,7 @@ from mediaflow_api.tasks.intro_outro import ClipRef
 from mediaflow_api.tasks.keywords import KeywordList
 from mediaflow_api.tasks.privacy import MAX_REGIONS, Privacy, PrivacyRegion, RegionStyle
 from mediaflow_api.tasks.snapshot import SnapshotTask
+from mediaflow_api.tasks.speech import SpeechTask
 from mediaflow_api.tasks.spec import (
     ML_TASK_TYPES,
     TASK_MODELS,
@@ -144,6 +145,7 @@ __all__ = [
     "Rendition",
     "SecretKeyRef",
     "SnapshotTask",
+    "SpeechTask",
     "SpecModel",
     "SpriteTask",
     "StreamSubtitles",

@@ -26,6 +26,7 @@ from mediaflow_api.tasks.common import (
 )
 from mediaflow_api.tasks.output import NUMBERED_TYPES, TaskOutput
 from mediaflow_api.tasks.snapshot import SnapshotTask
+from mediaflow_api.tasks.speech import SpeechTask
 from mediaflow_api.tasks.sprite import SpriteTask
 from mediaflow_api.tasks.template_ref import TemplateReference
 from mediaflow_api.tasks.transcode import TranscodeTask
@@ -143,6 +144,13 @@ class TaskSpec(SpecModel):
     )
     analysis: AnalysisTask | None = Field(
         default=None, description="Media metadata and content analysis as JSON."
+    )
+    speech: SpeechTask | None = Field(
+        default=None,
+        description=(
+            "Speech to text (US English only): segments, words, transcript, subtitles, "
+            "voice activity and keyword hits as JSON (worker-ml image)."
+        ),
     )
 
     @model_validator(mode="after")

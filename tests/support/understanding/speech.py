@@ -2,10 +2,13 @@
 transcripts, for the ``speech`` task's tests and ``make bench``.
 
 - ``spoken_clip``: sentences synthesised with espeak-ng (US English voice)
-  placed at known times in a clip, with silence and a stretch of synthetic
-  "music" (a chord with a beat) between them, so that the test can check the
-  words, their times, the voice-activity ranges and that music is not turned
-  into words.
+  and optionally a real recording placed at known times in a clip, with
+  silence and a stretch of synthetic "music" (a chord with a beat) between
+  them, so that the test can check the words, their times, the voice-activity
+  ranges and that music is not turned into words. (PocketSphinx's acoustic
+  model was trained on human speech: espeak-ng's formant voice is far from it
+  and its word error rate is high; the real recording is what shows the words
+  are right.)
 - ``real_recordings``: the recordings with transcripts of the PocketSphinx
   source distribution (``test/data``: ``goforward.raw``, CMU; five LibriVox
   sentences of *Sense and Sensibility*, public domain), fetched once with
@@ -33,6 +36,7 @@ class Sentence:
     text: str
     start: float
     end: float
+    synthetic: bool = True  # espeak-ng; False: a real recording
 
 
 @dataclass(frozen=True)
@@ -97,20 +101,31 @@ def synthesise(text: str, out: Path) -> float:
 
 
 def spoken_clip(
-    directory: Path, *, video: bool = True, sentences: tuple[str, ...] = SENTENCES
+    directory: Path,
+    *,
+    video: bool = True,
+    sentences: tuple[str, ...] = SENTENCES,
+    recording: Recording | None = None,
 ) -> SpokenClip:
     """A clip: 1.5 s silence, the first sentence, silence, 2.5 s of music,
-    silence, the next sentence, ..., 1.5 s of silence; an MP4 (small test
-    picture + AAC) or, with ``video=False``, an M4A."""
+    silence, ``recording`` (a real one, when given), silence, the other
+    sentences, 1.5 s of silence; an MP4 (small test picture + AAC) or, with
+    ``video=False``, an M4A. Every piece 1.5 s of silence from the next."""
     directory.mkdir(parents=True, exist_ok=True)
+    pieces: list[tuple[str, Path, bool]] = []
+    for index, text in enumerate(sentences):
+        wav = directory / f"sentence-{index}.wav"
+        synthesise(text, wav)
+        pieces.append((text, wav, True))
+    if recording is not None:
+        pieces.insert(1, (recording.transcript, recording.path, False))
     placed: list[Sentence] = []
     inputs: list[str] = []
     time = 1.5
     music: tuple[float, float] = (0.0, 0.0)
-    for index, text in enumerate(sentences):
-        wav = directory / f"sentence-{index}.wav"
-        length = synthesise(text, wav)
-        placed.append(Sentence(text, round(time, 3), round(time + length, 3)))
+    for index, (text, wav, synthetic) in enumerate(pieces):
+        length = _duration(wav)
+        placed.append(Sentence(text, round(time, 3), round(time + length, 3), synthetic))
         inputs += ["-i", str(wav)]
         time += length + 1.5
         if index == 0:

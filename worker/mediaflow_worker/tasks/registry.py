@@ -18,6 +18,7 @@ from mediaflow_api.tasks import (
     AnimatedImageTask,
     SnapshotTask,
     SpecModel,
+    SpeechTask,
     SpriteTask,
     TaskSpec,
     TranscodeTask,
@@ -33,6 +34,7 @@ from mediaflow_worker.tasks import (
     sprite,
     transcode,
 )
+from mediaflow_worker.understanding import speech
 
 SpecT = TypeVar("SpecT", bound=SpecModel)
 ResolvedT = TypeVar("ResolvedT")
@@ -71,6 +73,7 @@ HANDLERS: dict[str, TaskHandler[Any, Any]] = {
         adaptive_streaming.run,
     ),
     "analysis": TaskHandler(AnalysisTask, as_given, analysis.required_encoders, analysis.run),
+    "speech": TaskHandler(SpeechTask, as_given, speech.required_encoders, speech.run),
 }
 
 
