@@ -52,7 +52,6 @@ from mediaflow_api.tasks.intro_outro import ClipRef
 from mediaflow_api.tasks.keywords import KeywordList
 from mediaflow_api.tasks.privacy import MAX_REGIONS, Privacy, PrivacyRegion, RegionStyle
 from mediaflow_api.tasks.snapshot import SnapshotTask
-from mediaflow_api.tasks.speech import SpeechTask
 from mediaflow_api.tasks.spec import (
     ML_TASK_TYPES,
     TASK_MODELS,
@@ -64,6 +63,7 @@ from mediaflow_api.tasks.spec import (
     needs_ml_image,
     task_json,
 )
+from mediaflow_api.tasks.speech import SpeechTask
 from mediaflow_api.tasks.sprite import SpriteTask
 from mediaflow_api.tasks.subtitles import (
     SOFT_SUBTITLE_CONTAINERS,
@@ -145,8 +145,8 @@ __all__ = [
     "Rendition",
     "SecretKeyRef",
     "SnapshotTask",
-    "SpeechTask",
     "SpecModel",
+    "SpeechTask",
     "SpriteTask",
     "StreamSubtitles",
     "SubtitleFile",

@@ -13,6 +13,7 @@ from mediaflow_api.tasks.keywords import KeywordList
 
 SpeechLanguage = Literal["en-US"]
 SubtitleFormat = Literal["vtt", "srt"]
+DEFAULT_SUBTITLES: tuple[SubtitleFormat, ...] = ("vtt", "srt")
 # Lists of lists: each list is matched against every segment.
 KEYWORD_LISTS_MAX = 20
 
@@ -47,7 +48,7 @@ class SpeechTask(SpecModel):
         description="Keyword lists to find in the recognised text (each hit with its time).",
     )
     subtitle_formats: list[SubtitleFormat] = Field(
-        default_factory=lambda: ["vtt", "srt"],
+        default_factory=lambda: list(DEFAULT_SUBTITLES),
         alias="subtitleFormats",
         max_length=2,
         description=(

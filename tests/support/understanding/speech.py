@@ -202,15 +202,21 @@ def pocketsphinx_source() -> Path:
 
 
 def real_recordings(directory: Path) -> list[Recording]:
-    """The source distribution's recordings with transcripts, as WAV files
-    in ``directory`` (``goforward.raw`` is headerless 16 kHz s16le)."""
+    """The source distribution's recordings with transcripts: goforward
+    (headerless 16 kHz s16le) first, as a WAV file in ``directory`` without
+    its leading and trailing silence, then the LibriVox WAV files."""
     data = pocketsphinx_source()
     directory.mkdir(parents=True, exist_ok=True)
     goforward = directory / "goforward.wav"
     if not goforward.exists():
+        # Its silence before and after (about 0.5 s) trimmed at -40 dB, so
+        # that the file's start and end are the speech's: the clip places it
+        # at a known time.
+        trim = "silenceremove=start_periods=1:start_threshold=-40dB"
         subprocess.run(
             ["ffmpeg", "-v", "error", "-y", "-f", "s16le", "-ar", "16000", "-ac", "1",
-             "-i", str(data / "goforward.raw"), str(goforward)],
+             "-i", str(data / "goforward.raw"), "-af", f"{trim},areverse,{trim},areverse",
+             str(goforward)],
             check=True,
         )  # fmt: skip
     found = [

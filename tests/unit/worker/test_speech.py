@@ -4,6 +4,8 @@ word error rate of the measurements, and the task's settings."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from pydantic import ValidationError
 
@@ -31,7 +33,7 @@ def probs(pattern: str) -> list[float]:
 
 def ranges(pattern: str, **kwargs: float) -> list[tuple[float, float]]:
     kwargs.setdefault("pad_seconds", 0.0)
-    return speech_ranges(probs(pattern), window_seconds=W, **kwargs)  # type: ignore[arg-type]
+    return speech_ranges(probs(pattern), window_seconds=W, **kwargs)
 
 
 def test_one_range_of_speech() -> None:
@@ -79,7 +81,7 @@ def test_long_ranges_are_cut_at_the_quietest_window_of_the_second_half() -> None
     assert pieces[0] == (0.0, 1.35)
     assert all(end - start <= 2.0 + 1e-9 for start, end in pieces)
     assert pieces[-1][1] == 10.0
-    assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(pieces))
 
 
 def test_short_ranges_are_not_cut() -> None:
@@ -141,7 +143,8 @@ def test_keyword_hits_carry_the_time_of_the_words() -> None:
         ("forward", 1.5, 2.0),
         ("turn left", 3.1, 3.8),
     ]
-    assert hits[0]["list"] == "moves" and hits[0]["text"] == SEG.text
+    assert hits[0]["list"] == "moves"
+    assert hits[0]["text"] == SEG.text
 
 
 def test_keyword_hits_are_whole_words_and_sorted_by_time() -> None:
@@ -175,8 +178,10 @@ def test_speech_settings() -> None:
     task = TaskSpec.model_validate({"name": "s", "speech": {}})
     assert task.kind == "speech"
     spec = task.type_spec
-    assert isinstance(spec, SpeechTask) and SpeechTask.needs_ml
-    assert spec.language == "en-US" and spec.subtitle_formats == ["vtt", "srt"]
+    assert isinstance(spec, SpeechTask)
+    assert SpeechTask.needs_ml
+    assert spec.language == "en-US"
+    assert spec.subtitle_formats == ["vtt", "srt"]
     with pytest.raises(ValidationError):
         SpeechTask.model_validate({"language": "de-DE"})
     with pytest.raises(ValidationError):
