@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,3 +185,30 @@ def test_no_audio_is_skipped(corpus_dir: Path, tmp_path: Path) -> None:
 
 def test_threads_setting_is_honoured() -> None:
     assert os.environ["MEDIAFLOW_ML_THREADS"] == "1"
+
+
+def test_the_subtitles_feed_a_transcode(spoken: Run, tmp_path: Path) -> None:
+    """The recipe of docs/understanding.md: speech.srt put next to the input
+    (the sidecar naming rule) becomes a soft subtitle stream of a transcode."""
+    clip = tmp_path / "spoken.mp4"
+    clip.write_bytes(spoken.clip.path.read_bytes())
+    (tmp_path / "spoken.eng.srt").write_bytes((spoken.out / "talk" / "speech.srt").read_bytes())
+    transcode = {
+        "container": "mkv",
+        "video": {"codec": "copy"},
+        "audio": {"codec": "copy"},
+        "subtitles": {"mode": "soft", "language": "eng"},
+    }
+    workflow = write_workflow(tmp_path, [{"name": "subs", "transcode": transcode}], name="subs")
+    out = tmp_path / "out"
+    done = run_local(workflow, clip, out)
+    assert done.returncode == 0, done.stderr
+    extracted = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(out / "subs" / "subs.mkv"), "-map", "0:s:0",
+         "-f", "srt", "-"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    assert "go forward ten meters" in " ".join(extracted.split())
+    assert extracted.count(" --> ") == (spoken.out / "talk" / "speech.srt").read_text().count(
+        " --> "
+    )
