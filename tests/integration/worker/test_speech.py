@@ -212,3 +212,20 @@ def test_the_subtitles_feed_a_transcode(spoken: Run, tmp_path: Path) -> None:
     assert extracted.count(" --> ") == (spoken.out / "talk" / "speech.srt").read_text().count(
         " --> "
     )
+
+
+def test_no_speech_writes_only_the_json(tmp_path: Path) -> None:
+    tone = tmp_path / "tone.m4a"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=f=440:d=3", "-c:a", "aac", str(tone)],
+        check=True,
+        timeout=60,
+    )
+    workflow = write_workflow(tmp_path, [{"name": "talk", "speech": {}}])
+    out = tmp_path / "out"
+    done = run_local(workflow, tone, out)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (out / "talk").iterdir()) == ["speech.json"]
+    result = json.loads((out / "talk" / "speech.json").read_text())
+    assert result["segments"] == []
+    assert result["voiceActivity"] == []
