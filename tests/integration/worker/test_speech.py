@@ -229,3 +229,61 @@ def test_no_speech_writes_only_the_json(tmp_path: Path) -> None:
     result = json.loads((out / "talk" / "speech.json").read_text())
     assert result["segments"] == []
     assert result["voiceActivity"] == []
+
+
+def test_a_transcode_takes_the_subtitles_of_an_earlier_speech_task(
+    spoken: Run, tmp_path: Path
+) -> None:
+    """``transcode.subtitles.fromTask``: one Workflow, speech first, then a
+    transcode with the recognised speech as a soft subtitle stream."""
+    tasks = [
+        {"name": "talk", "speech": {"subtitleFormats": ["srt"]}},
+        {
+            "name": "subs",
+            "transcode": {
+                "container": "mkv",
+                "video": {"codec": "copy"},
+                "audio": {"codec": "copy"},
+                "subtitles": {"mode": "soft", "fromTask": "talk", "language": "eng"},
+            },
+        },
+    ]
+    workflow = write_workflow(tmp_path, tasks, name="both")
+    out = tmp_path / "out"
+    done = run_local(workflow, spoken.clip.path, out)
+    assert done.returncode == 0, done.stderr
+    extracted = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(out / "subs" / "subs.mkv"), "-map", "0:s:0",
+         "-f", "srt", "-"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    written = (out / "talk" / "speech.srt").read_text()
+    assert "go forward ten meters" in " ".join(extracted.split())
+    assert extracted.count(" --> ") == written.count(" --> ") > 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    video = manifest["tasks"][1]["outputs"][0]
+    assert video["subtitles"]["source"] == "speech.srt", video
+
+
+def test_subtitles_from_a_speech_task_that_wrote_none(corpus_dir: Path, tmp_path: Path) -> None:
+    """No audio: the speech task is skipped and the transcode goes on without
+    subtitles (as with a sidecar that is not there)."""
+    tasks = [
+        {"name": "talk", "speech": {}},
+        {
+            "name": "subs",
+            "transcode": {
+                "container": "mkv",
+                "video": {"codec": "copy"},
+                "subtitles": {"mode": "soft", "fromTask": "talk"},
+            },
+        },
+    ]
+    workflow = write_workflow(tmp_path, tasks, name="none")
+    out = tmp_path / "out"
+    done = run_local(workflow, corpus_dir / "odd_dimensions_161x121_vp9.webm", out)
+    assert done.returncode == 0, done.stderr
+    talk, subs = json.loads((out / "manifest.json").read_text())["tasks"]
+    assert talk["status"] == "skipped"
+    assert subs["status"] == "succeeded"
+    assert subs["outputs"][0]["subtitles"]["found"] is False
