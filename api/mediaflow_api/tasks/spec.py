@@ -285,21 +285,13 @@ TASKS_LIST_VALIDATIONS: list[JsonValue] = [
         "u.output.fileName == t.output.fileName))",
         "two tasks must not write to the same output names (bucket, prefix and fileName)",
     ),
-    cel(
-        "self.all(t, !has(t.transcode) || !has(t.transcode.subtitles) || "
-        "!has(t.transcode.subtitles.fromTask) || self.exists(u, has(u.speech) && "
-        "u.name == t.transcode.subtitles.fromTask && "
-        "self.map(v, v.name).indexOf(u.name) < self.map(v, v.name).indexOf(t.name)))",
-        "transcode.subtitles.fromTask must name a speech task that comes earlier in the list",
-    ),
 ]
 
 
 def check_unique_task_names(tasks: list[TaskSpec]) -> list[TaskSpec]:
-    """Raise ``ValueError`` if two tasks share a name or custom output names,
-    or a transcode takes subtitles from a task that is not an earlier speech
-    task (pydantic twin of ``TASKS_LIST_VALIDATIONS``); return the list
-    unchanged otherwise."""
+    """Raise ``ValueError`` if two tasks share a name or custom output names
+    (pydantic twin of ``TASKS_LIST_VALIDATIONS``); return the list unchanged
+    otherwise."""
     seen: set[str] = set()
     names: dict[tuple[str, str, str], str] = {}
     for task in tasks:
@@ -315,26 +307,7 @@ def check_unique_task_names(tasks: list[TaskSpec]) -> list[TaskSpec]:
                     f"fileName): {names[where]!r} and {task.name!r}"
                 )
             names[where] = task.name
-    _check_subtitles_from_task(tasks)
     return tasks
-
-
-def _check_subtitles_from_task(tasks: list[TaskSpec]) -> None:
-    """``transcode.subtitles.fromTask`` names a speech task earlier in the
-    list (a Job runs the tasks in order: a later one has written nothing
-    yet)."""
-    earlier: dict[str, TaskSpec] = {}
-    for task in tasks:
-        subtitles = task.transcode.subtitles if task.transcode is not None else None
-        source = subtitles.from_task if subtitles is not None else None
-        if source is not None:
-            found = earlier.get(source)
-            if found is None or found.speech is None:
-                raise ValueError(
-                    f"task {task.name!r}: transcode.subtitles.fromTask must name a speech task "
-                    f"that comes earlier in the list, not {source!r}"
-                )
-        earlier[task.name] = task
 
 
 def task_json(task: TaskSpec) -> dict[str, Any]:

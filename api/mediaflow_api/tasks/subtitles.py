@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from mediaflow_api.tasks.common import BUCKET_PATTERN, TASK_NAME_PATTERN, SpecModel, cel
+from mediaflow_api.tasks.common import BUCKET_PATTERN, SpecModel, cel
 from mediaflow_api.tasks.watermark import Length
 
 SUBTITLE_EXTENSIONS = ("srt", "vtt", "ass")
@@ -116,19 +116,6 @@ class Subtitles(SpecModel):
             "and the manifest says so."
         ),
     )
-    from_task: str | None = Field(
-        default=None,
-        alias="fromTask",
-        min_length=1,
-        max_length=63,
-        pattern=TASK_NAME_PATTERN,
-        description=(
-            "Take the subtitles a speech task of this Workflow wrote (its speech.srt, else "
-            "speech.vtt): the name of that task, which must come earlier in the list. Not with "
-            "'file'. When the speech task wrote none (no audio, nothing recognised, no "
-            "subtitleFormats): no subtitles, and the manifest says so."
-        ),
-    )
     language: str | None = Field(
         default=None,
         pattern=LANGUAGE_PATTERN,
@@ -144,8 +131,6 @@ class Subtitles(SpecModel):
     def _check(self) -> Subtitles:
         if self.style is not None and self.mode != "burnIn":
             raise ValueError("subtitles.style applies to mode burnIn only")
-        if self.file is not None and self.from_task is not None:
-            raise ValueError("set subtitles.file or subtitles.fromTask, not both")
         return self
 
     model_config = ConfigDict(
@@ -154,10 +139,6 @@ class Subtitles(SpecModel):
                 cel(
                     "!has(self.style) || !has(self.mode) || self.mode == 'burnIn'",
                     "subtitles.style applies to mode burnIn only",
-                ),
-                cel(
-                    "!has(self.file) || !has(self.fromTask)",
-                    "set subtitles.file or subtitles.fromTask, not both",
                 ),
             ]
         }

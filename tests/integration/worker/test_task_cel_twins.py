@@ -18,7 +18,6 @@ from tests.support.workflow_api import create_workflow_object
 from tests.unit.worker.test_adaptive_streaming_plan import STREAMING_INVALID, STREAMING_VALID
 from tests.unit.worker.test_encoder_spec import ENCODER_INVALID, ENCODER_VALID
 from tests.unit.worker.test_output_names import INVALID_SPECS, VALID_SPECS
-from tests.unit.worker.test_speech import FROM_TASK_INVALID, FROM_TASK_VALID
 from tests.unit.worker.test_task_spec import INVALID as SPEC_INVALID
 from tests.unit.worker.test_task_spec import VALID as SPEC_VALID
 
@@ -123,29 +122,6 @@ def test_server_accepts_custom_output_names_outside_the_trigger(
     ("case", "spec", "needle"), INVALID_SPECS, ids=[c for c, _, _ in INVALID_SPECS]
 )
 def test_server_refuses_looping_or_colliding_output_names_like_the_models(
-    api: client.ApiClient, namespace: str, case: str, spec: dict[str, Any], needle: str
-) -> None:
-    with pytest.raises(ApiException) as info:
-        create_workflow_object(api, namespace, copy.deepcopy(spec))
-    assert info.value.status in (400, 422), info.value.body
-    assert needle in info.value.body
-
-
-@pytest.mark.parametrize(("case", "spec"), FROM_TASK_VALID, ids=[c for c, _ in FROM_TASK_VALID])
-def test_server_accepts_subtitles_from_an_earlier_speech_task(
-    api: client.ApiClient, namespace: str, case: str, spec: dict[str, Any]
-) -> None:
-    created = create_workflow_object(api, namespace, copy.deepcopy(spec))
-    transcode = WorkflowSpec.model_validate(created["spec"]).tasks[-1].transcode
-    assert transcode is not None
-    assert transcode.subtitles is not None
-    assert transcode.subtitles.from_task == "talk"
-
-
-@pytest.mark.parametrize(
-    ("case", "spec", "needle"), FROM_TASK_INVALID, ids=[c for c, _, _ in FROM_TASK_INVALID]
-)
-def test_server_refuses_subtitles_from_a_task_that_cannot_give_them(
     api: client.ApiClient, namespace: str, case: str, spec: dict[str, Any], needle: str
 ) -> None:
     with pytest.raises(ApiException) as info:

@@ -5,13 +5,11 @@ word error rate of the measurements, and the task's settings."""
 from __future__ import annotations
 
 import itertools
-from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
 from mediaflow_api.tasks import SpeechTask, TaskSpec
-from mediaflow_api.workflow import WorkflowSpec
 from mediaflow_worker.understanding.cues import srt, webvtt
 from mediaflow_worker.understanding.speech import (
     SpeechSegment,
@@ -190,76 +188,3 @@ def test_speech_settings() -> None:
         SpeechTask.model_validate({"subtitleFormats": ["ass"]})
     with pytest.raises(ValidationError):
         SpeechTask.model_validate({"vadThreshold": 1.5})
-
-
-# transcode.subtitles.fromTask: Workflow specs the models and the API server
-# (tests/integration/worker/test_task_cel_twins.py) accept or refuse alike.
-def _from_task_spec(*tasks: dict[str, Any]) -> dict[str, Any]:
-    return {"trigger": {"bucket": "uploads", "prefix": "incoming/"}, "tasks": list(tasks)}
-
-
-_SPEECH = {"name": "talk", "speech": {}}
-_SUBTITLED = {
-    "name": "subtitled",
-    "transcode": {"preset": "h264-360p", "subtitles": {"fromTask": "talk"}},
-}
-FROM_TASK_VALID: list[tuple[str, dict[str, Any]]] = [
-    ("speech then transcode", _from_task_spec(_SPEECH, _SUBTITLED)),
-    (
-        "soft, with a task between",
-        _from_task_spec(
-            _SPEECH,
-            {"name": "other", "analysis": {}},
-            {
-                "name": "subtitled",
-                "transcode": {
-                    "container": "mkv",
-                    "subtitles": {"mode": "soft", "fromTask": "talk", "language": "eng"},
-                },
-            },
-        ),
-    ),
-]
-FROM_TASK_INVALID: list[tuple[str, dict[str, Any], str]] = [
-    ("later speech task", _from_task_spec(_SUBTITLED, _SPEECH), "earlier"),
-    ("no such task", _from_task_spec({**_SPEECH, "name": "speak"}, _SUBTITLED), "earlier"),
-    (
-        "not a speech task",
-        _from_task_spec({"name": "talk", "analysis": {}}, _SUBTITLED),
-        "speech task",
-    ),
-    ("itself", _from_task_spec({**_SUBTITLED, "name": "talk"}), "earlier"),
-    (
-        "with a file",
-        _from_task_spec(
-            _SPEECH,
-            {
-                "name": "subtitled",
-                "transcode": {
-                    "preset": "h264-360p",
-                    "subtitles": {"fromTask": "talk", "file": {"bucket": "subs", "key": "a.srt"}},
-                },
-            },
-        ),
-        "not both",
-    ),
-]
-
-
-@pytest.mark.parametrize(("case", "raw"), FROM_TASK_VALID, ids=[c for c, _ in FROM_TASK_VALID])
-def test_subtitles_from_an_earlier_speech_task(case: str, raw: dict[str, Any]) -> None:
-    spec = WorkflowSpec.model_validate(raw)
-    transcode = spec.tasks[-1].transcode
-    assert transcode is not None
-    assert transcode.subtitles is not None
-    assert transcode.subtitles.from_task == "talk"
-
-
-@pytest.mark.parametrize(
-    ("case", "raw", "needle"), FROM_TASK_INVALID, ids=[c for c, _, _ in FROM_TASK_INVALID]
-)
-def test_subtitles_from_a_task_that_cannot_give_them(
-    case: str, raw: dict[str, Any], needle: str
-) -> None:
-    with pytest.raises(ValidationError, match=needle):
-        WorkflowSpec.model_validate(raw)

@@ -69,14 +69,6 @@ def find_sidecar(spec: Subtitles, ctx: TaskContext) -> tuple[Path, str, str] | N
         except AssetError as exc:
             raise asset_error_as(exc, "subtitles") from exc
         return path, spec.file.key, where
-    if spec.from_task is not None:
-        # The speech task ran earlier in this Job (the Workflow's rules say
-        # so) and wrote into its own directory next to this task's.
-        for name in ("speech.srt", "speech.vtt"):
-            written = ctx.out_dir.parent / spec.from_task / name
-            if written.is_file():
-                return written, name, f"subtitles {name} of task {spec.from_task!r}"
-        return None
     for name in sidecar_names(ctx.input_name, spec.language):
         try:
             sibling = ctx.fetch_sibling(name)
@@ -96,12 +88,8 @@ def prepare_subtitles(
         return None
     found = find_sidecar(spec, ctx)
     if found is None:
-        if spec.from_task is not None:
-            tried = [f"{spec.from_task}/speech.srt", f"{spec.from_task}/speech.vtt"]
-            log.info("%s: task %r wrote no subtitles", ctx.task_name, spec.from_task)
-        else:
-            tried = sidecar_names(ctx.input_name, spec.language)
-            log.info("%s: no subtitle sidecar next to the input (tried %s)", ctx.task_name, tried)
+        tried = sidecar_names(ctx.input_name, spec.language)
+        log.info("%s: no subtitle sidecar next to the input (tried %s)", ctx.task_name, tried)
         return SubtitlePlan(
             None, {"mode": spec.mode, "found": False, "tried": tried, "burnedIn": False}
         )
