@@ -229,3 +229,52 @@ def test_no_speech_writes_only_the_json(tmp_path: Path) -> None:
     result = json.loads((out / "talk" / "speech.json").read_text())
     assert result["segments"] == []
     assert result["voiceActivity"] == []
+
+
+def test_two_workflows_chained_through_a_prefix(spoken: Run, tmp_path: Path) -> None:
+    """The cluster recipe of docs/understanding.md, run locally: the first
+    Workflow writes clip.eng.srt and a copy of clip.mp4 under captioned/, the
+    second (triggered there) burns the subtitles in by the naming rule."""
+    first = [
+        {
+            "name": "speech",
+            "speech": {"subtitleFormats": ["srt"]},
+            "output": {"bucket": "uploads", "prefix": "captioned/",
+                       "fileName": "{inputDir}{inputName}.eng.{format}"},
+        },
+        {
+            "name": "original",
+            "transcode": {"container": "mp4", "video": {"codec": "copy"},
+                          "audio": {"codec": "copy"}},
+            "output": {"bucket": "uploads", "prefix": "captioned/",
+                       "fileName": "{inputDir}{inputName}.{inputExt}"},
+        },
+    ]  # fmt: skip
+    second = [
+        {
+            "name": "burned",
+            "transcode": {
+                "preset": "h264-360p",
+                "video": {"preset": "ultrafast"},
+                "subtitles": {"mode": "burnIn", "language": "eng"},
+            },
+        }
+    ]
+    clip = tmp_path / "in" / "clip.mp4"
+    clip.parent.mkdir()
+    clip.write_bytes(spoken.clip.path.read_bytes())
+    done = run_local(write_workflow(tmp_path, first, name="captions"), clip, tmp_path / "c1")
+    assert done.returncode == 0, done.stderr
+    captioned = tmp_path / "c1" / "uploads" / "captioned"
+    assert sorted(p.name for p in captioned.iterdir()) == [
+        "clip.eng.json", "clip.eng.srt", "clip.eng.txt", "clip.mp4",
+    ]  # fmt: skip
+    done = run_local(
+        write_workflow(tmp_path, second, name="subtitled"), captioned / "clip.mp4", tmp_path / "c2"
+    )
+    assert done.returncode == 0, done.stderr
+    (task,) = json.loads((tmp_path / "c2" / "manifest.json").read_text())["tasks"]
+    subtitles = task["outputs"][0]["subtitles"]
+    assert subtitles["source"] == "clip.eng.srt"
+    assert subtitles["burnedIn"] is True
+    assert subtitles["cues"] == (captioned / "clip.eng.srt").read_text().count(" --> ") > 0
