@@ -65,6 +65,7 @@ from mediaflow_api.tasks.spec import (
     needs_ml_image,
     task_json,
 )
+from mediaflow_api.tasks.speech import SpeechTask
 from mediaflow_api.tasks.sprite import SpriteTask
 from mediaflow_api.tasks.subtitles import (
     SOFT_SUBTITLE_CONTAINERS,
@@ -151,6 +152,7 @@ __all__ = [
     "SecretKeyRef",
     "SnapshotTask",
     "SpecModel",
+    "SpeechTask",
     "SpriteTask",
     "StreamSubtitles",
     "SubtitleFile",

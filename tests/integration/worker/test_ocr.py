@@ -161,7 +161,7 @@ def test_chinese_text_is_read(tmp_path: Path) -> None:
 
 def test_the_region_reads_only_its_part_with_boxes_of_the_whole_picture(tmp_path: Path) -> None:
     clip = make_text_clip(tmp_path / "media", "region", duration=4.0)
-    lower_third = {"x": 0.0, "y": 0.67, "width": 1.0, "height": 0.33}
+    lower_third = {"left": 0.0, "top": 0.67, "width": 1.0, "height": 0.33}
     doc, _ = _run(tmp_path, clip.path, {"intervalSeconds": 1, "region": lower_third})
     assert [s["text"] for s in doc["spans"]] == ["Welcome to mediaflow"]
     assert doc["spans"][0]["box"]["y"] == pytest.approx(270 / 360, abs=0.04)

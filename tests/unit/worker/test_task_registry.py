@@ -21,6 +21,7 @@ EXAMPLES = {
     "analysis": {"loudness": True},
     "cover": {"count": 2, "images": {"format": "webp", "width": 320}},
     "ocr": {"intervalSeconds": 2},
+    "speech": {"keywords": [{"name": "k", "words": ["hello"]}]},
 }
 
 

@@ -20,6 +20,7 @@ from mediaflow_api.tasks import (
     OcrTask,
     SnapshotTask,
     SpecModel,
+    SpeechTask,
     SpriteTask,
     TaskSpec,
     TranscodeTask,
@@ -35,7 +36,7 @@ from mediaflow_worker.tasks import (
     sprite,
     transcode,
 )
-from mediaflow_worker.understanding import cover, ocr
+from mediaflow_worker.understanding import cover, ocr, speech
 
 SpecT = TypeVar("SpecT", bound=SpecModel)
 ResolvedT = TypeVar("ResolvedT")
@@ -76,6 +77,7 @@ HANDLERS: dict[str, TaskHandler[Any, Any]] = {
     "analysis": TaskHandler(AnalysisTask, as_given, analysis.required_encoders, analysis.run),
     "cover": TaskHandler(CoverTask, as_given, cover.required_encoders, cover.run),
     "ocr": TaskHandler(OcrTask, as_given, ocr.required_encoders, ocr.run),
+    "speech": TaskHandler(SpeechTask, as_given, speech.required_encoders, speech.run),
 }
 
 

@@ -374,7 +374,12 @@ def document(
             "maxSide": spec.max_side,
             "region": None
             if region is None
-            else {"x": region.x, "y": region.y, "width": region.width, "height": region.height},
+            else {
+                "left": region.left,
+                "top": region.top,
+                "width": region.width,
+                "height": region.height,
+            },
             "keywordLists": [k.name for k in spec.keywords],
             "models": {
                 "detection": packages.TEXT_DETECTION.name,
@@ -423,7 +428,7 @@ def run(spec: OcrTask, ctx: TaskContext) -> list[OutputFile]:
         interval_seconds=spec.interval_seconds,
         max_side=spec.max_side,
         min_confidence=spec.min_confidence,
-        region=None if region is None else (region.x, region.y, region.width, region.height),
+        region=None if region is None else (region.left, region.top, region.width, region.height),
     )
     hits = keyword_hits(spans, [(k.name, k.words) for k in spec.keywords])
     ctx.out_dir.mkdir(parents=True, exist_ok=True)
