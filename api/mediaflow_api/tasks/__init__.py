@@ -51,6 +51,7 @@ from mediaflow_api.tasks.common import (
 from mediaflow_api.tasks.intro_outro import ClipRef
 from mediaflow_api.tasks.keywords import KeywordList
 from mediaflow_api.tasks.privacy import MAX_REGIONS, Privacy, PrivacyRegion, RegionStyle
+from mediaflow_api.tasks.quality import FINDING_TYPES, FindingType, QualityTask
 from mediaflow_api.tasks.snapshot import SnapshotTask
 from mediaflow_api.tasks.spec import (
     ML_TASK_TYPES,
@@ -109,6 +110,7 @@ __all__ = [
     "COLOR_PATTERN",
     "CONTAINER_AUDIO_CODECS",
     "CONTAINER_VIDEO_CODECS",
+    "FINDING_TYPES",
     "HEVC_LADDERS",
     "LENGTH_PATTERN",
     "MAX_REGIONS",
@@ -133,6 +135,7 @@ __all__ = [
     "Container",
     "EncoderPreset",
     "Encryption",
+    "FindingType",
     "ImageFormat",
     "KeywordList",
     "LadderName",
@@ -140,6 +143,7 @@ __all__ = [
     "Position",
     "Privacy",
     "PrivacyRegion",
+    "QualityTask",
     "RegionStyle",
     "Rendition",
     "SecretKeyRef",

@@ -25,6 +25,7 @@ from mediaflow_api.tasks.common import (
     exactly_one_cel,
 )
 from mediaflow_api.tasks.output import NUMBERED_TYPES, TaskOutput
+from mediaflow_api.tasks.quality import QualityTask
 from mediaflow_api.tasks.snapshot import SnapshotTask
 from mediaflow_api.tasks.sprite import SpriteTask
 from mediaflow_api.tasks.template_ref import TemplateReference
@@ -143,6 +144,13 @@ class TaskSpec(SpecModel):
     )
     analysis: AnalysisTask | None = Field(
         default=None, description="Media metadata and content analysis as JSON."
+    )
+    quality: QualityTask | None = Field(
+        default=None,
+        description=(
+            "Quality inspection without a model (black, frozen, blurred pictures, loudness, "
+            "silence, QR codes...): findings with times as JSON; optionally fails bad input."
+        ),
     )
 
     @model_validator(mode="after")

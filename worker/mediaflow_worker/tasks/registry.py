@@ -16,6 +16,7 @@ from mediaflow_api.tasks import (
     AdaptiveStreamingTask,
     AnalysisTask,
     AnimatedImageTask,
+    QualityTask,
     SnapshotTask,
     SpecModel,
     SpriteTask,
@@ -33,6 +34,7 @@ from mediaflow_worker.tasks import (
     sprite,
     transcode,
 )
+from mediaflow_worker.understanding import quality
 
 SpecT = TypeVar("SpecT", bound=SpecModel)
 ResolvedT = TypeVar("ResolvedT")
@@ -71,6 +73,7 @@ HANDLERS: dict[str, TaskHandler[Any, Any]] = {
         adaptive_streaming.run,
     ),
     "analysis": TaskHandler(AnalysisTask, as_given, analysis.required_encoders, analysis.run),
+    "quality": TaskHandler(QualityTask, as_given, quality.required_encoders, quality.run),
 }
 
 

@@ -1,0 +1,235 @@
+"""Clips with KNOWN quality defects for the ``quality`` task's tests and its
+measurement (``bench/understanding_quality.py``).
+
+Every clip starts from FFmpeg's ``testsrc2`` picture (always moving, sharp,
+mid-grey on average) and a stereo sine tone with both channels equal; each
+defect is injected with an FFmpeg filter over a known time range. A clip is
+returned with the defects it holds (``Defect``: type, start, end), so a test
+compares what the task found with what is there.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+SIZE = (320, 240)
+FPS = 25
+RATE = 48000
+QR_TEXT = "https://mediaflow.dev/quality-test"
+
+
+@dataclass(frozen=True)
+class Defect:
+    """One injected defect: a finding type and the time range it covers."""
+
+    type: str
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class DefectClip:
+    """A generated clip and the defects injected into it."""
+
+    path: Path
+    duration: float
+    defects: tuple[Defect, ...]
+
+
+def _run(args: list[str]) -> None:
+    subprocess.run(["ffmpeg", "-hide_banner", "-v", "error", "-y", *args], check=True, timeout=180)
+
+
+def _sources(duration: float, *, rate: int = FPS, size: tuple[int, int] = SIZE) -> list[str]:
+    return [
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=s={size[0]}x{size[1]}:r={rate}:d={duration}",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=f=440:d={duration}:sample_rate={RATE}",
+    ]
+
+
+def _encode(path: Path) -> list[str]:
+    return ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+            str(path)]  # fmt: skip
+
+
+def qr_image(path: Path, text: str = QR_TEXT, size: int = 160) -> Path:
+    """A QR code of ``text`` as a PNG made with OpenCV's encoder (black on
+    white, its quiet zone included), scaled up without blurring."""
+    import cv2
+
+    code = cv2.QRCodeEncoder.create().encode(text)
+    big = cv2.resize(code, (size, size), interpolation=cv2.INTER_NEAREST)
+    cv2.imwrite(str(path), big)
+    return path
+
+
+def defects_clip(directory: Path) -> DefectClip:
+    """13 s with black (2-3 s), a freeze (4-6.5 s), out-of-phase audio (6-8 s),
+    blur (7-8.5 s), silence (9-10.5 s) and a QR code (11-12.5 s)."""
+    path = directory / "defects.mp4"
+    qr = qr_image(directory / "qr.png")
+    duration = 13.0
+    video = (
+        # freezeframes takes the repeated frame from its second input.
+        "[0:v]split[src][still];[src][still]freezeframes=first=100:last=162:replace=100,"
+        "drawbox=c=black:t=fill:enable='between(t,2,2.999)',"
+        "boxblur=8:enable='between(t,7,8.499)'[base];"
+        "[2:v]format=yuv420p[code];"
+        "[base][code]overlay=x=80:y=40:enable='between(t,11,12.499)'[v]"
+    )
+    audio = (
+        "[1:a]aeval='val(0)|if(between(t,6,7.999),-val(0),val(0))':c=stereo,"
+        "volume=0:enable='between(t,9,10.499)',aformat=channel_layouts=stereo[a]"
+    )
+    _run(
+        [
+            *_sources(duration),
+            "-loop",
+            "1",
+            "-i",
+            str(qr),
+            "-filter_complex",
+            f"{video};{audio}",
+            "-map",
+            "[v]",
+            "-map",
+            "[a]",
+            "-t",
+            str(duration),
+            *_encode(path),
+        ]
+    )
+    return DefectClip(
+        path,
+        duration,
+        (
+            Defect("black", 2.0, 3.0),
+            Defect("freeze", 4.0, 6.5),
+            Defect("outOfPhase", 6.0, 8.0),
+            Defect("blur", 7.0, 8.5),
+            Defect("silence", 9.0, 10.5),
+            Defect("qrCode", 11.0, 12.5),
+        ),
+    )
+
+
+def clean_clip(directory: Path, duration: float = 6.0) -> DefectClip:
+    """No defect at all: the reference for precision."""
+    path = directory / "clean.mp4"
+    _run([*_sources(duration), "-af", "aformat=channel_layouts=stereo", *_encode(path)])
+    return DefectClip(path, duration, ())
+
+
+def level_clip(directory: Path, gain_db: float, duration: float = 4.0) -> DefectClip:
+    """The clean clip's tone ``gain_db`` louder (positive) or quieter: at
+    -25 dB it is too quiet (about -44 LUFS, above the silence level), at
+    +15 dB too loud (about -4 LUFS)."""
+    kind = "loud" if gain_db > 0 else "quiet"
+    path = directory / f"{kind}.mp4"
+    _run(
+        [
+            *_sources(duration),
+            "-af",
+            f"volume={gain_db:g}dB,aformat=channel_layouts=stereo",
+            *_encode(path),
+        ]
+    )
+    return DefectClip(path, duration, (Defect(kind, 0.0, duration),))
+
+
+def interlaced_clip(directory: Path, duration: float = 4.0) -> DefectClip:
+    """Moving pictures woven into interlaced frames (50 fields a second)."""
+    path = directory / "interlaced.mp4"
+    _run(
+        [
+            *_sources(duration, rate=2 * FPS),
+            "-vf",
+            "tinterlace=mode=interleave_top",
+            "-af",
+            "aformat=channel_layouts=stereo",
+            "-flags",
+            "+ildct+ilme",
+            *_encode(path),
+        ]
+    )
+    return DefectClip(path, duration, (Defect("interlaced", 0.0, duration),))
+
+
+def letterbox_clip(directory: Path, duration: float = 4.0) -> DefectClip:
+    """A 320x180 picture in a 320x240 frame: black bars of 30 lines (12.5 %)
+    above and below."""
+    path = directory / "letterbox.mp4"
+    _run(
+        [
+            *_sources(duration, size=(320, 180)),
+            "-vf",
+            "pad=320:240:0:30:black",
+            "-af",
+            "aformat=channel_layouts=stereo",
+            *_encode(path),
+        ]
+    )
+    return DefectClip(path, duration, (Defect("blackEdges", 0.0, duration),))
+
+
+def dropped_clip(directory: Path, duration: float = 5.0) -> DefectClip:
+    """Ten frames (2.0-2.4 s) cut out without closing the gap in the timestamps."""
+    path = directory / "dropped.mp4"
+    _run(
+        [
+            *_sources(duration),
+            "-vf",
+            "select='not(between(n,50,59))'",
+            "-fps_mode",
+            "passthrough",
+            "-af",
+            "aformat=channel_layouts=stereo",
+            *_encode(path),
+        ]
+    )
+    return DefectClip(path, duration, (Defect("droppedFrames", 2.0, 2.4),))
+
+
+def spliced_clip(directory: Path, *, jump: float = 0.0) -> DefectClip:
+    """Two MPEG-TS segments of 2 s joined byte for byte: 320x240 with 48 kHz
+    audio, then 240x180 with 44.1 kHz mono audio. ``jump`` > 0 starts the
+    second one that many seconds late (a timestamp jump)."""
+    name = "jump" if jump else "spliced"
+    first, second = directory / f"{name}-a.ts", directory / f"{name}-b.ts"
+    _run([*_sources(2.0), "-af", "aformat=channel_layouts=stereo", "-c:v", "libx264",
+          "-preset", "ultrafast", "-c:a", "aac", str(first)])  # fmt: skip
+    _run(
+        [
+            *_sources(2.0, size=(240, 180)),
+            "-af",
+            "aresample=44100,aformat=channel_layouts=mono",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-c:a",
+            "aac",
+            "-output_ts_offset",
+            f"{2.0 + jump:g}",
+            str(second),
+        ]
+    )
+    path = directory / f"{name}.ts"
+    path.write_bytes(first.read_bytes() + second.read_bytes())
+    at = 2.0 + jump
+    defects = [
+        Defect("resolutionChange", at, at),
+        Defect("sampleRateChange", at, at),
+        Defect("channelLayoutChange", at, at),
+    ]
+    if jump:
+        defects.append(Defect("timestamps", 2.0, at))
+    return DefectClip(path, at + 2.0, tuple(defects))
