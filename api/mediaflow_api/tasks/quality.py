@@ -115,13 +115,14 @@ class QualityTask(SpecModel):
         description="Difference (dB) below which two pictures are the same (freezedetect).",
     )
     blur_threshold: float = Field(
-        default=8.0,
+        default=12.0,
         alias="blurThreshold",
         ge=0,
         le=1000,
         description=(
             "blurdetect value above which a picture is blurred (about the width of its "
-            "edges in pixels: sharp video is 2-5)."
+            "edges in pixels, measured at most 640 pixels wide: sharp video is 3-6, soft "
+            "camera footage up to 10)."
         ),
     )
     block_threshold: float = Field(
@@ -132,7 +133,7 @@ class QualityTask(SpecModel):
         description="blockdetect value above which a picture is blocky (clean video is under 20).",
     )
     dark_luma: float = Field(
-        default=40,
+        default=30,
         alias="darkLuma",
         ge=0,
         le=255,

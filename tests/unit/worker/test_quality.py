@@ -112,7 +112,8 @@ def test_one_decode_runs_every_detector_with_the_spec_thresholds() -> None:
     assert "aphasemeter=video=0:phasing=1:duration=1" in graph
     assert "ebur128=peak=true" in graph
     assert args[args.index("-v") + 1] == "verbose"  # graph re-creations are logged there
-    assert args.count("-map") == 3
+    assert args.count("-map") == 4  # every frame, picture statistics, blocks, audio
+    assert "blockdetect,metadata@block" in graph
     assert args[-3:] == ["-f", "null", "-"]
 
 
@@ -213,8 +214,8 @@ def test_blur_blockiness_dark_and_bright_need_min_seconds_of_samples() -> None:
     parser = _feed(
         _grid(
             10.0,
-            blur=(1.0, 2.4, {"lavfi.blur": 20.0}),
-            short=(3.0, 3.4, {"lavfi.blur": 20.0}),  # 0.4 s: too short
+            blur=(1.0, 2.4, {"lavfi.blur": 25.0}),
+            short=(3.0, 3.4, {"lavfi.blur": 25.0}),  # 0.4 s: too short
             blocks=(4.0, 5.2, {"lavfi.block": 90.0}),
             dark=(6.0, 7.2, {"lavfi.signalstats.YAVG": 20.0}),
             bright=(8.0, 9.6, {"lavfi.signalstats.YAVG": 240.0}),
@@ -228,8 +229,8 @@ def test_blur_blockiness_dark_and_bright_need_min_seconds_of_samples() -> None:
         ("bright", 8.0, 9.6),
     ]
     blur = found[0]
-    assert blur.detail == {"mean": 20.0, "worst": 20.0}
-    assert blur.confidence == 1.0  # 20 is more than twice past 8
+    assert blur.detail == {"mean": 25.0, "worst": 25.0}
+    assert blur.confidence == 1.0  # 25 is more than twice past 12
 
 
 def test_a_10_bit_picture_is_judged_on_the_8_bit_scale() -> None:
@@ -330,6 +331,20 @@ def test_a_new_picture_size_or_audio_format_is_dated_and_reported() -> None:
 def test_samples_of_a_re_created_graph_never_go_back_in_time() -> None:
     parser = _feed([*_stats(1.8, **BUSY), *_stats(0.0, **BUSY), *_stats(2.0, **BUSY)])
     assert [s.time for s in parser.samples] == [1.8, 2.0]
+
+
+def test_blockiness_from_its_own_branch_joins_the_picture_of_its_time() -> None:
+    plain = {k: v for k, v in BUSY.items() if k != "lavfi.block"}
+    lines = []
+    for i in range(10):
+        t = round(i * 0.2, 3)
+        lines += _stats(t, **plain)
+        lines += [
+            f"[metadata@block @ 0x5] frame:{i}    pts:{i}    pts_time:{t:g}",
+            f"[metadata@block @ 0x5] lavfi.block={90 if t >= 0.6 else 10}",
+        ]
+    found = video_findings(_feed(lines), SPEC, 2.0, (320, 240))
+    assert [(f.type, f.start, f.end) for f in found] == [("blockiness", 0.6, 2.0)]
 
 
 def test_cut_lines_are_skipped_not_fatal() -> None:

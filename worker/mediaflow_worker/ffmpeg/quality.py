@@ -20,8 +20,10 @@ from mediaflow_worker.ffmpeg.common import base_args, input_args
 # The small picture of the every-frame branch: black, freeze and duplicate
 # detection look at whole pictures, and a small one costs far less.
 SMALL_WIDTH = 320
-# Blur is measured on pictures at most this wide.
-BLUR_WIDTH = 640
+# Luma, colour, black edges and blur are measured on pictures at most this wide.
+STATS_WIDTH = 640
+# Blockiness is measured on (at most) this middle part of the decoded picture.
+BLOCK_CROP = (640, 480)
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,14 @@ def _video_chains(checks: VideoChecks) -> tuple[list[str], list[str]]:
         every.append("metadata@all=mode=print:key=lavfi.idet.single.current_frame")
     if checks.duplicates:
         # Frames mpdecimate lets through are printed again: the others repeated
-        # the one before (compared with the times of every frame, printed above).
-        every += ["mpdecimate", "metadata@kept=mode=print:key=lavfi.idet.single.current_frame"]
+        # the one before (compared with the times of every frame, printed
+        # above). Stricter than mpdecimate's defaults (hi=768, lo=320,
+        # frac=0.33), which drop slow motion too: a repeat differs by coding
+        # noise only.
+        every += [
+            "mpdecimate=hi=128:lo=64:frac=0.1",
+            "metadata@kept=mode=print:key=lavfi.idet.single.current_frame",
+        ]
     chains: list[str] = []
     labels: list[str] = []
     stats = checks.stats_step is not None
@@ -73,19 +81,32 @@ def _video_chains(checks: VideoChecks) -> tuple[list[str], list[str]]:
     chains.append(source + ",".join(every) + "[vout0]")
     labels.append("[vout0]")
     if checks.stats_step is not None:
-        # Blockiness is measured on the pictures as decoded (scaling would
-        # blur the block grid away), on a sparse grid to bound the cost.
         # select, not fps: fps would fill a gap (or a restart of the graph
         # after a size change) with copies of one picture.
         step = f"{max(0.001, checks.stats_step - 0.001):g}"
         chains.append(
             f"[vstats]select='isnan(prev_selected_t)+gte(t-prev_selected_t,{step})',"
-            "signalstats,cropdetect=round=2:reset=1:skip=0,blockdetect,"
-            # Blur is an edge width in pixels: measured at one size, one
-            # threshold fits every resolution.
-            f"scale='min({BLUR_WIDTH},iw)':-2,blurdetect,metadata@stats=mode=print[vout1]"
+            "split=2[vpicture][vblocks]"
         )
-        labels.append("[vout1]")
+        # Luma, colour, black edges and blur on a picture at most STATS_WIDTH
+        # wide: cheap, and blur (an edge width in pixels) is then measured at
+        # one size, so one threshold fits every resolution.
+        chains.append(
+            f"[vpicture]scale='min({STATS_WIDTH},iw)':-2,signalstats,"
+            "cropdetect=round=2:reset=1:skip=0,blurdetect,metadata@stats=mode=print[vout1]"
+        )
+        # Blockiness on the picture as decoded (scaling would blur the block
+        # grid away), cut to its middle along the 16-pixel grid: the costliest
+        # detector, on a fraction of a large picture.
+        crop = (
+            f"crop='min(iw,{BLOCK_CROP[0]})':'min(ih,{BLOCK_CROP[1]})':"
+            f"'floor((iw-min(iw,{BLOCK_CROP[0]}))/32)*16':"
+            f"'floor((ih-min(ih,{BLOCK_CROP[1]}))/32)*16'"
+        )
+        chains.append(
+            f"[vblocks]{crop},blockdetect,metadata@block=mode=print:key=lavfi.block[vout2]"
+        )
+        labels += ["[vout1]", "[vout2]"]
     return chains, labels
 
 

@@ -36,6 +36,7 @@ from mediaflow_worker.errors import ProcessingError, QualityRejectedError
 from mediaflow_worker.ffmpeg.common import even
 from mediaflow_worker.ffmpeg.quality import (
     SMALL_WIDTH,
+    STATS_WIDTH,
     AudioChecks,
     VideoChecks,
     packets_args,
@@ -66,6 +67,8 @@ MERGE_SECONDS = 1.0
 # The rejection message lists this many findings, then a count.
 MESSAGE_FINDINGS = 8
 PACKETS_TIMEOUT_SECONDS = 120
+# ``cues.runs`` rounds range bounds to milliseconds: membership allows for it.
+EPS = 0.0015
 
 _NUM = r"(-?[0-9.]+(?:e[-+]?[0-9]+)?|-?inf|-?nan)"
 _CTX = r"\[[^\]]*{name}[^\]]* @ [^\]]+\] "
@@ -84,9 +87,9 @@ _EBUR_TIME = re.compile(_CTX.format(name="ebur128") + rf"t: {_NUM}")
 _EBUR_SUMMARY = re.compile(_CTX.format(name="ebur128") + r"Summary:")
 _INTEGRATED = re.compile(rf"^\s+I:\s+{_NUM} LUFS")
 _META_FRAME = re.compile(
-    r"^\[metadata@(all|kept|stats) @ [^\]]+\] frame:\d+\s+pts:\S+\s+pts_time:(\S+)"
+    r"^\[metadata@(all|kept|stats|block) @ [^\]]+\] frame:\d+\s+pts:\S+\s+pts_time:(\S+)"
 )
-_META_VALUE = re.compile(r"^\[metadata@(all|kept|stats) @ [^\]]+\] ([A-Za-z0-9_.]+)=(\S*)")
+_META_VALUE = re.compile(r"^\[metadata@(all|kept|stats|block) @ [^\]]+\] ([A-Za-z0-9_.]+)=(\S*)")
 _VIDEO_INPUT = re.compile(r"^\[graph \d+ input from stream \d+:\d+ @ [^\]]+\] w:(\d+) h:(\d+)")
 _AUDIO_INPUT = re.compile(
     r"^\[graph_\d+_in_\d+_\d+ @ [^\]]+\] tb:\S+ samplefmt:\S+ samplerate:(\d+) chlayout:(\S+)"
@@ -155,6 +158,8 @@ class LogParser:
     interlaced_times: list[float] = field(default_factory=list)
     kept_times: set[float] = field(default_factory=set)
     samples: list[Sample] = field(default_factory=list)
+    # blockdetect runs on its own branch: its values by picture time.
+    blocks: dict[float, float] = field(default_factory=dict)
     integrated: float | None = None
     sizes: list[tuple[float | None, int, int]] = field(default_factory=list)
     audio_formats: list[tuple[float | None, int, str]] = field(default_factory=list)
@@ -162,6 +167,7 @@ class LogParser:
     _audio_time: float = 0.0
     _last_video_time: float = 0.0
     _skip_sample: bool = False
+    _block_time: float | None = None
 
     def feed(self, line: str) -> bool:
         """Take one log line; always False (``run_ffmpeg`` keeps nothing)."""
@@ -219,6 +225,8 @@ class LogParser:
                 self.frame_times.append(time)
             elif branch == "kept":
                 self.kept_times.add(time)
+            elif branch == "block":
+                self._block_time = time
             elif not self.samples or time > self.samples[-1].time:
                 # (A graph re-created after a size change starts its select over.)
                 size = self.sizes[-1][1:] if self.sizes else (0, 0)
@@ -232,6 +240,10 @@ class LogParser:
             if branch == "all" and key.endswith("current_frame") and self.frame_times:
                 if text in ("tff", "bff"):
                     self.interlaced_times.append(self.frame_times[-1])
+            elif branch == "block" and key == "lavfi.block" and self._block_time is not None:
+                value = _num(text)
+                if value is not None:
+                    self.blocks[self._block_time] = value
             elif branch == "stats" and self.samples and not self._skip_sample:
                 value = _num(text)
                 if value is not None:
@@ -309,7 +321,7 @@ def _sample_runs(
     found = []
     for start, end in runs([s.time for s in chosen], step):
         if end - start + 1e-6 >= minimum:
-            members = [s for s in chosen if start - 1e-6 <= s.time < end]
+            members = [s for s in chosen if start - EPS <= s.time < end - EPS]
             found.append((start, end, members))
     return found
 
@@ -324,6 +336,9 @@ def video_findings(
     if "black" in wanted:
         found += [Finding("black", s, e, 0.95) for s, e in black]
     samples = parser.samples
+    for sample in samples:
+        if (block := parser.blocks.get(sample.time)) is not None:
+            sample.values["lavfi.block"] = block
     step = spec.sample_seconds
     spread = [s.spread() for s in samples]
     solid = [
@@ -407,13 +422,16 @@ def video_findings(
 def _picture_size(sample: Sample, frame_size: tuple[int, int]) -> tuple[int, int]:
     """The size of the picture cropdetect saw: the decoded size the log gave
     (after a mid-stream change, the new one), turned like ``frame_size``
-    (the probed size as the filters see it, rotation applied)."""
-    if sample.size == (0, 0):
-        return frame_size
-    width, height = sample.size
+    (the probed size as the filters see it, rotation applied), scaled to at
+    most ``STATS_WIDTH`` wide."""
+    width, height = sample.size if sample.size != (0, 0) else frame_size
     # The log gives the size before rotation; ``frame_size`` is after it.
     turned = frame_size[0] != frame_size[1] and (frame_size[0] > frame_size[1]) != (width > height)
-    return (height, width) if turned else (width, height)
+    if turned:
+        width, height = height, width
+    if width > STATS_WIDTH:  # cropdetect sees the picture scaled down
+        width, height = STATS_WIDTH, round(height * STATS_WIDTH / width)
+    return width, height
 
 
 def _edge_findings(
@@ -486,8 +504,8 @@ def _interlace_findings(parser: LogParser, spec: QualityTask) -> list[Finding]:
     for start, end in runs(parser.interlaced_times, interval, tolerance=3):
         if end - start + 1e-6 < spec.min_seconds:
             continue
-        total = sum(1 for t in parser.frame_times if start - 1e-6 <= t < end)
-        hits = sum(1 for t in parser.interlaced_times if start - 1e-6 <= t < end)
+        total = sum(1 for t in parser.frame_times if start - EPS <= t < end - EPS)
+        hits = sum(1 for t in parser.interlaced_times if start - EPS <= t < end - EPS)
         share = hits / max(1, total)
         if share >= 0.5:
             found.append(Finding("interlaced", start, end, share, detail={"frames": hits}))
@@ -505,7 +523,7 @@ def _duplicate_findings(parser: LogParser, frozen: list[tuple[float, float]]) ->
     for start, end in runs(repeated, interval, tolerance=2):
         if _covered((start, end), frozen):
             continue
-        count = sum(1 for t in repeated if start - 1e-6 <= t < end)
+        count = sum(1 for t in repeated if start - EPS <= t < end - EPS)
         found.append(Finding("duplicateFrames", start, end, 0.8, detail={"frames": count}))
     return found
 
@@ -632,7 +650,7 @@ def code_findings(hits: Sequence[CodeHit], step: float) -> list[Finding]:
     found = []
     for (kind, text, fmt), group in groups.items():
         for start, end in runs([h.time for h in group], step):
-            members = [h for h in group if start - 1e-6 <= h.time < end]
+            members = [h for h in group if start - EPS <= h.time < end - EPS]
             x0 = min(h.box[0] for h in members)
             y0 = min(h.box[1] for h in members)
             x1 = max(h.box[0] + h.box[2] for h in members)
