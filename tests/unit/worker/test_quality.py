@@ -123,8 +123,14 @@ def test_the_command_leaves_out_what_is_not_asked() -> None:
     assert args is not None
     graph = args[args.index("-filter_complex") + 1]
     assert graph == "[0:V:0]scale=320:240:flags=area[vout0]"
-    nothing = AudioChecks(None, False, None)
-    assert quality_args(Path("/in"), "mov", 1000, video=None, audio=nothing) is None
+    # ebur128 stays: it dates a change of sample rate or channel layout.
+    formats = AudioChecks(None, False, None)
+    args = quality_args(Path("/in"), "mov", 1000, video=None, audio=formats)
+    assert args is not None
+    assert args[args.index("-filter_complex") + 1] == (
+        "[0:a:0]ebur128=peak=true:framelog=verbose[aout]"
+    )
+    assert quality_args(Path("/in"), "mov", 1000, video=None, audio=None) is None
 
 
 def test_packets_are_listed_without_decoding() -> None:

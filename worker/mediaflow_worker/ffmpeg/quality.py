@@ -33,7 +33,9 @@ class VideoChecks:
     small_size: tuple[int, int]  # the every-frame branch works at this size
     black: tuple[float, float] | None  # (min seconds, pixel threshold 0-1)
     freeze: tuple[float, float] | None  # (min seconds, noise dB)
-    frames: bool  # every frame's time (dropped frames) and interlacing (idet)
+    # Every frame's time (dropped frames, dating a new picture size) and
+    # interlacing (idet).
+    frames: bool
     duplicates: bool  # mpdecimate
     stats_step: float | None  # seconds between signalstats/blur/block/crop samples
 
@@ -110,18 +112,15 @@ def _video_chains(checks: VideoChecks) -> tuple[list[str], list[str]]:
     return chains, labels
 
 
-def _audio_chain(checks: AudioChecks) -> str | None:
+def _audio_chain(checks: AudioChecks) -> str:
     filters: list[str] = []
     if checks.silence is not None:
         filters.append(f"silencedetect=n={checks.silence[0]:g}dB:d={checks.silence[1]:g}")
     if checks.phase_min_seconds is not None:
         filters.append(f"aphasemeter=video=0:phasing=1:duration={checks.phase_min_seconds:g}")
-    if checks.loudness or checks.silence is not None or checks.phase_min_seconds is not None:
-        # Always last: its 100 ms log lines carry the audio clock that dates a
-        # sample-rate or channel-layout change.
-        filters.append("ebur128=peak=true:framelog=verbose")
-    if not filters:
-        return None
+    # Always there, and last: besides the loudness, its 100 ms log lines carry
+    # the audio clock that dates a sample-rate or channel-layout change.
+    filters.append("ebur128=peak=true:framelog=verbose")
     return "[0:a:0]" + ",".join(filters) + "[aout]"
 
 
@@ -140,8 +139,8 @@ def quality_args(
         video_chains, video_labels = _video_chains(video)
         chains += video_chains
         labels += video_labels
-    if audio is not None and (chain := _audio_chain(audio)) is not None:
-        chains.append(chain)
+    if audio is not None:
+        chains.append(_audio_chain(audio))
         labels.append("[aout]")
     if not chains:
         return None

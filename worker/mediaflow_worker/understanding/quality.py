@@ -818,7 +818,9 @@ def run(spec: QualityTask, ctx: TaskContext) -> list[OutputFile]:
             freeze=(spec.freeze_min_seconds, spec.freeze_noise_db)
             if wanted & {"freeze", "duplicateFrames"}
             else None,
-            frames=bool(wanted & {"interlaced", "duplicateFrames", "droppedFrames"}),
+            frames=bool(
+                wanted & {"interlaced", "duplicateFrames", "droppedFrames", "resolutionChange"}
+            ),
             duplicates="duplicateFrames" in wanted,
             stats_step=spec.sample_seconds
             if wanted & (stats_kinds | {"freeze", "duplicateFrames"})
