@@ -56,7 +56,7 @@ def _run(
 
 
 def _matches(finding: dict[str, Any], defect: Defect) -> bool:
-    return (
+    return bool(
         finding["type"] == defect.type
         and abs(finding["start"] - defect.start) <= TOLERANCE
         and abs(finding["end"] - defect.end) <= TOLERANCE

@@ -396,7 +396,11 @@ def video_findings(
     metric_runs("dark", "luma8", spec.dark_luma, above=False)
     metric_runs("bright", "luma8", spec.bright_luma, above=True)
     if "blackEdges" in wanted:
-        found += _edge_findings(samples, usable, spec, frame_size)
+        # In a dark scene the dark surroundings look like bars to cropdetect.
+        lit = [
+            u and (s.luma() or 0.0) >= spec.dark_luma for u, s in zip(usable, samples, strict=True)
+        ]
+        found += _edge_findings(samples, lit, spec, frame_size)
     if "interlaced" in wanted and parser.frame_times:
         found += _interlace_findings(parser, spec)
     if "duplicateFrames" in wanted and parser.frame_times and parser.kept_times:
