@@ -71,23 +71,54 @@ def qr_image(path: Path, text: str = QR_TEXT, size: int = 160) -> Path:
     return path
 
 
-def defects_clip(directory: Path) -> DefectClip:
-    """13 s with black (2-3 s), a freeze (4-6.5 s), out-of-phase audio (6-8 s),
-    blur (7-8.5 s), silence (9-10.5 s) and a QR code (11-12.5 s)."""
-    path = directory / "defects.mp4"
+@dataclass(frozen=True)
+class Layout:
+    """Where (seconds) and how strongly the defects of one clip are injected."""
+
+    black: tuple[float, float]
+    freeze: tuple[float, float]
+    phase: tuple[float, float]
+    blur: tuple[float, float]
+    blur_radius: int
+    silence: tuple[float, float]
+    qr: tuple[float, float]
+
+
+# Layout 0 is the tests' clip; the others move and shorten the defects (and
+# soften the blur) for the benchmark. Each range is whole frames at 25 fps.
+LAYOUTS = (
+    Layout((2.0, 3.0), (4.0, 6.5), (6.0, 8.0), (7.0, 8.5), 8, (9.0, 10.5), (11.0, 12.5)),
+    Layout((0.6, 1.8), (3.0, 5.4), (1.0, 3.0), (6.0, 7.2), 5, (8.0, 9.2), (10.0, 11.6)),
+    Layout((10.0, 11.2), (1.0, 3.6), (7.0, 9.0), (4.0, 6.0), 4, (0.0, 1.6), (11.6, 12.8)),
+)
+
+
+def defects_clip(directory: Path, layout: int = 0) -> DefectClip:
+    """13 s with black, a freeze, out-of-phase audio, blur, silence and a QR
+    code; with layout 0: black 2-3 s, freeze 4-6.5 s, out of phase 6-8 s,
+    blur 7-8.5 s, silence 9-10.5 s, QR code 11-12.5 s."""
+    at = LAYOUTS[layout]
+    path = directory / f"defects-{layout}.mp4"
     qr = qr_image(directory / "qr.png")
     duration = 13.0
+
+    def between(span: tuple[float, float]) -> str:
+        # The end frame is not part of the range.
+        return f"between(t,{span[0]:g},{span[1] - 0.001:g})"
+
+    first, last = round(at.freeze[0] * FPS), round(at.freeze[1] * FPS) - 1
     video = (
         # freezeframes takes the repeated frame from its second input.
-        "[0:v]split[src][still];[src][still]freezeframes=first=100:last=162:replace=100,"
-        "drawbox=c=black:t=fill:enable='between(t,2,2.999)',"
-        "boxblur=8:enable='between(t,7,8.499)'[base];"
+        "[0:v]split[src][still];"
+        f"[src][still]freezeframes=first={first}:last={last}:replace={first},"
+        f"drawbox=c=black:t=fill:enable='{between(at.black)}',"
+        f"boxblur={at.blur_radius}:enable='{between(at.blur)}'[base];"
         "[2:v]format=yuv420p[code];"
-        "[base][code]overlay=x=80:y=40:enable='between(t,11,12.499)'[v]"
+        f"[base][code]overlay=x=80:y=40:enable='{between(at.qr)}'[v]"
     )
     audio = (
-        "[1:a]aeval='val(0)|if(between(t,6,7.999),-val(0),val(0))':c=stereo,"
-        "volume=0:enable='between(t,9,10.499)',aformat=channel_layouts=stereo[a]"
+        f"[1:a]aeval='val(0)|if({between(at.phase)},-val(0),val(0))':c=stereo,"
+        f"volume=0:enable='{between(at.silence)}',aformat=channel_layouts=stereo[a]"
     )
     _run(
         [
@@ -111,12 +142,12 @@ def defects_clip(directory: Path) -> DefectClip:
         path,
         duration,
         (
-            Defect("black", 2.0, 3.0),
-            Defect("freeze", 4.0, 6.5),
-            Defect("outOfPhase", 6.0, 8.0),
-            Defect("blur", 7.0, 8.5),
-            Defect("silence", 9.0, 10.5),
-            Defect("qrCode", 11.0, 12.5),
+            Defect("black", *at.black),
+            Defect("freeze", *at.freeze),
+            Defect("outOfPhase", *at.phase),
+            Defect("blur", *at.blur),
+            Defect("silence", *at.silence),
+            Defect("qrCode", *at.qr),
         ),
     )
 
