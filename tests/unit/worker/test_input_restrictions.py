@@ -133,14 +133,16 @@ BUILDERS: dict[str, Callable[[], list[str]]] = {
         silence=(-50, 1),
         loudness=True,
     ),
-    "quality": lambda: quality.quality_args(
-        SRC,
-        "ogg",
-        MAXPX,
-        video=quality.VideoChecks((320, 240), (1, 0.1), (2, -60), True, True, 0.2),
-        audio=quality.AudioChecks((-50, 1), True, 1.0),
-    )
-    or [],
+    "quality": lambda: (
+        quality.quality_args(
+            SRC,
+            "ogg",
+            MAXPX,
+            video=quality.VideoChecks((320, 240), (1, 0.1), (2, -60), True, True, 0.2),
+            audio=quality.AudioChecks((-50, 1), True, 1.0),
+        )
+        or []
+    ),
     "quality-packets": lambda: quality.packets_args(SRC, "ogg"),
 }
 
