@@ -29,10 +29,11 @@ import statistics
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from time import monotonic
 from typing import TYPE_CHECKING, Any
 
 from mediaflow_api.tasks import FINDING_TYPES, QualityTask
-from mediaflow_worker.errors import ProcessingError, QualityRejectedError
+from mediaflow_worker.errors import ProcessingError, ProcessTimeoutError, QualityRejectedError
 from mediaflow_worker.ffmpeg.common import even
 from mediaflow_worker.ffmpeg.quality import (
     SMALL_WIDTH,
@@ -66,7 +67,8 @@ REGULAR_SHARE = 0.9
 MERGE_SECONDS = 1.0
 # The rejection message lists this many findings, then a count.
 MESSAGE_FINDINGS = 8
-PACKETS_TIMEOUT_SECONDS = 120
+# Listing the packets of an hour of video takes seconds; a limit all the same.
+PACKETS_TIMEOUT_SECONDS = 600
 # ``cues.runs`` rounds range bounds to milliseconds: membership allows for it.
 EPS = 0.0015
 
@@ -887,12 +889,14 @@ def _timestamps(ctx: TaskContext, spec: QualityTask) -> list[Finding]:
         for s in ctx.probe.raw.get("streams", [])
         if not (s.get("disposition") or {}).get("attached_pic")
     }
+    # Demuxing only: fast, but never past the run's wall-time limit.
+    timeout = min(PACKETS_TIMEOUT_SECONDS, ctx.deadline - monotonic())
+    if timeout <= 0:
+        raise ProcessTimeoutError(f"{ctx.task_name}: no time left before the wall-time limit")
     try:
-        done = run_restricted(
-            packets_args(ctx.input_path, ctx.probe.demuxer), PACKETS_TIMEOUT_SECONDS
-        )
+        done = run_restricted(packets_args(ctx.input_path, ctx.probe.demuxer), timeout)
     except subprocess.TimeoutExpired as exc:
-        raise ProcessingError(f"{ctx.task_name}: listing the packets took too long") from exc
+        raise ProcessTimeoutError(f"{ctx.task_name}: listing the packets took too long") from exc
     if done.returncode != 0:
         detail = (done.stderr.strip().splitlines() or ["no message"])[-1][:300]
         raise ProcessingError(f"{ctx.task_name}: ffprobe could not list the packets: {detail}")
