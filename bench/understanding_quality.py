@@ -3,7 +3,7 @@
 
 The clips come from ``tests/support/understanding/quality`` (black, freeze,
 blur, silence, out-of-phase audio, a QR code, interlacing, letterbox bars,
-dropped frames, quiet and loud audio, and a clean clip). Every clip runs
+dropped frames, quiet and loud audio, an EAN-13 barcode, and a clean clip). Every clip runs
 through ``mediaflow-worker run -f`` like a user's would, with the default
 settings; a finding matches a defect of its type when both its start and its
 end lie within ``TOLERANCE`` of the defect's.
@@ -45,6 +45,7 @@ MAKERS: list[Callable[[Path], clips.DefectClip]] = [
     clips.dropped_clip,
     lambda d: clips.level_clip(d, -25),
     lambda d: clips.level_clip(d, 15),
+    clips.barcode_clip,
 ]
 
 

@@ -14,9 +14,11 @@ from typing import Any
 import pytest
 
 from tests.support.understanding.quality import (
+    BARCODE_TEXT,
     QR_TEXT,
     Defect,
     DefectClip,
+    barcode_clip,
     clean_clip,
     defects_clip,
     dropped_clip,
@@ -101,6 +103,22 @@ def test_injected_defects_are_found_at_their_times_without_network(
     (output,) = manifest["tasks"][0]["outputs"]
     assert output["verdict"] == "warn"
     assert output["counts"] == doc["summary"]
+
+
+def test_a_barcode_is_read_with_its_format_and_place(clips: Path, tmp_path: Path) -> None:
+    clip = barcode_clip(clips)
+    code, stderr, doc = _run(tmp_path, clip.path)
+    assert code == 0, stderr
+    assert doc is not None
+    _check(doc, clip)
+    (found,) = doc["findings"]
+    assert found["detail"] == {"text": BARCODE_TEXT, "format": "EAN_13"}
+    # Bars drawn from x=65 to 255 and y=80 to 160 in 320x240.
+    area = found["area"]
+    assert area["x"] + area["w"] / 2 == pytest.approx(160 / 320, abs=0.05)
+    assert area["y"] + area["h"] / 2 == pytest.approx(120 / 240, abs=0.05)
+    # What is shown is not a defect: the verdict stays "pass".
+    assert doc["verdict"] == "pass"
 
 
 def test_a_clean_clip_passes_with_no_finding(clips: Path, tmp_path: Path) -> None:

@@ -264,3 +264,66 @@ def spliced_clip(directory: Path, *, jump: float = 0.0) -> DefectClip:
     if jump:
         defects.append(Defect("timestamps", 2.0, at))
     return DefectClip(path, at + 2.0, tuple(defects))
+
+
+# EAN-13 by its standard: the first digit picks the left half's mix of L and
+# G codes; R codes are the L codes inverted, G codes the R codes reversed.
+_EAN_L = ("0001101", "0011001", "0010011", "0111101", "0100011",
+          "0110001", "0101111", "0111011", "0110111", "0001011")  # fmt: skip
+_EAN_PARITY = ("LLLLLL", "LLGLGG", "LLGGLG", "LLGGGL", "LGLLGG",
+               "LGGLLG", "LGGGLL", "LGLGLL", "LGLLGL", "LLGLLG")  # fmt: skip
+BARCODE_TEXT = "4006381333931"
+
+
+def ean13_modules(digits: str) -> str:
+    """The 95 bars (1) and spaces (0) of an EAN-13 code (check digit verified)."""
+    if len(digits) != 13 or not digits.isdigit():
+        raise ValueError(f"not 13 digits: {digits!r}")
+    weights = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(digits[:12]))
+    if (10 - weights % 10) % 10 != int(digits[12]):
+        raise ValueError(f"wrong check digit: {digits!r}")
+    right = ["".join("1" if b == "0" else "0" for b in code) for code in _EAN_L]
+    left = ""
+    for digit, kind in zip(digits[1:7], _EAN_PARITY[int(digits[0])], strict=True):
+        left += _EAN_L[int(digit)] if kind == "L" else right[int(digit)][::-1]
+    return "101" + left + "01010" + "".join(right[int(d)] for d in digits[7:]) + "101"
+
+
+def barcode_image(path: Path, digits: str = BARCODE_TEXT, module: int = 2) -> Path:
+    """An EAN-13 barcode as a PNG: black bars on white, ten modules of quiet
+    zone on each side, ``module`` pixels per module."""
+    import cv2
+    import numpy as np
+
+    bars = ean13_modules(digits)
+    row = np.array([0 if b == "1" else 255 for b in "0" * 10 + bars + "0" * 10], np.uint8)
+    image = np.repeat(np.tile(row, (40, 1)), module, axis=1)
+    image = np.repeat(image, 2, axis=0)  # 80 pixels high
+    cv2.imwrite(str(path), image)
+    return path
+
+
+def barcode_clip(directory: Path, duration: float = 5.0) -> DefectClip:
+    """An EAN-13 barcode shown from 1.0 to 3.0 s."""
+    path = directory / "barcode.mp4"
+    image = barcode_image(directory / "barcode.png")
+    _run(
+        [
+            *_sources(duration),
+            "-loop",
+            "1",
+            "-i",
+            str(image),
+            "-filter_complex",
+            "[2:v]format=yuv420p[code];[0:v][code]overlay=x=45:y=80:enable='between(t,1,2.999)'[v];"
+            "[1:a]aformat=channel_layouts=stereo[a]",
+            "-map",
+            "[v]",
+            "-map",
+            "[a]",
+            "-t",
+            str(duration),
+            *_encode(path),
+        ]
+    )
+    return DefectClip(path, duration, (Defect("barcode", 1.0, 3.0),))
