@@ -53,9 +53,9 @@ class QualityTask(SpecModel):
         default=None,
         max_length=len(FINDING_TYPES),
         description=(
-            "The kinds of finding to look for; all of them when unset. Leaving out qrCode and "
-            "barcode skips the second (OpenCV) decode; leaving out timestamps skips the packet "
-            "listing."
+            "The kinds of finding to look for; all of them when unset (the kinds failOn names "
+            "are always looked for). Leaving out qrCode and barcode skips the second (OpenCV) "
+            "decode; leaving out timestamps skips the packet listing."
         ),
     )
     fail_on: list[FindingType] | None = Field(

@@ -464,6 +464,9 @@ def test_checks_follow_the_spec_and_the_streams() -> None:
     assert "silence" not in silent_film
     only = QualityTask.model_validate({"checks": ["black", "silence"]})
     assert checks_to_run(only, has_video=True, has_audio=True) == ["black", "silence"]
+    # What failOn names is checked even when checks leaves it out.
+    rule = QualityTask.model_validate({"checks": ["black"], "failOn": ["loud"]})
+    assert checks_to_run(rule, has_video=True, has_audio=True) == ["black", "loud"]
 
 
 def test_the_spec_takes_camel_case_and_bounds_its_numbers() -> None:

@@ -289,6 +289,12 @@ class Finding:
         return f"{self.type}@{self.start:.1f}-{self.end:.1f}"
 
 
+def wanted_types(spec: QualityTask) -> set[str]:
+    """The finding types ``spec`` asks for: ``checks`` (all when unset) and
+    whatever ``failOn`` names (a rejection rule is never silently off)."""
+    return set(spec.checks or FINDING_TYPES) | set(spec.fail_on or ())
+
+
 def _excess_confidence(value: float, threshold: float, *, above: bool) -> float:
     """0.5 at the threshold, rising to 1 at twice as far past it."""
     if threshold <= 0:
@@ -332,7 +338,7 @@ def video_findings(
     parser: LogParser, spec: QualityTask, duration: float, frame_size: tuple[int, int]
 ) -> list[Finding]:
     """Findings of the video detectors (pure)."""
-    wanted = set(spec.checks or FINDING_TYPES)
+    wanted = wanted_types(spec)
     found: list[Finding] = []
     black = [(s, e) for s, e in parser.black if e - s + 1e-6 >= spec.black_min_seconds]
     if "black" in wanted:
@@ -561,7 +567,7 @@ def dropped_frame_findings(frame_times: Sequence[float], longest: float) -> list
 
 def audio_findings(parser: LogParser, spec: QualityTask, duration: float) -> list[Finding]:
     """Findings of the audio detectors (pure)."""
-    wanted = set(spec.checks or FINDING_TYPES)
+    wanted = wanted_types(spec)
     found: list[Finding] = []
     if "silence" in wanted:
         for start, end in _close(parser.silence, duration):
@@ -780,7 +786,7 @@ def _small_size(ctx: TaskContext) -> tuple[int, int]:
 
 def checks_to_run(spec: QualityTask, *, has_video: bool, has_audio: bool) -> list[str]:
     """The finding types this input can have under ``spec`` (pure)."""
-    wanted = list(spec.checks or FINDING_TYPES)
+    wanted = wanted_types(spec)
     audio = {"silence", "quiet", "loud", "outOfPhase", "sampleRateChange", "channelLayoutChange"}
     video = set(FINDING_TYPES) - audio - {"noAudio", "timestamps"}
     out = []
