@@ -29,6 +29,11 @@ BACKOFF_MAX_SECONDS = 300.0
 # Events nak'ed during an episode come back a little before the next probe, so
 # the probe's fetch finds them (in stream order) before any newer upload.
 NAK_LEAD = 0.8
+# Events put back together come back this far apart, in their order. With one
+# delay for all, each one's redelivery time is the delay plus its own nak's
+# latency, so a nak that was slower by a few ms (the refused probe's, sent
+# first) came back after the rest and was created last.
+PUT_BACK_SPACING_SECONDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -113,6 +118,14 @@ class AdmissionGate:
     def nak_delay(self, at: datetime) -> float:
         """The redelivery delay of events put back during the episode."""
         return self.wait_seconds(at) * NAK_LEAD
+
+    def put_back_delays(self, at: datetime, count: int) -> list[float]:
+        """The redelivery delays of ``count`` events put back together, in
+        their order: the first just before the next probe, each next one
+        ``PUT_BACK_SPACING_SECONDS`` later, so JetStream hands them back in
+        the same order whatever each nak's latency was."""
+        first = self.nak_delay(at)
+        return [first + rank * PUT_BACK_SPACING_SECONDS for rank in range(count)]
 
     def on_refused(self, refusal: Refusal, at: datetime) -> bool:
         """Record a refusal; True when it must be reported (a new episode or a

@@ -501,9 +501,13 @@ class Dispatcher:
             gate.on_refused(refusals[min(refusals)], now())
         elif admitted:
             gate.on_admitted()
-        for position in sorted(put_back):
-            # In order: they come back just before the next probe.
-            await batch.nak(put_back[position], delay=gate.nak_delay(now()))
+        # In order: they come back just before the next probe, spaced so that
+        # redelivery keeps that order.
+        positions = sorted(put_back)
+        for position, delay in zip(
+            positions, gate.put_back_delays(now(), len(positions)), strict=True
+        ):
+            await batch.nak(put_back[position], delay=delay)
 
     async def _launch(self, spec: WorkflowSpec, batch: Batch, plan: _Plan) -> bool:
         """Create the Jobs of one message and settle it; whether the API server

@@ -125,6 +125,7 @@ JOB_REASONS = frozenset(
         "OutputCollision",
         "InvalidSpec",
         "EncoderUnavailable",
+        "ModelUnavailable",
         "AssetUnusable",
         "AssetNotFound",
         "ProcessingFailed",

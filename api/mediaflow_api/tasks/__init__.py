@@ -17,7 +17,7 @@ Named presets (``transcode.preset``, ``adaptiveStreaming.ladder``) live in
 ``mediaflow_api.presets``; explicit fields override the preset.
 
 One module per task type (``transcode``, ``snapshot``, ``sprite``,
-``animated_image``, ``adaptive_streaming``, ``analysis``), ``watermark`` for
+``animated_image``, ``adaptive_streaming``, ``analysis``, ``cover``), ``watermark`` for
 the transcode's overlays, ``common`` for what they share and ``spec`` for the
 task entry and the table of task types. This package re-exports them all:
 import from ``mediaflow_api.tasks``.
@@ -48,8 +48,10 @@ from mediaflow_api.tasks.common import (
     parse_length,
     parse_time_point,
 )
+from mediaflow_api.tasks.cover import CoverImages, CoverTask
 from mediaflow_api.tasks.intro_outro import ClipRef
 from mediaflow_api.tasks.keywords import KeywordList
+from mediaflow_api.tasks.ocr import OcrRegion, OcrTask
 from mediaflow_api.tasks.privacy import MAX_REGIONS, Privacy, PrivacyRegion, RegionStyle
 from mediaflow_api.tasks.quality import FINDING_TYPES, FindingType, QualityTask
 from mediaflow_api.tasks.snapshot import SnapshotTask
@@ -133,6 +135,8 @@ __all__ = [
     "Bitrate",
     "ClipRef",
     "Container",
+    "CoverImages",
+    "CoverTask",
     "EncoderPreset",
     "Encryption",
     "FindingType",
@@ -140,6 +144,8 @@ __all__ = [
     "KeywordList",
     "LadderName",
     "Length",
+    "OcrRegion",
+    "OcrTask",
     "Position",
     "Privacy",
     "PrivacyRegion",

@@ -24,6 +24,8 @@ from mediaflow_api.tasks.common import (
     count_set,
     exactly_one_cel,
 )
+from mediaflow_api.tasks.cover import CoverTask
+from mediaflow_api.tasks.ocr import OcrTask
 from mediaflow_api.tasks.output import NUMBERED_TYPES, TaskOutput
 from mediaflow_api.tasks.quality import QualityTask
 from mediaflow_api.tasks.snapshot import SnapshotTask
@@ -144,6 +146,14 @@ class TaskSpec(SpecModel):
     )
     analysis: AnalysisTask | None = Field(
         default=None, description="Media metadata and content analysis as JSON."
+    )
+    cover: CoverTask | None = Field(
+        default=None,
+        description="Smart covers: the most representative sharp, well-exposed frames, scored.",
+    )
+    ocr: OcrTask | None = Field(
+        default=None,
+        description="On-screen text on sampled frames: lines, boxes, time ranges, keyword hits.",
     )
     quality: QualityTask | None = Field(
         default=None,

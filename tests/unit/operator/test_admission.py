@@ -3,6 +3,7 @@ episode logic that reports once per episode instead of once per try."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import UTC, datetime, timedelta
 
@@ -91,6 +92,19 @@ def test_events_put_back_come_back_before_the_next_probe() -> None:
     gate = AdmissionGate()
     gate.on_refused(Refusal(403, "quota"), T0)
     assert 0 < gate.nak_delay(T0) < gate.wait_seconds(T0)
+
+
+def test_events_put_back_together_come_back_in_their_order_whatever_each_naks_latency() -> None:
+    gate = AdmissionGate()
+    gate.on_refused(Refusal(403, "quota"), T0)
+    delays = gate.put_back_delays(T0, 6)
+    assert delays[0] == gate.nak_delay(T0)
+    # Each comes back later than the one before by more than a slow nak's latency
+    # (the refused probe's nak, sent first, once came back after the five others).
+    gaps = [later - earlier for earlier, later in itertools.pairwise(delays)]
+    assert all(round(gap, 6) >= 0.05 for gap in gaps), delays
+    # ... and all before the next probe.
+    assert delays[-1] < gate.wait_seconds(T0)
 
 
 def test_a_restarted_dispatcher_inside_an_episode_tries_at_once_and_reports_only_news() -> None:

@@ -19,6 +19,8 @@ EXAMPLES = {
     "animatedImage": {},
     "adaptiveStreaming": {"ladder": "mobile-ladder"},
     "analysis": {"loudness": True},
+    "cover": {"count": 2, "images": {"format": "webp", "width": 320}},
+    "ocr": {"intervalSeconds": 2},
     "quality": {"failOn": ["black"]},
 }
 
