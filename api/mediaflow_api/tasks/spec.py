@@ -27,6 +27,7 @@ from mediaflow_api.tasks.common import (
 from mediaflow_api.tasks.cover import CoverTask
 from mediaflow_api.tasks.ocr import OcrTask
 from mediaflow_api.tasks.output import NUMBERED_TYPES, TaskOutput
+from mediaflow_api.tasks.quality import QualityTask
 from mediaflow_api.tasks.snapshot import SnapshotTask
 from mediaflow_api.tasks.speech import SpeechTask
 from mediaflow_api.tasks.sprite import SpriteTask
@@ -160,6 +161,13 @@ class TaskSpec(SpecModel):
         description=(
             "Speech to text (US English only): segments, words, transcript, subtitles, "
             "voice activity and keyword hits as JSON (worker-ml image)."
+        ),
+    )
+    quality: QualityTask | None = Field(
+        default=None,
+        description=(
+            "Quality inspection without a model (black, frozen, blurred pictures, loudness, "
+            "silence, QR codes...): findings with times as JSON; optionally fails bad input."
         ),
     )
 

@@ -22,6 +22,7 @@ EXAMPLES = {
     "cover": {"count": 2, "images": {"format": "webp", "width": 320}},
     "ocr": {"intervalSeconds": 2},
     "speech": {"keywords": [{"name": "k", "words": ["hello"]}]},
+    "quality": {"failOn": ["black"]},
 }
 
 

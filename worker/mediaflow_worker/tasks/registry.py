@@ -18,6 +18,7 @@ from mediaflow_api.tasks import (
     AnimatedImageTask,
     CoverTask,
     OcrTask,
+    QualityTask,
     SnapshotTask,
     SpecModel,
     SpeechTask,
@@ -36,7 +37,7 @@ from mediaflow_worker.tasks import (
     sprite,
     transcode,
 )
-from mediaflow_worker.understanding import cover, ocr, speech
+from mediaflow_worker.understanding import cover, ocr, quality, speech
 
 SpecT = TypeVar("SpecT", bound=SpecModel)
 ResolvedT = TypeVar("ResolvedT")
@@ -78,6 +79,7 @@ HANDLERS: dict[str, TaskHandler[Any, Any]] = {
     "cover": TaskHandler(CoverTask, as_given, cover.required_encoders, cover.run),
     "ocr": TaskHandler(OcrTask, as_given, ocr.required_encoders, ocr.run),
     "speech": TaskHandler(SpeechTask, as_given, speech.required_encoders, speech.run),
+    "quality": TaskHandler(QualityTask, as_given, quality.required_encoders, quality.run),
 }
 
 
