@@ -120,6 +120,7 @@ JOB_REASONS = frozenset(
         "InputRejected",
         "UnreadableInput",
         "IncompatibleCopy",
+        "QualityRejected",
         "InvalidOutputName",
         "OutputCollision",
         "InvalidSpec",

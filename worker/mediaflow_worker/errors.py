@@ -17,6 +17,8 @@
     │   │                            not media)
     │   ├── IncompatibleCopyError    ``codec: copy`` of a source codec the output
     │   │                            container cannot hold (VP8 into MP4)
+    │   ├── QualityRejectedError     the ``quality`` task found a problem its
+    │   │                            ``failOn`` names (black screen, silence...)
     │   ├── OutputNameError          a custom output name (``tasks[].output``)
     │   │                            renders to a key S3 cannot hold
     │   └── OutputCollisionError     a custom output key holds an object of another
@@ -102,6 +104,13 @@ class IncompatibleCopyError(BadInputError):
     the same input fails the same way every time."""
 
     reason = "IncompatibleCopy"
+
+
+class QualityRejectedError(BadInputError):
+    """The ``quality`` task found a kind of problem its ``failOn`` lists: the
+    input is refused, like a corrupt one (the same input fails the same way)."""
+
+    reason = "QualityRejected"
 
 
 class OutputNameError(BadInputError):

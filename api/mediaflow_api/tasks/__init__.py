@@ -53,6 +53,7 @@ from mediaflow_api.tasks.intro_outro import ClipRef
 from mediaflow_api.tasks.keywords import KeywordList
 from mediaflow_api.tasks.ocr import OcrRegion, OcrTask
 from mediaflow_api.tasks.privacy import MAX_REGIONS, Privacy, PrivacyRegion, RegionStyle
+from mediaflow_api.tasks.quality import FINDING_TYPES, FindingType, QualityTask
 from mediaflow_api.tasks.snapshot import SnapshotTask
 from mediaflow_api.tasks.spec import (
     ML_TASK_TYPES,
@@ -65,6 +66,7 @@ from mediaflow_api.tasks.spec import (
     needs_ml_image,
     task_json,
 )
+from mediaflow_api.tasks.speech import SpeechTask
 from mediaflow_api.tasks.sprite import SpriteTask
 from mediaflow_api.tasks.subtitles import (
     SOFT_SUBTITLE_CONTAINERS,
@@ -111,6 +113,7 @@ __all__ = [
     "COLOR_PATTERN",
     "CONTAINER_AUDIO_CODECS",
     "CONTAINER_VIDEO_CODECS",
+    "FINDING_TYPES",
     "HEVC_LADDERS",
     "LENGTH_PATTERN",
     "MAX_REGIONS",
@@ -137,6 +140,7 @@ __all__ = [
     "CoverTask",
     "EncoderPreset",
     "Encryption",
+    "FindingType",
     "ImageFormat",
     "KeywordList",
     "LadderName",
@@ -146,11 +150,13 @@ __all__ = [
     "Position",
     "Privacy",
     "PrivacyRegion",
+    "QualityTask",
     "RegionStyle",
     "Rendition",
     "SecretKeyRef",
     "SnapshotTask",
     "SpecModel",
+    "SpeechTask",
     "SpriteTask",
     "StreamSubtitles",
     "SubtitleFile",

@@ -17,8 +17,10 @@ class OcrRegion(SpecModel):
     """A rectangle of the picture, in fractions of its width and height
     (0,0 is the top left corner). The part beyond the picture is ignored."""
 
-    x: float = Field(default=0.0, ge=0, lt=1, description="Left edge (0-1 of the width).")
-    y: float = Field(default=0.0, ge=0, lt=1, description="Top edge (0-1 of the height).")
+    # left/top, not x/y: a bare `y` key is the boolean true to YAML 1.1 readers
+    # (kubectl, helm), like the privacy regions' (tests/unit/test_yaml_booleans.py).
+    left: float = Field(default=0.0, ge=0, lt=1, description="Left edge (0-1 of the width).")
+    top: float = Field(default=0.0, ge=0, lt=1, description="Top edge (0-1 of the height).")
     width: float = Field(default=1.0, gt=0, le=1, description="Width (0-1 of the picture's width).")
     height: float = Field(
         default=1.0, gt=0, le=1, description="Height (0-1 of the picture's height)."

@@ -27,7 +27,9 @@ from mediaflow_api.tasks.common import (
 from mediaflow_api.tasks.cover import CoverTask
 from mediaflow_api.tasks.ocr import OcrTask
 from mediaflow_api.tasks.output import NUMBERED_TYPES, TaskOutput
+from mediaflow_api.tasks.quality import QualityTask
 from mediaflow_api.tasks.snapshot import SnapshotTask
+from mediaflow_api.tasks.speech import SpeechTask
 from mediaflow_api.tasks.sprite import SpriteTask
 from mediaflow_api.tasks.template_ref import TemplateReference
 from mediaflow_api.tasks.transcode import TranscodeTask
@@ -146,13 +148,27 @@ class TaskSpec(SpecModel):
     analysis: AnalysisTask | None = Field(
         default=None, description="Media metadata and content analysis as JSON."
     )
+    cover: CoverTask | None = Field(
+        default=None,
+        description="Smart covers: the most representative sharp, well-exposed frames, scored.",
+    )
     ocr: OcrTask | None = Field(
         default=None,
         description="On-screen text on sampled frames: lines, boxes, time ranges, keyword hits.",
     )
-    cover: CoverTask | None = Field(
+    speech: SpeechTask | None = Field(
         default=None,
-        description="Smart covers: the most representative sharp, well-exposed frames, scored.",
+        description=(
+            "Speech to text (US English only): segments, words, transcript, subtitles, "
+            "voice activity and keyword hits as JSON (worker-ml image)."
+        ),
+    )
+    quality: QualityTask | None = Field(
+        default=None,
+        description=(
+            "Quality inspection without a model (black, frozen, blurred pictures, loudness, "
+            "silence, QR codes...): findings with times as JSON; optionally fails bad input."
+        ),
     )
 
     @model_validator(mode="after")

@@ -42,6 +42,9 @@ def test_there_is_an_example_per_task_type_and_a_combined_one() -> None:
         "animatedImage",
         "adaptiveStreaming",
         "analysis",
+        "cover",
+        "ocr",
+        "quality",
     }
     assert (EXAMPLES / "vod-pipeline.yaml") in MANIFESTS
 

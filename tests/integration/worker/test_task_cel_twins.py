@@ -16,6 +16,7 @@ from mediaflow_api.tasks import TaskSpec
 from mediaflow_api.workflow import WorkflowSpec
 from tests.support.workflow_api import create_workflow_object
 from tests.unit.worker.test_adaptive_streaming_plan import STREAMING_INVALID, STREAMING_VALID
+from tests.unit.worker.test_cover import COVER_INVALID, COVER_VALID
 from tests.unit.worker.test_encoder_spec import ENCODER_INVALID, ENCODER_VALID
 from tests.unit.worker.test_output_names import INVALID_SPECS, VALID_SPECS
 from tests.unit.worker.test_task_spec import INVALID as SPEC_INVALID
@@ -23,8 +24,8 @@ from tests.unit.worker.test_task_spec import VALID as SPEC_VALID
 
 pytestmark = pytest.mark.integration
 
-VALID = SPEC_VALID + ENCODER_VALID
-INVALID = SPEC_INVALID + ENCODER_INVALID
+VALID = SPEC_VALID + ENCODER_VALID + COVER_VALID
+INVALID = SPEC_INVALID + ENCODER_INVALID + COVER_INVALID
 
 # Where the pydantic message and the API server's differ in wording, the
 # words the server's message must contain.

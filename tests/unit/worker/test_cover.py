@@ -3,7 +3,10 @@ frame is rejected, scores, clustering and the diverse selection."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import cv2
 import numpy as np
@@ -26,7 +29,35 @@ from mediaflow_worker.understanding.cover import (
     transition_limit,
 )
 
+if TYPE_CHECKING:
+    from mediaflow_worker.tasks import TaskContext
+
 pytestmark = pytest.mark.unit
+
+# Task specs both the models and the API server (test_task_cel_twins.py)
+# accept or reject; the needle is in both messages.
+COVER_VALID: list[dict[str, Any]] = [
+    {"name": "covers", "cover": {}},
+    {
+        "name": "covers-images",
+        "cover": {
+            "count": 20,
+            "candidateIntervalSeconds": 2,
+            "maxCandidates": 300,
+            "minSpacingSeconds": 0,
+            "images": {"format": "webp", "width": 320, "height": 320, "fillType": "pad"},
+        },
+    },
+]
+COVER_INVALID: list[tuple[dict[str, Any], str]] = [
+    ({"name": "a", "cover": {"count": 0}}, "count"),
+    ({"name": "a", "cover": {"maxCandidates": 1001}}, "maxCandidates"),
+    (
+        {"name": "a", "cover": {"images": {"fillType": "crop", "width": 64}}},
+        "needs width and height",
+    ),
+    ({"name": "a", "cover": {"images": {"padColor": "white"}}}, "padColor applies to fillType pad"),
+]
 
 Image = npt.NDArray[np.uint8]
 
@@ -227,3 +258,55 @@ def test_the_model_bounds_and_the_images_fill_rule() -> None:
     task = TaskSpec.model_validate({"name": "c", "cover": {"images": {"format": "png"}}})
     assert task.kind == "cover"
     assert needs_ml_image([task])
+
+
+@pytest.mark.parametrize("raw", COVER_VALID, ids=lambda r: r["name"])
+def test_valid_cover_specs_are_accepted(raw: dict[str, Any]) -> None:
+    assert TaskSpec.model_validate(raw).kind == "cover"
+
+
+@pytest.mark.parametrize(("raw", "needle"), COVER_INVALID, ids=[n for _, n in COVER_INVALID])
+def test_invalid_cover_specs_name_the_field(raw: dict[str, Any], needle: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        TaskSpec.model_validate(raw)
+    assert needle in str(caught.value)
+
+
+class _StillContext:
+    """What ``cover.run`` reads of a TaskContext, for an input without a
+    duration (a single picture)."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.task_name = "covers"
+        self.duration = 0.0
+
+    def display_size(self) -> tuple[int, int]:
+        return 320, 180
+
+
+def test_an_input_without_duration_gives_its_first_frame_as_the_one_cover(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pictures = [_pattern(20), _pattern(21), _pattern(22)]
+    taken: list[int] = []
+
+    def frames(ctx: object, grid: cover.Grid) -> Iterator[tuple[int, float, Image]]:
+        for i, image in enumerate(pictures):
+            taken.append(i)
+            yield i, i * grid.step, image
+
+    monkeypatch.setattr(cover, "_grid_frames", frames)
+    outputs = cover.run(CoverTask(count=3), cast("TaskContext", _StillContext(tmp_path)))
+    doc = json.loads((tmp_path / "cover.json").read_text())
+    assert [c["time"] for c in doc["covers"]] == [0.0]
+    assert doc["candidates"] == 1
+    assert doc["settings"]["minSpacingSeconds"] == 0.0
+    assert taken == [0]  # the decode is not read past the first frame
+    (output,) = outputs
+    assert output.info == {
+        "count": 1,
+        "candidates": 1,
+        "bestTime": 0.0,
+        "bestScore": doc["covers"][0]["score"],
+    }

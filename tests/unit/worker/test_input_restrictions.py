@@ -21,6 +21,7 @@ from mediaflow_worker.ffmpeg import (
     analysis,
     animated_image,
     common,
+    quality,
     snapshot,
     sprite,
     watermark,
@@ -132,6 +133,17 @@ BUILDERS: dict[str, Callable[[], list[str]]] = {
         silence=(-50, 1),
         loudness=True,
     ),
+    "quality": lambda: (
+        quality.quality_args(
+            SRC,
+            "ogg",
+            MAXPX,
+            video=quality.VideoChecks((320, 240), (1, 0.1), (2, -60), True, True, 0.2),
+            audio=quality.AudioChecks((-50, 1), True, 1.0),
+        )
+        or []
+    ),
+    "quality-packets": lambda: quality.packets_args(SRC, "ogg"),
 }
 
 

@@ -148,7 +148,7 @@ def test_the_json_document_has_settings_spans_and_hits() -> None:
     spec = OcrTask.model_validate(
         {
             "intervalSeconds": 0.5,
-            "region": {"y": 0.6, "height": 0.4},
+            "region": {"top": 0.6, "height": 0.4},
             "keywords": [{"name": "brand", "words": ["mediaflow"]}],
         }
     )
@@ -156,7 +156,7 @@ def test_the_json_document_has_settings_spans_and_hits() -> None:
     doc = document(spec, spans, keyword_hits(spans, [("brand", ["mediaflow"])]))
     assert doc["version"] == 1
     assert doc["settings"]["intervalSeconds"] == 0.5
-    assert doc["settings"]["region"] == {"x": 0.0, "y": 0.6, "width": 1.0, "height": 0.4}
+    assert doc["settings"]["region"] == {"left": 0.0, "top": 0.6, "width": 1.0, "height": 0.4}
     assert doc["spans"] == [
         {
             "start": 1.0,
@@ -191,6 +191,7 @@ def test_rapidocr_gets_the_packaged_models_the_threads_and_cuda_only_when_asked(
     assert params["EngineConfig.onnxruntime.intra_op_num_threads"] == 2
     assert params["EngineConfig.onnxruntime.use_cuda"] is False
     assert params["Det.limit_side_len"] == 960
+    assert params["Global.log_level"] == "error"
     gpu = engine_params(
         max_side=640, threads=None, provider_names=["CUDAExecutionProvider", "CPUExecutionProvider"]
     )
@@ -217,7 +218,7 @@ def test_the_params_are_ones_rapidocr_knows() -> None:
         {"minConfidence": 1.5},
         {"maxSide": 100},
         {"maxSide": 4000},
-        {"region": {"x": 1.0}},
+        {"region": {"left": 1.0}},
         {"region": {"width": 0}},
         {"keywords": [{"name": "Bad Name", "words": ["x"]}]},
         {"keywords": [{"name": "empty", "words": []}]},

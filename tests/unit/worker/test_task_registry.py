@@ -19,8 +19,10 @@ EXAMPLES = {
     "animatedImage": {},
     "adaptiveStreaming": {"ladder": "mobile-ladder"},
     "analysis": {"loudness": True},
-    "ocr": {"intervalSeconds": 2},
     "cover": {"count": 2, "images": {"format": "webp", "width": 320}},
+    "ocr": {"intervalSeconds": 2},
+    "speech": {"keywords": [{"name": "k", "words": ["hello"]}]},
+    "quality": {"failOn": ["black"]},
 }
 
 

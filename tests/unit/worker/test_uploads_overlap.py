@@ -434,6 +434,8 @@ def test_the_last_frame_is_probed_once_for_every_task() -> None:
 class _WritesBytes:
     """A prepared task that writes ``size`` bytes (stands in for ffmpeg)."""
 
+    needs_ml = False
+
     def __init__(self, name: str, size: int) -> None:
         self.task = TaskSpec.model_validate({"name": name, "analysis": {}})
         self.size = size

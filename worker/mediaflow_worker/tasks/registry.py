@@ -18,8 +18,10 @@ from mediaflow_api.tasks import (
     AnimatedImageTask,
     CoverTask,
     OcrTask,
+    QualityTask,
     SnapshotTask,
     SpecModel,
+    SpeechTask,
     SpriteTask,
     TaskSpec,
     TranscodeTask,
@@ -35,7 +37,7 @@ from mediaflow_worker.tasks import (
     sprite,
     transcode,
 )
-from mediaflow_worker.understanding import cover, ocr
+from mediaflow_worker.understanding import cover, ocr, quality, speech
 
 SpecT = TypeVar("SpecT", bound=SpecModel)
 ResolvedT = TypeVar("ResolvedT")
@@ -74,8 +76,10 @@ HANDLERS: dict[str, TaskHandler[Any, Any]] = {
         adaptive_streaming.run,
     ),
     "analysis": TaskHandler(AnalysisTask, as_given, analysis.required_encoders, analysis.run),
-    "ocr": TaskHandler(OcrTask, as_given, ocr.required_encoders, ocr.run),
     "cover": TaskHandler(CoverTask, as_given, cover.required_encoders, cover.run),
+    "ocr": TaskHandler(OcrTask, as_given, ocr.required_encoders, ocr.run),
+    "speech": TaskHandler(SpeechTask, as_given, speech.required_encoders, speech.run),
+    "quality": TaskHandler(QualityTask, as_given, quality.required_encoders, quality.run),
 }
 
 
@@ -90,6 +94,12 @@ class PreparedTask:
     def required_encoders(self) -> set[str]:
         """The ffmpeg encoders the task will use (pure)."""
         return self.handler.required_encoders(self.resolved)
+
+    @property
+    def needs_ml(self) -> bool:
+        """Whether the task needs the ``mediaflow[ml]`` packages (its type's model says)."""
+        needs: bool = self.handler.model.needs_ml
+        return needs
 
     def run(self, ctx: TaskContext) -> list[OutputFile]:
         """Run the task on ``ctx``'s input into ``ctx.out_dir``."""

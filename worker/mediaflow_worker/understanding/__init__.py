@@ -15,3 +15,9 @@ tells the lean worker's user which image a task needs.
 - ``keywords``: matching user keyword lists in recognised text.
 - ``onnx``: ONNX Runtime sessions (CPU by default; a GPU provider on request).
 """
+
+import os
+
+# ONNX Runtime writes a telemetry device id under $HOME when it is imported
+# unless told not to; a worker sends nothing anywhere and writes only its scratch.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")

@@ -31,6 +31,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,7 @@ from mediaflow_worker.ffmpeg.sizing import SizePlan, plan_size
 from mediaflow_worker.ffmpeg.snapshot import snapshot_args, snapshot_window_args
 from mediaflow_worker.process import run_ffmpeg
 from mediaflow_worker.tasks import OutputFile, TaskContext
+from mediaflow_worker.understanding.onnx import THREADS_ENV
 
 if TYPE_CHECKING:  # NumPy is in the ml extra only: imported where frames are measured
     import numpy as np
@@ -430,8 +432,13 @@ def required_encoders(spec: CoverTask) -> set[str]:
 def _grid_frames(
     ctx: TaskContext, grid: Grid
 ) -> Iterable[tuple[int, float, npt.NDArray[np.uint8]]]:
+    import cv2
+
     from mediaflow_worker.understanding.frames import sample_frames
 
+    threads = os.environ.get(THREADS_ENV)
+    if threads:  # the same bound as the ONNX sessions': shared nodes, tests
+        cv2.setNumThreads(int(threads))
     for index, frame in enumerate(sample_frames(ctx, fps=grid.fps, max_side=MEASURE_SIDE)):
         yield index, frame.time, frame.image
 
@@ -487,6 +494,10 @@ def run(spec: CoverTask, ctx: TaskContext) -> list[OutputFile]:
         "candidates": len(candidates),
         "covers": covers,
         "rejected": rejected,
+        # Every candidate, so a user can see why a frame was not chosen.
+        "frames": [
+            {"time": round(c.time, 3), "score": c.score, "rejected": c.rejected} for c in candidates
+        ],
     }
     path = ctx.out_dir / "cover.json"
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

@@ -1,7 +1,10 @@
 """Sampled video frames as NumPy arrays, streamed from one ffmpeg decode.
 
 Frames are taken on a fixed grid (``fps`` frames a second counted from the
-start of the input, the grid the ``sprite`` task uses), shown upright (ffmpeg
+start of the input): the sample at ``t`` is the picture shown at ``t`` (the
+last frame starting at or before it: ``round=up``; ffmpeg's default would take
+the frame nearest to ``t + 0.5 / fps``), and an input shorter than one step
+still gives its first frame (``eof_action=pass``). Frames are shown upright (ffmpeg
 applies the rotation flag) and scaled so that the longer side is at most
 ``max_side``: the models here work on small pictures, and a 4K frame would
 cost memory for nothing. Nothing is written to disk.
@@ -65,7 +68,8 @@ def sample_args(
         "-map",
         "0:V:0",
         "-vf",
-        f"fps=fps={fps:g}:start_time=0,scale={width}:{height}:flags=area,format=rgb24",
+        f"fps=fps={fps:g}:start_time=0:round=up:eof_action=pass,"
+        f"scale={width}:{height}:flags=area,format=rgb24",
         "-f",
         "rawvideo",
         "pipe:1",

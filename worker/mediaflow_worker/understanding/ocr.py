@@ -45,6 +45,8 @@ OVERLAPPING_BOX = 0.5
 # Samples a line may be missed on and still be one span.
 MISSED_SAMPLES = 1
 
+RAPIDOCR_LOGGER = "RapidOCR"
+
 Box = tuple[float, float, float, float]  # x, y, w, h, normalised 0..1
 
 
@@ -247,8 +249,10 @@ def engine_params(
     """RapidOCR's settings (pure but for locating the models): the packaged
     models by path, ONNX Runtime, detection at the frame's own size, quiet."""
     return {
-        # Its logger says "Using <model>" at INFO for every model: warnings only.
-        "Global.log_level": "warning",
+        # Its logger says "Using <model>" at INFO for every model and "The
+        # text detection result is empty" as a WARNING for every frame
+        # without text: errors only.
+        "Global.log_level": "error",
         # Our frames are already scaled to max_side: no second resize.
         "Global.max_side_len": max(max_side, 2000),
         "Det.model_path": str(packages.TEXT_DETECTION.path()),
@@ -266,8 +270,16 @@ def engine_params(
 
 
 def _engine(max_side: int) -> Any:
+    # (ONNX Runtime's telemetry file is turned off by the package, see
+    # understanding/__init__.py.)
     from rapidocr import RapidOCR
 
+    # RapidOCR's logger writes coloured lines to stderr with a handler of its
+    # own: its records go through the worker's logging instead.
+    rapid_log = logging.getLogger(RAPIDOCR_LOGGER)
+    for handler in list(rapid_log.handlers):
+        rapid_log.removeHandler(handler)
+    rapid_log.propagate = True
     params = engine_params(
         max_side=max_side, threads=os.environ.get(THREADS_ENV), provider_names=providers()
     )
@@ -343,8 +355,9 @@ def read_text(
         readings += _readings(
             engine, frame.time, frame.image, min_confidence=min_confidence, region=region
         )
-    # A single image has no duration and gives one sample.
-    still = samples == 1 and ctx.duration == 0
+    # A single picture (a one-frame GIF) is one sample (sample_frames gives
+    # the first frame of an input shorter than a step).
+    still = samples == 1 and ctx.duration < interval_seconds
     return merge_readings(readings, interval_seconds, duration=ctx.duration, still=still)
 
 
@@ -361,7 +374,12 @@ def document(
             "maxSide": spec.max_side,
             "region": None
             if region is None
-            else {"x": region.x, "y": region.y, "width": region.width, "height": region.height},
+            else {
+                "left": region.left,
+                "top": region.top,
+                "width": region.width,
+                "height": region.height,
+            },
             "keywordLists": [k.name for k in spec.keywords],
             "models": {
                 "detection": packages.TEXT_DETECTION.name,
@@ -410,7 +428,7 @@ def run(spec: OcrTask, ctx: TaskContext) -> list[OutputFile]:
         interval_seconds=spec.interval_seconds,
         max_side=spec.max_side,
         min_confidence=spec.min_confidence,
-        region=None if region is None else (region.x, region.y, region.width, region.height),
+        region=None if region is None else (region.left, region.top, region.width, region.height),
     )
     hits = keyword_hits(spans, [(k.name, k.words) for k in spec.keywords])
     ctx.out_dir.mkdir(parents=True, exist_ok=True)

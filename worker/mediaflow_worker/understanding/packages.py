@@ -141,6 +141,6 @@ def check_ml_tasks(tasks: Iterable[PreparedTask]) -> None:
     ``mediaflow[ml]`` packages (``SpecModel.needs_ml``) when this worker lacks
     one of them (the lean image): before any task runs."""
     for prepared in tasks:
-        if prepared.handler.model.needs_ml:
+        if prepared.needs_ml:
             check_modules(MODULES, task=prepared.task.name)
             VOICE_ACTIVITY.path()
