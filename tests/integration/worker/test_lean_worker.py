@@ -58,7 +58,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "cover": {},
     "ocr": {},
     "speech": {},
-    "moderation": {"keywords": [{"name": "banned", "words": ["forbidden"]}]},
+    "moderation": {"block": [{"name": "banned", "words": ["forbidden"]}]},
 }
 
 
