@@ -12,14 +12,15 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(MEDIAFLOW_CACHE)/bin:$(PATH)
 # Real-world media for corpus tests (see README); empty = those tests skip.
 export MEDIAFLOW_MEDIA_CORPUS ?=
 PYTEST_ARGS ?=
-# The voice-activity model's wheel (installed without its torch dependency).
-SILERO_VAD_VERSION := 6.2.3
+# The voice-activity model's wheel (installed without its torch dependency): its
+# one version source is scripts/versions.env, which the worker-ml image reads too.
+SILERO_VAD_VERSION := $(shell sed -n 's/^SILERO_VAD_VERSION=//p' scripts/versions.env)
 
 .PHONY: help
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  make %-12s %s\n", $$1, $$2}'
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml scripts/versions.env
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@echo "[venv] installing mediaflow[dev] into $(VENV)"
 	@$(PY) -m pip install -q --upgrade pip
@@ -48,7 +49,7 @@ lint: venv ## ruff (lint + format check), mypy --strict (packages and tests), im
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy $(MYPY_PATHS)
 	$(VENV)/bin/lint-imports
-	@for f in $$(git ls-files '*Dockerfile' '*Containerfile'); do echo "hadolint $$f"; $(VENV)/bin/hadolint "$$f" || exit 1; done
+	@for f in $$(git ls-files '*Dockerfile' '*Dockerfile.*' '*Containerfile' | grep -v '\.dockerignore$$'); do echo "hadolint $$f"; $(VENV)/bin/hadolint "$$f" || exit 1; done
 
 .PHONY: fmt
 fmt: venv ## Format and autofix with ruff
@@ -135,9 +136,15 @@ schemas: venv ## Regenerate schemas/ (notification JSON Schemas) and examples/no
 BENCH_ARGS ?=
 
 .PHONY: bench
-bench: venv tools images ## Benchmarks against a same-run baseline: worker vs plain ffmpeg, then upload -> Job on a local stack (docs/performance.md)
+bench: venv tools images ## Benchmarks against a same-run baseline: worker vs plain ffmpeg, then upload -> Job on a local stack (docs/performance.md), then the understanding tasks
 	$(PY) bench/worker_bench.py --runs 5
 	$(PY) -m bench.pipeline_bench $(BENCH_ARGS)
+	$(PY) bench/understanding_bench.py $(UNDERSTANDING_ARGS)
+
+# UNDERSTANDING_ARGS: e.g. --only ocr,speech; MEDIAFLOW_ML_PROVIDERS asks for a GPU provider.
+.PHONY: bench-understanding
+bench-understanding: venv ## Accuracy and speed of the understanding tasks on media with known content (docs/understanding.md)
+	$(PY) bench/understanding_bench.py $(UNDERSTANDING_ARGS)
 
 .PHONY: up
 up: venv tools images ## A running mediaflow: local stack (or kind where Docker runs), helm install, example Workflow, a sample upload processed

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds the operator and worker images from operator/Dockerfile and
-# worker/Dockerfile with buildah (daemonless, from Debian), exactly as a user
+# Builds the operator, worker and worker-ml images from operator/Dockerfile,
+# worker/Dockerfile and worker/Dockerfile.ml with buildah (daemonless, from Debian), exactly as a user
 # would build them with Docker.
 #
 # No container registry is reachable on the machines mediaflow is developed
@@ -111,6 +111,15 @@ operator_ref="${MEDIAFLOW_OPERATOR_IMAGE:-ghcr.io/mediaflow/operator:$version}"
 worker_ref="${MEDIAFLOW_WORKER_IMAGE:-ghcr.io/mediaflow/worker:$version}"
 build "$operator_ref" "$repo/operator/Dockerfile" "$repo/operator/Dockerfile.dockerignore"
 build "$worker_ref" "$repo/worker/Dockerfile" "$repo/worker/Dockerfile.dockerignore"
+# The worker-ml image (the understanding tasks): the worker image plus the
+# `ml` extra and the silero-vad wheel, whose version scripts/versions.env pins
+# for the Makefile's venv too.
+# shellcheck source=versions.env
+source "$here/versions.env"
+worker_ml_ref="${MEDIAFLOW_WORKER_ML_IMAGE:-ghcr.io/mediaflow/worker-ml:$version}"
+build_args=(--build-arg "WORKER_IMAGE=$worker_ref" --build-arg "SILERO_VAD_VERSION=$SILERO_VAD_VERSION")
+build "$worker_ml_ref" "$repo/worker/Dockerfile.ml" "$repo/worker/Dockerfile.ml.dockerignore"
+build_args=()
 buildah rmi --prune >/dev/null 2>&1 || true
 
 # A test-only image: the real worker image plus the stand-in worker the
@@ -122,10 +131,9 @@ build "$fake_worker_ref" "$repo/tests/e2e/fake-worker.Containerfile" "$repo/test
 build_args=()
 
 # -- the servers the chart bundles ----------------------------------------------------------
-# MinIO and NATS from the pinned binaries of scripts/tools.sh, under the
-# references the chart's values name (each build context holds only its binary).
-# shellcheck source=versions.env
-source "$here/versions.env"
+# MinIO and NATS from the pinned binaries of scripts/tools.sh (versions.env,
+# sourced above), under the references the chart's values name (each build
+# context holds only its binary).
 bundled_refs=()
 for bundled in minio:minio:"$MINIO_VERSION" nats:nats-server:"$NATS_SERVER_VERSION"; do
   IFS=: read -r image binary tag <<<"$bundled"
@@ -161,7 +169,7 @@ fi
 # -- archives for the local node's containerd ---------------------------------------------
 # One docker-archive per image, rewritten only when the image changed.
 archives="$cache/images"
-for ref in "$pause_ref" "$operator_ref" "$worker_ref" "$fake_worker_ref" "${bundled_refs[@]}"; do
+for ref in "$pause_ref" "$operator_ref" "$worker_ref" "$worker_ml_ref" "$fake_worker_ref" "${bundled_refs[@]}"; do
   out="$archives/$(echo "$ref" | tr '/:' '__').tar"
   id="$(image_id "$ref")"
   if [[ -f $out && "$(cat "$out.id" 2>/dev/null)" == "$id" ]]; then
@@ -172,8 +180,8 @@ for ref in "$pause_ref" "$operator_ref" "$worker_ref" "$fake_worker_ref" "${bund
   echo "$id" >"$out.id"
   step "$ref" "archived for containerd ($out)"
 done
-printf '%s\n' "$pause_ref" "$operator_ref" "$worker_ref" "$fake_worker_ref" "${bundled_refs[@]}" >"$archives/node-images.txt"
+printf '%s\n' "$pause_ref" "$operator_ref" "$worker_ref" "$worker_ml_ref" "$fake_worker_ref" "${bundled_refs[@]}" >"$archives/node-images.txt"
 
-for ref in "$debian_ref" "$python_ref" "$operator_ref" "$worker_ref" "${bundled_refs[@]}"; do
+for ref in "$debian_ref" "$python_ref" "$operator_ref" "$worker_ref" "$worker_ml_ref" "${bundled_refs[@]}"; do
   step "$ref" "$(buildah images --noheading --format '{{.Size}}' "$ref" | head -1)"
 done

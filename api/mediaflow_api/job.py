@@ -68,6 +68,11 @@ TERMINATION_MESSAGE_LIMIT = 4096
 # operator or the Job spec; ``mediaflow-worker run --secret-dir`` mirrors the
 # layout locally.
 SECRETS_DIR = "/var/run/mediaflow/secrets"
+# Where the Job of an ML task finds the administrator's models volume (the
+# operator's MEDIAFLOW_MODELS_VOLUME, read-only), and the variable that tells
+# the worker so; set only when such a volume is configured.
+MODELS_DIR = "/models"
+MODELS_DIR_ENV = "MEDIAFLOW_MODELS_DIR"
 
 
 def secret_key_refs(tasks: Sequence[TaskSpec]) -> list[SecretKeyRef]:

@@ -22,6 +22,8 @@ from typing import Any, Literal
 from mediaflow_api.job import (
     EXIT_BAD_INPUT,
     JOB_ENV,
+    MODELS_DIR,
+    MODELS_DIR_ENV,
     SECRETS_DIR,
     STORAGE_ENV,
     STORAGE_ENV_OPTIONAL,
@@ -35,6 +37,7 @@ from mediaflow_api.job import (
     secret_key_refs,
 )
 from mediaflow_api.metadata import output_dir_for
+from mediaflow_api.tasks import needs_ml_image
 from mediaflow_api.workflow import GROUP, KIND, VERSION, WorkflowSpec
 from mediaflow_operator import naming, object_facts, workflows
 
@@ -81,10 +84,15 @@ def plan_job(
     nonce: str = "",
     force: bool = False,
     user_metadata: Mapping[str, str] | None = None,
+    ml_image: str = "",
+    models_volume: Mapping[str, Any] | None = None,
 ) -> JobPlan:
     """The Job that processes ``obj`` with a snapshot of ``spec`` (``image`` and
-    ``command``: the operator's worker defaults; ``user_metadata``: the
-    object's, for its trace context, context and correlation id)."""
+    ``command``: the operator's worker defaults; ``ml_image``: its default for
+    Jobs whose tasks need the ML packages, ``models_volume`` the volume source
+    mounted at ``/models`` in those; ``user_metadata``: the object's, for its
+    trace context, context and correlation id). ``spec`` is resolved (its
+    templates): a task's type decides the image."""
     name = job_name_for(workflow, obj, nonce=nonce)
     manifest = render_job(
         workflow=workflow,
@@ -97,8 +105,38 @@ def plan_job(
         trigger=trigger,
         force=force,
         user_metadata=user_metadata,
+        ml_image=ml_image,
+        models_volume=models_volume,
     )
     return JobPlan(name=name, manifest=manifest)
+
+
+def worker_image_for(spec: WorkflowSpec, *, image: str, ml_image: str) -> str:
+    """The image of a Job of ``spec`` (resolved): the Workflow's own
+    ``execution.image`` when it names one (its owner knows what it runs),
+    else ``ml_image`` when a task needs the ML packages (and the operator has
+    one), else the lean ``image``."""
+    if spec.execution.image:
+        return spec.execution.image
+    if ml_image and needs_ml_image(spec.tasks):
+        return ml_image
+    return image
+
+
+def models_volume_mount(
+    spec: WorkflowSpec, source: Mapping[str, Any] | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Volumes, mounts and env that put the administrator's models volume
+    (``source``: a Kubernetes volume source) read-only at ``MODELS_DIR`` in a
+    Job whose tasks need the ML packages (the moderation task's classifiers);
+    nothing for any other Job, or without a source. The mount is read-only
+    whatever the source allows: a Job never changes the models it is lent."""
+    if not source or not needs_ml_image(spec.tasks):
+        return [], [], []
+    volume = {"name": "models", **{k: dict(v) for k, v in source.items()}}
+    mount = {"name": "models", "mountPath": MODELS_DIR, "readOnly": True}
+    env = {"name": MODELS_DIR_ENV, "value": MODELS_DIR}
+    return [volume], [mount], [env]
 
 
 def render_job(
@@ -113,6 +151,8 @@ def render_job(
     trigger: Trigger = "event",
     force: bool = False,
     user_metadata: Mapping[str, str] | None = None,
+    ml_image: str = "",
+    models_volume: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Job manifest (a dict ready for ``create_namespaced_job``)."""
     execution = spec.execution
@@ -171,7 +211,7 @@ def render_job(
         annotations[naming.ANNOTATION_CONTEXT] = facts.context
     container: dict[str, Any] = {
         "name": CONTAINER_NAME,
-        "image": execution.image or image,
+        "image": worker_image_for(spec, image=image, ml_image=ml_image),
         "command": list(command),
         "env": env,
         "volumeMounts": [{"name": "scratch", "mountPath": SCRATCH_DIR}],
@@ -215,6 +255,10 @@ def render_job(
     volumes, mounts = secret_key_volumes(spec)
     pod_spec["volumes"] += volumes
     container["volumeMounts"] += mounts
+    volumes, mounts, models_env = models_volume_mount(spec, models_volume)
+    pod_spec["volumes"] += volumes
+    container["volumeMounts"] += mounts
+    env += models_env
     if execution.node_selector:
         pod_spec["nodeSelector"] = dict(execution.node_selector)
     if execution.tolerations:

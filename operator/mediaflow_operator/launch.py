@@ -67,6 +67,8 @@ class Launcher:
             spec,
             obj,
             image=settings.worker_image,
+            ml_image=settings.worker_ml_image,
+            models_volume=settings.models_volume_source,
             command=settings.worker_command,
             trigger=trigger,
             user_metadata=user_metadata,

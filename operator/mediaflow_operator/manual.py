@@ -100,6 +100,8 @@ async def process(rt: Runtime, body: Mapping[str, Any], key: str, request_id: st
         spec,
         obj,
         image=rt.settings.worker_image,
+        ml_image=rt.settings.worker_ml_image,
+        models_volume=rt.settings.models_volume_source,
         command=rt.settings.worker_command,
         trigger="manual",
         nonce=request_id,

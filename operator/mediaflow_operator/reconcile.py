@@ -158,6 +158,8 @@ async def check_job_template(rt: Runtime, body: Mapping[str, Any], spec: Workflo
         spec,
         sample,
         image=rt.settings.worker_image,
+        ml_image=rt.settings.worker_ml_image,
+        models_volume=rt.settings.models_volume_source,
         command=rt.settings.worker_command,
         trigger="event",
     )

@@ -8,14 +8,36 @@ appear in logs or reprs.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from mediaflow_api import __version__
 
 ENV_PREFIX = "MEDIAFLOW_"
+
+
+def parse_volume_source(text: str) -> dict[str, Any]:
+    """A Kubernetes volume source from its JSON (``{"<type>": {...}}``: exactly
+    one source type, as in a pod's ``volumes[]`` less ``name``); ValueError
+    saying what is wrong. The API server checks the source's own fields when
+    it admits the Job (the Workflow's JobTemplateValid dry run shows it)."""
+    try:
+        source = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(source, dict) or len(source) != 1:
+        raise ValueError(
+            "a volume source is a JSON object with exactly one key, the source type "
+            f'(e.g. {{"persistentVolumeClaim": {{"claimName": "models"}}}}), not {text!r}'
+        )
+    kind, fields = next(iter(source.items()))
+    if kind == "name" or not isinstance(fields, dict):
+        raise ValueError(f"{kind!r} is not a volume source type with an object of fields")
+    return source
 
 
 class Settings(BaseModel):
@@ -154,6 +176,24 @@ class Settings(BaseModel):
     worker_image: str = Field(
         default=f"ghcr.io/mediaflow/worker:{__version__}",
         description="Default worker image (tagged with this release's version).",
+    )
+    worker_ml_image: str = Field(
+        default=f"ghcr.io/mediaflow/worker-ml:{__version__}",
+        description=(
+            "Worker image of the Jobs whose tasks need the ML packages and models "
+            "(quality, cover, ocr, speech, moderation), unless the Workflow's "
+            "spec.execution.image names one; the lean worker image runs every other Job."
+        ),
+    )
+    models_volume: str = Field(
+        default="",
+        description=(
+            "A Kubernetes volume source as JSON (e.g. "
+            '{"persistentVolumeClaim": {"claimName": "models"}} or '
+            '{"configMap": {"name": "classifiers"}}) mounted read-only at /models '
+            "(MEDIAFLOW_MODELS_DIR) in the Jobs of ML tasks only: the administrator's "
+            "classifiers that the moderation task may load. Empty: none."
+        ),
     )
     worker_command: tuple[str, ...] = Field(
         default=("mediaflow-worker", "job"),
@@ -335,6 +375,18 @@ class Settings(BaseModel):
             except ValueError as exc:
                 raise ValueError(f"not a network (CIDR): {cidr!r}") from exc
         return value
+
+    @field_validator("models_volume")
+    @classmethod
+    def _volume_source(cls, value: str) -> str:
+        if value.strip():
+            parse_volume_source(value)
+        return value.strip()
+
+    @property
+    def models_volume_source(self) -> dict[str, Any] | None:
+        """The models volume's source (``models_volume`` parsed); None when unset."""
+        return parse_volume_source(self.models_volume) if self.models_volume else None
 
     @model_validator(mode="after")
     def _subjects_apart(self) -> Settings:

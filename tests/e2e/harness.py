@@ -40,6 +40,8 @@ __all__ = ["ensure_namespace", "install_crd", "wait_for"]
 FAKE_WORKER_IMAGE = "localhost/mediaflow-fake-worker:test"
 FAKE_WORKER_COMMAND = "python /opt/mediaflow-test/fake_worker.py"
 WORKER_IMAGE = f"ghcr.io/mediaflow/worker:{__version__}"
+# The image of Jobs whose tasks need the ML packages (scripts/images.sh builds it).
+WORKER_ML_IMAGE = f"ghcr.io/mediaflow/worker-ml:{__version__}"
 # Namespaces of Workflows enforce the restricted Pod Security Standard, as a
 # careful cluster would: the operator's Jobs must pass it.
 RESTRICTED = {"pod-security.kubernetes.io/enforce": "restricted"}
@@ -192,6 +194,8 @@ def operator_env(
             "MEDIAFLOW_DEFAULT_STORAGE_SECRET": f"{SYSTEM_NAMESPACE}/{DEFAULT_SECRET}",
             "MEDIAFLOW_DEFAULT_STORAGE_NAMESPACES": share_storage_with,
             "MEDIAFLOW_WORKER_IMAGE": WORKER_IMAGE if worker_command else FAKE_WORKER_IMAGE,
+            # The stand-in worker answers for ML tasks too (it is in no other image).
+            "MEDIAFLOW_WORKER_ML_IMAGE": WORKER_ML_IMAGE if worker_command else FAKE_WORKER_IMAGE,
             "MEDIAFLOW_WORKER_COMMAND": worker_command
             or f"{FAKE_WORKER_COMMAND} --sleep {worker_sleep}",
             "MEDIAFLOW_LIVENESS_ENDPOINT": f"http://127.0.0.1:{free_port()}/healthz",

@@ -57,6 +57,7 @@ EVERYTHING = [
     "events.arn=arn:minio:sqs::MEDIAFLOW:nats",
     "events.fastArn=arn:minio:sqs::MEDIAFLOW_FAST:nats",
     "worker.command={mediaflow-worker,job}",
+    "worker.modelsVolume.persistentVolumeClaim.claimName=models",
     "operator.debug=true",
 ]
 POD_KINDS = {"Deployment", "StatefulSet", "Job", "DaemonSet", "Pod"}
@@ -389,6 +390,7 @@ def test_chart_values_are_valid_operator_settings() -> None:
     assert settings.namespaces == ("media", "video")
     assert settings.default_storage_secret_ref == (NAMESPACE, "rel-mediaflow-storage")
     assert settings.liveness_endpoint == "http://0.0.0.0:8080/healthz"
+    assert settings.models_volume_source == {"persistentVolumeClaim": {"claimName": "models"}}
 
 
 def test_the_worker_image_default_is_the_operators_default() -> None:
@@ -397,6 +399,40 @@ def test_the_worker_image_default_is_the_operators_default() -> None:
     assert env["MEDIAFLOW_WORKER_IMAGE"] == f"ghcr.io/mediaflow/worker:{__version__}"
     spec = one(render(), "Deployment", "rel-mediaflow-operator")["spec"]["template"]["spec"]
     assert spec["containers"][0]["image"] == f"ghcr.io/mediaflow/operator:{__version__}"
+
+
+def test_the_worker_ml_image_default_is_the_operators_default_and_can_be_moved() -> None:
+    env = operator_env(render())
+    assert env["MEDIAFLOW_WORKER_ML_IMAGE"] == Settings.model_fields["worker_ml_image"].default
+    assert env["MEDIAFLOW_WORKER_ML_IMAGE"] == f"ghcr.io/mediaflow/worker-ml:{__version__}"
+    assert "MEDIAFLOW_MODELS_VOLUME" not in env
+    moved = operator_env(
+        render("worker.mlImage.repository=registry.example/ml", "worker.mlImage.tag=v7")
+    )
+    assert moved["MEDIAFLOW_WORKER_ML_IMAGE"] == "registry.example/ml:v7"
+
+
+def test_the_models_volume_reaches_the_operator_as_a_volume_source() -> None:
+    env = operator_env(render("worker.modelsVolume.configMap.name=classifiers"))
+    settings = Settings.from_env({"MEDIAFLOW_MODELS_VOLUME": env["MEDIAFLOW_MODELS_VOLUME"]})
+    assert settings.models_volume_source == {"configMap": {"name": "classifiers"}}
+
+
+@pytest.mark.parametrize(
+    "sets",
+    [
+        ["worker.modelsVolume.configMap.name=a", "worker.modelsVolume.secret.secretName=b"],
+        ["worker.modelsVolume.name=models"],
+    ],
+    ids=["two-sources", "a-name"],
+)
+def test_the_values_schema_takes_one_volume_source_for_the_models(sets: list[str]) -> None:
+    args = ["template", "rel", str(CHART), "--kube-version", KUBE_VERSION]
+    for value in sets:
+        args += ["--set", value]
+    result = helm(*args)
+    assert result.returncode != 0
+    assert "modelsVolume" in result.stderr, result.stderr
 
 
 def test_probes_use_the_liveness_endpoint_and_metrics_the_metrics_port() -> None:
@@ -576,6 +612,7 @@ PASSTHROUGH = {
     "/properties/operator/properties/affinity/properties/podAffinity",
     "/properties/operator/properties/affinity/properties/podAntiAffinity",
     "/properties/operator/properties/extraEnv/items/properties/valueFrom",
+    "/properties/worker/properties/modelsVolume/additionalProperties",
 }
 
 
