@@ -27,7 +27,7 @@
     ├── SpecError                    the task spec cannot work (preset/container
     │   │                            clash); exit 1
     │   ├── EncoderUnavailableError  this ffmpeg build lacks an encoder the spec needs
-    │   ├── ModelUnavailableError    a content-understanding task runs on a worker
+    │   ├── ModelUnavailableError    exit 2: a content-understanding task runs on a worker
     │   │                            without the ``mediaflow[ml]`` packages (the lean
     │   │                            image) or a model file is missing from them
     │   └── AssetError               exit 2: an input the spec names besides the
@@ -130,6 +130,9 @@ class EncoderUnavailableError(SpecError):
 
 
 class ModelUnavailableError(SpecError):
+    # Retrying on the same image cannot help (a Workflow whose execution.image
+    # is the lean worker): the Job fails at once, its reason names the image.
+    exit_code = EXIT_BAD_INPUT
     reason = "ModelUnavailable"
 
 

@@ -121,7 +121,8 @@ def test_an_ml_task_on_the_lean_worker_fails_naming_the_image(tmp_path: Path, ki
     done = run_local(workflow, clip.path, out, timeout=120)
     # One line naming the task, the reason and what to run instead, with the
     # exit code of a spec this worker cannot run (errors.SpecError's).
-    assert done.returncode == ModelUnavailableError.exit_code != 0, done.stderr
+    # Exit 2: retrying on the same image cannot help.
+    assert done.returncode == ModelUnavailableError.exit_code == 2, done.stderr
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
     assert "ModelUnavailable" in done.stderr
     assert "'understand'" in done.stderr
