@@ -50,6 +50,15 @@ from mediaflow_api.tasks.common import (
 )
 from mediaflow_api.tasks.intro_outro import ClipRef
 from mediaflow_api.tasks.keywords import KeywordList
+from mediaflow_api.tasks.moderation import (
+    Classifier,
+    ClassifierModel,
+    LabelThreshold,
+    ModerationSources,
+    ModerationTask,
+    OcrSource,
+    SpeechSource,
+)
 from mediaflow_api.tasks.privacy import MAX_REGIONS, Privacy, PrivacyRegion, RegionStyle
 from mediaflow_api.tasks.snapshot import SnapshotTask
 from mediaflow_api.tasks.spec import (
@@ -129,14 +138,20 @@ __all__ = [
     "AudioRendition",
     "AudioSettings",
     "Bitrate",
+    "Classifier",
+    "ClassifierModel",
     "ClipRef",
     "Container",
     "EncoderPreset",
     "Encryption",
     "ImageFormat",
     "KeywordList",
+    "LabelThreshold",
     "LadderName",
     "Length",
+    "ModerationSources",
+    "ModerationTask",
+    "OcrSource",
     "Position",
     "Privacy",
     "PrivacyRegion",
@@ -145,6 +160,7 @@ __all__ = [
     "SecretKeyRef",
     "SnapshotTask",
     "SpecModel",
+    "SpeechSource",
     "SpriteTask",
     "StreamSubtitles",
     "SubtitleFile",

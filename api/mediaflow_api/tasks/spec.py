@@ -24,6 +24,7 @@ from mediaflow_api.tasks.common import (
     count_set,
     exactly_one_cel,
 )
+from mediaflow_api.tasks.moderation import ModerationTask
 from mediaflow_api.tasks.output import NUMBERED_TYPES, TaskOutput
 from mediaflow_api.tasks.snapshot import SnapshotTask
 from mediaflow_api.tasks.sprite import SpriteTask
@@ -143,6 +144,11 @@ class TaskSpec(SpecModel):
     )
     analysis: AnalysisTask | None = Field(
         default=None, description="Media metadata and content analysis as JSON."
+    )
+    moderation: ModerationTask | None = Field(
+        default=None,
+        description="Moderation suggestions (block/review/pass) with segments: keyword lists in "
+        "on-screen text and speech, and an image classifier you supply (ONNX).",
     )
 
     @model_validator(mode="after")

@@ -16,6 +16,7 @@ from mediaflow_api.tasks import (
     AdaptiveStreamingTask,
     AnalysisTask,
     AnimatedImageTask,
+    ModerationTask,
     SnapshotTask,
     SpecModel,
     SpriteTask,
@@ -33,6 +34,7 @@ from mediaflow_worker.tasks import (
     sprite,
     transcode,
 )
+from mediaflow_worker.understanding import moderation
 
 SpecT = TypeVar("SpecT", bound=SpecModel)
 ResolvedT = TypeVar("ResolvedT")
@@ -71,6 +73,9 @@ HANDLERS: dict[str, TaskHandler[Any, Any]] = {
         adaptive_streaming.run,
     ),
     "analysis": TaskHandler(AnalysisTask, as_given, analysis.required_encoders, analysis.run),
+    "moderation": TaskHandler(
+        ModerationTask, as_given, moderation.required_encoders, moderation.run
+    ),
 }
 
 
