@@ -19,6 +19,7 @@ EXAMPLES = {
     "animatedImage": {},
     "adaptiveStreaming": {"ladder": "mobile-ladder"},
     "analysis": {"loudness": True},
+    "moderation": {"block": [{"name": "banned", "words": ["forbidden"]}]},
 }
 
 
