@@ -463,7 +463,7 @@ def speech_texts(spec: ModerationTask, ctx: TaskContext) -> list[TimedText]:
 
 def settings_json(spec: ModerationTask) -> dict[str, Any]:
     """The settings used, as the Workflow writes them."""
-    doc: dict[str, Any] = spec.model_dump(by_alias=True, mode="json")
+    doc: dict[str, Any] = spec.model_dump(by_alias=True, exclude_none=True, mode="json")
     return doc
 
 
