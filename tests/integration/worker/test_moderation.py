@@ -212,7 +212,7 @@ def test_audio_only_input_skips_a_classifier_only_task(
 
 # ------------------------------------------------------------ keyword lists
 
-LISTS = {
+LISTS: dict[str, Any] = {
     "block": [{"name": "banned", "words": ["forbidden"]}],
     "review": [{"name": "gambling", "words": ["casino", "jackpot"]}],
 }
