@@ -59,6 +59,7 @@ from mediaflow_api.tasks.moderation import (
     OcrSource,
     SpeechSource,
 )
+from mediaflow_api.tasks.ocr import OcrRegion, OcrTask
 from mediaflow_api.tasks.privacy import MAX_REGIONS, Privacy, PrivacyRegion, RegionStyle
 from mediaflow_api.tasks.snapshot import SnapshotTask
 from mediaflow_api.tasks.spec import (
@@ -151,7 +152,9 @@ __all__ = [
     "Length",
     "ModerationSources",
     "ModerationTask",
+    "OcrRegion",
     "OcrSource",
+    "OcrTask",
     "Position",
     "Privacy",
     "PrivacyRegion",

@@ -25,6 +25,7 @@ from mediaflow_api.tasks.common import (
     exactly_one_cel,
 )
 from mediaflow_api.tasks.moderation import ModerationTask
+from mediaflow_api.tasks.ocr import OcrTask
 from mediaflow_api.tasks.output import NUMBERED_TYPES, TaskOutput
 from mediaflow_api.tasks.snapshot import SnapshotTask
 from mediaflow_api.tasks.sprite import SpriteTask
@@ -144,6 +145,10 @@ class TaskSpec(SpecModel):
     )
     analysis: AnalysisTask | None = Field(
         default=None, description="Media metadata and content analysis as JSON."
+    )
+    ocr: OcrTask | None = Field(
+        default=None,
+        description="On-screen text on sampled frames: lines, boxes, time ranges, keyword hits.",
     )
     moderation: ModerationTask | None = Field(
         default=None,

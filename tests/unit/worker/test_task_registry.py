@@ -20,6 +20,7 @@ EXAMPLES = {
     "adaptiveStreaming": {"ladder": "mobile-ladder"},
     "analysis": {"loudness": True},
     "moderation": {"block": [{"name": "banned", "words": ["forbidden"]}]},
+    "ocr": {"intervalSeconds": 2},
 }
 
 

@@ -17,6 +17,7 @@ from mediaflow_api.tasks import (
     AnalysisTask,
     AnimatedImageTask,
     ModerationTask,
+    OcrTask,
     SnapshotTask,
     SpecModel,
     SpriteTask,
@@ -34,7 +35,7 @@ from mediaflow_worker.tasks import (
     sprite,
     transcode,
 )
-from mediaflow_worker.understanding import moderation
+from mediaflow_worker.understanding import moderation, ocr
 
 SpecT = TypeVar("SpecT", bound=SpecModel)
 ResolvedT = TypeVar("ResolvedT")
@@ -76,6 +77,7 @@ HANDLERS: dict[str, TaskHandler[Any, Any]] = {
     "moderation": TaskHandler(
         ModerationTask, as_given, moderation.required_encoders, moderation.run
     ),
+    "ocr": TaskHandler(OcrTask, as_given, ocr.required_encoders, ocr.run),
 }
 
 
