@@ -22,7 +22,7 @@ from tests.support.understanding.moderation import (
     text_clip,
 )
 
-from .helpers import make_clip, run_local
+from .helpers import REPO, make_clip, run_local
 
 pytestmark = pytest.mark.integration
 
@@ -269,3 +269,8 @@ def test_keywords_in_speech(tmp_path: Path) -> None:
     assert near(banned["start"], spans[0].start, 1.0)
     (gambling,) = labels["gambling"]["segments"]
     assert near(gambling["start"], spans[1].start, 1.0)
+
+
+def test_the_example_model_is_what_the_generator_writes(tmp_path: Path) -> None:
+    shipped = REPO / "examples" / "assets" / "media-assets" / "models" / "mean-colour.onnx"
+    assert shipped.read_bytes() == colour_classifier(tmp_path / "m.onnx").read_bytes()
