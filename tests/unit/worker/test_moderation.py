@@ -312,3 +312,76 @@ def test_spec_rules(doc: dict[str, Any], words: str) -> None:
         doc = {**doc, "classifier": base}
     with pytest.raises(ValidationError, match=words):
         task(**doc)
+
+
+# Whole task entries the models and the API server (CEL twins,
+# tests/integration/worker/test_task_cel_twins.py) accept and refuse alike.
+_CLASSIFIER: dict[str, Any] = {
+    "model": {"bucket": "models", "key": "c.onnx"},
+    "labels": ["red", "green", "blue"],
+    "inputSize": [32, 32],
+    "thresholds": [{"label": "red", "review": 0.5, "block": 0.9}],
+}
+
+
+def _mod(**doc: Any) -> dict[str, Any]:
+    return {"name": "mod", "moderation": doc}
+
+
+def _cls(**changes: Any) -> dict[str, Any]:
+    return _mod(classifier={**_CLASSIFIER, **changes})
+
+
+MODERATION_VALID: list[dict[str, Any]] = [
+    _mod(block=[{"name": "banned", "words": ["forbidden"]}]),
+    {
+        "name": "mod-all",
+        "moderation": {
+            "block": [{"name": "banned", "words": ["forbidden"]}],
+            "review": [{"name": "gambling", "words": ["casino"]}],
+            "sources": {"ocr": {"intervalSeconds": 2}, "speech": {"enabled": False}},
+            "classifier": {**_CLASSIFIER, "model": {"path": "nsfw/model.onnx"}},
+            "failOn": "block",
+        },
+    },
+    _cls(thresholds=[{"label": "blue", "block": 0.7}], layout="NHWC", channelOrder="BGR"),
+]
+MODERATION_INVALID: list[tuple[dict[str, Any], str]] = [
+    (_mod(), "set block or review lists, a classifier, or both"),
+    (
+        _mod(block=[{"name": "a", "words": ["x"]}], review=[{"name": "a", "words": ["y"]}]),
+        "the names of block and review lists must be unique",
+    ),
+    (
+        _mod(
+            review=[{"name": "a", "words": ["x"]}],
+            sources={"ocr": {"enabled": False}, "speech": {"enabled": False}},
+        ),
+        "need sources.ocr or sources.speech enabled",
+    ),
+    (_cls(model={"bucket": "models"}), "set either bucket and key, or path"),
+    (_cls(model={"path": "a.onnx", "bucket": "models", "key": "k"}), "set either bucket"),
+    (_cls(model={"path": "../etc/x.onnx"}), "model.path"),
+    (_cls(thresholds=[{"label": "pink", "review": 0.5}]), "one of classifier.labels"),
+    (_cls(thresholds=[{"label": "red"}]), "set review, block or both"),
+    (
+        _cls(thresholds=[{"label": "red", "review": 0.9, "block": 0.5}]),
+        "review must not be above block",
+    ),
+    (_cls(inputSize=[4, 224]), "width and height must be 8-1024"),
+    (_cls(std=[1, 0, 1]), "every value must be above 0"),
+    (_cls(labels=["red", "red", "blue"]), "classifier.labels must be unique"),
+]
+
+
+@pytest.mark.parametrize("raw", MODERATION_VALID, ids=lambda r: str(r["name"]))
+def test_valid_task_entries(raw: dict[str, Any]) -> None:
+    assert TaskSpec.model_validate(raw).kind == "moderation"
+
+
+@pytest.mark.parametrize(
+    ("raw", "needle"), MODERATION_INVALID, ids=[n for _, n in MODERATION_INVALID]
+)
+def test_invalid_task_entries(raw: dict[str, Any], needle: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(needle)):
+        TaskSpec.model_validate(raw)
