@@ -220,7 +220,10 @@ class Classifier(SpecModel):
                     "self.inputSize.all(s, s >= 8 && s <= 1024)",
                     "classifier.inputSize: width and height must be 8-1024",
                 ),
-                cel("self.std.all(s, s > 0.0)", "classifier.std: every value must be above 0"),
+                cel(
+                    "!has(self.std) || self.std.all(s, s > 0.0)",
+                    "classifier.std: every value must be above 0",
+                ),
                 cel(
                     "self.thresholds.all(t, t.label in self.labels)",
                     "classifier.thresholds: every label must be one of classifier.labels",
