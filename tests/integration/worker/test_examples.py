@@ -43,6 +43,7 @@ def test_there_is_an_example_per_task_type_and_a_combined_one() -> None:
         "adaptiveStreaming",
         "analysis",
         "moderation",
+        "ocr",
     }
     assert (EXAMPLES / "vod-pipeline.yaml") in MANIFESTS
 

@@ -55,6 +55,13 @@ ENGLISH = (
     Caption("Call 555 0199 today", 3.0, 6.0, 300, 150, 24),
     Caption("BREAKING NEWS", 5.0, 6.0, 40, 40, 48, DEJAVU_BOLD),
 )
+# Small print (14-18 px on a 640x360 frame): where the small models start
+# to misread.
+SMALL = (
+    Caption("Terms and conditions apply", 0.0, 3.0, 20, 320, 14),
+    Caption("Offer valid until 31.12.2026", 0.0, 3.0, 380, 20, 16),
+    Caption("www.example.org/help", 1.0, 3.0, 200, 180, 18),
+)
 CHINESE = (
     Caption("欢迎观看新闻", 0.0, 2.0, 60, 60, 48, NOTO_CJK),
     Caption("今天天气很好", 2.0, 4.0, 60, 220, 40, NOTO_CJK, boxed=True),
@@ -144,14 +151,15 @@ def make_text_image(
     captions: tuple[Caption, ...] = (Caption("Summer Sale 50% off", 0, 0, 40, 100, 40),),
     size: tuple[int, int] = (640, 360),
 ) -> TextClip:
-    """A PNG still with ``captions`` drawn (their times are ignored)."""
+    """A one-frame GIF with ``captions`` drawn (their times are ignored): the
+    worker takes no PNG or JPEG upload, a one-picture GIF is its still image."""
     directory.mkdir(parents=True, exist_ok=True)
     filters = []
     for index, caption in enumerate(captions):
         textfile = directory / f"{name}.caption{index}.txt"
         textfile.write_text(caption.text, encoding="utf-8")
         filters.append(_drawtext(caption, textfile, still=True))
-    path = directory / f"{name}.png"
+    path = directory / f"{name}.gif"
     subprocess.run(
         [
             "ffmpeg",

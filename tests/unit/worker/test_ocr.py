@@ -191,6 +191,7 @@ def test_rapidocr_gets_the_packaged_models_the_threads_and_cuda_only_when_asked(
     assert params["EngineConfig.onnxruntime.intra_op_num_threads"] == 2
     assert params["EngineConfig.onnxruntime.use_cuda"] is False
     assert params["Det.limit_side_len"] == 960
+    assert params["Global.log_level"] == "error"
     gpu = engine_params(
         max_side=640, threads=None, provider_names=["CUDAExecutionProvider", "CPUExecutionProvider"]
     )

@@ -45,6 +45,11 @@ OVERLAPPING_BOX = 0.5
 # Samples a line may be missed on and still be one span.
 MISSED_SAMPLES = 1
 
+ORT_TELEMETRY_ENV = "ORT_DISABLE_TELEMETRY"
+RAPIDOCR_LOGGER = "RapidOCR"
+# The rate a too-short input is sampled at for its first frame.
+STILL_FPS = 25.0
+
 Box = tuple[float, float, float, float]  # x, y, w, h, normalised 0..1
 
 
@@ -247,8 +252,10 @@ def engine_params(
     """RapidOCR's settings (pure but for locating the models): the packaged
     models by path, ONNX Runtime, detection at the frame's own size, quiet."""
     return {
-        # Its logger says "Using <model>" at INFO for every model: warnings only.
-        "Global.log_level": "warning",
+        # Its logger says "Using <model>" at INFO for every model and "The
+        # text detection result is empty" as a WARNING for every frame
+        # without text: errors only.
+        "Global.log_level": "error",
         # Our frames are already scaled to max_side: no second resize.
         "Global.max_side_len": max(max_side, 2000),
         "Det.model_path": str(packages.TEXT_DETECTION.path()),
@@ -266,8 +273,18 @@ def engine_params(
 
 
 def _engine(max_side: int) -> Any:
+    # ONNX Runtime 1.2x+ writes a telemetry device id under
+    # $HOME/.cache/Microsoft when it is imported (a warning on a read-only
+    # home): nothing of ours to keep, and the worker writes only to scratch.
+    os.environ.setdefault(ORT_TELEMETRY_ENV, "1")
     from rapidocr import RapidOCR
 
+    # RapidOCR's logger writes coloured lines to stderr with a handler of its
+    # own: its records go through the worker's logging instead.
+    rapid_log = logging.getLogger(RAPIDOCR_LOGGER)
+    for handler in list(rapid_log.handlers):
+        rapid_log.removeHandler(handler)
+    rapid_log.propagate = True
     params = engine_params(
         max_side=max_side, threads=os.environ.get(THREADS_ENV), provider_names=providers()
     )
@@ -343,8 +360,16 @@ def read_text(
         readings += _readings(
             engine, frame.time, frame.image, min_confidence=min_confidence, region=region
         )
-    # A single image has no duration and gives one sample.
-    still = samples == 1 and ctx.duration == 0
+    still = ctx.duration == 0 and samples == 1
+    if samples == 0:
+        # ffmpeg's fps filter drops an input shorter than half a step (a
+        # one-frame GIF, a single picture): read its first frame instead.
+        for frame in sample_frames(ctx, fps=STILL_FPS, max_side=max_side):
+            still = True
+            readings += _readings(
+                engine, 0.0, frame.image, min_confidence=min_confidence, region=region
+            )
+            break
     return merge_readings(readings, interval_seconds, duration=ctx.duration, still=still)
 
 
