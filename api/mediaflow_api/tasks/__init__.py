@@ -73,6 +73,7 @@ from mediaflow_api.tasks.spec import (
     needs_ml_image,
     task_json,
 )
+from mediaflow_api.tasks.speech import SpeechTask
 from mediaflow_api.tasks.sprite import SpriteTask
 from mediaflow_api.tasks.subtitles import (
     SOFT_SUBTITLE_CONTAINERS,
@@ -164,6 +165,7 @@ __all__ = [
     "SnapshotTask",
     "SpecModel",
     "SpeechSource",
+    "SpeechTask",
     "SpriteTask",
     "StreamSubtitles",
     "SubtitleFile",

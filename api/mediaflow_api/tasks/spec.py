@@ -28,6 +28,7 @@ from mediaflow_api.tasks.moderation import ModerationTask
 from mediaflow_api.tasks.ocr import OcrTask
 from mediaflow_api.tasks.output import NUMBERED_TYPES, TaskOutput
 from mediaflow_api.tasks.snapshot import SnapshotTask
+from mediaflow_api.tasks.speech import SpeechTask
 from mediaflow_api.tasks.sprite import SpriteTask
 from mediaflow_api.tasks.template_ref import TemplateReference
 from mediaflow_api.tasks.transcode import TranscodeTask
@@ -149,6 +150,13 @@ class TaskSpec(SpecModel):
     ocr: OcrTask | None = Field(
         default=None,
         description="On-screen text on sampled frames: lines, boxes, time ranges, keyword hits.",
+    )
+    speech: SpeechTask | None = Field(
+        default=None,
+        description=(
+            "Speech to text (US English only): segments, words, transcript, subtitles, "
+            "voice activity and keyword hits as JSON (worker-ml image)."
+        ),
     )
     moderation: ModerationTask | None = Field(
         default=None,

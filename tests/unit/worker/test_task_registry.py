@@ -21,6 +21,7 @@ EXAMPLES = {
     "analysis": {"loudness": True},
     "moderation": {"block": [{"name": "banned", "words": ["forbidden"]}]},
     "ocr": {"intervalSeconds": 2},
+    "speech": {"keywords": [{"name": "k", "words": ["hello"]}]},
 }
 
 

@@ -20,6 +20,7 @@ from mediaflow_api.tasks import (
     OcrTask,
     SnapshotTask,
     SpecModel,
+    SpeechTask,
     SpriteTask,
     TaskSpec,
     TranscodeTask,
@@ -35,7 +36,7 @@ from mediaflow_worker.tasks import (
     sprite,
     transcode,
 )
-from mediaflow_worker.understanding import moderation, ocr
+from mediaflow_worker.understanding import moderation, ocr, speech
 
 SpecT = TypeVar("SpecT", bound=SpecModel)
 ResolvedT = TypeVar("ResolvedT")
@@ -78,6 +79,7 @@ HANDLERS: dict[str, TaskHandler[Any, Any]] = {
         ModerationTask, as_given, moderation.required_encoders, moderation.run
     ),
     "ocr": TaskHandler(OcrTask, as_given, ocr.required_encoders, ocr.run),
+    "speech": TaskHandler(SpeechTask, as_given, speech.required_encoders, speech.run),
 }
 
 
