@@ -7,7 +7,9 @@ moderation.py) and run through ``mediaflow-worker run -f``:
 - keyword moderation over burned-in text: lines shown at known times, some
   holding a listed word; precision and recall of the (label, time) hits at
   +-1 sampling interval;
-- keyword moderation over speech (espeak-ng, US English): the same measure;
+- keyword moderation over speech: espeak-ng sentences (US English) at known
+  times, and the real recordings with transcripts of the PocketSphinx source
+  distribution (whole-file hits: label and keyword only);
 - the classifier hook with our own mean-colour ONNX model on a clip of
   coloured segments: the share of segments found with the right label,
   suggestion and times (+-0.5 s).
@@ -35,9 +37,9 @@ from tests.support.understanding.moderation import (  # noqa: E402 (the reposito
     Span,
     colour_classifier,
     colour_clip,
-    speech_clip,
     text_clip,
 )
+from tests.support.understanding.speech import real_recordings, spoken_clip  # noqa: E402
 
 WORKER = [sys.executable, "-m", "mediaflow_worker", "run"]
 LISTS: dict[str, Any] = {
@@ -56,14 +58,22 @@ TEXT_LINES = [
     Span(13.0, 15.0, "Garden party at noon"),
     Span(15.5, 17.5, "Poker club meets Friday"),
 ]
-SPEECH = [
-    (0.5, "this package holds forbidden goods"),
-    (4.5, "the weather is sunny and warm today"),
-    (8.5, "meet me at the casino tonight"),
-    (12.5, "she won the jackpot last week"),
-    (16.5, "we found contraband in the truck"),
-    (20.5, "please close the door behind you"),
-]
+SPEECH = (
+    "this package holds forbidden goods",
+    "the weather is sunny and warm today",
+    "meet me at the casino tonight",
+    "she won the jackpot last week",
+    "we found contraband in the truck",
+    "please close the door behind you",
+)
+# Words of the real recordings' transcripts.
+REAL_LISTS: dict[str, Any] = {
+    "block": [{"name": "banned", "words": ["selfish", "meters"]}],
+    "review": [{"name": "watch", "words": ["married", "leisure", "amiable", "respectable"]}],
+}
+REAL_LABEL_OF = {
+    w: k["name"] for k in REAL_LISTS["block"] + REAL_LISTS["review"] for w in k["words"]
+}
 
 
 def _workflow(path: Path, moderation: dict[str, Any]) -> Path:
@@ -98,14 +108,27 @@ def _run(workflow: Path, clip: Path, out: Path, *extra: str) -> tuple[dict[str, 
     return doc, seconds
 
 
-def _expected_hits(spans: list[tuple[float, float, str]]) -> list[tuple[str, str, float, float]]:
+def _expected_hits(
+    spans: list[tuple[float, float, str]], label_of: dict[str, str] = LABEL_OF
+) -> list[tuple[str, str, float, float]]:
     """(label, keyword, start, end) of every listed word in the known content."""
     hits = []
     for start, end, text in spans:
-        for word in text.lower().split():
-            if word in LABEL_OF:
-                hits.append((LABEL_OF[word], word, start, end))
+        for word in dict.fromkeys(text.lower().split()):
+            if word in label_of:
+                hits.append((label_of[word], word, start, end))
     return hits
+
+
+def _duration(path: Path) -> float:
+    out = subprocess.run(
+        ["ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    return float(out.stdout.strip())
 
 
 def precision_recall(
@@ -166,22 +189,52 @@ def measure(work: Path) -> list[dict[str, object]]:
     )
     rows.append(_row("keyword recall (OCR)", recall, "ratio", material, seconds, text_duration))
 
-    speech_duration = 24.0
-    audio, said = speech_clip(work / "speech.m4a", SPEECH, duration=speech_duration)
+    # Speech: espeak-ng's voice (PocketSphinx hears it badly) and the real
+    # recordings of the PocketSphinx source distribution (CMU, LibriVox).
+    synthetic = spoken_clip(work / "espeak", video=False, sentences=SPEECH)
     spec = {**LISTS, "sources": {"ocr": {"enabled": False}}}
-    doc, seconds = _run(_workflow(work / "speech.yaml", spec), audio, work / "out-speech")
-    expected = _expected_hits([(s.start, s.end, s.content) for s in said])
+    doc, seconds = _run(_workflow(work / "speech.yaml", spec), synthetic.path, work / "out-speech")
+    expected = _expected_hits([(s.start, s.end, s.text) for s in synthetic.sentences])
     precision, recall = precision_recall(doc, expected, slack=1.0)
     material = (
-        f"{len(said)} espeak-ng en-us sentences, {len(expected)} listed words, "
-        f"{speech_duration:g} s"
+        f"{len(SPEECH)} espeak-ng en-us sentences, {len(expected)} listed words, "
+        f"{synthetic.duration:g} s"
     )
-    rows.append(
-        _row("keyword precision (speech)", precision, "ratio", material, seconds, speech_duration)
+    for what, value in (("precision", precision), ("recall", recall)):
+        rows.append(
+            _row(f"keyword {what} (speech, espeak-ng)", value, "ratio", material, seconds,
+                 synthetic.duration)
+        )  # fmt: skip
+    spec = {**REAL_LISTS, "sources": {"ocr": {"enabled": False}}}
+    workflow = _workflow(work / "real.yaml", spec)
+    found_right = found_all = expected_all = expected_found = 0
+    seconds = media = 0.0
+    for index, recording in enumerate(real_recordings(work / "recordings")):
+        doc, took = _run(workflow, recording.path, work / f"out-real-{index}")
+        length = _duration(recording.path)
+        seconds += took
+        media += length
+        expected = _expected_hits([(0.0, length, recording.transcript)], REAL_LABEL_OF)
+        found = [
+            (label["label"], seg["keyword"], seg["start"], seg["end"])
+            for label in doc["labels"]
+            for seg in label["segments"]
+        ]
+        found_all += len(found)
+        found_right += sum(f[:2] in {e[:2] for e in expected} for f in found)
+        expected_all += len(expected)
+        expected_found += sum(e[:2] in {f[:2] for f in found} for e in expected)
+    material = (
+        f"6 real recordings with transcripts (pocketsphinx test/data: CMU goforward, LibriVox), "
+        f"{expected_all} listed words, {media:.1f} s"
     )
-    rows.append(
-        _row("keyword recall (speech)", recall, "ratio", material, seconds, speech_duration)
-    )
+    precision = found_right / found_all if found_all else 1.0
+    recall = expected_found / expected_all if expected_all else 1.0
+    for what, value in (("precision", precision), ("recall", recall)):
+        rows.append(
+            _row(f"keyword {what} (speech, real recordings)", value, "ratio", material, seconds,
+                 round(media, 3))
+        )  # fmt: skip
 
     colours = [("red", 3.0), ("green", 2.0), ("blue", 3.0), ("gray", 2.0), ("red", 2.0)]
     video, spans = colour_clip(work / "colours.mp4", colours, size=(640, 360))

@@ -7,7 +7,8 @@ model that is ours to use.
   in the classifier hook's tests; no third-party weights.
 - ``colour_clip``: one-colour video segments of known colours and times.
 - ``text_clip``: burned-in lines shown at known times (drawtext).
-- ``speech_clip``: sentences spoken by espeak-ng at known times.
+
+Speech with known words comes from ``tests/support/understanding/speech.py``.
 """
 
 from __future__ import annotations
@@ -128,35 +129,3 @@ def text_clip(
     args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(path)]
     subprocess.run(args, check=True, timeout=120)
     return path, list(lines)
-
-
-def speech_clip(
-    path: Path, sentences: Sequence[tuple[float, str]], *, duration: float
-) -> tuple[Path, list[Span]]:
-    """An audio clip (AAC in M4A) with each sentence spoken by espeak-ng
-    (US English) starting at its time; the spans end when its speech ends."""
-    import wave
-
-    directory = path.parent
-    inputs: list[str] = []
-    delays = []
-    spans = []
-    for i, (start, sentence) in enumerate(sentences):
-        wav = directory / f"{path.stem}.s{i}.wav"
-        subprocess.run(
-            ["espeak-ng", "-v", "en-us", "-s", "150", "-w", str(wav), sentence],
-            check=True,
-            timeout=60,
-        )
-        with wave.open(str(wav)) as w:
-            seconds = w.getnframes() / w.getframerate()
-        spans.append(Span(start, start + seconds, sentence))
-        inputs += ["-i", str(wav)]
-        delays.append(f"[{i}:a]aresample=16000,adelay={int(start * 1000)}:all=1[a{i}]")
-    mix = "".join(f"[a{i}]" for i in range(len(sentences)))
-    graph = ";".join(delays) + f";{mix}amix=inputs={len(sentences)}:normalize=0,apad[out]"
-    args = ["ffmpeg", "-hide_banner", "-v", "error", "-y", *inputs]
-    args += ["-filter_complex", graph, "-map", "[out]", "-t", str(duration)]
-    args += ["-c:a", "aac", "-ar", "16000", str(path)]
-    subprocess.run(args, check=True, timeout=120)
-    return path, spans
