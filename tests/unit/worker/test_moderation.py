@@ -72,6 +72,28 @@ def test_whole_words_only_and_one_segment_per_keyword_hit() -> None:
     assert [(s.start, s.keyword) for s in found["w"]] == [(2, "bet"), (2, "win")]
 
 
+def test_with_word_times_a_keyword_segment_is_its_words_each_time_it_is_said() -> None:
+    rules = m.keyword_rules(task(block=[{"name": "b", "words": ["go forward", "ten"]}]))
+    words: tuple[tuple[float, float, str], ...] = (
+        (1.0, 1.2, "go"),
+        (1.2, 1.6, "forward"),
+        (1.7, 1.9, "ten"),
+        (2.0, 2.2, "GO"),
+        (2.2, 2.5, "forward"),
+    )
+    text = m.TimedText(1.0, 2.5, "go forward ten go forward", 0.8, words)
+    found = m.keyword_segments([text], "speech", rules)
+    assert [(s.keyword, s.start, s.end) for s in found["b"]] == [
+        ("go forward", 1.0, 1.6),
+        ("go forward", 2.0, 2.5),
+        ("ten", 1.7, 1.9),
+    ]
+    # Words that do not spell the keyword: the text's whole time.
+    odd = m.TimedText(3.0, 4.0, "ten", 0.8, ((3.0, 3.5, "tenth"),))
+    (hit,) = m.keyword_segments([odd], "speech", rules)["b"]
+    assert (hit.start, hit.end) == (3.0, 4.0)
+
+
 def test_confidence_is_clipped_to_a_score() -> None:
     rules = m.keyword_rules(task(block=[{"name": "b", "words": ["x"]}]))
     (hit,) = m.keyword_segments([m.TimedText(0, 1, "x", 1.7)], "ocr", rules)["b"]

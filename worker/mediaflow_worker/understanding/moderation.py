@@ -37,7 +37,7 @@ from mediaflow_worker.errors import AssetError, AssetNotFoundError, ModerationBl
 from mediaflow_worker.tasks import AssetFetcher, OutputFile, TaskContext, TaskNotApplicable
 from mediaflow_worker.tasks._common import asset_error_as
 from mediaflow_worker.understanding.cues import runs
-from mediaflow_worker.understanding.keywords import KeywordMatcher
+from mediaflow_worker.understanding.keywords import KeywordMatcher, normalise
 
 if TYPE_CHECKING:
     import numpy as np
@@ -81,6 +81,24 @@ class TimedText:
     end: float
     text: str
     confidence: float
+    # (start, end, word) of each recognised word, when the recogniser gives
+    # them (speech): a keyword's segment is then its words' time.
+    words: tuple[tuple[float, float, str], ...] = ()
+
+
+def word_times(
+    words: Sequence[tuple[float, float, str]], keyword: str
+) -> list[tuple[float, float]]:
+    """Where the (normalised) ``keyword`` is said among ``words``: the time
+    of each run of consecutive words that reads as it (pure). Empty when
+    the words do not spell it (e.g. a keyword of a script without spaces)."""
+    size = len(keyword.split(" "))
+    spoken = [normalise(w) for _, _, w in words]
+    found = []
+    for i in range(len(words) - size + 1):
+        if " ".join(spoken[i : i + size]) == keyword:
+            found.append((words[i][0], words[i + size - 1][1]))
+    return found
 
 
 @dataclass(frozen=True)
@@ -131,22 +149,25 @@ def keyword_segments(
     texts: Sequence[TimedText], source: Source, rules: Sequence[KeywordRule]
 ) -> dict[str, list[Segment]]:
     """Label -> a segment per (text, keyword) hit of its list (pure). The
-    segment spans the text's time range; its score is the recognition
-    confidence of the text."""
+    segment spans the text's time range, or the keyword's words where the
+    text has word times (one segment for each time it is said); its score
+    is the recognition confidence of the text."""
     found: dict[str, list[Segment]] = {}
     for text in texts:
         for rule in rules:
             for keyword in rule.matcher.find(text.text):
-                found.setdefault(rule.label, []).append(
+                times = word_times(text.words, keyword) or [(text.start, text.end)]
+                found.setdefault(rule.label, []).extend(
                     Segment(
-                        text.start,
-                        text.end,
+                        start,
+                        end,
                         source,
                         max(0.0, min(1.0, text.confidence)),
                         rule.suggestion,
                         text=text.text,
                         keyword=keyword,
                     )
+                    for start, end in times
                 )
     return found
 
@@ -458,7 +479,12 @@ def speech_texts(spec: ModerationTask, ctx: TaskContext) -> list[TimedText]:
     from mediaflow_worker.understanding.speech import transcribe
 
     segments = transcribe(ctx, language=spec.sources.speech.language)
-    return [TimedText(s.start, s.end, s.text, s.confidence) for s in segments]
+    return [
+        TimedText(
+            s.start, s.end, s.text, s.confidence, tuple((w.start, w.end, w.word) for w in s.words)
+        )
+        for s in segments
+    ]
 
 
 def settings_json(spec: ModerationTask) -> dict[str, Any]:
