@@ -44,6 +44,7 @@ def test_there_is_an_example_per_task_type_and_a_combined_one() -> None:
         "analysis",
         "moderation",
         "ocr",
+        "speech",
     }
     assert (EXAMPLES / "vod-pipeline.yaml") in MANIFESTS
 
