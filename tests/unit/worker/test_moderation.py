@@ -407,3 +407,27 @@ def test_valid_task_entries(raw: dict[str, Any]) -> None:
 def test_invalid_task_entries(raw: dict[str, Any], needle: str) -> None:
     with pytest.raises(ValidationError, match=re.escape(needle)):
         TaskSpec.model_validate(raw)
+
+
+def test_preflight_fetches_a_bucket_model_once_and_refuses_a_missing_dir_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mediaflow_worker import preflight
+
+    model = tmp_path / "c.onnx"
+    model.write_bytes(b"onnx")
+    fetched: list[tuple[str, str]] = []
+
+    def fetch(bucket: str, key: str) -> Path:
+        fetched.append((bucket, key))
+        return model
+
+    entry = TaskSpec.model_validate(_cls())
+    serve = preflight.check([entry, entry.model_copy(update={"name": "again"})], fetch, "font")
+    assert fetched == [("models", "c.onnx")]
+    assert serve("models", "c.onnx") == model
+    assert fetched == [("models", "c.onnx")]  # served from the preflight's copy
+    monkeypatch.setenv(m.MODELS_DIR_ENV, str(tmp_path))
+    in_dir = TaskSpec.model_validate(_cls(model={"path": "nope/model.onnx"}))
+    with pytest.raises(AssetNotFoundError, match=r"task 'mod': classifier model nope/model.onnx"):
+        preflight.check([in_dir], fetch, "font")
