@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,8 @@ from tests.support.understanding.moderation import (
 )
 from tests.support.understanding.speech import real_recordings, spoken_clip
 
-from .helpers import REPO, make_clip, run_local
+from .helpers import REPO, make_clip, make_png, run_local
+from .test_job_minio import Env
 
 pytestmark = pytest.mark.integration
 
@@ -287,3 +289,42 @@ def test_keywords_in_speech(tmp_path: Path) -> None:
 def test_the_example_model_is_what_the_generator_writes(tmp_path: Path) -> None:
     shipped = REPO / "examples" / "assets" / "media-assets" / "models" / "mean-colour.onnx"
     assert shipped.read_bytes() == colour_classifier(tmp_path / "m.onnx").read_bytes()
+
+
+# ------------------------------------------------------------ in a Job (MinIO)
+
+
+@pytest.fixture
+def job_env(minio_server: Any, tmp_path: Path) -> Env:
+    logo = make_png(tmp_path / "logo.png", "blue@0.5", (48, 48))
+    return Env(minio_server, tmp_path, logo)
+
+
+def test_job_fetches_the_model_from_a_bucket_and_a_missing_one_fails_before_the_download(
+    job_env: Env, colours: tuple[Path, Path]
+) -> None:
+    clip, models = colours
+    key = "incoming/colours.mp4"
+    etag = job_env.upload(key, clip)
+    model_key = f"models/rgb-{uuid.uuid4().hex[:6]}.onnx"
+    job_env.client.fput_object("assets", model_key, str(models / "colours" / "rgb.onnx"))
+    spec = classifier({"bucket": "assets", "key": model_key})
+    tasks = [{"name": "mod", "moderation": {"classifier": spec}}]
+    done, summary = job_env.run(job_env.job(key, etag, tasks=tasks, workflow="mod"))
+    assert done.returncode == 0, done.stderr
+    assert summary.ok
+    out_dir = job_env.out_dir(key, "mod")
+    response = job_env.client.get_object(job_env.media, out_dir + "mod/moderation.json")
+    doc = json.loads(response.read())
+    response.close()
+    assert doc["suggestion"] == "block"
+    (red,) = by_label(doc)["red"]["segments"]
+    assert (red["start"], red["end"]) == (0, 2)
+
+    spec = classifier({"bucket": "assets", "key": "models/none.onnx"})
+    tasks = [{"name": "mod", "moderation": {"classifier": spec}}]
+    done, summary = job_env.run(job_env.job(key, etag, tasks=tasks, workflow="gone", force=True))
+    assert done.returncode == 2
+    assert summary.reason == "AssetNotFound"
+    assert "task 'mod': classifier model s3://assets/models/none.onnx" in summary.message
+    assert "downloading" not in done.stdout
