@@ -321,6 +321,14 @@ def test_job_fetches_the_model_from_a_bucket_and_a_missing_one_fails_before_the_
     (red,) = by_label(doc)["red"]["segments"]
     assert (red["start"], red["end"]) == (0, 2)
 
+    tasks = [{"name": "mod", "moderation": {"classifier": spec, "failOn": "block"}}]
+    done, summary = job_env.run(job_env.job(key, etag, tasks=tasks, workflow="strict"))
+    assert done.returncode == 2
+    assert summary.reason == "ModerationBlocked"
+    assert "red (block: image at 0-2 s)" in summary.message
+    strict_dir = job_env.out_dir(key, "strict")
+    assert job_env.keys(strict_dir) == [strict_dir + "manifest.json"]  # the failure's only
+
     spec = classifier({"bucket": "assets", "key": "models/none.onnx"})
     tasks = [{"name": "mod", "moderation": {"classifier": spec}}]
     done, summary = job_env.run(job_env.job(key, etag, tasks=tasks, workflow="gone", force=True))
