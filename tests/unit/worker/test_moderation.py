@@ -4,6 +4,7 @@ model's shapes against the spec, the input tensor, the spec's rules."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -182,7 +183,13 @@ def test_summary_stays_small() -> None:
     info = m.summary("review", many)
     assert len(info["labels"]) == m.INFO_MAX_LABELS
     assert info["moreLabels"] == 30
-    assert len(str(info)) < 1024
+    long = m.label_results(
+        {f"{i:02d}" + "x" * 98: [m.Segment(0, 1, "image", 0.5, "block")] for i in range(20)}
+    )
+    info = m.summary("block", long)
+    assert 0 < len(info["labels"]) < 20
+    assert info["moreLabels"] == 20 - len(info["labels"])
+    assert len(json.dumps(info)) < 1024
 
 
 def test_blocked_message_names_label_source_keyword_and_time() -> None:

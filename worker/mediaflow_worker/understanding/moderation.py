@@ -58,6 +58,7 @@ MAX_BUCKET_MODEL_BYTES = 20 * 1024 * 1024
 MAX_DIR_MODEL_BYTES = 256 * 1024 * 1024
 # The manifest entry stays small: at most this many labels are counted there.
 INFO_MAX_LABELS = 20
+INFO_MAX_BYTES = 700
 
 Suggestion = Literal["pass", "review", "block"]
 Source = Literal["ocr", "speech", "image"]
@@ -233,11 +234,18 @@ def label_results(labels: Mapping[str, list[Segment]]) -> list[dict[str, Any]]:
 
 
 def summary(suggestion: str, labels: list[dict[str, Any]]) -> dict[str, Any]:
-    """The manifest's small entry: the suggestion and segments per label."""
-    counts = {r["label"]: len(r["segments"]) for r in labels[:INFO_MAX_LABELS]}
+    """The manifest's small entry: the suggestion and segments per label,
+    worst labels first, as many as fit ``INFO_MAX_LABELS`` and about
+    ``INFO_MAX_BYTES`` (a label name may have 100 characters)."""
+    counts: dict[str, int] = {}
+    for result in labels[:INFO_MAX_LABELS]:
+        entry = json.dumps({result["label"]: len(result["segments"])})
+        if len(json.dumps(counts)) + len(entry) > INFO_MAX_BYTES:
+            break
+        counts[result["label"]] = len(result["segments"])
     info: dict[str, Any] = {"suggestion": suggestion, "labels": counts}
-    if len(labels) > INFO_MAX_LABELS:
-        info["moreLabels"] = len(labels) - INFO_MAX_LABELS
+    if len(labels) > len(counts):
+        info["moreLabels"] = len(labels) - len(counts)
     return info
 
 
