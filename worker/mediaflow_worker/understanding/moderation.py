@@ -448,6 +448,7 @@ def classify_frames(spec: Classifier, ctx: TaskContext) -> ClassifierRun:
 
     from mediaflow_worker.understanding.frames import sample_frames
 
+    ctx.display_size()  # TaskNotApplicable without video, before the model loads
     where = f"task {ctx.task_name!r}: {model_where(spec.model)}"
     session = load_classifier(model_file(spec.model, ctx), spec, where)
     input_name = session.get_inputs()[0].name
@@ -456,7 +457,11 @@ def classify_frames(spec: Classifier, ctx: TaskContext) -> ClassifierRun:
     started = time.monotonic()
     max_side = min(1280, max(64, 2 * max(spec.input_size)))
     for frame in sample_frames(ctx, fps=1.0 / spec.interval_seconds, max_side=max_side):
-        (raw,) = session.run([output_name], {input_name: preprocess(frame.image, spec)})
+        try:
+            (raw,) = session.run([output_name], {input_name: preprocess(frame.image, spec)})
+        except Exception as exc:  # the user's graph failing on a well-formed input
+            message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            raise AssetError(f"{where} failed on a frame: {message or type(exc).__name__}") from exc
         flat = np.asarray(raw, dtype=np.float64).reshape(-1)
         if flat.size != len(spec.labels):
             raise AssetError(
