@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -184,3 +185,96 @@ def test_no_audio_is_skipped(corpus_dir: Path, tmp_path: Path) -> None:
 
 def test_threads_setting_is_honoured() -> None:
     assert os.environ["MEDIAFLOW_ML_THREADS"] == "1"
+
+
+def test_the_subtitles_feed_a_transcode(spoken: Run, tmp_path: Path) -> None:
+    """The recipe of docs/understanding.md: speech.srt put next to the input
+    (the sidecar naming rule) becomes a soft subtitle stream of a transcode."""
+    clip = tmp_path / "spoken.mp4"
+    clip.write_bytes(spoken.clip.path.read_bytes())
+    (tmp_path / "spoken.eng.srt").write_bytes((spoken.out / "talk" / "speech.srt").read_bytes())
+    transcode = {
+        "container": "mkv",
+        "video": {"codec": "copy"},
+        "audio": {"codec": "copy"},
+        "subtitles": {"mode": "soft", "language": "eng"},
+    }
+    workflow = write_workflow(tmp_path, [{"name": "subs", "transcode": transcode}], name="subs")
+    out = tmp_path / "out"
+    done = run_local(workflow, clip, out)
+    assert done.returncode == 0, done.stderr
+    extracted = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", str(out / "subs" / "subs.mkv"), "-map", "0:s:0",
+         "-f", "srt", "-"],
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    assert "go forward ten meters" in " ".join(extracted.split())
+    assert extracted.count(" --> ") == (spoken.out / "talk" / "speech.srt").read_text().count(
+        " --> "
+    )
+
+
+def test_no_speech_writes_only_the_json(tmp_path: Path) -> None:
+    tone = tmp_path / "tone.m4a"
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=f=440:d=3", "-c:a", "aac", str(tone)],
+        check=True,
+        timeout=60,
+    )
+    workflow = write_workflow(tmp_path, [{"name": "talk", "speech": {}}])
+    out = tmp_path / "out"
+    done = run_local(workflow, tone, out)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (out / "talk").iterdir()) == ["speech.json"]
+    result = json.loads((out / "talk" / "speech.json").read_text())
+    assert result["segments"] == []
+    assert result["voiceActivity"] == []
+
+
+def test_two_workflows_chained_through_a_prefix(spoken: Run, tmp_path: Path) -> None:
+    """The cluster recipe of docs/understanding.md, run locally: the first
+    Workflow writes clip.eng.srt and a copy of clip.mp4 under captioned/, the
+    second (triggered there) burns the subtitles in by the naming rule."""
+    first = [
+        {
+            "name": "speech",
+            "speech": {"subtitleFormats": ["srt"]},
+            "output": {"bucket": "uploads", "prefix": "captioned/",
+                       "fileName": "{inputDir}{inputName}.eng.{format}"},
+        },
+        {
+            "name": "original",
+            "transcode": {"container": "mp4", "video": {"codec": "copy"},
+                          "audio": {"codec": "copy"}},
+            "output": {"bucket": "uploads", "prefix": "captioned/",
+                       "fileName": "{inputDir}{inputName}.{inputExt}"},
+        },
+    ]  # fmt: skip
+    second = [
+        {
+            "name": "burned",
+            "transcode": {
+                "preset": "h264-360p",
+                "video": {"preset": "ultrafast"},
+                "subtitles": {"mode": "burnIn", "language": "eng"},
+            },
+        }
+    ]
+    clip = tmp_path / "in" / "clip.mp4"
+    clip.parent.mkdir()
+    clip.write_bytes(spoken.clip.path.read_bytes())
+    done = run_local(write_workflow(tmp_path, first, name="captions"), clip, tmp_path / "c1")
+    assert done.returncode == 0, done.stderr
+    captioned = tmp_path / "c1" / "uploads" / "captioned"
+    assert sorted(p.name for p in captioned.iterdir()) == [
+        "clip.eng.json", "clip.eng.srt", "clip.eng.txt", "clip.mp4",
+    ]  # fmt: skip
+    done = run_local(
+        write_workflow(tmp_path, second, name="subtitled"), captioned / "clip.mp4", tmp_path / "c2"
+    )
+    assert done.returncode == 0, done.stderr
+    (task,) = json.loads((tmp_path / "c2" / "manifest.json").read_text())["tasks"]
+    subtitles = task["outputs"][0]["subtitles"]
+    assert subtitles["source"] == "clip.eng.srt"
+    assert subtitles["burnedIn"] is True
+    assert subtitles["cues"] == (captioned / "clip.eng.srt").read_text().count(" --> ") > 0

@@ -144,6 +144,17 @@ VALID: list[dict[str, Any]] = [
         },
     },
     {"name": "probe", "analysis": {}},
+    {"name": "talk", "speech": {}},
+    {
+        "name": "talk-keywords",
+        "speech": {
+            "vadThreshold": 0.4,
+            "keywords": [{"name": "brand", "words": ["mediaflow", "media flow"]}],
+            "subtitleFormats": ["srt"],
+            "maxCueCharacters": 32,
+            "maxCueSeconds": 4,
+        },
+    },
     {
         "name": "named",
         "transcode": {"preset": "h264-720p"},

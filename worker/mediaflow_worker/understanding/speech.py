@@ -236,7 +236,8 @@ def _word_json(word: Word) -> dict[str, Any]:
 
 
 def run(spec: SpeechTask, ctx: TaskContext) -> list[OutputFile]:
-    """``speech.json``, ``transcript.txt`` and the subtitle files."""
+    """``speech.json``, and when something was recognised ``transcript.txt``
+    and the subtitle files."""
     recognition = _recognise_input(ctx, language=spec.language, vad_threshold=spec.vad_threshold)
     segments = recognition.segments
     hits = keyword_hits(segments, [(kl.name, kl.words) for kl in spec.keywords])
@@ -277,6 +278,10 @@ def run(spec: SpeechTask, ctx: TaskContext) -> list[OutputFile]:
             for h in hits[:INFO_HITS]
         ]
     files = [OutputFile(out, info)]
+    if not segments:
+        # Nothing said: an empty transcript or subtitle file is no use to anyone
+        # (and an empty object is what a failed upload looks like).
+        return files
     transcript = ctx.out_dir / "transcript.txt"
     transcript.write_text("".join(s.text + "\n" for s in segments), encoding="utf-8")
     files.append(OutputFile(transcript, {"segments": len(segments), "words": words}))
