@@ -123,6 +123,7 @@ JOB_REASONS = frozenset(
         "QualityRejected",
         "InvalidOutputName",
         "OutputCollision",
+        "ModerationBlocked",
         "InvalidSpec",
         "EncoderUnavailable",
         "ModelUnavailable",

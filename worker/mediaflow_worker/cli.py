@@ -32,6 +32,7 @@ from mediaflow_worker import termination
 from mediaflow_worker.config import storage_from_env, termination_path
 from mediaflow_worker.errors import SpecError, WorkerError
 from mediaflow_worker.process import handle_stop_signal
+from mediaflow_worker.understanding.moderation import DEFAULT_MODELS_DIR, MODELS_DIR_ENV
 
 log = logging.getLogger("mediaflow_worker")
 
@@ -149,6 +150,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     limits = Limits()
     if args.timeout:
         limits = limits.model_copy(update={"timeout_seconds": args.timeout})
+    if args.models_dir is not None:
+        # The models directory is the environment a Job's pod has (the
+        # operator mounts a volume at MEDIAFLOW_MODELS_DIR): the same here.
+        os.environ[MODELS_DIR_ENV] = str(args.models_dir.expanduser().resolve())
     try:
         doc = run_local(
             Path(args.file),
@@ -227,6 +232,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="directory holding the Secret keys the tasks name (an HLS encryption key) as "
         "DIR/<secret name>/<key>, as a Job's pod has them mounted (default: secrets/ beside "
         "the Workflow file)",
+    )
+    run.add_argument(
+        "--models-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help=f"directory of the models tasks name by path (a moderation classifier's "
+        f"model.path), as a Job has them mounted (default: ${MODELS_DIR_ENV}, else "
+        f"{DEFAULT_MODELS_DIR})",
     )
     run.add_argument("--timeout", type=int, default=0, help="wall-time limit in seconds")
     run.set_defaults(func=cmd_run)

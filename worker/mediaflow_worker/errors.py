@@ -21,9 +21,11 @@
     │   │                            ``failOn`` names (black screen, silence...)
     │   ├── OutputNameError          a custom output name (``tasks[].output``)
     │   │                            renders to a key S3 cannot hold
-    │   └── OutputCollisionError     a custom output key holds an object of another
-    │                                input or Workflow (or not mediaflow's): never
-    │                                overwritten; or two outputs of one run share a key
+    │   ├── OutputCollisionError     a custom output key holds an object of another
+    │   │                            input or Workflow (or not mediaflow's): never
+    │   │                            overwritten; or two outputs of one run share a key
+    │   └── ModerationBlockedError   a ``moderation`` task with ``failOn`` found
+    │                                content at or above that suggestion
     ├── SpecError                    the task spec cannot work (preset/container
     │   │                            clash); exit 1
     │   ├── EncoderUnavailableError  this ffmpeg build lacks an encoder the spec needs
@@ -119,6 +121,13 @@ class OutputNameError(BadInputError):
 
 class OutputCollisionError(BadInputError):
     reason = "OutputCollision"
+
+
+class ModerationBlockedError(BadInputError):
+    """A ``moderation`` task's suggestion reached its ``failOn``: the object
+    is rejected (the same content gives the same suggestion on a retry)."""
+
+    reason = "ModerationBlocked"
 
 
 class SpecError(WorkerError):

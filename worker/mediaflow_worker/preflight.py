@@ -28,6 +28,12 @@ from mediaflow_worker.tasks import AssetFetcher
 from mediaflow_worker.tasks._common import asset_error_as
 from mediaflow_worker.tasks._watermarks import MAX_WATERMARK_PIXELS, is_svg, rasterise_svg
 from mediaflow_worker.tasks.subtitles import check_sidecar_bytes
+from mediaflow_worker.understanding.moderation import (
+    classifier_models,
+    dir_model_file,
+    fetch_bucket_model,
+    model_where,
+)
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +203,20 @@ def check(tasks: list[TaskSpec], fetch_asset: AssetFetcher, font: str) -> AssetF
                 fetched[(ref.bucket, ref.key)] = fetch_asset(ref.bucket, ref.key)
             except AssetError as exc:
                 raise asset_error_as(exc, "intro/outro", f"task {ref.task!r}: ") from exc
+    for task_name, model in classifier_models(tasks):
+        # A moderation classifier: fetched (a bucket object) or found (the
+        # models directory) and bounded here; ONNX Runtime checks its shapes
+        # against the spec in the task (the lean worker has no ONNX Runtime).
+        if model.path is not None:
+            dir_model_file(model.path, f"task {task_name!r}: {model_where(model)}")
+        elif (
+            model.bucket is not None
+            and model.key is not None
+            and (model.bucket, model.key) not in fetched
+        ):
+            fetched[(model.bucket, model.key)] = fetch_bucket_model(
+                model.bucket, model.key, fetch_asset, task_name
+            )
     for needed, task in text_watermark_fonts(tasks, font).items():
         check_font(needed, task, default=needed == font)
 

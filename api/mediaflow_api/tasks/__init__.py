@@ -51,6 +51,15 @@ from mediaflow_api.tasks.common import (
 from mediaflow_api.tasks.cover import CoverImages, CoverTask
 from mediaflow_api.tasks.intro_outro import ClipRef
 from mediaflow_api.tasks.keywords import KeywordList
+from mediaflow_api.tasks.moderation import (
+    Classifier,
+    ClassifierModel,
+    LabelThreshold,
+    ModerationSources,
+    ModerationTask,
+    OcrSource,
+    SpeechSource,
+)
 from mediaflow_api.tasks.ocr import OcrRegion, OcrTask
 from mediaflow_api.tasks.privacy import MAX_REGIONS, Privacy, PrivacyRegion, RegionStyle
 from mediaflow_api.tasks.quality import FINDING_TYPES, FindingType, QualityTask
@@ -134,6 +143,8 @@ __all__ = [
     "AudioRendition",
     "AudioSettings",
     "Bitrate",
+    "Classifier",
+    "ClassifierModel",
     "ClipRef",
     "Container",
     "CoverImages",
@@ -143,9 +154,13 @@ __all__ = [
     "FindingType",
     "ImageFormat",
     "KeywordList",
+    "LabelThreshold",
     "LadderName",
     "Length",
+    "ModerationSources",
+    "ModerationTask",
     "OcrRegion",
+    "OcrSource",
     "OcrTask",
     "Position",
     "Privacy",
@@ -156,6 +171,7 @@ __all__ = [
     "SecretKeyRef",
     "SnapshotTask",
     "SpecModel",
+    "SpeechSource",
     "SpeechTask",
     "SpriteTask",
     "StreamSubtitles",

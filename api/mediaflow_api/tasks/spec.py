@@ -25,6 +25,7 @@ from mediaflow_api.tasks.common import (
     exactly_one_cel,
 )
 from mediaflow_api.tasks.cover import CoverTask
+from mediaflow_api.tasks.moderation import ModerationTask
 from mediaflow_api.tasks.ocr import OcrTask
 from mediaflow_api.tasks.output import NUMBERED_TYPES, TaskOutput
 from mediaflow_api.tasks.quality import QualityTask
@@ -148,6 +149,13 @@ class TaskSpec(SpecModel):
     analysis: AnalysisTask | None = Field(
         default=None, description="Media metadata and content analysis as JSON."
     )
+    quality: QualityTask | None = Field(
+        default=None,
+        description=(
+            "Quality inspection without a model (black, frozen, blurred pictures, loudness, "
+            "silence, QR codes...): findings with times as JSON; optionally fails bad input."
+        ),
+    )
     cover: CoverTask | None = Field(
         default=None,
         description="Smart covers: the most representative sharp, well-exposed frames, scored.",
@@ -163,12 +171,10 @@ class TaskSpec(SpecModel):
             "voice activity and keyword hits as JSON (worker-ml image)."
         ),
     )
-    quality: QualityTask | None = Field(
+    moderation: ModerationTask | None = Field(
         default=None,
-        description=(
-            "Quality inspection without a model (black, frozen, blurred pictures, loudness, "
-            "silence, QR codes...): findings with times as JSON; optionally fails bad input."
-        ),
+        description="Moderation suggestions (block/review/pass) with segments: keyword lists in "
+        "on-screen text and speech, and an image classifier you supply (ONNX).",
     )
 
     @model_validator(mode="after")

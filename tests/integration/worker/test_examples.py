@@ -43,8 +43,10 @@ def test_there_is_an_example_per_task_type_and_a_combined_one() -> None:
         "adaptiveStreaming",
         "analysis",
         "cover",
+        "moderation",
         "ocr",
         "quality",
+        "speech",
     }
     assert (EXAMPLES / "vod-pipeline.yaml") in MANIFESTS
 

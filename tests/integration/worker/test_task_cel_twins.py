@@ -18,14 +18,15 @@ from tests.support.workflow_api import create_workflow_object
 from tests.unit.worker.test_adaptive_streaming_plan import STREAMING_INVALID, STREAMING_VALID
 from tests.unit.worker.test_cover import COVER_INVALID, COVER_VALID
 from tests.unit.worker.test_encoder_spec import ENCODER_INVALID, ENCODER_VALID
+from tests.unit.worker.test_moderation import MODERATION_INVALID, MODERATION_VALID
 from tests.unit.worker.test_output_names import INVALID_SPECS, VALID_SPECS
 from tests.unit.worker.test_task_spec import INVALID as SPEC_INVALID
 from tests.unit.worker.test_task_spec import VALID as SPEC_VALID
 
 pytestmark = pytest.mark.integration
 
-VALID = SPEC_VALID + ENCODER_VALID + COVER_VALID
-INVALID = SPEC_INVALID + ENCODER_INVALID + COVER_INVALID
+VALID = SPEC_VALID + ENCODER_VALID + COVER_VALID + MODERATION_VALID
+INVALID = SPEC_INVALID + ENCODER_INVALID + COVER_INVALID + MODERATION_INVALID
 
 # Where the pydantic message and the API server's differ in wording, the
 # words the server's message must contain.
@@ -35,6 +36,8 @@ SERVER_NEEDLE = {
     "fileName": "spec.tasks[0].output.fileName",
     "prefix": "spec.tasks[0].output.prefix",
     "surprise": "surprise",
+    # A list of x-kubernetes-list-type set: the server's own duplicate check.
+    "classifier.labels must be unique": "Duplicate value",
 }
 
 

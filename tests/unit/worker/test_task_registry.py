@@ -19,10 +19,11 @@ EXAMPLES = {
     "animatedImage": {},
     "adaptiveStreaming": {"ladder": "mobile-ladder"},
     "analysis": {"loudness": True},
+    "quality": {"failOn": ["black"]},
     "cover": {"count": 2, "images": {"format": "webp", "width": 320}},
     "ocr": {"intervalSeconds": 2},
     "speech": {"keywords": [{"name": "k", "words": ["hello"]}]},
-    "quality": {"failOn": ["black"]},
+    "moderation": {"block": [{"name": "banned", "words": ["forbidden"]}]},
 }
 
 

@@ -17,6 +17,7 @@ from mediaflow_api.tasks import (
     AnalysisTask,
     AnimatedImageTask,
     CoverTask,
+    ModerationTask,
     OcrTask,
     QualityTask,
     SnapshotTask,
@@ -37,7 +38,7 @@ from mediaflow_worker.tasks import (
     sprite,
     transcode,
 )
-from mediaflow_worker.understanding import cover, ocr, quality, speech
+from mediaflow_worker.understanding import cover, moderation, ocr, quality, speech
 
 SpecT = TypeVar("SpecT", bound=SpecModel)
 ResolvedT = TypeVar("ResolvedT")
@@ -76,10 +77,13 @@ HANDLERS: dict[str, TaskHandler[Any, Any]] = {
         adaptive_streaming.run,
     ),
     "analysis": TaskHandler(AnalysisTask, as_given, analysis.required_encoders, analysis.run),
+    "quality": TaskHandler(QualityTask, as_given, quality.required_encoders, quality.run),
     "cover": TaskHandler(CoverTask, as_given, cover.required_encoders, cover.run),
     "ocr": TaskHandler(OcrTask, as_given, ocr.required_encoders, ocr.run),
     "speech": TaskHandler(SpeechTask, as_given, speech.required_encoders, speech.run),
-    "quality": TaskHandler(QualityTask, as_given, quality.required_encoders, quality.run),
+    "moderation": TaskHandler(
+        ModerationTask, as_given, moderation.required_encoders, moderation.run
+    ),
 }
 
 
