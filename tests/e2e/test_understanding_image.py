@@ -10,6 +10,7 @@ a real recording with a known transcript)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 import subprocess
@@ -46,7 +47,22 @@ ML_TASKS: dict[str, dict[str, Any]] = {
     "cover": {},
     "ocr": {},
     "speech": {},
+    "moderation": {
+        # The caption is on screen (OCR), "forward" is said by the real recording.
+        "block": [{"name": "brand", "words": ["mediaflow"]}],
+        "review": [{"name": "moves", "words": ["forward"]}],
+        # The stand-in classifier of examples/moderation.yaml (mean colour), from a
+        # bucket: the dark blue card is "blue".
+        "classifier": {
+            "model": {"bucket": "BUCKET", "key": "models/mean-colour.onnx"},
+            "labels": ["red", "green", "blue"],
+            "inputSize": [32, 32],
+            "thresholds": [{"label": "blue", "review": 0.5}],
+            "intervalSeconds": 1,
+        },
+    },
 }
+MODEL = Path(__file__).parents[2] / "examples/assets/media-assets/models/mean-colour.onnx"
 
 
 def _clip(directory: Path) -> tuple[Path, SpokenClip]:
@@ -97,11 +113,14 @@ def test_ml_tasks_run_on_the_worker_ml_image_and_find_the_known_content(
         pytest.skip("no understanding task type in this checkout yet")
     stack = real_worker_stack
     bucket = stack.bucket("understand")
+    stack.upload(bucket, "models/mean-colour.onnx", MODEL.read_bytes())
+    settings = copy.deepcopy(ML_TASKS)
+    settings["moderation"]["classifier"]["model"]["bucket"] = bucket
     ml = stack.create_workflow(
         "understand",
         {
             "trigger": {"bucket": bucket, "prefix": "ml/", "suffixes": [".mp4"]},
-            "tasks": [{"name": kind, kind: ML_TASKS[kind]} for kind in kinds],
+            "tasks": [{"name": kind, kind: settings[kind]} for kind in kinds],
             "execution": {"finishedJobRetentionSeconds": 3600, "activeDeadlineSeconds": 600},
         },
     )
@@ -165,3 +184,18 @@ def test_ml_tasks_run_on_the_worker_ml_image_and_find_the_known_content(
         elif kind == "quality":
             # A clean generated clip: nothing fails it.
             assert result["verdict"] != "fail", result
+        elif kind == "moderation":
+            # The brand on screen blocks it; the spoken word and the blue card
+            # are each a segment for review, at their times.
+            assert result["suggestion"] == "block", result
+            labels = {label["label"]: label for label in result["labels"]}
+            [brand] = labels["brand"]["segments"]
+            assert (brand["source"], brand["suggestion"]) == ("ocr", "block"), brand
+            assert brand["start"] <= 1.0, brand
+            real = next(x for x in spoken.sentences if not x.synthetic)
+            [moves] = labels["moves"]["segments"]
+            assert moves["source"] == "speech", moves
+            assert real.start - 0.5 <= moves["start"] <= real.end, (moves, real)
+            [blue] = labels["blue"]["segments"]
+            assert (blue["source"], blue["suggestion"]) == ("image", "review"), blue
+            assert blue["end"] - blue["start"] >= spoken.duration - 2.0, blue
