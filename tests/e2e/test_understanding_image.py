@@ -193,9 +193,11 @@ def test_ml_tasks_run_on_the_worker_ml_image_and_find_the_known_content(
             assert (brand["source"], brand["suggestion"]) == ("ocr", "block"), brand
             assert brand["start"] <= 1.0, brand
             real = next(x for x in spoken.sentences if not x.synthetic)
-            [moves] = labels["moves"]["segments"]
-            assert moves["source"] == "speech", moves
-            assert real.start - 0.5 <= moves["start"] <= real.end, (moves, real)
+            # (Where PocketSphinx also hears it in the synthetic sentence, that is a
+            # second segment: the real one must be there.)
+            moves = labels["moves"]["segments"]
+            assert {seg["source"] for seg in moves} == {"speech"}, moves
+            assert any(real.start - 0.5 <= seg["start"] <= real.end for seg in moves), (moves, real)
             [blue] = labels["blue"]["segments"]
             assert (blue["source"], blue["suggestion"]) == ("image", "review"), blue
             assert blue["end"] - blue["start"] >= spoken.duration - 2.0, blue
