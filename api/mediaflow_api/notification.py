@@ -130,7 +130,10 @@ class EventOutput(PayloadModel):
         description=(
             "Whatever else the manifest knows about this output, by task type: a snapshot's "
             "`time`, an animation's `start`, a sprite index's `thumbnails`/`intervalSeconds`, "
-            "an adaptive-streaming playlist's `renditions`, an analysis' counts."
+            "an adaptive-streaming playlist's `renditions`, an analysis' counts; the "
+            "understanding tasks' summaries: a quality check's `verdict` and counts, a cover's "
+            "`bestTime`, OCR and speech counts and keyword hits, a moderation `suggestion` and "
+            "its labels (docs/understanding.md)."
         ),
     )
 
