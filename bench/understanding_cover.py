@@ -24,16 +24,14 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(REPO))
 
+from bench.worker_runs import result_row, run_worker, task_result, workflow_file  # noqa: E402
 from tests.support.understanding.cover import (  # noqa: E402
     PLAN,
     KnownSegments,
@@ -54,64 +52,23 @@ REORDERED: tuple[tuple[str, str, float], ...] = (
 CORPUS_FILE = "webm_vp8_vorbis.webm"  # 44.7 s music video: the longest
 
 
-def _workflow(directory: Path, count: int) -> Path:
-    doc = {
-        "apiVersion": "mediaflow.dev/v1alpha1",
-        "kind": "Workflow",
-        "metadata": {"name": "bench-cover", "namespace": "default"},
-        "spec": {
-            "trigger": {"bucket": "uploads"},
-            "output": {"bucket": "media"},
-            "tasks": [{"name": "covers", "cover": {"count": count, "images": {"width": 320}}}],
-        },
-    }
-    path = directory / f"cover-{count}.yaml"
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
-
-
 def _run(media: Path, work: Path, count: int) -> tuple[dict[str, Any], float]:
     """cover.json of one worker run and its wall seconds."""
-    out = work / f"out-{media.stem}-{count}"
-    started = time.perf_counter()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mediaflow_worker",
-            "run",
-            "-f",
-            str(_workflow(work, count)),
-            str(media),
-            "-o",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "MEDIAFLOW_SCRATCH_DIR": str(work)},
-        check=False,
+    workflow = workflow_file(
+        work / f"cover-{count}.yaml",
+        "covers",
+        {"count": count, "images": {"width": 320}},
+        kind="cover",
     )
-    seconds = time.perf_counter() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"cover run on {media.name} failed: {done.stderr.strip()}")
-    doc: dict[str, Any] = json.loads((out / "covers" / "cover.json").read_text())
-    return doc, seconds
+    out = work / f"out-{media.stem}-{count}"
+    seconds = run_worker(workflow, media, out, timeout=600)
+    return task_result(out, "covers", "cover.json"), seconds
 
 
 def _row(
     measure: str, value: float, unit: str, material: str, seconds: float, media: float
 ) -> dict[str, object]:
-    return {
-        "task": "cover",
-        "measure": measure,
-        "value": round(value, 3),
-        "unit": unit,
-        "material": material,
-        "seconds": round(seconds, 2),
-        "mediaSeconds": round(media, 2),
-        "realTimeFactor": round(seconds / media, 3) if media else 0.0,
-    }
+    return result_row("cover", measure, value, unit, material, seconds, media)
 
 
 def _known_rows(known: KnownSegments, work: Path, label: str) -> list[dict[str, object]]:

@@ -21,18 +21,15 @@ loading, decoding included) / media seconds.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.worker_runs import result_row, run_worker, task_result, workflow_file  # noqa: E402
 from tests.support.understanding.moderation import (  # noqa: E402 (the repository on the path first)
     Span,
     colour_classifier,
@@ -41,7 +38,6 @@ from tests.support.understanding.moderation import (  # noqa: E402 (the reposito
 )
 from tests.support.understanding.speech import real_recordings, spoken_clip  # noqa: E402
 
-WORKER = [sys.executable, "-m", "mediaflow_worker", "run"]
 LISTS: dict[str, Any] = {
     "block": [{"name": "banned", "words": ["forbidden", "contraband"]}],
     "review": [{"name": "gambling", "words": ["casino", "jackpot", "poker"]}],
@@ -77,35 +73,12 @@ REAL_LABEL_OF = {
 
 
 def _workflow(path: Path, moderation: dict[str, Any]) -> Path:
-    doc = {
-        "apiVersion": "mediaflow.dev/v1alpha1",
-        "kind": "Workflow",
-        "metadata": {"name": "bench"},
-        "spec": {
-            "trigger": {"bucket": "uploads"},
-            "output": {"bucket": "media"},
-            "tasks": [{"name": "mod", "moderation": moderation}],
-        },
-    }
-    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
-    return path
+    return workflow_file(path, "mod", moderation, kind="moderation")
 
 
 def _run(workflow: Path, clip: Path, out: Path, *extra: str) -> tuple[dict[str, Any], float]:
-    started = time.monotonic()
-    done = subprocess.run(
-        [*WORKER, "-f", str(workflow), str(clip), "-o", str(out), *extra],
-        capture_output=True,
-        text=True,
-        timeout=900,
-        check=False,
-        env={**os.environ, "MEDIAFLOW_SCRATCH_DIR": str(out.parent)},
-    )
-    seconds = time.monotonic() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"moderation run failed ({done.returncode}): {done.stderr.strip()}")
-    doc: dict[str, Any] = json.loads((out / "mod" / "moderation.json").read_text())
-    return doc, seconds
+    seconds = run_worker(workflow, clip, out, *extra)
+    return task_result(out, "mod", "moderation.json"), seconds
 
 
 def _expected_hits(
@@ -157,16 +130,7 @@ def precision_recall(
 def _row(
     measure: str, value: float, unit: str, material: str, seconds: float, media: float
 ) -> dict[str, object]:
-    return {
-        "task": "moderation",
-        "measure": measure,
-        "value": round(value, 4),
-        "unit": unit,
-        "material": material,
-        "seconds": round(seconds, 3),
-        "mediaSeconds": media,
-        "realTimeFactor": round(seconds / media, 4),
-    }
+    return result_row("moderation", measure, value, unit, material, seconds, media)
 
 
 def measure(work: Path) -> list[dict[str, object]]:

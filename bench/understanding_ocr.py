@@ -20,16 +20,11 @@ alone::
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from bench.worker_runs import run_worker, task_result, workflow_file
 from tests.support.understanding.ocr import (
     CHINESE,
     SMALL,
@@ -41,44 +36,11 @@ from tests.support.understanding.ocr import (
 INTERVAL = 0.5
 
 
-def _workflow(path: Path) -> Path:
-    doc = {
-        "apiVersion": "mediaflow.dev/v1alpha1",
-        "kind": "Workflow",
-        "metadata": {"name": "bench-ocr", "namespace": "default"},
-        "spec": {
-            "trigger": {"bucket": "uploads", "prefix": "incoming/"},
-            "output": {"bucket": "media", "prefix": "processed/"},
-            "tasks": [{"name": "text", "ocr": {"intervalSeconds": INTERVAL}}],
-        },
-    }
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
-    return path
-
-
 def _run(work: Path, clip: TextClip) -> tuple[dict[str, Any], float]:
+    workflow = workflow_file(work / "ocr.yaml", "text", {"intervalSeconds": INTERVAL}, kind="ocr")
     out = work / f"{clip.path.stem}-out"
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mediaflow_worker",
-            "run",
-            "-f",
-            str(_workflow(work / "ocr.yaml")),
-            str(clip.path),
-            "-o",
-            str(out),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=600,
-        env={**os.environ, "MEDIAFLOW_SCRATCH_DIR": str(work)},
-    )
-    seconds = time.perf_counter() - started
-    doc: dict[str, Any] = json.loads((out / "text" / "ocr.json").read_text(encoding="utf-8"))
-    return doc, seconds
+    seconds = run_worker(workflow, clip.path, out, timeout=600)
+    return task_result(out, "text", "ocr.json"), seconds
 
 
 def accuracies(doc: dict[str, Any], clip: TextClip) -> list[float]:

@@ -16,16 +16,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from bench.worker_runs import run_worker, task_result, workflow_file
 from tests.support.understanding import quality as clips
 
 TOLERANCE = 0.5
@@ -50,47 +46,13 @@ MAKERS: list[Callable[[Path], clips.DefectClip]] = [
 
 
 def _workflow(directory: Path) -> Path:
-    doc = {
-        "apiVersion": "mediaflow.dev/v1alpha1",
-        "kind": "Workflow",
-        "metadata": {"name": "bench", "namespace": "default"},
-        "spec": {
-            "trigger": {"bucket": "uploads", "prefix": "incoming/"},
-            "output": {"bucket": "media", "prefix": "processed/"},
-            "tasks": [{"name": "qc", "quality": {}}],
-        },
-    }
-    path = directory / "quality.yaml"
-    path.write_text(yaml.safe_dump(doc))
-    return path
+    return workflow_file(directory / "quality.yaml", "qc", {}, kind="quality")
 
 
 def _run(workflow: Path, media: Path, out: Path) -> tuple[dict[str, Any], float]:
     """``mediaflow-worker run -f``: the report and the wall seconds."""
-    started = time.monotonic()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mediaflow_worker",
-            "run",
-            "-f",
-            str(workflow),
-            str(media),
-            "-o",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "MEDIAFLOW_SCRATCH_DIR": str(out.parent)},
-        check=False,
-    )
-    seconds = time.monotonic() - started
-    if done.returncode != 0:
-        raise RuntimeError(f"quality on {media.name} failed: {done.stderr.strip()}")
-    report: dict[str, Any] = json.loads((out / "qc" / "quality.json").read_text())
-    return report, seconds
+    seconds = run_worker(workflow, media, out, timeout=600)
+    return task_result(out, "qc", "quality.json"), seconds
 
 
 def _task_seconds(out: Path) -> float:
