@@ -14,6 +14,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from mediaflow_worker import safety
 from mediaflow_worker.config import ffmpeg_memory_limit
@@ -106,9 +107,111 @@ def handle_stop_signal(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _kill_group(proc: subprocess.Popen[str]) -> None:
+def _kill_group(proc: subprocess.Popen[Any]) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+class _Supervised:
+    """One ffmpeg started under the worker's rules: checked against the input
+    restrictions, memory-limited, in a session of its own that a timer kills
+    at ``deadline``, its stderr read by a ``_Reader``. ``close`` leaves
+    nothing running; ``check`` raises what the run came to."""
+
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        label: str,
+        deadline: float,
+        text: bool,
+        env: dict[str, str] | None = None,
+        keep: Callable[[str], bool] | None = None,
+    ) -> None:
+        safety.check_restricted(args)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ProcessTimeoutError(f"{label}: no time left before the wall-time limit")
+        log.debug("running %s", " ".join(args))
+        self.label = label
+        self.timed_out = threading.Event()
+        self._timer: threading.Timer | None = None
+        self.reader: _Reader | None = None
+        self.proc: subprocess.Popen[Any] | None = None
+        try:
+            _Deferral.active = True
+            try:
+                # A new session: the deadline kills ffmpeg and anything it started.
+                self.proc = subprocess.Popen(
+                    list(args),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=text,
+                    errors="replace" if text else None,
+                    start_new_session=True,
+                    env=env,
+                    preexec_fn=limit_memory(ffmpeg_memory_limit()),
+                )
+            finally:
+                _Deferral.active = False
+            started = self.proc
+
+            def on_deadline() -> None:
+                self.timed_out.set()
+                _kill_group(started)
+
+            self._timer = threading.Timer(remaining, on_deadline)
+            self._timer.daemon = True
+            self._timer.start()
+            assert self.proc.stderr is not None
+            stderr = (
+                self.proc.stderr if text else io.TextIOWrapper(self.proc.stderr, errors="replace")
+            )
+            self.reader = _Reader(stderr, keep)
+            self.reader.start()
+            if _Deferral.pending:
+                _Deferral.pending = False
+                raise KeyboardInterrupt
+        except BaseException:
+            self.close()
+            raise
+
+    @property
+    def stdout(self) -> Any:
+        """ffmpeg's stdout (text or bytes, as started)."""
+        assert self.proc is not None
+        assert self.proc.stdout is not None
+        return self.proc.stdout
+
+    def close(self) -> None:
+        """Stop the timer, kill the process group if it still runs, and close
+        our ends of the pipes (stderr only once the reader is done with it)."""
+        if self._timer is not None:
+            self._timer.cancel()
+        proc = self.proc
+        if proc is not None and proc.poll() is None:
+            _kill_group(proc)
+            proc.wait()
+        if self.reader is not None:
+            self.reader.join(timeout=5)
+        if proc is not None:
+            if proc.stdout is not None:
+                proc.stdout.close()
+            if proc.stderr is not None and (self.reader is None or not self.reader.is_alive()):
+                proc.stderr.close()
+
+    def check(self) -> None:
+        """``ProcessTimeoutError`` when the deadline killed it,
+        ``ProcessingError`` (with the stderr tail) on a non-zero exit."""
+        if self.timed_out.is_set():
+            raise ProcessTimeoutError(f"{self.label}: stopped at the wall-time limit")
+        assert self.proc is not None
+        assert self.reader is not None
+        if self.proc.returncode != 0:
+            tail = [line for line in self.reader.lines if line.strip()][-3:]
+            detail = " | ".join(tail)[-500:] or f"exit status {self.proc.returncode}"
+            raise ProcessingError(f"{self.label}: ffmpeg failed: {detail}")
 
 
 def run_ffmpeg(
@@ -127,49 +230,10 @@ def run_ffmpeg(
     tail without ``keep``. Raises ``ProcessTimeoutError`` when the
     deadline kills the process group, ``ProcessingError`` on a non-zero exit.
     """
-    safety.check_restricted(args)
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise ProcessTimeoutError(f"{label}: no time left before the wall-time limit")
-    log.debug("running %s", " ".join(args))
-    timed_out = threading.Event()
-    proc: subprocess.Popen[str] | None = None
-    timer: threading.Timer | None = None
-    reader: _Reader | None = None
+    running = _Supervised(args, label=label, deadline=deadline, text=True, env=env, keep=keep)
     next_report = PROGRESS_STEP_PERCENT
     try:
-        _Deferral.active = True
-        try:
-            # A new session: the deadline kills ffmpeg and anything it started.
-            proc = subprocess.Popen(
-                list(args),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-                errors="replace",
-                start_new_session=True,
-                env=env,
-                preexec_fn=limit_memory(ffmpeg_memory_limit()),
-            )
-        finally:
-            _Deferral.active = False
-        started = proc
-
-        def on_deadline() -> None:
-            timed_out.set()
-            _kill_group(started)
-
-        timer = threading.Timer(remaining, on_deadline)
-        timer.daemon = True
-        timer.start()
-        reader = _Reader(proc.stderr, keep)
-        reader.start()
-        if _Deferral.pending:
-            _Deferral.pending = False
-            raise KeyboardInterrupt
-        assert proc.stdout is not None
-        for line in proc.stdout:
+        for line in running.stdout:
             done = parse_progress_line(line)
             if done is None or not expected_seconds:
                 continue
@@ -177,31 +241,15 @@ def run_ffmpeg(
             if percent >= next_report:
                 log.info("%s: %d%% done", label, int(percent))
                 next_report = (int(percent) // PROGRESS_STEP_PERCENT + 1) * PROGRESS_STEP_PERCENT
-        proc.wait()
+        assert running.proc is not None
+        running.proc.wait()
     finally:
-        if timer is not None:
-            timer.cancel()
-        if proc is not None and proc.poll() is None:
-            _kill_group(proc)
-            proc.wait()
-        if reader is not None:
-            reader.join(timeout=5)
-        if proc is not None:
-            # Close our ends of the pipes (the GC would, with a ResourceWarning); stderr
-            # only once the reader is done with it.
-            if proc.stdout is not None:
-                proc.stdout.close()
-            if proc.stderr is not None and (reader is None or not reader.is_alive()):
-                proc.stderr.close()
-    if timed_out.is_set():
-        raise ProcessTimeoutError(f"{label}: stopped at the wall-time limit")
-    if proc.returncode != 0:
-        tail = [line for line in reader.lines if line.strip()][-3:]
-        detail = " | ".join(tail)[-500:] or f"exit status {proc.returncode}"
-        raise ProcessingError(f"{label}: ffmpeg failed: {detail}")
+        running.close()
+    running.check()
     if expected_seconds and next_report <= 100:
         log.info("%s: 100%% done", label)
-    return reader.kept if keep is not None else list(reader.lines)
+    assert running.reader is not None
+    return running.reader.kept if keep is not None else list(running.reader.lines)
 
 
 def stream_ffmpeg(
@@ -221,71 +269,20 @@ def stream_ffmpeg(
     the consumer stops early (``ProcessTimeoutError`` for the deadline,
     ``ProcessingError`` on a non-zero exit). Stderr lines ``keep`` selects are
     logged at debug level once the stream ends."""
-    safety.check_restricted(args)
     if chunk_bytes <= 0:
         raise ValueError(f"chunk_bytes must be positive, not {chunk_bytes}")
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise ProcessTimeoutError(f"{label}: no time left before the wall-time limit")
-    log.debug("streaming %s", " ".join(args))
-    timed_out = threading.Event()
-    proc: subprocess.Popen[bytes] | None = None
-    timer: threading.Timer | None = None
-    reader: _Reader | None = None
-    finished = False
+    running = _Supervised(args, label=label, deadline=deadline, text=False, keep=keep)
     try:
-        _Deferral.active = True
-        try:
-            proc = subprocess.Popen(
-                list(args),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                start_new_session=True,
-                preexec_fn=limit_memory(ffmpeg_memory_limit()),
-            )
-        finally:
-            _Deferral.active = False
-        started = proc
-
-        def on_deadline() -> None:
-            timed_out.set()
-            _kill_group(started)  # type: ignore[arg-type]
-
-        timer = threading.Timer(remaining, on_deadline)
-        timer.daemon = True
-        timer.start()
-        assert proc.stderr is not None
-        assert proc.stdout is not None
-        reader = _Reader(io.TextIOWrapper(proc.stderr, errors="replace"), keep)
-        reader.start()
-        if _Deferral.pending:
-            _Deferral.pending = False
-            raise KeyboardInterrupt
         while True:
-            chunk = proc.stdout.read(chunk_bytes)
+            chunk = running.stdout.read(chunk_bytes)
             if len(chunk) < chunk_bytes:
                 break
             yield chunk
-        proc.wait()
-        finished = True
+        assert running.proc is not None
+        running.proc.wait()
     finally:
-        if timer is not None:
-            timer.cancel()
-        if proc is not None and proc.poll() is None:
-            _kill_group(proc)  # type: ignore[arg-type]
-            proc.wait()
-        if reader is not None:
-            reader.join(timeout=5)
-        if proc is not None and proc.stdout is not None:
-            proc.stdout.close()
-    if timed_out.is_set():
-        raise ProcessTimeoutError(f"{label}: stopped at the wall-time limit")
-    if finished and proc is not None and proc.returncode != 0:
-        assert reader is not None
-        tail = [line for line in reader.lines if line.strip()][-3:]
-        detail = " | ".join(tail)[-500:] or f"exit status {proc.returncode}"
-        raise ProcessingError(f"{label}: ffmpeg failed: {detail}")
-    if reader is not None:
-        for line in reader.kept:
-            log.debug("%s: %s", label, line)
+        running.close()
+    running.check()
+    assert running.reader is not None
+    for line in running.reader.kept:
+        log.debug("%s: %s", label, line)
